@@ -1,0 +1,38 @@
+# Set-up and entry points. `make demo` and `make test` create .venv (Python 3.10) when missing.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Python 3.10 is required by lava-nc 0.10.0 / lava-dl 0.6.0: PATH first, then pyenv's versions.
+PYTHON310 ?= $(shell for p in $$(command -v python3.10 2>/dev/null) \
+	$${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 /usr/bin/python3.10 \
+	/usr/local/bin/python3.10; do [ -x "$$p" ] && "$$p" -c 'import sys; assert sys.version_info[:2]==(3,10)' \
+	2>/dev/null && { echo "$$p"; break; }; done)
+
+.PHONY: venv demo test lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ ! -x "$(PY)" ]; then \
+	  if [ -z "$(PYTHON310)" ]; then \
+	    echo "error: Python 3.10 not found (looked on PATH and in pyenv's versions folder)." \
+	         "Install it or run 'make PYTHON310=/path/to/python3.10 ...'." >&2; exit 1; fi; \
+	  echo "Creating $(VENV) with $(PYTHON310)"; \
+	  "$(PYTHON310)" -m venv $(VENV); fi
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m rouser_lava.demo --out export/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check rouser_lava tests benchmarks
+
+clean:
+	rm -rf $(VENV) export/demo

@@ -1,0 +1,151 @@
+"""Command-line entry points: ``rouser-train``, ``rouser-export``, ``rouser-run``.
+
+User mistakes (bad files, bad values) print one line ``<prog>: error: ...`` and exit
+with status 1; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import sys
+
+from .errors import UserError
+
+log = logging.getLogger("rouser_lava")
+
+
+def _entry(prog: str):
+    """Wrap a main function: configure logging, turn UserError into a one-line exit."""
+    def wrap(main):
+        @functools.wraps(main)
+        def run(argv: list[str] | None = None) -> int:
+            logging.basicConfig(level=logging.INFO, format="%(message)s")
+            try:
+                return main(argv) or 0
+            except UserError as err:
+                print(f"{prog}: error: {err}", file=sys.stderr)
+                return 1
+            except KeyboardInterrupt:
+                print(f"{prog}: interrupted", file=sys.stderr)
+                return 130
+        return run
+    return wrap
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 128 or 256,128, got {text}") \
+            from None
+    if not sizes or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive layer sizes, got {text}")
+    return sizes
+
+
+@_entry("rouser-train")
+def train_main(argv: list[str] | None = None) -> int:
+    from .train import TrainConfig
+
+    defaults = TrainConfig()
+    p = argparse.ArgumentParser(
+        prog="rouser-train",
+        description="Train a spiking network whose CUBA LIF neurons learn one threshold "
+                    "each (Rouser), with lava-dl SLAYER. Writes model.pt (loadable with "
+                    "torch.load(weights_only=True)) for rouser-export and rouser-run.")
+    p.add_argument("--dataset", default="digits", help="dataset name (default: digits, "
+                   "scikit-learn's 8x8 digits, built in)")
+    p.add_argument("--epochs", type=_positive_int, default=defaults.epochs)
+    p.add_argument("--out", default="export/model.pt", help="model file to write")
+    p.add_argument("--thresholds", choices=("learned", "fixed"), default="learned",
+                   help="learned per-neuron thresholds (Rouser, default) or stock "
+                        "fixed thresholds (baseline)")
+    p.add_argument("--threshold-init", type=_positive_float, default=1.25,
+                   help="initial threshold of every neuron (default 1.25)")
+    p.add_argument("--hidden", type=_hidden, default=defaults.hidden,
+                   help="hidden layer sizes, comma-separated (default 128)")
+    p.add_argument("--lr", type=_positive_float, default=defaults.lr,
+                   help="Adam learning rate of the weights")
+    p.add_argument("--lr-threshold", type=float, default=defaults.lr_threshold,
+                   help="Adam learning rate of the thresholds")
+    p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
+    p.add_argument("--time-steps", type=_positive_int, default=None,
+                   help="time steps per sample (dataset default if omitted)")
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+
+    from .pipeline import train_model
+
+    train_model(args)
+    return 0
+
+
+@_entry("rouser-export")
+def export_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="rouser-export",
+        description="Quantize a trained model to Loihi fixed point and write netx HDF5 "
+                    "that lava.lib.dl.netx.hdf5.Network loads. model.pt is not changed.")
+    p.add_argument("model", help="model.pt written by rouser-train")
+    p.add_argument("net", help="netx file to write (e.g. net.net)")
+    p.add_argument("--threshold-form", choices=("fold", "vector"), default="fold",
+                   help="fold (default): fold each neuron's threshold into its input "
+                        "weights so a layer shares one vThMant (runs on Loihi 2); "
+                        "vector: per-neuron vThMant, bit-exact with training but only "
+                        "for Lava's CPU simulator")
+    args = p.parse_args(argv)
+
+    from .pipeline import export_model
+
+    export_model(args.model, args.net, args.threshold_form)
+    return 0
+
+
+@_entry("rouser-run")
+def run_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="rouser-run",
+        description="Run a trained model (model.pt) or an exported network (.net) over "
+                    "a dataset's test split and report accuracy and spike counts.")
+    p.add_argument("path", help="model.pt (torch backend) or net.net (lava backend)")
+    p.add_argument("--dataset", default=None,
+                   help="dataset (default: the one the model was trained on)")
+    p.add_argument("--backend", choices=("torch", "lava"), default=None,
+                   help="torch for model.pt, lava (Loihi2SimCfg fixed_pt, CPU) for .net; "
+                        "default follows the file type")
+    p.add_argument("--limit", type=_positive_int, default=None,
+                   help="run only the first N test samples")
+    p.add_argument("--json", dest="json_out", default=None, help="write results as JSON")
+    args = p.parse_args(argv)
+
+    from .pipeline import run_path
+
+    result = run_path(args.path, args.dataset, args.backend, args.limit)
+    print(result.summary())
+    if args.json_out:
+        from .modelfile import atomic_write
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w") as f:
+                json.dump(result.to_json(), f, indent=1)
+
+        atomic_write(args.json_out, write)
+    return 0

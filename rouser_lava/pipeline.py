@@ -1,0 +1,105 @@
+"""The steps behind the CLI: train -> model.pt, model.pt -> .net, run either."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from .data import SpikeDataset, load_dataset
+from .errors import UserError
+from .export import read_metadata, write_netx
+from .modelfile import load_model, save_model
+from .neuron import NeuronConfig
+from .quantize import QuantizedNetwork, quantize_network
+from .run import RunResult, run_lava, run_torch
+from .train import TrainConfig, config_dict, dense_net, train
+
+log = logging.getLogger(__name__)
+
+
+def dataset_for(name: str, encoding: dict | None = None) -> SpikeDataset:
+    """Load dataset ``name`` with the encoding a model was trained with."""
+    return load_dataset(name, **(encoding or {}))
+
+
+def train_model(args) -> list[dict]:
+    """``rouser-train``: build, train and save a model from parsed CLI arguments."""
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise UserError(f"{out}: folder '{out.parent}' does not exist")
+    options = {} if args.time_steps is None else {"time_steps": args.time_steps}
+    data = load_dataset(args.dataset, **options)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      lr_threshold=args.lr_threshold, seed=args.seed, hidden=args.hidden)
+    neuron = NeuronConfig(threshold=args.threshold_init,
+                          learn_threshold=args.thresholds == "learned")
+    torch.manual_seed(cfg.seed)
+    net = dense_net(data, cfg.hidden, neuron)
+    log.info("training %s on %s: %d train / %d test samples, %d steps, thresholds %s",
+             "-".join(str(s) for s in [data.input_shape[0], *cfg.hidden, data.num_classes]),
+             data.name, len(data.x_train), len(data.x_test), data.time_steps, args.thresholds)
+    history = train(net, data, cfg, progress=not args.quiet)
+    save_model(out, net, {"name": data.name, "encoding": data.encoding,
+                          "train": config_dict(cfg)}, history)
+    log.info("wrote %s", out)
+    return history
+
+
+def format_export_report(qnet: QuantizedNetwork) -> str:
+    """Per-layer table of what quantization did."""
+    rows = [f"threshold form: {qnet.threshold_form}",
+            f"{'layer':<8}{'w_exp':>6}{'w_bits':>7}{'clipped':>8}  {'threshold range':<17}"
+            f"{'shared Th':>10}{'max rel w err':>14}"]
+    for r in qnet.reports:
+        shared = "-" if r.th_ref is None else f"{r.th_ref:.4f}"
+        rows.append(f"{r.name:<8}{r.weight_exp:>6}{r.weight_bits:>7}{r.clipped:>8}  "
+                    f"{r.th_min:>7.4f}..{r.th_max:<7.4f} {shared:>10}"
+                    f"{100 * r.max_rel_error:>13.2f}%")
+    return "\n".join(rows)
+
+
+def export_model(model_path: str, net_path: str, threshold_form: str) -> QuantizedNetwork:
+    """``rouser-export``: quantize ``model_path`` and write ``net_path``."""
+    net, record = load_model(model_path)
+    if Path(net_path).resolve() == Path(model_path).resolve():
+        raise UserError(f"{net_path}: output would overwrite the model file")
+    qnet = quantize_network(net, threshold_form)
+    dataset = record["dataset"]
+    encoding = dataset.get("encoding", {})
+    steps = encoding.get("time_steps") or dataset_for(dataset["name"], encoding).time_steps
+    write_netx(qnet, net_path, steps, dataset)
+    print(format_export_report(qnet))
+    if threshold_form == "vector":
+        log.warning("warning: per-neuron vThMant runs on Lava's CPU simulator only; "
+                    "Lava's LIF holds one vth per population and Loihi 2 does not "
+                    "support per-neuron thresholds (use --threshold-form fold)")
+    log.info("wrote %s", net_path)
+    return qnet
+
+
+def run_path(path: str, dataset: str | None, backend: str | None,
+             limit: int | None, progress: bool = True) -> RunResult:
+    """``rouser-run``: run a model file (torch) or a netx file (lava) on a test split."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{path}: no such file")
+    is_model = p.suffix == ".pt"
+    backend = backend or ("torch" if is_model else "lava")
+    if is_model != (backend == "torch"):
+        kind = "a model file (.pt)" if is_model else "a netx file"
+        raise UserError(f"{path}: backend '{backend}' cannot run {kind}; use "
+                        f"{'torch' if is_model else 'lava'}")
+    if is_model:
+        net, record = load_model(path)
+        meta = record["dataset"]
+    else:
+        meta = read_metadata(path)["dataset"]
+    name = dataset or meta.get("name")
+    if not name:
+        raise UserError(f"{path}: no dataset recorded in the file; pass --dataset")
+    data = dataset_for(name, meta.get("encoding") if name == meta.get("name") else None)
+    if is_model:
+        return run_torch(net, data, limit)
+    return run_lava(path, data, limit, progress=progress)

@@ -1,0 +1,150 @@
+"""Training and evaluation of Rouser networks (spatio-temporal backprop, slayer loss)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._slayer import slayer
+from .blocks import RouserNet, dense_spec
+from .data import SpikeDataset
+from .neuron import NeuronConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training run settings."""
+
+    epochs: int = 10  # passes over the training set
+    batch_size: int = 32  # samples per optimizer step
+    lr: float = 1e-3  # Adam learning rate for weights (Rouser Table II)
+    lr_threshold: float = 1e-3  # Adam learning rate for thresholds (Rouser Table II)
+    true_rate: float = 0.2  # target spike rate of the labelled output neuron
+    false_rate: float = 0.03  # target spike rate of the other output neurons
+    seed: int = 0  # seeds initialisation and data order
+    hidden: tuple[int, ...] = field(default=(128,))  # hidden layer sizes (dense nets)
+
+
+@dataclass
+class EvalResult:
+    """Predictions and spike counts of a network over a set of samples.
+
+    Attributes
+    ----------
+    predictions : np.ndarray
+        int64 ``(N,)``: argmax of output spike counts (first index on ties).
+    accuracy : float
+        Fraction of correct predictions in [0, 1].
+    layer_spikes : list of int
+        Total spikes of every spiking layer over all samples.
+    loss : float
+        Mean spike-rate loss per sample.
+    """
+
+    predictions: np.ndarray
+    accuracy: float
+    layer_spikes: list[int]
+    loss: float
+
+
+def dense_net(data: SpikeDataset, hidden: tuple[int, ...], neuron: NeuronConfig) -> RouserNet:
+    """A dense ``C_in - hidden... - num_classes`` network for a flat dataset."""
+    sizes = [int(np.prod(data.input_shape)), *hidden, data.num_classes]
+    arch = [dense_spec(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+    return RouserNet(data.input_shape, arch, neuron)
+
+
+def predict(output_spikes: torch.Tensor) -> torch.Tensor:
+    """int64 ``(N,)``: class with most output spikes; ``output_spikes`` is ``(N, K, T)``."""
+    return output_spikes.sum(-1).argmax(1)
+
+
+def _loss_fn(cfg: TrainConfig):
+    return slayer.loss.SpikeRate(true_rate=cfg.true_rate, false_rate=cfg.false_rate,
+                                 reduction="sum")
+
+
+@torch.no_grad()
+def evaluate(net: RouserNet, x: np.ndarray, y: np.ndarray, batch_size: int = 128,
+             cfg: TrainConfig | None = None) -> EvalResult:
+    """Run ``net`` on spikes ``x`` (uint8 ``(N, ..., T)``) with labels ``y`` (``(N,)``)."""
+    net.eval()
+    loss_fn = _loss_fn(cfg or TrainConfig())
+    preds, spikes, total_loss = [], None, 0.0
+    for start in range(0, len(x), batch_size):
+        xb = torch.from_numpy(x[start:start + batch_size]).float()
+        yb = torch.from_numpy(y[start:start + batch_size])
+        outs = net(xb)
+        total_loss += loss_fn(outs[-1], yb).item()
+        preds.append(predict(outs[-1]).numpy())
+        counts = [int(o.sum().item()) for o in outs]
+        spikes = counts if spikes is None else [a + b for a, b in zip(spikes, counts)]
+    predictions = np.concatenate(preds).astype(np.int64)
+    return EvalResult(predictions, float(np.mean(predictions == y)), spikes,
+                      total_loss / max(len(x), 1))
+
+
+def make_optimizer(net: RouserNet, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam with separate learning rates for weights and thresholds."""
+    th = [p for n, p in net.named_parameters() if n.endswith("neuron.threshold")]
+    other = [p for n, p in net.named_parameters() if not n.endswith("neuron.threshold")]
+    groups = [{"params": other, "lr": cfg.lr}]
+    if th:
+        groups.append({"params": th, "lr": cfg.lr_threshold})
+    return torch.optim.Adam(groups)
+
+
+def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig,
+          progress: bool = True) -> list[dict]:
+    """Train ``net`` in place on ``data``; returns per-epoch metrics.
+
+    Each metrics dict has ``epoch, train_loss, train_acc, test_loss, test_acc, wall_s``.
+    """
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = make_optimizer(net, cfg)
+    loss_fn = _loss_fn(cfg)
+    history = []
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        net.train()
+        order = torch.randperm(len(data.x_train), generator=gen).numpy()
+        total, correct, seen = 0.0, 0, 0
+        bar = tqdm(range(0, len(order), cfg.batch_size), disable=not progress,
+                   desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False)
+        for start in bar:
+            idx = order[start:start + cfg.batch_size]
+            xb = torch.from_numpy(data.x_train[idx]).float()
+            yb = torch.from_numpy(data.y_train[idx])
+            out = net(xb)[-1]
+            loss = loss_fn(out, yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            net.clamp_()
+            total += loss.item()
+            correct += int((predict(out) == yb).sum())
+            seen += len(idx)
+            bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / seen:.3f}")
+        test = evaluate(net, data.x_test, data.y_test, cfg=cfg)
+        row = {"epoch": epoch, "train_loss": total / seen, "train_acc": correct / seen,
+               "test_loss": test.loss, "test_acc": test.accuracy,
+               "wall_s": time.perf_counter() - t0}
+        history.append(row)
+        log.info("epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  (%.1fs)", epoch,
+                 cfg.epochs, row["train_loss"], 100 * row["train_acc"],
+                 100 * row["test_acc"], row["wall_s"])
+    return history
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    """TrainConfig as plain data for the model file."""
+    d = asdict(cfg)
+    d["hidden"] = list(cfg.hidden)
+    return d

@@ -110,7 +110,7 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True) -> LavaSpikes:
         state = [(var, np.zeros(var.shape)) for var in _state_vars(net)]
         cfg = Loihi2SimCfg(select_tag="fixed_pt")
         try:
-            for k in tqdm(range(n), disable=not progress, desc="lava", unit="sample"):
+            for k in tqdm(range(n), disable=None if progress else True, desc="lava", unit="sample"):
                 if k > 0:
                     for var, zeros in state:
                         var.set(zeros)

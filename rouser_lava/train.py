@@ -116,7 +116,7 @@ def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig,
         net.train()
         order = torch.randperm(len(data.x_train), generator=gen).numpy()
         total, correct, seen = 0.0, 0, 0
-        bar = tqdm(range(0, len(order), cfg.batch_size), disable=not progress,
+        bar = tqdm(range(0, len(order), cfg.batch_size), disable=None if progress else True,
                    desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False)
         for start in bar:
             idx = order[start:start + cfg.batch_size]

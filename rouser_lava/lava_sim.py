@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from . import _slayer  # noqa: F401  (quiet lava-dl import before netx)
 from .errors import UserError
+from .hw_limits import load_config
 
 
 @dataclass
@@ -108,7 +109,7 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True) -> LavaSpikes:
             np.memmap(files[-1][0], dtype=np.int8, mode="w+", shape=(n * steps, *shape)).flush()
             layer.out.connect(MemSink(shape=shape, buffer=n * steps, path=str(files[-1][0])).a_in)
         state = [(var, np.zeros(var.shape)) for var in _state_vars(net)]
-        cfg = Loihi2SimCfg(select_tag="fixed_pt")
+        cfg = Loihi2SimCfg(select_tag=load_config("lava_cpu_sim")["select_tag"])
         try:
             for k in tqdm(range(n), disable=None if progress else True, desc="lava", unit="sample"):
                 if k > 0:

@@ -10,6 +10,7 @@ import torch
 from .data import SpikeDataset, load_dataset
 from .errors import UserError
 from .export import read_metadata, write_netx
+from .hw_limits import check_loihi2
 from .modelfile import load_model, save_model
 from .neuron import NeuronConfig
 from .quantize import QuantizedNetwork, quantize_network
@@ -66,15 +67,17 @@ def export_model(model_path: str, net_path: str, threshold_form: str) -> Quantiz
     if Path(net_path).resolve() == Path(model_path).resolve():
         raise UserError(f"{net_path}: output would overwrite the model file")
     qnet = quantize_network(net, threshold_form)
+    chip_warnings = check_loihi2(qnet)
     dataset = record["dataset"]
     encoding = dataset.get("encoding", {})
     steps = encoding.get("time_steps") or dataset_for(dataset["name"], encoding).time_steps
     write_netx(qnet, net_path, steps, dataset)
     print(format_export_report(qnet))
-    if threshold_form == "vector":
-        log.warning("warning: per-neuron vThMant runs on Lava's CPU simulator only; "
-                    "Lava's LIF holds one vth per population and Loihi 2 does not "
-                    "support per-neuron thresholds (use --threshold-form fold)")
+    if chip_warnings:
+        log.warning("warning: per-neuron vThMant (%s) runs on Lava's CPU simulator only; "
+                    "Lava's LIF holds one vth per population (lava#819) and Loihi 2 has "
+                    "no per-neuron threshold: use --threshold-form fold for the chip",
+                    ", ".join(w.split(":")[0] for w in chip_warnings))
     log.info("wrote %s", net_path)
     return qnet
 

@@ -2,12 +2,15 @@
 reported, and nothing mutates the trained model."""
 
 import copy
+import dataclasses
 
 import h5py
 import numpy as np
+import pytest
 import torch
 
 from rouser_lava.export import write_netx
+from rouser_lava.hw_limits import HardwareLimitError, check_loihi2, load_config
 from rouser_lava.quantize import (
     W_MAX,
     W_MIN,
@@ -96,3 +99,18 @@ def test_netx_file_layout(conv_net, tmp_path):
         assert f["layer/3/type"][0] == b"flatten"
         assert f["layer/4/neuron/vThMant"].shape == (5,)
         assert int(f["simulation/tSample"][()]) == 12
+
+
+def test_hardware_limits_name_layer_and_resource(dense_net):
+    qnet = quantize_network(dense_net, "fold")
+    assert check_loihi2(qnet) == []
+    assert check_loihi2(quantize_network(dense_net, "vector")) == [
+        "layer0: per-neuron vThMant is not supported on Loihi 2",
+        "layer1: per-neuron vThMant is not supported on Loihi 2"]
+    big = dataclasses.replace(qnet.layers[1], v_th_mant=np.array(140000))
+    with pytest.raises(HardwareLimitError, match="layer1: vThMant 140000 outside"):
+        check_loihi2(dataclasses.replace(qnet, layers=[qnet.layers[0], big]))
+    tiny_chip = {**load_config("loihi2_limits"), "neurocores_per_chip": 1,
+                 "neurons_per_core": 10}
+    with pytest.raises(HardwareLimitError, match="22 neurons exceed one chip's 10"):
+        check_loihi2(qnet, tiny_chip)

@@ -42,9 +42,14 @@ class LavaSpikes:
     spikes : list of np.ndarray
         uint8 ``(N, *shape, T)`` per spiking layer, shape in torch order
         (``(C,)`` or ``(C, H, W)``).
+    u, v : list of np.ndarray or None
+        int64, same shapes: every layer's current and (post-reset) voltage after
+        each step, when recorded.
     """
 
     spikes: list[np.ndarray]
+    u: list[np.ndarray] | None = None
+    v: list[np.ndarray] | None = None
 
 
 def _to_lava(x: np.ndarray) -> np.ndarray:
@@ -75,17 +80,20 @@ def _state_vars(net) -> list:
     state = []
     for layer in net.layers:
         state += [layer.neuron.u, layer.neuron.v]
-        synapse = getattr(layer, "synapse", None)
-        for name in ("a_buff", "a_buf"):
-            if synapse is not None and hasattr(synapse, name):
-                state.append(getattr(synapse, name))
+        for synapse_name in ("synapse", "synapse_rec"):  # dense_rec has two synapses
+            synapse = getattr(layer, synapse_name, None)
+            for name in ("a_buff", "a_buf"):
+                if synapse is not None and hasattr(synapse, name):
+                    state.append(getattr(synapse, name))
     return state
 
 
-def simulate(net_path: str, x: np.ndarray, progress: bool = True) -> LavaSpikes:
+def simulate(net_path: str, x: np.ndarray, progress: bool = True,
+             record_state: bool = False) -> LavaSpikes:
     """Run ``x`` (uint8 ``(N, *input_shape, T)``, torch layout) through the netx file.
 
-    Every sample starts from zero state. Returns the spikes of every layer.
+    Every sample starts from zero state. Returns the spikes of every layer and, with
+    ``record_state`` (one step per run call: slow, for checks), ``u`` and ``v``.
     """
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -110,16 +118,30 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True) -> LavaSpikes:
             layer.out.connect(MemSink(shape=shape, buffer=n * steps, path=str(files[-1][0])).a_in)
         state = [(var, np.zeros(var.shape)) for var in _state_vars(net)]
         cfg = Loihi2SimCfg(select_tag=load_config("lava_cpu_sim")["select_tag"])
+        trace = {"u": [[] for _ in net.layers], "v": [[] for _ in net.layers]}
         try:
-            for k in tqdm(range(n), disable=None if progress else True, desc="lava", unit="sample"):
+            for k in tqdm(range(n), disable=None if progress else True, desc="lava",
+                          unit="sample"):
                 if k > 0:
                     for var, zeros in state:
                         var.set(zeros)
-                net.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
+                if not record_state:
+                    net.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
+                    continue
+                for _ in range(steps):
+                    net.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
+                    for i, layer in enumerate(net.layers):
+                        trace["u"][i].append(layer.neuron.u.get())
+                        trace["v"][i].append(layer.neuron.v.get())
         finally:
             net.stop()
         spikes = []
         for path, shape in files:
             r = np.fromfile(path, dtype=np.int8).reshape(n, steps, *shape)  # (N, T, ...)
             spikes.append(_from_lava(np.moveaxis(r, 1, -1)).astype(np.uint8))
-    return LavaSpikes(spikes)
+    if not record_state:
+        return LavaSpikes(spikes)
+    states = {key: [_from_lava(np.moveaxis(np.stack(values).reshape(n, steps, *values[0].shape),
+                                           1, -1)).astype(np.int64) for values in per_layer]
+              for key, per_layer in trace.items()}
+    return LavaSpikes(spikes, states["u"], states["v"])

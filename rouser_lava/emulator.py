@@ -1,0 +1,256 @@
+"""Batched, bit-exact emulator of what Lava's ``fixed_pt`` models do with a netx network.
+
+Reproduced (lava-nc 0.10.0, lava-dl 0.6.0, ``Loihi2SimCfg(select_tag='fixed_pt')``):
+
+- Layers ``input`` (shape only), ``dense``, ``dense_rec``, ``conv`` and ``flatten``;
+  neuron types ``CUBA`` and ``LOIHI`` (netx maps both to Lava's ``LIF``); a dense layer
+  without a neuron group gets netx's default (iDecay 0, vDecay 4096, vThMant 1 << 17).
+- Dense weights exactly as Lava ends up using them: netx's ``optimize_weight_bits``
+  (clip to [-256, 254] for mixed signs, left-shift by the chosen exponent), then the
+  Dense model's ``clip_weights`` (8 bits) and ``truncate_weights`` with the sign mode
+  Lava determines from the matrix. The activation is ``sum(W[:, spiking])`` shifted by
+  the weight exponent (``>>`` floors negative values) and arrives one step later (the
+  Dense ``a_buff``). ``dense_rec`` has two synapses (feed-forward and recurrent, each
+  shifted separately, sign mode per matrix) that both feed the neuron.
+- Conv: file weights used as they are (Lava's Conv model has no exponent and no clip),
+  netx's kernel flip cancels Lava's, so the operation is torch's ``conv2d`` on
+  ``(C, H, W)``; the activation is clamped to signed 24 bits and delayed one step.
+- LIF, per step: ``u = sign(u) (|u (4096 - iDecay)| >> 12) + (a << 6)`` with 24-bit
+  wrap (``u > 2**23 -> u - 2**24``, ``u <= -2**23 -> u + 2**24``);
+  ``v = sign(v) (|v (4096 - vDecay)| >> 12) + u + (bias << 6)`` clipped to
+  ``+-(2**23 - 1)``; spike when ``v > vThMant << 6`` (scalar, per channel or per
+  neuron), then ``v = 0``. No refractory period; binary spikes.
+- Time: input column ``t`` is Lava step ``t + 1``; output column ``t`` is what a sink
+  records at step ``t + 1``. Every sample starts from zero state.
+
+Refused with a clear error: layer types netx cannot build (pool, average, concat,
+convT, unpool), ``dense_comp``, synaptic ``delay``, ``input`` layers with a neuron
+(graded input encoders), other neuron types, and graded (multi-bit) spikes.
+
+Arithmetic: synaptic sums are integers computed in float32 (exact while below 2**24,
+checked) over all time steps at once, sparse where spikes are sparse; the neuron
+recurrence runs in float64, which holds every intermediate exactly (< 2**53).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import _slayer  # noqa: F401  (quiet lava-dl import before netx)
+from .errors import UserError
+
+UV_MAX = 1 << 23
+UNSUPPORTED = ("pool", "average", "concat", "convT", "unpool", "dense_comp")
+
+
+@dataclass(frozen=True)
+class EmuLayer:
+    """One spiking layer (or a flatten) in the emulator's torch layout.
+
+    ``weight`` is float32 holding integers: ``(C_out, C_in)`` or
+    ``(C_out, C_in / groups, kH, kW)``; ``vth`` and ``bias`` are float64 broadcastable
+    to ``(N, *shape)``.
+    """
+
+    kind: str
+    shape: tuple[int, ...]
+    weight: torch.Tensor | None = None
+    weight_rec: torch.Tensor | None = None
+    weight_exp: int = 0
+    conv: dict | None = None
+    i_decay: int = 0
+    v_decay: int = 0
+    vth: torch.Tensor | None = None
+    bias: torch.Tensor | None = None
+
+
+@dataclass
+class EmuResult:
+    """Emulated run: uint8 spikes ``(N, *shape, T)`` per spiking layer, optionally
+    int64 ``u`` and ``v`` of the same shapes (post-reset ``v``, as Lava holds it)."""
+
+    spikes: list[np.ndarray]
+    u: list[np.ndarray] | None = None
+    v: list[np.ndarray] | None = None
+
+
+def _lava_dense_weight(weight: np.ndarray, num_bits: int) -> np.ndarray:
+    """Weights as Lava's Dense fixed_pt model ends up using them."""
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+    mode = determine_sign_mode(weight)
+    return truncate_weights(clip_weights(weight, mode, num_bits=8), mode, num_bits)
+
+
+def _neuron_fields(cfg, path: str, name: str, shape: tuple[int, ...], bias) -> dict:
+    kind = cfg["type"] if cfg is not None else "CUBA"
+    if kind not in ("CUBA", "LOIHI"):
+        raise UserError(f"{path}: {name} has neuron type {kind}; only CUBA and LOIHI are "
+                        f"reproduced")
+    if cfg is None:  # netx's non-leaky integrator default
+        i_decay, v_decay, vth = 0, 4096, np.array(1 << 18 - 1)
+    else:
+        i_decay, v_decay = int(cfg["iDecay"]), int(cfg["vDecay"])
+        vth = np.asarray(cfg["vThMant"]).astype(np.int64)
+        if "gradedSpike" in cfg.keys() and bool(np.any(cfg.f["gradedSpike"][()])):
+            raise UserError(f"{path}: {name} has graded spikes; Lava's CUBA has none")
+    channels, size = shape[0], int(np.prod(shape))
+
+    def per_channel(values: np.ndarray, what: str) -> torch.Tensor:
+        values = np.asarray(values, dtype=np.float64)
+        if values.size == 1:
+            return torch.tensor(float(values.reshape(-1)[0]), dtype=torch.float64)
+        if len(shape) == 1 and values.size == size:
+            return torch.from_numpy(values.reshape(shape))
+        if len(shape) == 3 and values.size == channels:
+            return torch.from_numpy(values.reshape(channels, 1, 1))
+        raise UserError(f"{path}: {name} {what} of size {values.size} fits neither one "
+                        f"value, one per channel nor one per neuron")
+
+    return {"i_decay": i_decay, "v_decay": v_decay,
+            "vth": per_channel(vth * 64, "vThMant"),
+            "bias": per_channel(np.zeros(1) if bias is None else np.asarray(bias) * 64,
+                                "bias")}
+
+
+def load_netx(path: str) -> list[EmuLayer]:
+    """Read a netx HDF5 file into emulator layers (refusing what is not reproduced)."""
+    from lava.lib.dl.netx.utils import NetDict, optimize_weight_bits
+
+    try:
+        net = NetDict(str(path))
+        layers_cfg = net["layer"]
+        count = len(layers_cfg)
+    except (OSError, KeyError) as err:
+        raise UserError(f"{path}: not a readable netx file ({err})") from None
+    layers: list[EmuLayer] = []
+    shape: tuple[int, ...] | None = None
+    for i in range(count):
+        cfg = layers_cfg[i]
+        kind, name = cfg["type"], f"layer {i}"
+        keys = set(cfg.keys())
+        if kind in UNSUPPORTED or kind not in ("input", "dense", "dense_rec", "conv",
+                                               "flatten"):
+            raise UserError(f"{path}: {name} has type '{kind}', which is not reproduced")
+        if "delay" in keys:
+            raise UserError(f"{path}: {name} has synaptic delays, which are not reproduced")
+        if kind == "input":
+            if "neuron" in keys:
+                raise UserError(f"{path}: {name} is an input layer with a neuron (graded "
+                                f"input encoder), which is not reproduced")
+            shape = tuple(int(s) for s in cfg["shape"])
+            continue
+        if kind == "flatten":
+            shape = (int(np.prod(shape)),) if shape is not None else None
+            layers.append(EmuLayer("flatten", shape or (0,)))
+            continue
+        bias = cfg["bias"] if "bias" in keys else None
+        neuron = cfg["neuron"] if "neuron" in keys else None
+        if kind == "conv":
+            out_shape = tuple(int(s) for s in cfg["shape"])
+            weight = cfg["weight"]
+            conv = {k: tuple(int(v) for v in np.broadcast_to(cfg[k], (2,)))
+                    for k in ("stride", "padding", "dilation")}
+            conv["groups"] = int(np.asarray(cfg["groups"]).reshape(-1)[0])
+            layers.append(EmuLayer(
+                "conv", out_shape, torch.from_numpy(weight.reshape(weight.shape[:4])
+                                                    .astype(np.float32)), conv=conv,
+                **_neuron_fields(neuron, path, name, out_shape, bias)))
+        else:
+            out_shape = (int(np.prod(cfg["shape"])),)
+            weight = cfg["weight"].reshape(out_shape[0], -1)
+            rec = None
+            if kind == "dense_rec":
+                rec = cfg["weight_rec"].reshape(out_shape[0], -1)
+                both, bits, exp, _ = optimize_weight_bits(np.hstack((weight, rec)))
+                weight, rec = both[:, :weight.shape[1]], both[:, weight.shape[1]:]
+                rec = torch.from_numpy(_lava_dense_weight(rec, bits).astype(np.float32))
+            else:
+                weight, bits, exp, _ = optimize_weight_bits(weight)
+            weight = torch.from_numpy(_lava_dense_weight(weight, bits).astype(np.float32))
+            layers.append(EmuLayer(kind, out_shape, weight, rec, int(exp),
+                                   **_neuron_fields(neuron, path, name, out_shape, bias)))
+        shape = out_shape
+    if not any(la.kind != "flatten" for la in layers):
+        raise UserError(f"{path}: no spiking layer to run")
+    return layers
+
+
+def _shift(a: torch.Tensor, exp: int) -> torch.Tensor:
+    """``a << exp`` or ``a >> -exp`` (floor) on float-held integers."""
+    return a * (1 << exp) if exp >= 0 else torch.floor(a / (1 << -exp))
+
+
+def _synapse(layer: EmuLayer, s: torch.Tensor) -> torch.Tensor:
+    """Activations ``(N, *shape, T)`` before the one-step delay, for spikes ``s``."""
+    n, steps = s.shape[0], s.shape[-1]
+    if layer.kind == "conv":
+        x = s.permute(0, 4, 1, 2, 3).reshape(n * steps, *s.shape[1:-1])  # (N*T, C, H, W)
+        a = F.conv2d(x, layer.weight, **layer.conv)
+        a = a.reshape(n, steps, *a.shape[1:]).permute(0, 2, 3, 4, 1)
+        return a.clamp(-UV_MAX, UV_MAX - 1)  # Conv a_buf: signed 24 bits
+    x = s.permute(0, 2, 1).reshape(n * steps, -1)  # (N*T, C_in)
+    density = float(x.count_nonzero()) / max(x.numel(), 1)
+    if density < 0.05:
+        rows, cols = x.nonzero(as_tuple=True)
+        sparse = torch.sparse_coo_tensor(torch.stack([rows, cols]),
+                                         torch.ones_like(rows, dtype=torch.float32), x.shape)
+        a = torch.sparse.mm(sparse, layer.weight.t())
+    else:
+        a = x @ layer.weight.t()
+    return _shift(a, layer.weight_exp).reshape(n, steps, -1).permute(0, 2, 1)
+
+
+def _decay(x: torch.Tensor, decay: int) -> torch.Tensor:
+    """``sign(x) * ((|x| * (4096 - decay)) >> 12)`` on float64-held integers."""
+    return torch.trunc(x * ((4096 - decay) / 4096))
+
+
+def _check_exact(a: torch.Tensor, layer_index: int) -> None:
+    if a.numel() and float(a.abs().max()) >= 2 ** 24:
+        raise UserError(f"layer {layer_index}: synaptic sum exceeds 2**24; the float32 "
+                        f"emulation would not be exact")
+
+
+def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
+            record_state: bool = False) -> EmuResult:
+    """Run spikes ``x`` (``(N, C, T)`` or ``(N, C, H, W, T)``, 0/1) through ``layers``."""
+    s = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    spikes, us, vs = [], [], []
+    for index, layer in enumerate(layers):
+        if layer.kind == "flatten":
+            s = s.reshape(s.shape[0], -1, s.shape[-1])
+            continue
+        a = _synapse(layer, s)
+        _check_exact(a, index)
+        a = torch.cat([torch.zeros_like(a[..., :1]), a[..., :-1]], dim=-1).double()
+        steps = a.shape[-1]
+        u = torch.zeros_like(a[..., 0])
+        v = torch.zeros_like(u)
+        out = torch.zeros(a.shape, dtype=torch.uint8)
+        u_rec = torch.zeros_like(a) if record_state else None
+        v_rec = torch.zeros_like(a) if record_state else None
+        rec_a = torch.zeros_like(u)
+        for t in range(steps):
+            a_t = a[..., t] + rec_a
+            u = _decay(u, layer.i_decay) + a_t * 64
+            u = torch.where(u > UV_MAX, u - 2 * UV_MAX, u)
+            u = torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u)
+            v = (_decay(v, layer.v_decay) + u + layer.bias).clamp(1 - UV_MAX, UV_MAX - 1)
+            fired = v > layer.vth
+            v = torch.where(fired, torch.zeros_like(v), v)
+            out[..., t] = fired
+            if layer.weight_rec is not None:
+                rec_a = _shift(fired.float() @ layer.weight_rec.t(), layer.weight_exp).double()
+            if record_state:
+                u_rec[..., t], v_rec[..., t] = u, v
+        spikes.append(out.numpy())
+        if record_state:
+            us.append(u_rec.long().numpy())
+            vs.append(v_rec.long().numpy())
+        s = out.float()
+    return EmuResult(spikes, us if record_state else None, vs if record_state else None)

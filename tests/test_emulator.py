@@ -93,14 +93,15 @@ def test_hand_computed_trace(tmp_path):
 
 def test_24_bit_wrap_and_clip(tmp_path):
     path = str(tmp_path / "wrap.net")
-    # 20 inputs at 254 all spiking: a << 6 = 325120 per step, no decay, unreachable vth
-    write_dense(path, np.full((2, 20), 254), 0, 0, 131071)
+    # 20 inputs at +-254 all spiking: a << 6 = +-325120 per step, no decay. Neuron 0's u
+    # wraps past 2**23; neuron 1's v runs negative (no spike can reset it) and clips.
+    write_dense(path, np.stack([np.full(20, 254), np.full(20, -254)]), 0, 0, 131071)
     x = np.ones((1, 20, 40), dtype=np.uint8)
     emu = emulate(load_netx(path), x, record_state=True)
     lava = simulate(path, x, progress=False, record_state=True)
     u = emu.u[0][0, 0]
     assert u.max() > 2 ** 23 - 325120 and u.min() < 0  # it wrapped to negative
-    assert emu.v[0][0, 0].max() == 2 ** 23 - 1  # v clipped
+    assert emu.v[0][0, 1].min() == 1 - 2 ** 23  # v clipped
     assert np.array_equal(emu.u[0], lava.u[0]) and np.array_equal(emu.v[0], lava.v[0])
 
 

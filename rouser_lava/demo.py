@@ -15,7 +15,7 @@ from .cli import _entry, train_main
 from .data import load_digits
 from .modelfile import atomic_write, load_model
 from .pipeline import export_model
-from .run import RunResult, run_lava, run_torch
+from .run import RunResult, netx_backend, run_backend, torch_backend
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     log.info("== 3/3 run trained model (torch) and deployed network (Lava fixed_pt)")
     net, record = load_model(model)
     data = load_digits(**record["dataset"]["encoding"])
-    trained_all = run_torch(net, data)
-    deployed = run_lava(str(net_file), data, args.lava_samples)
-    trained = run_torch(net, data, deployed.samples)
+    trained_all = run_backend("torch", torch_backend(net), data.x_test, data.y_test, 128)
+    n = len(data.x_test) if args.lava_samples is None else args.lava_samples
+    lava, batch = netx_backend("lava", str(net_file))
+    deployed = run_backend("lava", lava, data.x_test[:n], data.y_test[:n], batch)
+    trained = run_backend("torch", torch_backend(net), data.x_test[:n], data.y_test[:n], 128)
     table = comparison_table(trained, deployed, trained_all)
     print("\n" + table)
     summary = {"torch": trained_all.to_json(), "torch_same_samples": trained.to_json(),

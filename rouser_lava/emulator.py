@@ -180,6 +180,24 @@ def load_netx(path: str) -> list[EmuLayer]:
     return layers
 
 
+def netx_input_shape(path: str) -> tuple[int, ...]:
+    """Input shape of a netx file in torch order: the ``input`` layer's ``shape``, else
+    the first dense layer's input size."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            first = f["layer/0"]
+            kind = first["type"][()].reshape(-1)[0].decode("ascii")
+            if kind == "input" and "shape" in first:
+                return tuple(int(s) for s in first["shape"][()])
+            if kind in ("dense", "dense_rec"):
+                return (int(first["weight"].shape[-1]),)
+    except (OSError, KeyError) as err:
+        raise UserError(f"{path}: not a readable netx file ({err})") from None
+    raise UserError(f"{path}: cannot tell the input shape (no input layer before '{kind}')")
+
+
 def _shift(a: torch.Tensor, exp: int) -> torch.Tensor:
     """``a << exp`` or ``a >> -exp`` (floor) on float-held integers."""
     return a * (1 << exp) if exp >= 0 else torch.floor(a / (1 << -exp))

@@ -1,47 +1,63 @@
-"""Run a trained model (torch) or an exported network (Lava) and report the same result."""
+"""Run a trained model (torch) or a netx network (emulator or Lava) and report the same
+result: predictions, accuracy, and spike counts per layer and per neuron.
+
+Every backend is a function from a batch of input spikes ``(N, *input_shape, T)`` to
+the spikes of every spiking layer, ``[(N, *shape, T)]`` uint8; ``run_backend`` feeds
+it and accumulates the same statistics for all of them.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from .data import SpikeDataset
+Backend = Callable[[np.ndarray], list[np.ndarray]]
+BACKENDS = ("torch", "emulator", "lava")
 
 
 @dataclass
 class RunResult:
-    """Accuracy and spike counts of one backend over a dataset's test samples.
+    """Accuracy and spike counts of one backend over a set of samples.
 
     Attributes
     ----------
     backend : str
-        ``torch`` or ``lava``.
+        ``torch``, ``emulator`` or ``lava``.
     samples : int
-        Number of test samples run (the first ``samples`` in test order).
-    accuracy : float
-        Fraction correct in [0, 1].
+        Number of samples run.
+    accuracy : float or None
+        Fraction correct in [0, 1]; None when no labels were given.
     predictions : np.ndarray
-        int64 ``(samples,)`` in test order.
+        int64 ``(samples,)``: output neuron with most spikes (first on ties).
     layer_names : list of str
         ``layer0``, ``layer1``, ...
     layer_neurons : list of int
         Neurons per spiking layer.
     layer_spikes : list of int
-        Total spikes per layer over all samples run.
+        Total spikes per layer over all samples.
+    neuron_spikes : list of np.ndarray
+        int64 ``(neurons,)`` per layer: spikes of each neuron over all samples
+        (conv neurons flattened in ``(C, H, W)`` order).
     wall_s : float
         Wall time of the run, seconds.
+    spikes : list of np.ndarray or None
+        uint8 ``(keep, *shape, T)`` per layer for the first ``keep`` samples, when kept.
     """
 
     backend: str
     samples: int
-    accuracy: float
+    accuracy: float | None
     predictions: np.ndarray
     layer_names: list[str]
     layer_neurons: list[int]
     layer_spikes: list[int]
+    neuron_spikes: list[np.ndarray]
     wall_s: float
+    spikes: list[np.ndarray] | None = None
 
     def to_json(self) -> dict:
         """The ``--json`` document of rouser-run."""
@@ -57,45 +73,71 @@ class RunResult:
 
     def summary(self) -> str:
         """A short human-readable report."""
-        lines = [f"backend {self.backend}: {self.samples} samples, accuracy "
-                 f"{100 * self.accuracy:.2f} %, {self.wall_s:.1f} s"]
+        acc = "n/a (no labels)" if self.accuracy is None else f"{100 * self.accuracy:.2f} %"
+        lines = [f"backend {self.backend}: {self.samples} samples, accuracy {acc}, "
+                 f"{self.wall_s:.1f} s ({self.samples / max(self.wall_s, 1e-9):.1f} "
+                 f"samples/s)"]
         for n, c, s in zip(self.layer_names, self.layer_neurons, self.layer_spikes):
             lines.append(f"  {n:<8} {c:>6} neurons  {s:>10} spikes  "
-                         f"({s / max(self.samples * c, 1):.2f} per neuron per sample)")
+                         f"({s / max(self.samples * c, 1):.3f} per neuron per sample)")
         return "\n".join(lines)
 
 
-def test_split(data: SpikeDataset, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``limit`` test samples (all when None): spikes and labels."""
-    n = len(data.x_test) if limit is None else min(limit, len(data.x_test))
-    return data.x_test[:n], data.y_test[:n]
+def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None = None,
+                batch_size: int = 64, keep: int = 0, progress: bool = True) -> RunResult:
+    """Feed ``x`` (``(N, *input_shape, T)``) through ``backend`` in batches.
 
-
-def run_torch(net, data: SpikeDataset, limit: int | None = None) -> RunResult:
-    """Run a trained ``RouserNet`` on the test split."""
-    from .blocks import layer_shapes
-    from .train import evaluate
-
-    x, y = test_split(data, limit)
+    ``y`` (``(N,)``) gives accuracy; ``keep`` keeps the first ``keep`` samples' spikes.
+    """
     t0 = time.perf_counter()
-    ev = evaluate(net, x, y)
-    shapes = [s for s, spec in zip(layer_shapes(net.input_shape, net.arch), net.arch)
-              if spec["kind"] != "flatten"]
-    return RunResult("torch", len(x), ev.accuracy, ev.predictions, net.layer_names(),
-                     [int(np.prod(s)) for s in shapes], ev.layer_spikes,
-                     time.perf_counter() - t0)
+    preds, totals, kept = [], None, []
+    starts = range(0, len(x), batch_size)
+    for start in tqdm(starts, disable=None if progress and len(starts) > 1 else True,
+                      desc=name, unit="batch"):
+        out = backend(x[start:start + batch_size])
+        preds.append(out[-1].reshape(len(out[-1]), -1, out[-1].shape[-1]).sum(-1).argmax(1))
+        counts = [o.reshape(len(o), -1, o.shape[-1]).sum(axis=(0, 2), dtype=np.int64)
+                  for o in out]
+        totals = counts if totals is None else [a + b for a, b in zip(totals, counts)]
+        if start < keep:
+            kept.append([o[:keep - start] for o in out])
+    predictions = np.concatenate(preds).astype(np.int64)
+    accuracy = None if y is None else float(np.mean(predictions == y[:len(predictions)]))
+    spikes = [np.concatenate(parts) for parts in zip(*kept)] if kept else None
+    return RunResult(name, len(x), accuracy, predictions,
+                     [f"layer{i}" for i in range(len(totals))], [len(t) for t in totals],
+                     [int(t.sum()) for t in totals], totals, time.perf_counter() - t0, spikes)
 
 
-def run_lava(net_path: str, data: SpikeDataset, limit: int | None = None,
-             progress: bool = True) -> RunResult:
-    """Run a netx file on Lava's CPU simulator (``Loihi2SimCfg(select_tag='fixed_pt')``)."""
+def torch_backend(net) -> Backend:
+    """Spikes of a trained ``RouserNet`` (its Loihi-exact forward)."""
+    import torch
+
+    def run(x: np.ndarray) -> list[np.ndarray]:
+        net.eval()
+        with torch.no_grad():
+            return [o.numpy().astype(np.uint8) for o in net(torch.from_numpy(x).float())]
+
+    return run
+
+
+def emulator_backend(net_path: str) -> Backend:
+    """Spikes of a netx file from the bit-exact batched emulator."""
+    from .emulator import emulate, load_netx
+
+    layers = load_netx(net_path)
+    return lambda x: emulate(layers, x).spikes
+
+
+def lava_backend(net_path: str, progress: bool = True) -> Backend:
+    """Spikes of a netx file from Lava's CPU simulator (one network for all samples)."""
     from .lava_sim import simulate
 
-    x, y = test_split(data, limit)
-    t0 = time.perf_counter()
-    sim = simulate(net_path, x, progress=progress)
-    preds = sim.spikes[-1].sum(-1).argmax(1).astype(np.int64)
-    names = [f"layer{i}" for i in range(len(sim.spikes))]
-    return RunResult("lava", len(x), float(np.mean(preds == y)), preds, names,
-                     [int(np.prod(s.shape[1:-1])) for s in sim.spikes],
-                     [int(s.sum()) for s in sim.spikes], time.perf_counter() - t0)
+    return lambda x: simulate(net_path, x, progress=progress).spikes
+
+
+def netx_backend(kind: str, net_path: str, progress: bool = True) -> tuple[Backend, int]:
+    """Backend and batch size for running a netx file on ``kind``."""
+    if kind == "emulator":
+        return emulator_backend(net_path), 64
+    return lava_backend(net_path, progress), 1 << 30  # Lava streams all samples itself

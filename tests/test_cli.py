@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -120,3 +121,29 @@ def test_console_scripts_installed():
     for name in ("rouser-train", "rouser-export", "rouser-run"):
         done = subprocess.run([str(bindir / name), "--help"], capture_output=True, text=True)
         assert done.returncode == 0 and "usage:" in done.stdout
+
+
+def test_emulator_default_raw_input_and_spike_dump(model_file, tmp_path, capsys):
+    net = tmp_path / "f.net"
+    assert export_main([str(model_file), str(net)]) == 0
+    x = (np.random.default_rng(0).random((4, 64, 32)) < 0.2).astype(np.uint8)
+    np.save(tmp_path / "x.npy", x)
+    dumps = {}
+    for backend in ("emulator", "lava"):
+        args = [str(net), "--input", str(tmp_path / "x.npy"), "--json",
+                str(tmp_path / f"{backend}.json"), "--dump-spikes",
+                str(tmp_path / f"{backend}.npz")]
+        assert run_main(args + (["--backend", "lava"] if backend == "lava" else [])) == 0
+        doc = json.loads((tmp_path / f"{backend}.json").read_text())
+        assert doc["backend"] == backend and doc["accuracy"] is None
+        with np.load(tmp_path / f"{backend}.npz") as npz:
+            dumps[backend] = {k: npz[k] for k in npz.files}
+    assert set(dumps["emulator"]) == {"layer0", "layer1", "output"}
+    assert dumps["emulator"]["layer0"].shape == (4, 32, 32)
+    assert dumps["emulator"]["output"].dtype == np.uint8
+    for key in dumps["emulator"]:
+        assert np.array_equal(dumps["emulator"][key], dumps["lava"][key])
+    np.save(tmp_path / "bad.npy", x[:, :10])
+    capsys.readouterr()
+    assert run_main([str(net), "--input", str(tmp_path / "bad.npy")]) == 1
+    assert "bad.npy: expected spikes of shape (N, 64, T)" in error_line(capsys)

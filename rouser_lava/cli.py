@@ -169,3 +169,53 @@ def run_main(argv: list[str] | None = None) -> int:
 
         atomic_write(args.dump_spikes, write)
     return 0
+
+
+def _lava_samples(text: str) -> int | None:
+    if text == "all":
+        return None
+    return _positive_int(text)
+
+
+@_entry("rouser-compare")
+def compare_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="rouser-compare",
+        description="Compare a trained model with its deployed network: the torch model "
+                    "and the bit-exact emulator on the whole test set, Lava's CPU "
+                    "simulator on the first K samples. Reports accuracy, prediction "
+                    "agreement, per-layer and per-neuron spike counts, neurons silenced "
+                    "or woken by deployment, and checks emulator == Lava spike for spike "
+                    "(exit status 3 if not, naming the first divergence).")
+    p.add_argument("model", help="model.pt written by rouser-train")
+    p.add_argument("net", help="netx file exported from it by rouser-export")
+    p.add_argument("--dataset", default=None,
+                   help="dataset (default: the one the model was trained on)")
+    p.add_argument("--lava-samples", type=_lava_samples, default=20,
+                   help="test samples to run on the Lava simulator (default 20, or 'all')")
+    p.add_argument("--report", default="export/compare",
+                   help="folder for report.json, report.md and PNG plots "
+                        "(default export/compare)")
+    args = p.parse_args(argv)
+
+    from .compare import compare, format_table
+    from .modelfile import load_model
+    from .pipeline import dataset_for
+    from .report import write_report
+
+    net, record = load_model(args.model)
+    if not Path(args.net).is_file():
+        raise UserError(f"{args.net}: no such netx file")
+    meta = record["dataset"]
+    name = args.dataset or meta["name"]
+    data = dataset_for(name, meta.get("encoding") if name == meta["name"] else None)
+    k = len(data.x_test) if args.lava_samples is None else args.lava_samples
+    result = compare(net, args.net, data, k)
+    print(format_table(result))
+    files = write_report(result, Path(args.report))
+    log.info("wrote %s", ", ".join(str(f) for f in files))
+    if result.lava_mismatches:
+        print("rouser-compare: error: the emulator and Lava disagree (a bug; see the "
+              "first divergence above)", file=sys.stderr)
+        return 3
+    return 0

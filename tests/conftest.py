@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from rouser_lava.blocks import RouserNet, conv_spec, dense_spec
+from rouser_lava.cli import train_main
 from rouser_lava.neuron import NeuronConfig
 
 
@@ -49,3 +52,20 @@ def conv_net() -> RouserNet:
 def random_spikes(shape: tuple[int, ...], rate: float, seed: int) -> np.ndarray:
     """uint8 Bernoulli spikes of the given shape."""
     return (np.random.default_rng(seed).random(shape) < rate).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory) -> Path:
+    """A digits model trained for one epoch through the CLI (64-32-10)."""
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    assert train_main(["--epochs", "1", "--hidden", "32", "--out", str(path), "--quiet"]) == 0
+    return path
+
+
+def error_line(capsys) -> str:
+    """The single 'error:' line a CLI printed; fails on tracebacks."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    return lines[0]

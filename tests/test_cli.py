@@ -12,24 +12,11 @@ import torch
 
 from rouser_lava.cli import export_main, run_main, train_main
 
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("cli") / "model.pt"
-    assert train_main(["--epochs", "1", "--hidden", "32", "--out", str(path), "--quiet"]) == 0
-    return path
+from .conftest import error_line
 
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if "error:" in line]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def test_model_file_loads_with_weights_only(model_file):

@@ -1,0 +1,71 @@
+"""rouser-compare end to end on digits, and how it reports an emulator/Lava divergence."""
+
+import json
+
+import numpy as np
+
+from rouser_lava import run
+from rouser_lava.cli import compare_main, export_main
+from rouser_lava.compare import first_divergence
+
+
+def test_compare_end_to_end(model_file, tmp_path, capsys):
+    net = tmp_path / "net.net"
+    assert export_main([str(model_file), str(net)]) == 0
+    report = tmp_path / "report"
+    assert compare_main([str(model_file), str(net), "--lava-samples", "5",
+                         "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "emulator == Lava: 0 mismatched spikes on 5 samples" in out
+    for name in ("report.json", "report.md", "accuracy.png", "layer_spikes.png",
+                 "neuron_scatter.png", "raster.png"):
+        assert (report / name).stat().st_size > 0, name
+    doc = json.loads((report / "report.json").read_text())
+    assert set(doc) >= {"dataset", "accuracy", "samples", "prediction_agreement",
+                        "layers", "lava_mismatches", "first_divergence"}
+    assert set(doc["accuracy"]) == {"torch", "emulator", "lava"}
+    assert doc["samples"] == {"torch": 360, "emulator": 360, "lava": 5}
+    assert doc["lava_mismatches"] == 0 and doc["first_divergence"] is None
+    layer = doc["layers"][0]
+    assert set(layer) == {"name", "neurons", "trained_spikes", "deployed_spikes", "delta",
+                          "relative_delta", "correlation", "silent_deployed_active_trained",
+                          "silent_trained_active_deployed"}
+    assert layer["deployed_spikes"] - layer["trained_spikes"] == layer["delta"]
+    assert 0.5 < layer["correlation"] <= 1.0
+
+
+def test_divergence_is_located_and_fails_the_command(model_file, tmp_path, capsys,
+                                                     monkeypatch):
+    """Fault injection: flip one emulator spike; compare must name it and exit 3."""
+    net = tmp_path / "net.net"
+    assert export_main([str(model_file), str(net)]) == 0
+    real = run.emulator_backend
+
+    def faulty(path):
+        backend = real(path)
+
+        def flipped(x):
+            spikes = backend(x)
+            spikes[1][1, 4, 20] ^= 1  # batch sample 1, layer1, neuron 4, step 20
+            return spikes
+        return flipped
+
+    monkeypatch.setattr(run, "emulator_backend", faulty)
+    code = compare_main([str(model_file), str(net), "--lava-samples", "3",
+                         "--report", str(tmp_path / "r")])
+    assert code == 3
+    out = capsys.readouterr()
+    assert "first at sample 1, layer1, neuron 4, step 20" in out.out
+    assert "emulator and Lava disagree" in out.err
+
+
+def test_first_divergence_orders_by_sample_then_time():
+    a = [np.zeros((3, 4, 10), np.uint8), np.zeros((3, 2, 10), np.uint8)]
+    b = [x.copy() for x in a]
+    b[0][2, 1, 1] = 1
+    b[1][1, 0, 7] = 1
+    b[0][1, 3, 8] = 1
+    count, d = first_divergence(a, b, ["layer0", "layer1"])
+    assert count == 3
+    assert (d.sample, d.layer, d.neuron, d.step, d.emulator, d.lava) == (1, "layer1", 0, 7,
+                                                                          0, 1)

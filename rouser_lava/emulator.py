@@ -34,6 +34,7 @@ recurrence runs in float64, which holds every intermediate exactly (< 2**53).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,7 @@ from . import _slayer  # noqa: F401  (quiet lava-dl import before netx)
 from .errors import UserError
 
 UV_MAX = 1 << 23
+SPARSE_BELOW = 0.05  # spike density under which synaptic sums use a sparse product
 UNSUPPORTED = ("pool", "average", "concat", "convT", "unpool", "dense_comp")
 
 
@@ -203,24 +205,43 @@ def _shift(a: torch.Tensor, exp: int) -> torch.Tensor:
     return a * (1 << exp) if exp >= 0 else torch.floor(a / (1 << -exp))
 
 
+def _csr_product(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int,
+                 weight: torch.Tensor) -> torch.Tensor:
+    """``S @ weight.T`` for a 0/1 matrix S given by row-sorted (row, col) indices."""
+    crow = torch.zeros(n_rows + 1, dtype=torch.int64)
+    crow[1:] = torch.bincount(rows, minlength=n_rows).cumsum(0)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        sparse = torch.sparse_csr_tensor(crow, cols, torch.ones(len(cols)), (n_rows, n_cols))
+    return sparse @ weight.t()
+
+
 def _synapse(layer: EmuLayer, s: torch.Tensor) -> torch.Tensor:
-    """Activations ``(N, *shape, T)`` before the one-step delay, for spikes ``s``."""
-    n, steps = s.shape[0], s.shape[-1]
+    """Activations before the one-step delay for spikes ``s`` (``(N, T, *shape_in)``,
+    uint8); returns float32 ``(N, T, *shape)``."""
+    n, steps = s.shape[:2]
     if layer.kind == "conv":
-        x = s.permute(0, 4, 1, 2, 3).reshape(n * steps, *s.shape[1:-1])  # (N*T, C, H, W)
-        a = F.conv2d(x, layer.weight, **layer.conv)
-        a = a.reshape(n, steps, *a.shape[1:]).permute(0, 2, 3, 4, 1)
-        return a.clamp(-UV_MAX, UV_MAX - 1)  # Conv a_buf: signed 24 bits
-    x = s.permute(0, 2, 1).reshape(n * steps, -1)  # (N*T, C_in)
-    density = float(x.count_nonzero()) / max(x.numel(), 1)
-    if density < 0.05:
-        rows, cols = x.nonzero(as_tuple=True)
-        sparse = torch.sparse_coo_tensor(torch.stack([rows, cols]),
-                                         torch.ones_like(rows, dtype=torch.float32), x.shape)
-        a = torch.sparse.mm(sparse, layer.weight.t())
+        a = F.conv2d(s.reshape(n * steps, *s.shape[2:]).float(), layer.weight, **layer.conv)
+        return a.reshape(n, steps, *a.shape[1:]).clamp(-UV_MAX, UV_MAX - 1)  # 24-bit a_buf
+    x = s.reshape(n * steps, -1)  # (N*T, C_in), rows in (n, t) order
+    if float(x.count_nonzero()) < SPARSE_BELOW * x.numel():  # event sparsity
+        rows, cols = x.nonzero(as_tuple=True)  # row-major, so already CSR-sorted
+        a = _csr_product(rows, cols, x.shape[0], x.shape[1], layer.weight)
     else:
-        a = x @ layer.weight.t()
-    return _shift(a, layer.weight_exp).reshape(n, steps, -1).permute(0, 2, 1)
+        a = x.float() @ layer.weight.t()
+    return _shift(a, layer.weight_exp).reshape(n, steps, -1)
+
+
+def _first_synapse(layer: EmuLayer, x: np.ndarray) -> torch.Tensor:
+    """Layer 0 straight from the ``(N, C, T)`` input: a sparse input becomes CSR rows
+    ``(n, t)`` from its nonzero indices, without transposing the whole array."""
+    n, c, steps = x.shape
+    if layer.kind != "dense" or np.count_nonzero(x) >= SPARSE_BELOW * x.size:
+        return _synapse(layer, torch.from_numpy(np.moveaxis(x, -1, 1).copy()))
+    sample, chan, step = torch.from_numpy(x).nonzero(as_tuple=True)
+    rows, order = torch.sort(sample * steps + step, stable=True)
+    a = _csr_product(rows, chan[order], n * steps, c, layer.weight)
+    return _shift(a, layer.weight_exp).reshape(n, steps, -1)
 
 
 def _decay(x: torch.Tensor, decay: int) -> torch.Tensor:
@@ -228,47 +249,98 @@ def _decay(x: torch.Tensor, decay: int) -> torch.Tensor:
     return torch.trunc(x * ((4096 - decay) / 4096))
 
 
-def _check_exact(a: torch.Tensor, layer_index: int) -> None:
-    if a.numel() and float(a.abs().max()) >= 2 ** 24:
+def _abs_max(a: torch.Tensor) -> float:
+    """``max |a|`` in one pass (0 for empty tensors)."""
+    if not a.numel():
+        return 0.0
+    lo, hi = torch.aminmax(a)
+    return max(-float(lo), float(hi))
+
+
+def _check_exact(a_max: float, layer_index: int) -> None:
+    if a_max >= 2 ** 24:
         raise UserError(f"layer {layer_index}: synaptic sum exceeds 2**24; the float32 "
                         f"emulation would not be exact")
+
+
+def _gain(decay: int, steps: int) -> float:
+    """Upper bound of ``|y| / max|x|`` for ``y = rtz(y (4096 - decay) / 4096) + x``."""
+    if decay == 0:
+        return float(steps)
+    return min(steps, 4096 / decay) if 0 < decay <= 4096 else float("inf")
+
+
+def _lif(layer: EmuLayer, a: torch.Tensor, a_max: float, record_state: bool):
+    """The neuron recurrence over activations ``a`` (``(N, T, *shape)``, not yet
+    delayed; ``a_max = max|a|``). Returns bool spikes and, if recorded, float64 u and
+    v, all ``(N, T, *shape)``."""
+    n, steps = a.shape[:2]
+    u = torch.zeros(n, *a.shape[2:], dtype=torch.float64)
+    v = torch.zeros_like(u)
+    fired = torch.zeros(a.shape, dtype=torch.bool)
+    u_rec = torch.zeros(a.shape, dtype=torch.float64) if record_state else None
+    v_rec = torch.zeros_like(u_rec) if record_state else None
+    k_u, k_v = (4096 - layer.i_decay) / 4096, (4096 - layer.v_decay) / 4096
+    # Wrap of u and clip of v cannot happen below these bounds; skipping them is exact.
+    a_max = 64 * a_max
+    if layer.weight_rec is not None:  # floor shifts add at most 1 before << 6
+        a_max += 64 * (float(layer.weight_rec.abs().sum(1).max())
+                       * 2.0 ** max(layer.weight_exp, 0) + 1)
+    u_bound = a_max * _gain(layer.i_decay, steps)
+    v_bound = (u_bound + _abs_max(layer.bias)) * _gain(layer.v_decay, steps)
+    may_wrap, may_clip = u_bound > UV_MAX - 1, v_bound > UV_MAX - 1
+    has_bias = _abs_max(layer.bias) > 0
+    rec_a = None
+    for t in range(steps):
+        u.mul_(k_u).trunc_()
+        if t > 0:  # Dense/Conv deliver the previous step's activation
+            u.add_(a[:, t - 1], alpha=64)
+        if rec_a is not None:
+            u.add_(rec_a, alpha=64)
+        if may_wrap:
+            u = torch.where(u > UV_MAX, u - 2 * UV_MAX, u)
+            u = torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u)
+        v.mul_(k_v).trunc_().add_(u)
+        if has_bias:
+            v.add_(layer.bias)
+        if may_clip:
+            v.clamp_(1 - UV_MAX, UV_MAX - 1)
+        spikes = torch.gt(v, layer.vth)
+        v.masked_fill_(spikes, 0)
+        fired[:, t] = spikes
+        if layer.weight_rec is not None:
+            rec_a = _shift(spikes.reshape(n, -1).float() @ layer.weight_rec.t(),
+                           layer.weight_exp)
+        if record_state:
+            u_rec[:, t], v_rec[:, t] = u, v
+    return fired, u_rec, v_rec
+
+
+def _time_last(x: torch.Tensor, dtype) -> np.ndarray:
+    """``(N, T, ...)`` -> ``(N, ..., T)`` numpy array of ``dtype``."""
+    return x.movedim(1, -1).contiguous().numpy().astype(dtype, copy=False)
 
 
 def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
             record_state: bool = False) -> EmuResult:
     """Run spikes ``x`` (``(N, C, T)`` or ``(N, C, H, W, T)``, 0/1) through ``layers``."""
-    s = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    x = np.asarray(x, dtype=np.uint8)
+    s = None  # spikes entering the next layer, (N, T, *shape)
     spikes, us, vs = [], [], []
     for index, layer in enumerate(layers):
         if layer.kind == "flatten":
-            s = s.reshape(s.shape[0], -1, s.shape[-1])
+            if s is None:
+                x = x.reshape(len(x), -1, x.shape[-1])
+            else:
+                s = s.reshape(s.shape[0], s.shape[1], -1)
             continue
-        a = _synapse(layer, s)
-        _check_exact(a, index)
-        a = torch.cat([torch.zeros_like(a[..., :1]), a[..., :-1]], dim=-1).double()
-        steps = a.shape[-1]
-        u = torch.zeros_like(a[..., 0])
-        v = torch.zeros_like(u)
-        out = torch.zeros(a.shape, dtype=torch.uint8)
-        u_rec = torch.zeros_like(a) if record_state else None
-        v_rec = torch.zeros_like(a) if record_state else None
-        rec_a = torch.zeros_like(u)
-        for t in range(steps):
-            a_t = a[..., t] + rec_a
-            u = _decay(u, layer.i_decay) + a_t * 64
-            u = torch.where(u > UV_MAX, u - 2 * UV_MAX, u)
-            u = torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u)
-            v = (_decay(v, layer.v_decay) + u + layer.bias).clamp(1 - UV_MAX, UV_MAX - 1)
-            fired = v > layer.vth
-            v = torch.where(fired, torch.zeros_like(v), v)
-            out[..., t] = fired
-            if layer.weight_rec is not None:
-                rec_a = _shift(fired.float() @ layer.weight_rec.t(), layer.weight_exp).double()
-            if record_state:
-                u_rec[..., t], v_rec[..., t] = u, v
-        spikes.append(out.numpy())
+        a = _first_synapse(layer, x) if s is None else _synapse(layer, s)
+        a_max = _abs_max(a)
+        _check_exact(a_max, index)
+        fired, u_rec, v_rec = _lif(layer, a, a_max, record_state)
+        spikes.append(_time_last(fired, np.uint8))
         if record_state:
-            us.append(u_rec.long().numpy())
-            vs.append(v_rec.long().numpy())
-        s = out.float()
+            us.append(_time_last(u_rec, np.int64))
+            vs.append(_time_last(v_rec, np.int64))
+        s = fired.to(torch.uint8)
     return EmuResult(spikes, us if record_state else None, vs if record_state else None)

@@ -100,9 +100,6 @@ class Flatten(nn.Module):
         return x.reshape(x.shape[0], -1, x.shape[-1])
 
 
-SPIKING_KINDS = ("dense", "conv")
-
-
 def layer_shapes(input_shape: tuple[int, ...], arch: list[dict]) -> list[tuple[int, ...]]:
     """Output shape (without batch and time) of every layer in ``arch``."""
     shapes, shape = [], tuple(input_shape)

@@ -16,7 +16,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 Backend = Callable[[np.ndarray], list[np.ndarray]]
-BACKENDS = ("torch", "emulator", "lava")
 
 
 @dataclass

@@ -34,7 +34,7 @@ class TrainConfig:
 
 @dataclass
 class EvalResult:
-    """Predictions and spike counts of a network over a set of samples.
+    """Predictions and loss of a network over a set of samples (used while training).
 
     Attributes
     ----------
@@ -42,15 +42,12 @@ class EvalResult:
         int64 ``(N,)``: argmax of output spike counts (first index on ties).
     accuracy : float
         Fraction of correct predictions in [0, 1].
-    layer_spikes : list of int
-        Total spikes of every spiking layer over all samples.
     loss : float
         Mean spike-rate loss per sample.
     """
 
     predictions: np.ndarray
     accuracy: float
-    layer_spikes: list[int]
     loss: float
 
 
@@ -77,17 +74,15 @@ def evaluate(net: RouserNet, x: np.ndarray, y: np.ndarray, batch_size: int = 128
     """Run ``net`` on spikes ``x`` (uint8 ``(N, ..., T)``) with labels ``y`` (``(N,)``)."""
     net.eval()
     loss_fn = _loss_fn(cfg or TrainConfig())
-    preds, spikes, total_loss = [], None, 0.0
+    preds, total_loss = [], 0.0
     for start in range(0, len(x), batch_size):
         xb = torch.from_numpy(x[start:start + batch_size]).float()
         yb = torch.from_numpy(y[start:start + batch_size])
         outs = net(xb)
         total_loss += loss_fn(outs[-1], yb).item()
         preds.append(predict(outs[-1]).numpy())
-        counts = [int(o.sum().item()) for o in outs]
-        spikes = counts if spikes is None else [a + b for a, b in zip(spikes, counts)]
     predictions = np.concatenate(preds).astype(np.int64)
-    return EvalResult(predictions, float(np.mean(predictions == y)), spikes,
+    return EvalResult(predictions, float(np.mean(predictions == y)),
                       total_loss / max(len(x), 1))
 
 

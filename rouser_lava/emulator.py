@@ -233,11 +233,12 @@ def _synapse(layer: EmuLayer, s: torch.Tensor) -> torch.Tensor:
 
 
 def _first_synapse(layer: EmuLayer, x: np.ndarray) -> torch.Tensor:
-    """Layer 0 straight from the ``(N, C, T)`` input: a sparse input becomes CSR rows
-    ``(n, t)`` from its nonzero indices, without transposing the whole array."""
-    n, c, steps = x.shape
-    if layer.kind != "dense" or np.count_nonzero(x) >= SPARSE_BELOW * x.size:
+    """Layer 0 straight from the input ``(N, *shape, T)``: a sparse input to a dense
+    layer becomes CSR rows ``(n, t)`` from its nonzero indices, without transposing
+    the whole array."""
+    if x.ndim != 3 or np.count_nonzero(x) >= SPARSE_BELOW * x.size:
         return _synapse(layer, torch.from_numpy(np.moveaxis(x, -1, 1).copy()))
+    n, c, steps = x.shape
     sample, chan, step = torch.from_numpy(x).nonzero(as_tuple=True)
     rows, order = torch.sort(sample * steps + step, stable=True)
     a = _csr_product(rows, chan[order], n * steps, c, layer.weight)

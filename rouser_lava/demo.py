@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     n = len(data.x_test) if args.lava_samples is None else args.lava_samples
     lava, batch = netx_backend("lava", str(net_file))
     deployed = run_backend("lava", lava, data.x_test[:n], data.y_test[:n], batch)
-    trained = run_backend("torch", torch_backend(net), data.x_test[:n], data.y_test[:n], 128)
+    trained = trained_all if n >= len(data.x_test) else run_backend(
+        "torch", torch_backend(net), data.x_test[:n], data.y_test[:n], 128)
     table = comparison_table(trained, deployed, trained_all)
     print("\n" + table)
     summary = {"torch": trained_all.to_json(), "torch_same_samples": trained.to_json(),

@@ -27,47 +27,51 @@ Refused with a clear error: layer types netx cannot build (pool, average, concat
 convT, unpool), ``dense_comp``, synaptic ``delay``, ``input`` layers with a neuron
 (graded input encoders), other neuron types, and graded (multi-bit) spikes.
 
-Arithmetic: synaptic sums are integers computed in float32 (exact while below 2**24,
-checked) over all time steps at once, sparse where spikes are sparse; the neuron
-recurrence runs in float64, which holds every intermediate exactly (< 2**53).
+Arithmetic: exact integers throughout. Synaptic sums are event-driven where spikes
+are sparse (each spike adds one weight column; int32) and float32 matrix products
+where they are dense or the layer is a convolution (exact while every sum stays below
+2**24; checked from the weights, refused otherwise). The neuron recurrence runs in a
+compiled int64 kernel (:mod:`rouser_lava.emu_kernels`), one sample per thread.
 """
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from . import _slayer  # noqa: F401  (quiet lava-dl import before netx)
+from .emu_kernels import UV_MAX, event_sum, lif
 from .errors import UserError
 
-UV_MAX = 1 << 23
 SPARSE_BELOW = 0.05  # spike density under which synaptic sums use a sparse product
 UNSUPPORTED = ("pool", "average", "concat", "convT", "unpool", "dense_comp")
 
 
 @dataclass(frozen=True)
 class EmuLayer:
-    """One spiking layer (or a flatten) in the emulator's torch layout.
+    """One spiking layer (or a flatten) in the emulator's layout.
 
-    ``weight`` is float32 holding integers: ``(C_out, C_in)`` or
-    ``(C_out, C_in / groups, kH, kW)``; ``vth`` and ``bias`` are float64 broadcastable
-    to ``(N, *shape)``.
+    ``weight`` is float32 holding integers, ``(C_out, C_in)`` or
+    ``(C_out, C_in / groups, kH, kW)``, for the dense products; ``weight_t`` is the
+    int32 transpose ``(C_in, C_out)`` of a dense weight for event-driven sums and
+    ``weight_rec_t`` that of a recurrent one (``(0, 0)`` when there is none).
+    ``vth`` and ``bias`` are int64 ``(prod(shape),)`` (already ``<< 6``).
     """
 
     kind: str
     shape: tuple[int, ...]
     weight: torch.Tensor | None = None
-    weight_rec: torch.Tensor | None = None
+    weight_t: np.ndarray | None = None
+    weight_rec_t: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int32))
     weight_exp: int = 0
     conv: dict | None = None
     i_decay: int = 0
     v_decay: int = 0
-    vth: torch.Tensor | None = None
-    bias: torch.Tensor | None = None
+    vth: np.ndarray | None = None
+    bias: np.ndarray | None = None
 
 
 @dataclass
@@ -102,21 +106,21 @@ def _neuron_fields(cfg, path: str, name: str, shape: tuple[int, ...], bias) -> d
             raise UserError(f"{path}: {name} has graded spikes; Lava's CUBA has none")
     channels, size = shape[0], int(np.prod(shape))
 
-    def per_channel(values: np.ndarray, what: str) -> torch.Tensor:
-        values = np.asarray(values, dtype=np.float64)
+    def per_neuron(values: np.ndarray, what: str) -> np.ndarray:
+        values = np.asarray(values).astype(np.int64)
         if values.size == 1:
-            return torch.tensor(float(values.reshape(-1)[0]), dtype=torch.float64)
-        if len(shape) == 1 and values.size == size:
-            return torch.from_numpy(values.reshape(shape))
+            return np.full(size, values.reshape(-1)[0], dtype=np.int64)
+        if values.size == size:
+            return values.reshape(-1)
         if len(shape) == 3 and values.size == channels:
-            return torch.from_numpy(values.reshape(channels, 1, 1))
+            return np.repeat(values.reshape(-1), size // channels)
         raise UserError(f"{path}: {name} {what} of size {values.size} fits neither one "
                         f"value, one per channel nor one per neuron")
 
     return {"i_decay": i_decay, "v_decay": v_decay,
-            "vth": per_channel(vth * 64, "vThMant"),
-            "bias": per_channel(np.zeros(1) if bias is None else np.asarray(bias) * 64,
-                                "bias")}
+            "vth": per_neuron(vth * 64, "vThMant"),
+            "bias": per_neuron(np.zeros(1) if bias is None else np.asarray(bias) * 64,
+                               "bias")}
 
 
 def load_netx(path: str) -> list[EmuLayer]:
@@ -165,16 +169,17 @@ def load_netx(path: str) -> list[EmuLayer]:
         else:
             out_shape = (int(np.prod(cfg["shape"])),)
             weight = cfg["weight"].reshape(out_shape[0], -1)
-            rec = None
+            rec = np.zeros((0, 0), np.int32)
             if kind == "dense_rec":
                 rec = cfg["weight_rec"].reshape(out_shape[0], -1)
                 both, bits, exp, _ = optimize_weight_bits(np.hstack((weight, rec)))
                 weight, rec = both[:, :weight.shape[1]], both[:, weight.shape[1]:]
-                rec = torch.from_numpy(_lava_dense_weight(rec, bits).astype(np.float32))
+                rec = np.ascontiguousarray(_lava_dense_weight(rec, bits).T, np.int32)
             else:
                 weight, bits, exp, _ = optimize_weight_bits(weight)
-            weight = torch.from_numpy(_lava_dense_weight(weight, bits).astype(np.float32))
-            layers.append(EmuLayer(kind, out_shape, weight, rec, int(exp),
+            weight = _lava_dense_weight(weight, bits)
+            layers.append(EmuLayer(kind, out_shape, torch.from_numpy(weight.astype(np.float32)),
+                                   np.ascontiguousarray(weight.T, np.int32), rec, int(exp),
                                    **_neuron_fields(neuron, path, name, out_shape, bias)))
         shape = out_shape
     if not any(la.kind != "flatten" for la in layers):
@@ -200,148 +205,77 @@ def netx_input_shape(path: str) -> tuple[int, ...]:
     raise UserError(f"{path}: cannot tell the input shape (no input layer before '{kind}')")
 
 
-def _shift(a: torch.Tensor, exp: int) -> torch.Tensor:
-    """``a << exp`` or ``a >> -exp`` (floor) on float-held integers."""
-    return a * (1 << exp) if exp >= 0 else torch.floor(a / (1 << -exp))
+def _shift(a: np.ndarray, exp: int) -> np.ndarray:
+    """``a << exp`` or ``a >> -exp`` (which floors, as Lava's does)."""
+    if exp == 0:
+        return a
+    return a << exp if exp > 0 else a >> -exp
 
 
-def _csr_product(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int,
-                 weight: torch.Tensor) -> torch.Tensor:
-    """``S @ weight.T`` for a 0/1 matrix S given by row-sorted (row, col) indices."""
-    crow = torch.zeros(n_rows + 1, dtype=torch.int64)
-    crow[1:] = torch.bincount(rows, minlength=n_rows).cumsum(0)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta"
-        warnings.simplefilter("ignore", UserWarning)
-        sparse = torch.sparse_csr_tensor(crow, cols, torch.ones(len(cols)), (n_rows, n_cols))
-    return sparse @ weight.t()
+def _require_exact(bound: float, what: str) -> None:
+    if bound >= 2 ** 24:
+        raise UserError(f"{what}: synaptic sums can reach {bound:.0f} >= 2**24, beyond what "
+                        f"the emulator reproduces exactly")
 
 
-def _synapse(layer: EmuLayer, s: torch.Tensor) -> torch.Tensor:
-    """Activations before the one-step delay for spikes ``s`` (``(N, T, *shape_in)``,
-    uint8); returns float32 ``(N, T, *shape)``."""
-    n, steps = s.shape[:2]
+def _synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
+             time_last: bool) -> np.ndarray:
+    """Activations before the one-step delay, int32 ``(N, T, prod(shape))``, for uint8
+    spikes ``s``: ``(N, *shape_in, T)`` if ``time_last`` else ``(N, T, prod(shape_in))``."""
+    n, steps = len(s), s.shape[-1] if time_last else s.shape[1]
     if layer.kind == "conv":
-        a = F.conv2d(s.reshape(n * steps, *s.shape[2:]).float(), layer.weight, **layer.conv)
-        return a.reshape(n, steps, *a.shape[1:]).clamp(-UV_MAX, UV_MAX - 1)  # 24-bit a_buf
-    x = s.reshape(n * steps, -1)  # (N*T, C_in), rows in (n, t) order
-    if float(x.count_nonzero()) < SPARSE_BELOW * x.numel():  # event sparsity
-        rows, cols = x.nonzero(as_tuple=True)  # row-major, so already CSR-sorted
-        a = _csr_product(rows, cols, x.shape[0], x.shape[1], layer.weight)
+        _require_exact(float(layer.weight.abs().sum((1, 2, 3)).max()), "conv")
+        frames = np.moveaxis(s, -1, 1) if time_last else s
+        frames = torch.from_numpy(np.ascontiguousarray(frames)).reshape(n * steps, *shape_in)
+        a = F.conv2d(frames.float(), layer.weight, **layer.conv)
+        return a.clamp_(-UV_MAX, UV_MAX - 1).to(torch.int32).reshape(n, steps, -1).numpy()
+    s = s.reshape(n, -1, steps) if time_last else s
+    bound = float(np.abs(layer.weight_t).sum(0).max()) * 2.0 ** max(layer.weight_exp, 0)
+    if np.count_nonzero(s) < SPARSE_BELOW * s.size:  # event sparsity
+        a = np.empty((n, steps, layer.weight_t.shape[1]), np.int32)
+        event_sum(s, time_last, layer.weight_t, a)
     else:
-        a = x.float() @ layer.weight.t()
-    return _shift(a, layer.weight_exp).reshape(n, steps, -1)
+        _require_exact(bound, "dense")
+        x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(s, -1, 1) if time_last else s))
+        a = (x.reshape(n * steps, -1).float() @ layer.weight.t()).to(torch.int32).numpy()
+        a = a.reshape(n, steps, -1)
+    a = _shift(a, layer.weight_exp)
+    if bound >= 2 ** 24:  # Lava's int32 ``a << 6`` would overflow: check the real sums
+        _require_exact(float(np.abs(a).max()), "dense")
+    return a
 
 
-def _first_synapse(layer: EmuLayer, x: np.ndarray) -> torch.Tensor:
-    """Layer 0 straight from the input ``(N, *shape, T)``: a sparse input to a dense
-    layer becomes CSR rows ``(n, t)`` from its nonzero indices, without transposing
-    the whole array."""
-    if x.ndim != 3 or np.count_nonzero(x) >= SPARSE_BELOW * x.size:
-        return _synapse(layer, torch.from_numpy(np.moveaxis(x, -1, 1).copy()))
-    n, c, steps = x.shape
-    sample, chan, step = torch.from_numpy(x).nonzero(as_tuple=True)
-    rows, order = torch.sort(sample * steps + step, stable=True)
-    a = _csr_product(rows, chan[order], n * steps, c, layer.weight)
-    return _shift(a, layer.weight_exp).reshape(n, steps, -1)
-
-
-def _decay(x: torch.Tensor, decay: int) -> torch.Tensor:
-    """``sign(x) * ((|x| * (4096 - decay)) >> 12)`` on float64-held integers."""
-    return torch.trunc(x * ((4096 - decay) / 4096))
-
-
-def _abs_max(a: torch.Tensor) -> float:
-    """``max |a|`` in one pass (0 for empty tensors)."""
-    if not a.numel():
-        return 0.0
-    lo, hi = torch.aminmax(a)
-    return max(-float(lo), float(hi))
-
-
-def _check_exact(a_max: float, layer_index: int) -> None:
-    if a_max >= 2 ** 24:
-        raise UserError(f"layer {layer_index}: synaptic sum exceeds 2**24; the float32 "
-                        f"emulation would not be exact")
-
-
-def _gain(decay: int, steps: int) -> float:
-    """Upper bound of ``|y| / max|x|`` for ``y = rtz(y (4096 - decay) / 4096) + x``."""
-    if decay == 0:
-        return float(steps)
-    return min(steps, 4096 / decay) if 0 < decay <= 4096 else float("inf")
-
-
-def _lif(layer: EmuLayer, a: torch.Tensor, a_max: float, record_state: bool):
-    """The neuron recurrence over activations ``a`` (``(N, T, *shape)``, not yet
-    delayed; ``a_max = max|a|``). Returns bool spikes and, if recorded, float64 u and
-    v, all ``(N, T, *shape)``."""
-    n, steps = a.shape[:2]
-    u = torch.zeros(n, *a.shape[2:], dtype=torch.float64)
-    v = torch.zeros_like(u)
-    fired = torch.zeros(a.shape, dtype=torch.bool)
-    u_rec = torch.zeros(a.shape, dtype=torch.float64) if record_state else None
-    v_rec = torch.zeros_like(u_rec) if record_state else None
-    k_u, k_v = (4096 - layer.i_decay) / 4096, (4096 - layer.v_decay) / 4096
-    # Wrap of u and clip of v cannot happen below these bounds; skipping them is exact.
-    a_max = 64 * a_max
-    if layer.weight_rec is not None:  # floor shifts add at most 1 before << 6
-        a_max += 64 * (float(layer.weight_rec.abs().sum(1).max())
-                       * 2.0 ** max(layer.weight_exp, 0) + 1)
-    u_bound = a_max * _gain(layer.i_decay, steps)
-    v_bound = (u_bound + _abs_max(layer.bias)) * _gain(layer.v_decay, steps)
-    may_wrap, may_clip = u_bound > UV_MAX - 1, v_bound > UV_MAX - 1
-    has_bias = _abs_max(layer.bias) > 0
-    rec_a = None
-    for t in range(steps):
-        u.mul_(k_u).trunc_()
-        if t > 0:  # Dense/Conv deliver the previous step's activation
-            u.add_(a[:, t - 1], alpha=64)
-        if rec_a is not None:
-            u.add_(rec_a, alpha=64)
-        if may_wrap:
-            u = torch.where(u > UV_MAX, u - 2 * UV_MAX, u)
-            u = torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u)
-        v.mul_(k_v).trunc_().add_(u)
-        if has_bias:
-            v.add_(layer.bias)
-        if may_clip:
-            v.clamp_(1 - UV_MAX, UV_MAX - 1)
-        spikes = torch.gt(v, layer.vth)
-        v.masked_fill_(spikes, 0)
-        fired[:, t] = spikes
-        if layer.weight_rec is not None:
-            rec_a = _shift(spikes.reshape(n, -1).float() @ layer.weight_rec.t(),
-                           layer.weight_exp)
-        if record_state:
-            u_rec[:, t], v_rec[:, t] = u, v
+def _lif(layer: EmuLayer, a: np.ndarray, record_state: bool):
+    """The neuron recurrence over activations ``a`` (int32 ``(N, T, C)``, not yet
+    delayed). Returns uint8 spikes and int64 u and v (empty unless recorded), all
+    ``(N, T, C)``."""
+    fired = np.zeros(a.shape, np.uint8)
+    state_shape = a.shape if record_state else (0, 0, 0)
+    u_rec, v_rec = np.zeros(state_shape, np.int64), np.zeros(state_shape, np.int64)
+    lif(a, layer.i_decay, layer.v_decay, layer.bias, layer.vth, layer.weight_rec_t,
+        layer.weight_exp, fired, u_rec, v_rec)
     return fired, u_rec, v_rec
 
 
-def _time_last(x: torch.Tensor, dtype) -> np.ndarray:
-    """``(N, T, ...)`` -> ``(N, ..., T)`` numpy array of ``dtype``."""
-    return x.movedim(1, -1).contiguous().numpy().astype(dtype, copy=False)
+def _time_last(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``(N, T, prod(shape))`` -> ``(N, *shape, T)``."""
+    return np.ascontiguousarray(np.moveaxis(x.reshape(len(x), x.shape[1], *shape), 1, -1))
 
 
 def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
             record_state: bool = False) -> EmuResult:
     """Run spikes ``x`` (``(N, C, T)`` or ``(N, C, H, W, T)``, 0/1) through ``layers``."""
-    x = np.asarray(x, dtype=np.uint8)
-    s = None  # spikes entering the next layer, (N, T, *shape)
+    s = np.ascontiguousarray(x, dtype=np.uint8)  # spikes entering the next layer
+    shape_in, time_last = s.shape[1:-1], True
     spikes, us, vs = [], [], []
-    for index, layer in enumerate(layers):
-        if layer.kind == "flatten":
-            if s is None:
-                x = x.reshape(len(x), -1, x.shape[-1])
-            else:
-                s = s.reshape(s.shape[0], s.shape[1], -1)
-            continue
-        a = _first_synapse(layer, x) if s is None else _synapse(layer, s)
-        a_max = _abs_max(a)
-        _check_exact(a_max, index)
-        fired, u_rec, v_rec = _lif(layer, a, a_max, record_state)
-        spikes.append(_time_last(fired, np.uint8))
-        if record_state:
-            us.append(_time_last(u_rec, np.int64))
-            vs.append(_time_last(v_rec, np.int64))
-        s = fired.to(torch.uint8)
+    for layer in layers:
+        if layer.kind != "flatten":  # a flatten only changes how shape_in is read
+            fired, u_rec, v_rec = _lif(layer, _synapse(layer, s, shape_in, time_last),
+                                       record_state)
+            spikes.append(_time_last(fired, layer.shape))
+            if record_state:
+                us.append(_time_last(u_rec, layer.shape))
+                vs.append(_time_last(v_rec, layer.shape))
+            s, time_last = fired, False
+        shape_in = layer.shape if layer.kind != "flatten" else (int(np.prod(shape_in)),)
     return EmuResult(spikes, us if record_state else None, vs if record_state else None)

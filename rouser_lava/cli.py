@@ -63,35 +63,71 @@ def _hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    """Options that choose and bin a dataset (``None`` = the dataset's default)."""
+    from .datasets import LOADERS
+
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=tuple(LOADERS), default=None,
+                   help="digits (built in, default), yinyang (generated), or from the "
+                        "authors' files under --data-root: nmnist, dvs128, shd")
+    g.add_argument("--data-root", default=None,
+                   help="folder holding the dataset as released (see rouser-data info)")
+    g.add_argument("--time-steps", type=_positive_int, default=None,
+                   help="time steps (bins) per sample (dataset default if omitted)")
+    g.add_argument("--bin-ms", type=_positive_float, default=None,
+                   help="event datasets: bin width in ms (N-MNIST default 1)")
+    g.add_argument("--polarity", choices=("split", "merge"), default=None,
+                   help="event cameras: polarities as 2 channels (split, default) or 1")
+    g.add_argument("--downsample", type=_positive_int, default=None,
+                   help="DVS128: divide x and y by this factor (4: 128x128 -> 32x32)")
+    g.add_argument("--encoding", choices=("latency", "rate"), default=None,
+                   help="yinyang: spike code of the 4 inputs (default latency)")
+    g.add_argument("--cache-dir", default=None,
+                   help="where binned event datasets are cached "
+                        "(default ~/.cache/rouser-lava)")
+    g.add_argument("--skip-bad", action="store_true", default=None,
+                   help="leave out (and report) samples whose files cannot be read, "
+                        "instead of stopping")
+
+
+def data_options(args: argparse.Namespace) -> dict:
+    """The dataset loader's keyword arguments given on the command line."""
+    from .datasets import DATA_OPTIONS
+
+    return {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
+
+
 @_entry("rouser-train")
 def train_main(argv: list[str] | None = None) -> int:
-    from .train import TrainConfig
+    from .presets import PRESETS
 
-    defaults = TrainConfig()
     p = argparse.ArgumentParser(
         prog="rouser-train",
         description="Train a spiking network whose CUBA LIF neurons learn one threshold "
                     "each (Rouser), with lava-dl SLAYER. Writes model.pt (loadable with "
-                    "torch.load(weights_only=True)) for rouser-export and rouser-run.")
-    p.add_argument("--dataset", default="digits", help="dataset name (default: digits, "
-                   "scikit-learn's 8x8 digits, built in)")
-    p.add_argument("--epochs", type=_positive_int, default=defaults.epochs)
+                    "torch.load(weights_only=True)) for rouser-export and rouser-run.",
+        epilog="Presets set dataset, architecture and hyperparameters of the papers' "
+               "setups; any option given here overrides them. See rouser_lava/presets.py.")
+    p.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                   help="nmnist (34x34x2-500-500-10), dvs128 (128x128x2-64-11), "
+                        "shd (700-200-200-20), yinyang (5-120-3), digits (64-128-10)")
+    _add_data_options(p)
+    p.add_argument("--epochs", type=_positive_int, default=None, help="default 10")
     p.add_argument("--out", default="export/model.pt", help="model file to write")
     p.add_argument("--thresholds", choices=("learned", "fixed"), default="learned",
                    help="learned per-neuron thresholds (Rouser, default) or stock "
                         "fixed thresholds (baseline)")
-    p.add_argument("--threshold-init", type=_positive_float, default=1.25,
+    p.add_argument("--threshold-init", type=_positive_float, default=None,
                    help="initial threshold of every neuron (default 1.25)")
-    p.add_argument("--hidden", type=_hidden, default=defaults.hidden,
+    p.add_argument("--hidden", type=_hidden, default=None,
                    help="hidden layer sizes, comma-separated (default 128)")
-    p.add_argument("--lr", type=_positive_float, default=defaults.lr,
-                   help="Adam learning rate of the weights")
-    p.add_argument("--lr-threshold", type=float, default=defaults.lr_threshold,
-                   help="Adam learning rate of the thresholds")
-    p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
-    p.add_argument("--time-steps", type=_positive_int, default=None,
-                   help="time steps per sample (dataset default if omitted)")
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--lr", type=_positive_float, default=None,
+                   help="Adam learning rate of the weights (default 1e-3)")
+    p.add_argument("--lr-threshold", type=float, default=None,
+                   help="Adam learning rate of the thresholds (default 1e-3)")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="default 32")
+    p.add_argument("--seed", type=int, default=None, help="default 0")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
 
@@ -141,6 +177,8 @@ def run_main(argv: list[str] | None = None) -> int:
                    help="raw input spikes instead of a dataset: .npy array (N, C, T) of "
                         "0/1, C = the network's input size, flattened in C order of the "
                         "input shape (C, H, W) stored in the file")
+    p.add_argument("--data-root", default=None,
+                   help="folder of an event dataset, instead of the one recorded")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="run only the first N samples")
     p.add_argument("--json", dest="json_out", default=None, help="write results as JSON")
@@ -153,7 +191,7 @@ def run_main(argv: list[str] | None = None) -> int:
     from .pipeline import run_path
 
     result = run_path(args.path, args.dataset, args.backend, args.limit, args.input_npy,
-                      keep_spikes=args.dump_spikes is not None)
+                      keep_spikes=args.dump_spikes is not None, data_root=args.data_root)
     print(result.summary())
     if args.json_out:
         text = json.dumps(result.to_json(), indent=1)
@@ -191,6 +229,8 @@ def compare_main(argv: list[str] | None = None) -> int:
     p.add_argument("net", help="netx file exported from it by rouser-export")
     p.add_argument("--dataset", default=None,
                    help="dataset (default: the one the model was trained on)")
+    p.add_argument("--data-root", default=None,
+                   help="folder of an event dataset, instead of the one recorded")
     p.add_argument("--lava-samples", type=_lava_samples, default=20,
                    help="test samples to run on the Lava simulator (default 20, or 'all')")
     p.add_argument("--report", default="export/compare",
@@ -208,7 +248,8 @@ def compare_main(argv: list[str] | None = None) -> int:
         raise UserError(f"{args.net}: no such netx file")
     meta = record["dataset"]
     name = args.dataset or meta["name"]
-    data = dataset_for(name, meta.get("encoding") if name == meta["name"] else None)
+    data = dataset_for(name, meta.get("encoding") if name == meta["name"] else None,
+                       args.data_root)
     k = len(data.x_test) if args.lava_samples is None else args.lava_samples
     result = compare(net, args.net, data, k)
     print(format_table(result))
@@ -218,4 +259,41 @@ def compare_main(argv: list[str] | None = None) -> int:
         print("rouser-compare: error: the emulator and Lava disagree (a bug; see the "
               "first divergence above)", file=sys.stderr)
         return 3
+    return 0
+
+
+@_entry("rouser-data")
+def data_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="rouser-data",
+        description="Inspect datasets. 'info' checks an event dataset folder against the "
+                    "authors' release layout (naming exactly what is missing) and prints "
+                    "samples per split and class, event statistics and the binned shape.")
+    sub = p.add_subparsers(dest="command", required=True)
+    info = sub.add_parser("info", help="describe a dataset folder")
+    _add_data_options(info)
+    info.add_argument("--limit", type=_positive_int, default=None,
+                      help="read only the first N files of each split")
+    args = p.parse_args(argv)
+
+    from .datasets import ON_DISK, load_dataset
+    from .event_data import describe, make_spec
+
+    name = args.dataset or "digits"
+    if name not in ON_DISK:
+        data = load_dataset(name, **data_options(args))
+        print(f"{name}: built in; {len(data.x_train)} train / {len(data.x_test)} test "
+              f"samples, {data.num_classes} classes, sample shape "
+              f"{(*data.input_shape, data.time_steps)}")
+        for split, y in (("train", data.y_train), ("test", data.y_test)):
+            counts = np.bincount(y, minlength=data.num_classes)
+            print(f"{split} per class: " + " ".join(f"{c}:{n}" for c, n in enumerate(counts)))
+        return 0
+    spec = make_spec(name, args.time_steps, args.bin_ms, args.polarity, args.downsample)
+    if args.data_root is None:
+        raise UserError(f"dataset '{name}' is read from disk: give --data-root DIR")
+    text, bad = describe(name, args.data_root, spec, args.limit)
+    print(text)
+    if bad:
+        raise UserError(f"{args.data_root}: {len(bad)} unreadable file(s); first: {bad[0]}")
     return 0

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import UserError
-
 
 @dataclass(frozen=True)
 class SpikeDataset:
@@ -91,13 +89,3 @@ def load_digits(time_steps: int = 32, max_rate: float = 1.0, test_fraction: floa
         encoding={"time_steps": time_steps, "max_rate": max_rate,
                   "test_fraction": test_fraction, "seed": seed},
     )
-
-
-LOADERS = {"digits": load_digits}
-
-
-def load_dataset(name: str, **options) -> SpikeDataset:
-    """Load a dataset by name with encoding options (``time_steps``, ...)."""
-    if name not in LOADERS:
-        raise UserError(f"unknown dataset '{name}' (choose from: {', '.join(LOADERS)})")
-    return LOADERS[name](**options)

@@ -8,13 +8,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import SpikeDataset, load_dataset
+from .data import SpikeDataset
+from .datasets import DATA_OPTIONS, load_dataset
 from .emulator import netx_input_shape
 from .errors import UserError
 from .export import read_metadata, write_netx
 from .hw_limits import check_loihi2
 from .modelfile import load_model, save_model
 from .neuron import NeuronConfig
+from .presets import resolve
 from .quantize import QuantizedNetwork, quantize_network
 from .run import RunResult, netx_backend, run_backend, torch_backend
 from .train import TrainConfig, config_dict, dense_net, train
@@ -22,9 +24,14 @@ from .train import TrainConfig, config_dict, dense_net, train
 log = logging.getLogger(__name__)
 
 
-def dataset_for(name: str, encoding: dict | None = None) -> SpikeDataset:
-    """Load dataset ``name`` with the encoding a model was trained with."""
-    return load_dataset(name, **(encoding or {}))
+def dataset_for(name: str, encoding: dict | None = None,
+                data_root: str | None = None) -> SpikeDataset:
+    """Load dataset ``name`` with the encoding a model was trained with; ``data_root``
+    replaces the recorded folder (a model moved to another machine)."""
+    encoding = dict(encoding or {})
+    if data_root is not None:
+        encoding["data_root"] = data_root
+    return load_dataset(name, **encoding)
 
 
 def train_model(args) -> list[dict]:
@@ -32,11 +39,16 @@ def train_model(args) -> list[dict]:
     out = Path(args.out)
     if not out.parent.is_dir():
         raise UserError(f"{out}: folder '{out.parent}' does not exist")
-    options = {} if args.time_steps is None else {"time_steps": args.time_steps}
-    data = load_dataset(args.dataset, **options)
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      lr_threshold=args.lr_threshold, seed=args.seed, hidden=args.hidden)
-    neuron = NeuronConfig(threshold=args.threshold_init,
+    builtin = {**config_dict(TrainConfig()), "dataset": "digits", "threshold_init": 1.25}
+    given = {k: getattr(args, k) for k in ("dataset", "epochs", "batch_size", "lr",
+                                           "lr_threshold", "seed", "hidden",
+                                           "threshold_init", *DATA_OPTIONS)}
+    opt = resolve(args.preset, given, builtin)
+    data = load_dataset(opt["dataset"], **{k: opt.get(k) for k in DATA_OPTIONS})
+    cfg = TrainConfig(epochs=opt["epochs"], batch_size=opt["batch_size"], lr=opt["lr"],
+                      lr_threshold=opt["lr_threshold"], seed=opt["seed"],
+                      hidden=tuple(opt["hidden"]))
+    neuron = NeuronConfig(threshold=opt["threshold_init"],
                           learn_threshold=args.thresholds == "learned")
     torch.manual_seed(cfg.seed)
     net = dense_net(data, cfg.hidden, neuron)
@@ -104,7 +116,8 @@ def load_input_spikes(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
 
 def run_path(path: str, dataset: str | None = None, backend: str | None = None,
              limit: int | None = None, input_npy: str | None = None,
-             keep_spikes: bool = False, progress: bool = True) -> RunResult:
+             keep_spikes: bool = False, progress: bool = True,
+             data_root: str | None = None) -> RunResult:
     """``rouser-run``: run a model file (torch) or a netx file (emulator or lava) on a
     dataset's test split or on raw spikes from a .npy file."""
     p = Path(path)
@@ -128,7 +141,8 @@ def run_path(path: str, dataset: str | None = None, backend: str | None = None,
         if not name:
             raise UserError(f"{path}: no dataset recorded in the file; pass --dataset "
                             f"or --input")
-        data = dataset_for(name, meta.get("encoding") if name == meta.get("name") else None)
+        data = dataset_for(name, meta.get("encoding") if name == meta.get("name") else None,
+                           data_root)
         if data.input_shape != tuple(input_shape):
             raise UserError(f"{path}: network input {tuple(input_shape)} does not fit "
                             f"dataset '{name}' samples {data.input_shape}")

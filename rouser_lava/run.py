@@ -93,7 +93,7 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
     starts = range(0, len(x), batch_size)
     for start in tqdm(starts, disable=None if progress and len(starts) > 1 else True,
                       desc=name, unit="batch"):
-        out = backend(x[start:start + batch_size])
+        out = backend(np.asarray(x[start:start + batch_size]))  # dense (B, ..., T)
         preds.append(out[-1].reshape(len(out[-1]), -1, out[-1].shape[-1]).sum(-1).argmax(1))
         counts = [o.reshape(len(o), -1, o.shape[-1]).sum(axis=(0, 2), dtype=np.int64)
                   for o in out]

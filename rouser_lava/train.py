@@ -52,9 +52,12 @@ class EvalResult:
 
 
 def dense_net(data: SpikeDataset, hidden: tuple[int, ...], neuron: NeuronConfig) -> RouserNet:
-    """A dense ``C_in - hidden... - num_classes`` network for a flat dataset."""
+    """A dense ``C_in - hidden... - num_classes`` network (an input ``(C, H, W)`` is
+    flattened first, in netx's C order)."""
     sizes = [int(np.prod(data.input_shape)), *hidden, data.num_classes]
     arch = [dense_spec(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+    if len(data.input_shape) > 1:
+        arch.insert(0, {"kind": "flatten"})
     return RouserNet(data.input_shape, arch, neuron)
 
 
@@ -76,7 +79,7 @@ def evaluate(net: RouserNet, x: np.ndarray, y: np.ndarray, batch_size: int = 128
     loss_fn = _loss_fn(cfg or TrainConfig())
     preds, total_loss = [], 0.0
     for start in range(0, len(x), batch_size):
-        xb = torch.from_numpy(x[start:start + batch_size]).float()
+        xb = torch.from_numpy(np.asarray(x[start:start + batch_size])).float()
         yb = torch.from_numpy(y[start:start + batch_size])
         outs = net(xb)
         total_loss += loss_fn(outs[-1], yb).item()
@@ -115,7 +118,7 @@ def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig,
                    desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False)
         for start in bar:
             idx = order[start:start + cfg.batch_size]
-            xb = torch.from_numpy(data.x_train[idx]).float()
+            xb = torch.from_numpy(np.asarray(data.x_train[idx])).float()
             yb = torch.from_numpy(data.y_train[idx])
             out = net(xb)[-1]
             loss = loss_fn(out, yb)

@@ -89,7 +89,7 @@ def make_spec(name: str, time_steps: int | None = None, bin_ms: float | None = N
     return spec
 
 
-def load_event_dataset(name: str, data_root: str, time_steps: int | None = None,
+def load_event_dataset(name: str, data_root: str | None = None, time_steps: int | None = None,
                        bin_ms: float | None = None, polarity: str = "split",
                        downsample: int = 1, cache_dir: str | None = None,
                        skip_bad: bool = False) -> SpikeDataset:

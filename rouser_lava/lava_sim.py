@@ -103,6 +103,8 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
 
     n, steps = len(x), x.shape[-1]
     net = load_network(net_path)
+    if x.ndim > 3 and len(net.inp.shape) == 1:  # input -> flatten: netx's first layer
+        x = x.reshape(n, -1, steps)  # takes the flat (C*H*W) vector, in C order
     data = np.concatenate([_to_lava(s).astype(np.int32) for s in x], axis=-1)
     if data.shape[:-1] != tuple(net.inp.shape):
         raise UserError(f"{net_path}: network input shape {tuple(net.inp.shape)} (Lava "

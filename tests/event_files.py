@@ -24,7 +24,8 @@ def nmnist_bytes(ev: dict) -> bytes:
     return bytes(out)
 
 
-def write_nmnist_folder(root: Path, per_class: int, seed: int = 0) -> dict:
+def write_nmnist_folder(root: Path, per_class: int, seed: int = 0,
+                        events: int = 300) -> dict:
     """``Train/<d>/*.bin`` and ``Test/<d>/*.bin``; each digit lights its own rows, so
     the classes are learnable. Returns {relative path: events}."""
     rng = np.random.default_rng(seed)
@@ -33,7 +34,7 @@ def write_nmnist_folder(root: Path, per_class: int, seed: int = 0) -> dict:
         for digit in range(10):
             (root / folder / str(digit)).mkdir(parents=True)
             for i in range(per_class):
-                ev = random_events(rng, 300, 34, 3, 300_000)
+                ev = random_events(rng, events, 34, 3, 300_000)
                 ev["y"] = ev["y"] + 3 * digit  # rows 3d .. 3d+2
                 rel = f"{folder}/{digit}/{i:05d}.bin"
                 (root / rel).write_bytes(nmnist_bytes(ev))

@@ -98,10 +98,30 @@ def data_options(args: argparse.Namespace) -> dict:
     return {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
 
 
-@_entry("rouser-train")
-def train_main(argv: list[str] | None = None) -> int:
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    """Preset, data and hyperparameter options (``None`` = preset or built-in default)."""
     from .presets import PRESETS
 
+    p.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                   help="nmnist (34x34x2-500-500-10), dvs128 (128x128x2-64-11), "
+                        "shd (700-200-200-20), yinyang (5-120-3), digits (64-128-10)")
+    _add_data_options(p)
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=_positive_int, default=None, help="default 10")
+    g.add_argument("--threshold-init", type=_positive_float, default=None,
+                   help="initial threshold of every neuron (default 1.25)")
+    g.add_argument("--hidden", type=_hidden, default=None,
+                   help="hidden layer sizes, comma-separated (default 128)")
+    g.add_argument("--lr", type=_positive_float, default=None,
+                   help="Adam learning rate of the weights (default 1e-3)")
+    g.add_argument("--lr-threshold", type=float, default=None,
+                   help="Adam learning rate of the thresholds (default 1e-3)")
+    g.add_argument("--batch-size", type=_positive_int, default=None, help="default 32")
+    g.add_argument("--seed", type=int, default=None, help="default 0")
+
+
+@_entry("rouser-train")
+def train_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="rouser-train",
         description="Train a spiking network whose CUBA LIF neurons learn one threshold "
@@ -109,29 +129,20 @@ def train_main(argv: list[str] | None = None) -> int:
                     "torch.load(weights_only=True)) for rouser-export and rouser-run.",
         epilog="Presets set dataset, architecture and hyperparameters of the papers' "
                "setups; any option given here overrides them. See rouser_lava/presets.py.")
-    p.add_argument("--preset", choices=tuple(PRESETS), default=None,
-                   help="nmnist (34x34x2-500-500-10), dvs128 (128x128x2-64-11), "
-                        "shd (700-200-200-20), yinyang (5-120-3), digits (64-128-10)")
-    _add_data_options(p)
-    p.add_argument("--epochs", type=_positive_int, default=None, help="default 10")
-    p.add_argument("--out", default="export/model.pt", help="model file to write")
-    p.add_argument("--thresholds", choices=("learned", "fixed"), default="learned",
+    _add_train_options(p)
+    p.add_argument("--out", default="export/model.pt",
+                   help="model file to write (also NAME.best.pt, NAME.metrics.jsonl, "
+                        "NAME.ckpt.pt beside it)")
+    p.add_argument("--thresholds", choices=("learned", "fixed"), default=None,
                    help="learned per-neuron thresholds (Rouser, default) or stock "
                         "fixed thresholds (baseline)")
-    p.add_argument("--threshold-init", type=_positive_float, default=None,
-                   help="initial threshold of every neuron (default 1.25)")
-    p.add_argument("--hidden", type=_hidden, default=None,
-                   help="hidden layer sizes, comma-separated (default 128)")
-    p.add_argument("--lr", type=_positive_float, default=None,
-                   help="Adam learning rate of the weights (default 1e-3)")
-    p.add_argument("--lr-threshold", type=float, default=None,
-                   help="Adam learning rate of the thresholds (default 1e-3)")
-    p.add_argument("--batch-size", type=_positive_int, default=None, help="default 32")
-    p.add_argument("--seed", type=int, default=None, help="default 0")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run whose checkpoint is next to --out (NAME.ckpt.pt) "
+                        "with its settings; --epochs may extend it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
 
-    from .pipeline import train_model
+    from .trainrun import train_model
 
     train_model(args)
     return 0
@@ -296,4 +307,61 @@ def data_main(argv: list[str] | None = None) -> int:
     print(text)
     if bad:
         raise UserError(f"{args.data_root}: {len(bad)} unreadable file(s); first: {bad[0]}")
+    return 0
+
+
+def _thresholds(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected values like 0.25,0.5,1, got {text}") \
+            from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive thresholds, got {text}")
+    return values
+
+
+@_entry("rouser-experiment")
+def experiment_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="rouser-experiment",
+        description="The Rouser paper's experiments. compare: learned vs fixed thresholds "
+                    "over seeds (accuracy, epochs to a target accuracy, dead neurons, spike "
+                    "rates, weight change, threshold histograms). grid: fixed thresholds "
+                    "at each value and learned thresholds started from each (Fig. 2).")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in ("compare", "grid"):
+        q = sub.add_parser(name, help=p.description.split(". ")[1 if name == "compare" else 2])
+        _add_train_options(q)
+        q.add_argument("--seeds", type=_positive_int, default=3 if name == "compare" else 1,
+                       help="seeds per mode (default %(default)s)")
+        q.add_argument("--report", default=f"export/experiment-{name}",
+                       help="report folder (default %(default)s); runs go to REPORT/runs")
+        q.add_argument("--deploy", action="store_true",
+                       help="export each run's best model and add the emulator's accuracy "
+                            "and spike counts to the report")
+        if name == "compare":
+            q.add_argument("--target-frac", type=_positive_float, default=0.95,
+                           help="target accuracy as a fraction of the best final accuracy "
+                                "(default 0.95)")
+        else:
+            q.add_argument("--thresholds", type=_thresholds, required=True,
+                           help="comma-separated thresholds, e.g. 0.25,0.5,0.75,1,1.25")
+    args = p.parse_args(argv)
+
+    from .experiment import compare_modes, threshold_grid
+    from .experiment_report import write_experiment_report
+    from .trainrun import settings
+
+    opt = settings(argparse.Namespace(**{**vars(args), "thresholds": None}))
+    report = Path(args.report)
+    if args.command == "compare":
+        result = compare_modes(opt, args.preset, args.seeds, report, args.target_frac,
+                               args.deploy)
+    else:
+        result = threshold_grid(opt, args.preset, args.thresholds, args.seeds, report,
+                                args.deploy)
+    files = write_experiment_report(result, report)
+    print((report / "report.md").read_text())
+    log.info("wrote %s", ", ".join(str(f) for f in files))
     return 0

@@ -66,8 +66,9 @@ def save_model(path: str | os.PathLike, net: RouserNet, dataset: dict,
     atomic_write(path, lambda tmp: torch.save(record, tmp))
 
 
-def load_record(path: str | os.PathLike) -> dict:
-    """Read and validate a model file; raises UserError naming the file and the problem."""
+def load_record(path: str | os.PathLike, kind: str = FORMAT) -> dict:
+    """Read and validate a model file (or, with ``kind``, another record this package
+    writes); raises UserError naming the file and the problem."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such model file")
@@ -76,8 +77,11 @@ def load_record(path: str | os.PathLike) -> dict:
     except Exception as err:  # torch.load raises many types on foreign or broken bytes
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"{path}: not a readable model file ({first[:120]})") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise UserError(f"{path}: not a rouser-lava model (train one with rouser-train)")
+    if not isinstance(record, dict) or record.get("format") != kind:
+        raise UserError(f"{path}: not a rouser-lava {kind.split('/')[-1]} (train one with "
+                        f"rouser-train)")
+    if kind != FORMAT:
+        return record
     missing = [k for k in REQUIRED_KEYS if k not in record]
     if missing:
         raise UserError(f"{path}: model file lacks {', '.join(missing)}")

@@ -6,20 +6,16 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .data import SpikeDataset
-from .datasets import DATA_OPTIONS, load_dataset
+from .datasets import load_dataset
 from .emulator import netx_input_shape
 from .errors import UserError
 from .export import read_metadata, write_netx
 from .hw_limits import check_loihi2
-from .modelfile import load_model, save_model
-from .neuron import NeuronConfig
-from .presets import resolve
+from .modelfile import load_model
 from .quantize import QuantizedNetwork, quantize_network
 from .run import RunResult, netx_backend, run_backend, torch_backend
-from .train import TrainConfig, config_dict, dense_net, train
 
 log = logging.getLogger(__name__)
 
@@ -32,34 +28,6 @@ def dataset_for(name: str, encoding: dict | None = None,
     if data_root is not None:
         encoding["data_root"] = data_root
     return load_dataset(name, **encoding)
-
-
-def train_model(args) -> list[dict]:
-    """``rouser-train``: build, train and save a model from parsed CLI arguments."""
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise UserError(f"{out}: folder '{out.parent}' does not exist")
-    builtin = {**config_dict(TrainConfig()), "dataset": "digits", "threshold_init": 1.25}
-    given = {k: getattr(args, k) for k in ("dataset", "epochs", "batch_size", "lr",
-                                           "lr_threshold", "seed", "hidden",
-                                           "threshold_init", *DATA_OPTIONS)}
-    opt = resolve(args.preset, given, builtin)
-    data = load_dataset(opt["dataset"], **{k: opt.get(k) for k in DATA_OPTIONS})
-    cfg = TrainConfig(epochs=opt["epochs"], batch_size=opt["batch_size"], lr=opt["lr"],
-                      lr_threshold=opt["lr_threshold"], seed=opt["seed"],
-                      hidden=tuple(opt["hidden"]))
-    neuron = NeuronConfig(threshold=opt["threshold_init"],
-                          learn_threshold=args.thresholds == "learned")
-    torch.manual_seed(cfg.seed)
-    net = dense_net(data, cfg.hidden, neuron)
-    log.info("training %s on %s: %d train / %d test samples, %d steps, thresholds %s",
-             "-".join(str(s) for s in [data.input_shape[0], *cfg.hidden, data.num_classes]),
-             data.name, len(data.x_train), len(data.x_test), data.time_steps, args.thresholds)
-    history = train(net, data, cfg, progress=not args.quiet)
-    save_model(out, net, {"name": data.name, "encoding": data.encoding,
-                          "train": config_dict(cfg)}, history)
-    log.info("wrote %s", out)
-    return history
 
 
 def format_export_report(qnet: QuantizedNetwork) -> str:
@@ -75,7 +43,8 @@ def format_export_report(qnet: QuantizedNetwork) -> str:
     return "\n".join(rows)
 
 
-def export_model(model_path: str, net_path: str, threshold_form: str) -> QuantizedNetwork:
+def export_model(model_path: str, net_path: str, threshold_form: str,
+                 quiet: bool = False) -> QuantizedNetwork:
     """``rouser-export``: quantize ``model_path`` and write ``net_path``."""
     net, record = load_model(model_path)
     if Path(net_path).resolve() == Path(model_path).resolve():
@@ -86,7 +55,8 @@ def export_model(model_path: str, net_path: str, threshold_form: str) -> Quantiz
     encoding = dataset.get("encoding", {})
     steps = encoding.get("time_steps") or dataset_for(dataset["name"], encoding).time_steps
     write_netx(qnet, net_path, steps, dataset)
-    print(format_export_report(qnet))
+    if not quiet:
+        print(format_export_report(qnet))
     if chip_warnings:
         log.warning("warning: per-neuron vThMant (%s) runs on Lava's CPU simulator only; "
                     "Lava's LIF holds one vth per population (lava#819) and Loihi 2 has "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -13,6 +14,7 @@ from tqdm.auto import tqdm
 from ._slayer import slayer
 from .blocks import RouserNet, dense_spec
 from .data import SpikeDataset
+from .metrics import batch_counts, format_epoch, layer_metrics, weights
 from .neuron import NeuronConfig
 
 log = logging.getLogger(__name__)
@@ -99,45 +101,77 @@ def make_optimizer(net: RouserNet, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(groups)
 
 
-def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig,
-          progress: bool = True) -> list[dict]:
+@dataclass
+class TrainState:
+    """What continuing a run exactly needs, as of the end of epoch ``epoch``.
+
+    ``optimizer`` is Adam's state dict, ``generator`` the data-order RNG state (uint8
+    tensor), ``w0`` the initial weights (for the weight-change metric) and ``history``
+    the per-epoch metric rows so far.
+    """
+
+    epoch: int
+    optimizer: dict
+    generator: torch.Tensor
+    w0: list[torch.Tensor]
+    history: list[dict]
+
+
+def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool = True,
+          resume: TrainState | None = None,
+          on_epoch: Callable[[TrainState], None] | None = None) -> list[dict]:
     """Train ``net`` in place on ``data``; returns per-epoch metrics.
 
-    Each metrics dict has ``epoch, train_loss, train_acc, test_loss, test_acc, wall_s``.
+    Each row has ``epoch, train_loss, train_acc, test_loss, test_acc, wall_s,
+    metrics_s`` (time spent on the metrics) and ``layers`` (see
+    :func:`rouser_lava.metrics.layer_metrics`). ``resume`` continues from a saved
+    state (``net`` must hold that state's weights); ``on_epoch`` is called with the
+    state after every epoch (for checkpoints).
     """
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = make_optimizer(net, cfg)
+    w0, history, first = weights(net), [], 1
+    if resume is not None:
+        opt.load_state_dict(resume.optimizer)
+        gen.set_state(resume.generator)
+        w0, history, first = resume.w0, list(resume.history), resume.epoch + 1
     loss_fn = _loss_fn(cfg)
-    history = []
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(first, cfg.epochs + 1):
         t0 = time.perf_counter()
         net.train()
         order = torch.randperm(len(data.x_train), generator=gen).numpy()
-        total, correct, seen = 0.0, 0, 0
+        total, correct, seen, metrics_s, counts = 0.0, 0, 0, 0.0, None
         bar = tqdm(range(0, len(order), cfg.batch_size), disable=None if progress else True,
                    desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False)
         for start in bar:
             idx = order[start:start + cfg.batch_size]
             xb = torch.from_numpy(np.asarray(data.x_train[idx])).float()
             yb = torch.from_numpy(data.y_train[idx])
-            out = net(xb)[-1]
-            loss = loss_fn(out, yb)
+            outs = net(xb)
+            loss = loss_fn(outs[-1], yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
             net.clamp_()
+            t_m = time.perf_counter()
+            batch = batch_counts(outs)
+            counts = batch if counts is None else [a + b for a, b in zip(counts, batch)]
+            metrics_s += time.perf_counter() - t_m
             total += loss.item()
-            correct += int((predict(out) == yb).sum())
+            correct += int((predict(outs[-1]) == yb).sum())
             seen += len(idx)
             bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / seen:.3f}")
+        t_m = time.perf_counter()
+        layers = layer_metrics(net, counts, seen, data.time_steps, w0)
+        metrics_s += time.perf_counter() - t_m
         test = evaluate(net, data.x_test, data.y_test, cfg=cfg)
         row = {"epoch": epoch, "train_loss": total / seen, "train_acc": correct / seen,
                "test_loss": test.loss, "test_acc": test.accuracy,
-               "wall_s": time.perf_counter() - t0}
+               "wall_s": time.perf_counter() - t0, "metrics_s": metrics_s, "layers": layers}
         history.append(row)
-        log.info("epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  (%.1fs)", epoch,
-                 cfg.epochs, row["train_loss"], 100 * row["train_acc"],
-                 100 * row["test_acc"], row["wall_s"])
+        log.info("%s", format_epoch(row))
+        if on_epoch is not None:
+            on_epoch(TrainState(epoch, opt.state_dict(), gen.get_state(), w0, list(history)))
     return history
 
 

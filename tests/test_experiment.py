@@ -1,0 +1,82 @@
+"""Training metrics against hand-computed values, resume == uninterrupted, and the
+experiment commands end to end on a tiny digits setup."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rouser_lava.blocks import RouserNet, dense_spec
+from rouser_lava.cli import experiment_main, train_main
+from rouser_lava.metrics import batch_counts, layer_metrics, weights
+from rouser_lava.neuron import NeuronConfig
+
+TINY = ["--preset", "digits", "--hidden", "12", "--time-steps", "8", "--batch-size", "64"]
+
+
+def test_dead_neurons_and_rates_by_hand():
+    net = RouserNet((4,), [dense_spec(4, 8)], NeuronConfig())
+    with torch.no_grad():
+        w = net.spiking_blocks()[0].synapse.weight
+        w.zero_()
+        w[3:] = 2.0  # neurons 3..7 driven hard; 0..2 get nothing: silent
+    w0 = weights(net)
+    x = torch.ones(5, 4, 10)
+    out = net(x)
+    counts = batch_counts(out)
+    row = layer_metrics(net, counts, samples=5, steps=10, w0=w0)[0]
+    assert row["dead_pct"] == 37.5  # 3 of 8
+    spikes = out[0].sum().item()
+    assert spikes > 0 and row["spike_rate"] == pytest.approx(spikes / (8 * 5 * 10))
+    assert row["th_mean"] == 1.25 and row["th_std"] == 0.0 and row["weight_change"] == 0.0
+    with torch.no_grad():
+        net.spiking_blocks()[0].synapse.weight.mul_(3.0)
+    assert layer_metrics(net, counts, 5, 10, w0)[0]["weight_change"] == pytest.approx(2.0)
+
+
+def test_metrics_file_best_model_and_resume(tmp_path):
+    full, part = tmp_path / "full.pt", tmp_path / "part.pt"
+    assert train_main([*TINY, "--epochs", "3", "--out", str(full), "--quiet"]) == 0
+    assert train_main([*TINY, "--epochs", "2", "--out", str(part), "--quiet"]) == 0  # "killed"
+    assert train_main(["--resume", "--epochs", "3", "--out", str(part), "--quiet"]) == 0
+    a = torch.load(full, weights_only=True)
+    b = torch.load(part, weights_only=True)
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    strip = [{k: v for k, v in row.items() if k not in ("wall_s", "metrics_s")}
+             for row in a["history"]]
+    assert strip == [{k: v for k, v in row.items() if k not in ("wall_s", "metrics_s")}
+                     for row in b["history"]]
+    lines = (tmp_path / "full.metrics.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    layer = rows[-1]["layers"][0]
+    assert set(layer) == {"name", "dead_pct", "spike_rate", "th_mean", "th_std", "th_min",
+                          "th_max", "weight_change"}
+    best = torch.load(tmp_path / "full.best.pt", weights_only=True)
+    accs = [r["test_acc"] for r in rows]
+    assert best["history"][-1]["epoch"] == int(np.argmax(accs)) + 1
+
+
+def test_compare_and_grid_reports(tmp_path, capsys):
+    report = tmp_path / "compare"
+    assert experiment_main(["compare", *TINY, "--epochs", "2", "--seeds", "2", "--deploy",
+                            "--report", str(report)]) == 0
+    for name in ("report.json", "report.md", "accuracy.png", "dead_neurons.png",
+                 "spike_rate.png", "weight_change.png", "thresholds.png"):
+        assert (report / name).stat().st_size > 0, name
+    result = json.loads((report / "report.json").read_text())
+    assert set(result["modes"]) == {"learned", "fixed"} and len(result["runs"]) == 4
+    learned = result["modes"]["learned"]
+    for key in ("final_acc_mean", "final_acc_std", "epochs_to_target", "curves",
+                "emulator_acc_mean", "emulator_layer_spikes_mean"):
+        assert key in learned, key
+    assert len(learned["curves"]["layers"][0]["dead_pct"]) == 2
+    assert 0 < result["target_acc"] <= 1 and "epochs to target" in capsys.readouterr().out
+    grid = tmp_path / "grid"
+    assert experiment_main(["grid", *TINY, "--epochs", "2", "--thresholds", "0.5,1.25",
+                            "--report", str(grid)]) == 0
+    table = json.loads((grid / "report.json").read_text())["table"]
+    assert [row["threshold"] for row in table] == [0.5, 1.25]
+    assert all(0 <= row["fixed_acc"] <= 1 and 0 <= row["learned_acc"] <= 1 for row in table)
+    assert (grid / "grid.png").stat().st_size > 0 and (grid / "report.md").is_file()

@@ -10,7 +10,8 @@ Any value can be overridden on the command line (``rouser-train --preset nmnist
 - ``dvs128``: 128x128x2-64-11, 300 bins of 5 ms; on a small machine add
   ``--downsample 4`` for 32x32x2-64-11 (16x fewer inputs).
 - ``shd``: 700-200-200-20, 100 bins of 10 ms.
-- ``yinyang``: 5-120-3 (the 4 inputs plus a bias channel), T = 100, latency code.
+- ``yinyang``: 5-120-3 (the 4 inputs plus a bias channel), T = 100, rate code (it
+  trained to ~87 % where the latency code reached ~75 %).
 - ``digits``: 64-128-10, T = 32, the built-in demo set.
 """
 
@@ -27,7 +28,7 @@ PRESETS = {
     "shd": {**ROUSER, "dataset": "shd", "hidden": (200, 200), "epochs": 20,
             "time_steps": 100, "bin_ms": 10.0},
     "yinyang": {**ROUSER, "dataset": "yinyang", "hidden": (120,), "epochs": 30,
-                "time_steps": 100},
+                "time_steps": 100, "encoding": "rate"},
     "digits": {**ROUSER, "dataset": "digits", "hidden": (128,), "epochs": 10,
                "time_steps": 32},
 }

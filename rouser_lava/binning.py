@@ -112,6 +112,3 @@ class SparseSpikes:
         out[rows, self.indices] = 1
         out = out.reshape(self.shape)
         return out if dtype is None else out.astype(dtype)
-
-    def count_spikes(self) -> int:
-        return len(self.indices)

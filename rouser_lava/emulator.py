@@ -59,6 +59,7 @@ class EmuLayer:
     int32 transpose ``(C_in, C_out)`` of a dense weight for event-driven sums and
     ``weight_rec_t`` that of a recurrent one (``(0, 0)`` when there is none).
     ``vth`` and ``bias`` are int64 ``(prod(shape),)`` (already ``<< 6``).
+    ``sum_bound`` bounds ``|sum|`` of any binary input's synaptic sum (after the shift).
     """
 
     kind: str
@@ -67,6 +68,7 @@ class EmuLayer:
     weight_t: np.ndarray | None = None
     weight_rec_t: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int32))
     weight_exp: int = 0
+    sum_bound: float = 0.0
     conv: dict | None = None
     i_decay: int = 0
     v_decay: int = 0
@@ -162,9 +164,10 @@ def load_netx(path: str) -> list[EmuLayer]:
             conv = {k: tuple(int(v) for v in np.broadcast_to(cfg[k], (2,)))
                     for k in ("stride", "padding", "dilation")}
             conv["groups"] = int(np.asarray(cfg["groups"]).reshape(-1)[0])
+            weight = weight.reshape(weight.shape[:4])
             layers.append(EmuLayer(
-                "conv", out_shape, torch.from_numpy(weight.reshape(weight.shape[:4])
-                                                    .astype(np.float32)), conv=conv,
+                "conv", out_shape, torch.from_numpy(weight.astype(np.float32)), conv=conv,
+                sum_bound=float(np.abs(weight).sum((1, 2, 3)).max()),
                 **_neuron_fields(neuron, path, name, out_shape, bias)))
         else:
             out_shape = (int(np.prod(cfg["shape"])),)
@@ -180,6 +183,7 @@ def load_netx(path: str) -> list[EmuLayer]:
             weight = _lava_dense_weight(weight, bits)
             layers.append(EmuLayer(kind, out_shape, torch.from_numpy(weight.astype(np.float32)),
                                    np.ascontiguousarray(weight.T, np.int32), rec, int(exp),
+                                   float(np.abs(weight).sum(1).max()) * 2.0 ** max(exp, 0),
                                    **_neuron_fields(neuron, path, name, out_shape, bias)))
         shape = out_shape
     if not any(la.kind != "flatten" for la in layers):
@@ -224,23 +228,22 @@ def _synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
     spikes ``s``: ``(N, *shape_in, T)`` if ``time_last`` else ``(N, T, prod(shape_in))``."""
     n, steps = len(s), s.shape[-1] if time_last else s.shape[1]
     if layer.kind == "conv":
-        _require_exact(float(layer.weight.abs().sum((1, 2, 3)).max()), "conv")
+        _require_exact(layer.sum_bound, "conv")
         frames = np.moveaxis(s, -1, 1) if time_last else s
         frames = torch.from_numpy(np.ascontiguousarray(frames)).reshape(n * steps, *shape_in)
         a = F.conv2d(frames.float(), layer.weight, **layer.conv)
         return a.clamp_(-UV_MAX, UV_MAX - 1).to(torch.int32).reshape(n, steps, -1).numpy()
     s = s.reshape(n, -1, steps) if time_last else s
-    bound = float(np.abs(layer.weight_t).sum(0).max()) * 2.0 ** max(layer.weight_exp, 0)
     if np.count_nonzero(s) < SPARSE_BELOW * s.size:  # event sparsity
         a = np.empty((n, steps, layer.weight_t.shape[1]), np.int32)
         event_sum(s, time_last, layer.weight_t, a)
     else:
-        _require_exact(bound, "dense")
+        _require_exact(layer.sum_bound, "dense")
         x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(s, -1, 1) if time_last else s))
         a = (x.reshape(n * steps, -1).float() @ layer.weight.t()).to(torch.int32).numpy()
         a = a.reshape(n, steps, -1)
     a = _shift(a, layer.weight_exp)
-    if bound >= 2 ** 24:  # Lava's int32 ``a << 6`` would overflow: check the real sums
+    if layer.sum_bound >= 2 ** 24:  # Lava's int32 ``a << 6`` would overflow: check the real sums
         _require_exact(float(np.abs(a).max()), "dense")
     return a
 

@@ -45,7 +45,7 @@ def default_cache_dir() -> Path:
 def _cache_key(name: str, spec: BinSpec, items: dict, skip_bad: bool) -> str:
     files = sorted({str(p) for split in items.values() for it in split
                     for p in (it.path, it.labels) if p is not None})
-    stats = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    stats = [(f, st.st_size, st.st_mtime_ns) for f, st in ((f, os.stat(f)) for f in files)]
     blob = json.dumps([CACHE_VERSION, name, spec.as_dict(), skip_bad, stats])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -90,8 +90,8 @@ def make_spec(name: str, time_steps: int | None = None, bin_ms: float | None = N
 
 
 def load_event_dataset(name: str, data_root: str | None = None, time_steps: int | None = None,
-                       bin_ms: float | None = None, polarity: str = "split",
-                       downsample: int = 1, cache_dir: str | None = None,
+                       bin_ms: float | None = None, polarity: str | None = None,
+                       downsample: int | None = None, cache_dir: str | None = None,
                        skip_bad: bool = False) -> SpikeDataset:
     """Binned spikes of an event dataset on disk, from the cache when it is current.
 
@@ -138,8 +138,8 @@ def load_event_dataset(name: str, data_root: str | None = None, time_steps: int 
         name=name, x_train=split("train"), y_train=arrays["train_labels"],
         x_test=split("test"), y_test=arrays["test_labels"], num_classes=sensor.classes,
         encoding={"data_root": str(Path(data_root).resolve()), "time_steps": spec.bins,
-                  "bin_ms": spec.bin_us / 1000, "polarity": polarity,
-                  "downsample": downsample, "skip_bad": skip_bad})
+                  "bin_ms": spec.bin_us / 1000, "polarity": spec.polarity,
+                  "downsample": spec.downsample, "skip_bad": skip_bad})
 
 
 def describe(name: str, data_root: str, spec: BinSpec | None = None,

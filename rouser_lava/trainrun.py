@@ -16,6 +16,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .datasets import DATA_OPTIONS, load_dataset
@@ -78,8 +79,8 @@ def train_run(opt: dict, out: str | Path, progress: bool = True,
         log.info("resuming %s after epoch %d of %d", files["checkpoint"], state.epoch,
                  cfg.epochs)
     log.info("training %s on %s: %d train / %d test samples, %d steps, thresholds %s",
-             "-".join(str(s) for s in [int(torch.tensor(data.input_shape).prod()),
-                                       *cfg.hidden, data.num_classes]),
+             "-".join(str(s) for s in [int(np.prod(data.input_shape)), *cfg.hidden,
+                                       data.num_classes]),
              data.name, len(data.x_train), len(data.x_test), data.time_steps,
              opt["thresholds"])
     dataset = {"name": data.name, "encoding": data.encoding, "train": config_dict(cfg)}

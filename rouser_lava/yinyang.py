@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .data import SpikeDataset
+from .errors import UserError
 
 R_SMALL, R_BIG = 0.1, 0.5
 CLASSES = ("yin", "yang", "dot")
@@ -87,8 +88,6 @@ def encode(values: np.ndarray, time_steps: int, encoding: str,
 def load_yinyang(time_steps: int = 100, encoding: str = "latency", max_rate: float = 0.5,
                  test_split: str = "test") -> SpikeDataset:
     """Yin-Yang: train on the 5,000-point split, test on ``test_split``."""
-    from .errors import UserError
-
     if encoding not in ENCODINGS:
         raise UserError(f"unknown Yin-Yang encoding '{encoding}' (choose from: "
                         f"{', '.join(ENCODINGS)})")

@@ -81,9 +81,10 @@ def _compare_md(result: dict) -> str:
              "mean epochs to target |" + (" emulator acc |" if deploy else ""),
              "|---|---|---|---|---|" + ("---|" if deploy else "")]
     for mode, m in modes.items():
+        mean = m["epochs_to_target_mean"]
         row = (f"| {mode} | {_pct(m['final_acc_mean'])} ± {100 * m['final_acc_std']:.2f} | "
                f"{_pct(m['best_acc_mean'])} | {m['epochs_to_target']} | "
-               f"{m['epochs_to_target_mean'] if m['epochs_to_target_mean'] else '-'} |")
+               f"{'-' if mean is None else f'{mean:.1f}'} |")
         if deploy:
             row += (f" {_pct(m['emulator_acc_mean'])} ± {100 * m['emulator_acc_std']:.2f} |")
         lines.append(row)

@@ -27,6 +27,9 @@ class SpikeDataset:
         Number of classes.
     encoding : dict
         How the spikes were made (stored in model files to reproduce them).
+    x_val, y_val : np.ndarray or None
+        An optional validation split (same layout as the test split). When present,
+        training picks its best model on it instead of on the test split.
     """
 
     name: str
@@ -36,6 +39,8 @@ class SpikeDataset:
     y_test: np.ndarray
     num_classes: int
     encoding: dict
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -23,6 +23,9 @@ fields). ``grid`` adds ``thresholds`` and ``table`` (per initial threshold:
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import current_process, get_context
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +65,34 @@ def run_one(opt: dict, mode: str, seed: int, threshold: float, root: Path,
     if deploy:
         run.update(_deploy(out.with_name("model.best.pt")))
     return run
+
+
+def _worker_init(threads: int) -> None:
+    """Set up a worker process: its share of the cores, and log lines tagged with it."""
+    import numba
+    import torch
+
+    torch.set_num_threads(threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    tag = logging.Formatter(f"[{current_process().name}] %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(tag)
+
+
+def run_all(specs: list[tuple], opt: dict, root: Path, deploy: bool, jobs: int) -> list[dict]:
+    """:func:`run_one` for each ``(mode, seed, threshold)`` in ``specs``, ``jobs`` at a
+    time in forked processes (each with ``cores // jobs`` threads; fork, because Lava
+    fixes the start method at import); results in the order of ``specs``. Every run is
+    seeded on its own, so ``jobs`` changes only the wall time (and, through the thread
+    count, float rounding in torch's kernels)."""
+    if jobs <= 1 or len(specs) <= 1:
+        return [run_one(opt, *spec, root, deploy) for spec in specs]
+    jobs = min(jobs, len(specs))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=get_context("fork"), initializer=_worker_init,
+                             initargs=(threads,)) as pool:
+        futures = [pool.submit(run_one, opt, *spec, root, deploy) for spec in specs]
+        return [f.result() for f in futures]
 
 
 def epochs_to(history: list[dict], target: float) -> int | None:
@@ -111,10 +142,11 @@ def summarize(runs: list[dict], target_frac: float, deploy: bool) -> tuple[float
 
 
 def compare_modes(opt: dict, preset: str | None, seeds: int, report: Path,
-                  target_frac: float = 0.95, deploy: bool = False) -> dict:
+                  target_frac: float = 0.95, deploy: bool = False, jobs: int = 1) -> dict:
     """Learned vs fixed thresholds over ``seeds`` seeds (``opt['seed']``, +1, ...)."""
-    runs = [run_one(opt, mode, opt["seed"] + k, opt["threshold_init"], report, deploy)
-            for k in range(seeds) for mode in MODES]
+    specs = [(mode, opt["seed"] + k, opt["threshold_init"])
+             for k in range(seeds) for mode in MODES]
+    runs = run_all(specs, opt, report, deploy, jobs)
     target, modes = summarize(runs, target_frac, deploy)
     return {"kind": "compare", "preset": preset, "settings": _plain(opt),
             "target_frac": target_frac, "target_acc": target, "modes": modes,
@@ -122,10 +154,11 @@ def compare_modes(opt: dict, preset: str | None, seeds: int, report: Path,
 
 
 def threshold_grid(opt: dict, preset: str | None, thresholds: list[float], seeds: int,
-                   report: Path, deploy: bool = False) -> dict:
+                   report: Path, deploy: bool = False, jobs: int = 1) -> dict:
     """Fixed thresholds at each value, and learned thresholds started from each."""
-    runs = [run_one(opt, mode, opt["seed"] + k, th, report, deploy)
-            for th in thresholds for k in range(seeds) for mode in MODES]
+    specs = [(mode, opt["seed"] + k, th)
+             for th in thresholds for k in range(seeds) for mode in MODES]
+    runs = run_all(specs, opt, report, deploy, jobs)
     table = []
     for th in thresholds:
         row = {"threshold": th}

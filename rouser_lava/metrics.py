@@ -59,6 +59,7 @@ def format_epoch(row: dict) -> str:
     layers = "  ".join(f"{la['name']}: dead {la['dead_pct']:.0f}% rate {la['spike_rate']:.3f} "
                        f"th {la['th_mean']:.2f}±{la['th_std']:.2f} dW {la['weight_change']:.2f}"
                        for la in row["layers"])
+    val = f"val {100 * row['val_acc']:.2f}%  " if "val_acc" in row else ""
     return (f"epoch {row['epoch']}  loss {row['train_loss']:.4f}  train "
-            f"{100 * row['train_acc']:.2f}%  test {100 * row['test_acc']:.2f}%  "
+            f"{100 * row['train_acc']:.2f}%  {val}test {100 * row['test_acc']:.2f}%  "
             f"({row['wall_s']:.1f}s)  {layers}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,7 @@ class TrainConfig:
     true_rate: float = 0.2  # target spike rate of the labelled output neuron
     false_rate: float = 0.03  # target spike rate of the other output neurons
     seed: int = 0  # seeds initialisation and data order
+    lr_schedule: str = "constant"  # "constant" or "cosine" (see lr_factor)
     hidden: tuple[int, ...] = field(default=(128,))  # hidden layer sizes (dense nets)
 
 
@@ -91,13 +93,32 @@ def evaluate(net: RouserNet, x: np.ndarray, y: np.ndarray, batch_size: int = 128
                       total_loss / max(len(x), 1))
 
 
+LR_SCHEDULES = ("constant", "cosine")
+COSINE_FLOOR = 0.01  # the cosine schedule's last epoch runs at this fraction of lr
+
+
+def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """Multiplier of both learning rates in ``epoch`` (1-based) of ``epochs``.
+
+    ``constant`` is 1 throughout; ``cosine`` falls from 1 in the first epoch to
+    :data:`COSINE_FLOOR` in the last along half a cosine. It depends only on the
+    epoch number, so a resumed run follows the same schedule.
+    """
+    if schedule == "constant" or epochs <= 1:
+        return 1.0
+    if schedule != "cosine":
+        raise ValueError(f"unknown lr schedule '{schedule}'")
+    phase = (epoch - 1) / (epochs - 1)
+    return COSINE_FLOOR + (1.0 - COSINE_FLOOR) * 0.5 * (1.0 + math.cos(math.pi * phase))
+
+
 def make_optimizer(net: RouserNet, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam with separate learning rates for weights and thresholds."""
     th = [p for n, p in net.named_parameters() if n.endswith("neuron.threshold")]
     other = [p for n, p in net.named_parameters() if not n.endswith("neuron.threshold")]
-    groups = [{"params": other, "lr": cfg.lr}]
+    groups = [{"params": other, "lr": cfg.lr, "base_lr": cfg.lr}]
     if th:
-        groups.append({"params": th, "lr": cfg.lr_threshold})
+        groups.append({"params": th, "lr": cfg.lr_threshold, "base_lr": cfg.lr_threshold})
     return torch.optim.Adam(groups)
 
 
@@ -122,8 +143,10 @@ def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool =
           on_epoch: Callable[[TrainState], None] | None = None) -> list[dict]:
     """Train ``net`` in place on ``data``; returns per-epoch metrics.
 
-    Each row has ``epoch, train_loss, train_acc, test_loss, test_acc, wall_s,
-    metrics_s`` (time spent on the metrics) and ``layers`` (see
+    Each row has ``epoch, train_loss, train_acc, test_loss, test_acc`` (plus
+    ``val_loss, val_acc`` when ``data`` has a validation split), ``lr`` (the weights'
+    learning rate in that epoch), ``wall_s``, ``metrics_s`` (time spent on the
+    metrics) and ``layers`` (see
     :func:`rouser_lava.metrics.layer_metrics`). ``resume`` continues from a saved
     state (``net`` must hold that state's weights); ``on_epoch`` is called with the
     state after every epoch (for checkpoints).
@@ -139,6 +162,9 @@ def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool =
     for epoch in range(first, cfg.epochs + 1):
         t0 = time.perf_counter()
         net.train()
+        factor = lr_factor(cfg.lr_schedule, epoch, cfg.epochs)
+        for group in opt.param_groups:
+            group["lr"] = group["base_lr"] * factor
         order = torch.randperm(len(data.x_train), generator=gen).numpy()
         total, correct, seen, metrics_s, counts = 0.0, 0, 0, 0.0, None
         bar = tqdm(range(0, len(order), cfg.batch_size), disable=None if progress else True,
@@ -166,8 +192,13 @@ def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool =
         metrics_s += time.perf_counter() - t_m
         test = evaluate(net, data.x_test, data.y_test, cfg=cfg)
         row = {"epoch": epoch, "train_loss": total / seen, "train_acc": correct / seen,
-               "test_loss": test.loss, "test_acc": test.accuracy,
-               "wall_s": time.perf_counter() - t0, "metrics_s": metrics_s, "layers": layers}
+               "test_loss": test.loss, "test_acc": test.accuracy}
+        if data.x_val is not None:
+            val = evaluate(net, data.x_val, data.y_val, cfg=cfg)
+            row.update(val_loss=val.loss, val_acc=val.accuracy)
+        row.update({
+            "lr": opt.param_groups[0]["lr"], "wall_s": time.perf_counter() - t0,
+            "metrics_s": metrics_s, "layers": layers})
         history.append(row)
         log.info("%s", format_epoch(row))
         if on_epoch is not None:

@@ -2,12 +2,13 @@
 a checkpoint to resume from.
 
 Files, for ``--out DIR/NAME.pt``: ``NAME.pt`` (the last epoch's model, rewritten after
-every epoch), ``NAME.best.pt`` (highest test accuracy so far; the earlier epoch on
-ties), ``NAME.metrics.jsonl`` (one JSON line per epoch) and ``NAME.ckpt.pt`` (model,
-optimiser state, data-order RNG state, initial weights, history and settings). All
-are written atomically, so a run killed at any moment leaves the last complete
-epoch's files; ``--resume`` continues from ``NAME.ckpt.pt`` and gives the same
-result as an uninterrupted run with the same seed.
+every epoch), ``NAME.best.pt`` (highest validation accuracy so far where the dataset
+has a validation split, else highest test accuracy; the earlier epoch on ties),
+``NAME.metrics.jsonl`` (one JSON line per epoch) and ``NAME.ckpt.pt`` (model, optimiser
+state, data-order RNG state, initial weights, history and settings). All are written
+atomically, so a run killed at any moment leaves the last complete epoch's files;
+``--resume`` continues from ``NAME.ckpt.pt`` and gives the same result as an
+uninterrupted run with the same seed.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from .train import TrainConfig, TrainState, config_dict, dense_net, train
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "rouser-lava/checkpoint"
-SETTINGS = ("dataset", "epochs", "batch_size", "lr", "lr_threshold", "seed", "hidden",
-            "threshold_init", "thresholds", *DATA_OPTIONS)
+SETTINGS = ("dataset", "epochs", "batch_size", "lr", "lr_threshold", "lr_schedule", "seed",
+            "hidden", "threshold_init", "thresholds", *DATA_OPTIONS)
 
 
 def run_files(out: Path) -> dict[str, Path]:
@@ -47,6 +48,12 @@ def settings(args) -> dict:
     return resolve(args.preset, {k: getattr(args, k, None) for k in SETTINGS}, builtin)
 
 
+def best_key(row: dict) -> str:
+    """The accuracy that picks the best model: validation where the dataset has that
+    split (Yin-Yang), else test."""
+    return "val_acc" if "val_acc" in row else "test_acc"
+
+
 def _write_metrics(path: Path, history: list[dict]) -> None:
     text = "".join(json.dumps(row) + "\n" for row in history)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
@@ -54,7 +61,11 @@ def _write_metrics(path: Path, history: list[dict]) -> None:
 
 def train_run(opt: dict, out: str | Path, progress: bool = True,
               resume: bool = False) -> list[dict]:
-    """Train with settings ``opt`` (see :data:`SETTINGS`), writing the run's files."""
+    """Train with settings ``opt`` (see :data:`SETTINGS`), writing the run's files.
+
+    With ``resume``, the settings are the checkpoint's, except ``opt['epochs']`` when
+    given (extending a run; under the cosine schedule this reshapes the remaining lr).
+    """
     files = run_files(Path(out))
     if not files["model"].parent.is_dir():
         raise UserError(f"{out}: folder '{files['model'].parent}' does not exist")
@@ -63,12 +74,13 @@ def train_run(opt: dict, out: str | Path, progress: bool = True,
         if not files["checkpoint"].is_file():
             raise UserError(f"{files['checkpoint']}: no checkpoint to resume from")
         ckpt = load_record(files["checkpoint"], CHECKPOINT)
-        opt = {**ckpt["settings"], "epochs": opt["epochs"]}
+        opt = {**ckpt["settings"], "epochs": opt.get("epochs") or ckpt["settings"]["epochs"]}
         state = TrainState(ckpt["epoch"], ckpt["optimizer"], ckpt["generator"], ckpt["w0"],
                            ckpt["history"])
     data = load_dataset(opt["dataset"], **{k: opt.get(k) for k in DATA_OPTIONS})
     cfg = TrainConfig(epochs=opt["epochs"], batch_size=opt["batch_size"], lr=opt["lr"],
-                      lr_threshold=opt["lr_threshold"], seed=opt["seed"],
+                      lr_threshold=opt["lr_threshold"],
+                      lr_schedule=opt["lr_schedule"], seed=opt["seed"],
                       hidden=tuple(opt["hidden"]))
     neuron = NeuronConfig(threshold=opt["threshold_init"],
                           learn_threshold=opt["thresholds"] == "learned")
@@ -88,7 +100,7 @@ def train_run(opt: dict, out: str | Path, progress: bool = True,
 
     def on_epoch(s: TrainState) -> None:
         save_model(files["model"], net, dataset, s.history)
-        accs = [row["test_acc"] for row in s.history]
+        accs = [row[best_key(row)] for row in s.history]
         if accs.index(max(accs)) == len(accs) - 1:
             save_model(files["best"], net, dataset, s.history)
         _write_metrics(files["metrics"], s.history)
@@ -106,5 +118,7 @@ def train_run(opt: dict, out: str | Path, progress: bool = True,
 
 
 def train_model(args) -> list[dict]:
-    """``rouser-train``: train from parsed CLI arguments."""
-    return train_run(settings(args), args.out, progress=not args.quiet, resume=args.resume)
+    """``rouser-train``: train from parsed CLI arguments (``--resume`` takes every setting
+    from the checkpoint, and ``--epochs`` only if given)."""
+    opt = {"epochs": args.epochs} if args.resume else settings(args)
+    return train_run(opt, args.out, progress=not args.quiet, resume=args.resume)

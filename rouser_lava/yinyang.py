@@ -85,21 +85,20 @@ def encode(values: np.ndarray, time_steps: int, encoding: str,
     return spikes
 
 
-def load_yinyang(time_steps: int = 100, encoding: str = "latency", max_rate: float = 0.5,
-                 test_split: str = "test") -> SpikeDataset:
-    """Yin-Yang: train on the 5,000-point split, test on ``test_split``."""
+def load_yinyang(time_steps: int = 100, encoding: str = "latency",
+                 max_rate: float = 0.5) -> SpikeDataset:
+    """Yin-Yang with its three splits: train 5,000, validation 1,000 (used to pick the
+    best epoch), test 1,000."""
     if encoding not in ENCODINGS:
         raise UserError(f"unknown Yin-Yang encoding '{encoding}' (choose from: "
                         f"{', '.join(ENCODINGS)})")
-    if test_split not in ("validation", "test"):
-        raise UserError(f"unknown Yin-Yang split '{test_split}' (validation or test)")
-    x_tr, y_tr = yinyang_points(*SPLITS["train"])
-    x_te, y_te = yinyang_points(*SPLITS[test_split])
+    splits = {}
+    for split, (size, seed) in SPLITS.items():
+        values, labels = yinyang_points(size, seed)
+        splits[split] = (encode(values, time_steps, encoding, max_rate), labels)
     return SpikeDataset(
-        name="yinyang",
-        x_train=encode(x_tr, time_steps, encoding, max_rate), y_train=y_tr,
-        x_test=encode(x_te, time_steps, encoding, max_rate), y_test=y_te,
-        num_classes=3,
-        encoding={"time_steps": time_steps, "encoding": encoding, "max_rate": max_rate,
-                  "test_split": test_split},
+        name="yinyang", x_train=splits["train"][0], y_train=splits["train"][1],
+        x_test=splits["test"][0], y_test=splits["test"][1],
+        x_val=splits["validation"][0], y_val=splits["validation"][1], num_classes=3,
+        encoding={"time_steps": time_steps, "encoding": encoding, "max_rate": max_rate},
     )

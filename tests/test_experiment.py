@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+from rouser_lava import trainrun
 from rouser_lava.blocks import RouserNet, dense_spec
 from rouser_lava.cli import experiment_main, train_main
 from rouser_lava.metrics import batch_counts, layer_metrics, weights
 from rouser_lava.neuron import NeuronConfig
+from rouser_lava.train import lr_factor
 
 TINY = ["--preset", "digits", "--hidden", "12", "--time-steps", "8", "--batch-size", "64"]
 
@@ -35,27 +37,63 @@ def test_dead_neurons_and_rates_by_hand():
     assert layer_metrics(net, counts, 5, 10, w0)[0]["weight_change"] == pytest.approx(2.0)
 
 
-def test_metrics_file_best_model_and_resume(tmp_path):
+def _strip(history):
+    return [{k: v for k, v in row.items() if k not in ("wall_s", "metrics_s")}
+            for row in history]
+
+
+def test_metrics_file_best_model_and_resume(tmp_path, monkeypatch):
     full, part = tmp_path / "full.pt", tmp_path / "part.pt"
-    assert train_main([*TINY, "--epochs", "3", "--out", str(full), "--quiet"]) == 0
-    assert train_main([*TINY, "--epochs", "2", "--out", str(part), "--quiet"]) == 0  # "killed"
-    assert train_main(["--resume", "--epochs", "3", "--out", str(part), "--quiet"]) == 0
+    run = [*TINY, "--epochs", "3", "--lr-schedule", "cosine", "--quiet"]
+    assert train_main([*run, "--out", str(full)]) == 0
+    checkpoints = []
+
+    def killed_after_epoch_2(path, write):  # the run dies right after epoch 2's files
+        real_atomic_write(path, write)
+        if str(path).endswith(".ckpt.pt"):
+            checkpoints.append(path)
+            if len(checkpoints) == 2:
+                raise KeyboardInterrupt
+
+    real_atomic_write = trainrun.atomic_write
+    monkeypatch.setattr(trainrun, "atomic_write", killed_after_epoch_2)
+    assert train_main([*run, "--out", str(part)]) == 130  # as after Ctrl-C
+    monkeypatch.undo()
+    assert len(torch.load(part, weights_only=True)["history"]) == 2
+    assert train_main(["--resume", "--out", str(part), "--quiet"]) == 0  # to the planned 3
     a = torch.load(full, weights_only=True)
     b = torch.load(part, weights_only=True)
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
-    strip = [{k: v for k, v in row.items() if k not in ("wall_s", "metrics_s")}
-             for row in a["history"]]
-    assert strip == [{k: v for k, v in row.items() if k not in ("wall_s", "metrics_s")}
-                     for row in b["history"]]
+    assert _strip(a["history"]) == _strip(b["history"])
     lines = (tmp_path / "full.metrics.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert [r["lr"] for r in rows] == pytest.approx([1e-3, 0.505e-3, 0.01e-3])  # cosine
     layer = rows[-1]["layers"][0]
     assert set(layer) == {"name", "dead_pct", "spike_rate", "th_mean", "th_std", "th_min",
                           "th_max", "weight_change"}
     best = torch.load(tmp_path / "full.best.pt", weights_only=True)
     accs = [r["test_acc"] for r in rows]
     assert best["history"][-1]["epoch"] == int(np.argmax(accs)) + 1
+
+
+def test_lr_schedules():
+    assert [lr_factor("constant", e, 5) for e in (1, 3, 5)] == [1.0, 1.0, 1.0]
+    assert lr_factor("cosine", 1, 5) == 1.0 and lr_factor("cosine", 5, 5) == 0.01
+    assert lr_factor("cosine", 3, 5) == pytest.approx(0.505)
+    assert lr_factor("cosine", 1, 1) == 1.0
+
+
+def test_best_model_picked_on_validation_split(tmp_path):
+    out = tmp_path / "yy.pt"
+    assert train_main(["--dataset", "yinyang", "--time-steps", "8", "--hidden", "8",
+                       "--batch-size", "500", "--epochs", "3", "--out", str(out),
+                       "--quiet"]) == 0
+    rows = [json.loads(line) for line in
+            (tmp_path / "yy.metrics.jsonl").read_text().splitlines()]
+    assert all({"val_acc", "val_loss", "test_acc"} <= set(r) for r in rows)
+    best = torch.load(tmp_path / "yy.best.pt", weights_only=True)
+    assert best["history"][-1]["epoch"] == int(np.argmax([r["val_acc"] for r in rows])) + 1
 
 
 def test_compare_and_grid_reports(tmp_path, capsys):
@@ -75,7 +113,7 @@ def test_compare_and_grid_reports(tmp_path, capsys):
     assert 0 < result["target_acc"] <= 1 and "epochs to target" in capsys.readouterr().out
     grid = tmp_path / "grid"
     assert experiment_main(["grid", *TINY, "--epochs", "2", "--thresholds", "0.5,1.25",
-                            "--report", str(grid)]) == 0
+                            "--jobs", "2", "--report", str(grid)]) == 0
     table = json.loads((grid / "report.json").read_text())["table"]
     assert [row["threshold"] for row in table] == [0.5, 1.25]
     assert all(0 <= row["fixed_acc"] <= 1 and 0 <= row["learned_acc"] <= 1 for row in table)

@@ -33,8 +33,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
+
+from .cuba_kernels import cuba_rows, spike_backward_rows
 
 STATE_SCALE = 1 << 12  # slayer s_scale: 1.0 of state == 4096 integer units
 TH_SCALE = 1 << 6  # vThMant = threshold * 64; Loihi compares v > vThMant << 6
@@ -123,31 +126,59 @@ def leaky_adjoint(grad: torch.Tensor, decay: int) -> torch.Tensor:
     return out
 
 
+def _rows(x: torch.Tensor) -> np.ndarray:
+    """``(..., T)`` as a C-contiguous ``(M, T)`` array sharing memory where it can."""
+    return x.detach().contiguous().reshape(-1, x.shape[-1]).numpy()
+
+
 class _CubaSpike(torch.autograd.Function):
-    """Input current -> spikes, Loihi-exact forward, surrogate backward."""
+    """Input current -> spikes, Loihi-exact forward, surrogate backward.
+
+    On a CPU both passes run as compiled kernels (:mod:`rouser_lava.cuba_kernels`), one
+    pass per neuron; elsewhere as the torch loops :func:`cuba_fixed` and
+    :func:`leaky_adjoint`. Both give the same spikes and voltages (tested).
+    """
 
     @staticmethod
     def forward(ctx, x, threshold, i_decay, v_decay, tau_rho, scale_rho):
         # slayer truncates the scaled input toward zero: (w_scale * input).to(int)
         x_int = (x * STATE_SCALE).to(torch.int64)
         th_int = torch.round(threshold * TH_SCALE).to(torch.int64) * TH_SCALE
-        _, v_int, s = cuba_fixed(x_int, i_decay, v_decay, th_int)
-        v = v_int.to(x.dtype) / STATE_SCALE
+        if x.device.type == "cpu" and x.dtype == torch.float32:
+            th_rows = torch.broadcast_to(th_int, x.shape[:-1])
+            v, s = torch.empty(x.shape), torch.empty(x.shape)
+            cuba_rows(_rows(x_int), i_decay, v_decay, th_rows.reshape(-1).numpy(),
+                      v.view(-1, x.shape[-1]).numpy(), s.view(-1, x.shape[-1]).numpy())
+        else:
+            _, v_int, s = cuba_fixed(x_int, i_decay, v_decay, th_int)
+            v, s = v_int.to(x.dtype) / STATE_SCALE, s.to(x.dtype)
         ctx.save_for_backward(v, threshold.unsqueeze(-1))
         ctx.consts = (i_decay, v_decay, tau_rho, scale_rho)
-        return s.to(x.dtype)
+        return s
 
     @staticmethod
     def backward(ctx, grad_s):
         v, threshold = ctx.saved_tensors
         i_decay, v_decay, tau_rho, scale_rho = ctx.consts
-        surrogate = scale_rho / 2 / tau_rho * torch.exp(-(v - threshold).abs() / tau_rho)
-        grad_v = surrogate * grad_s
-        grad_x = leaky_adjoint(leaky_adjoint(grad_v, v_decay), i_decay)
+        coef = scale_rho / 2 / tau_rho
+        if v.device.type == "cpu" and v.dtype == torch.float32:
+            th_rows = torch.broadcast_to(threshold.squeeze(-1), v.shape[:-1])
+            grad_x = torch.empty(v.shape)
+            grad_v_sum = torch.empty(v.shape[:-1])
+            keep = [np.float32(1.0 - d / STATE_SCALE) for d in (v_decay, i_decay)]
+            spike_backward_rows(_rows(grad_s), _rows(v), th_rows.reshape(-1).numpy(),
+                                np.float32(coef), np.float32(tau_rho), *keep,
+                                grad_x.view(-1, v.shape[-1]).numpy(),
+                                grad_v_sum.view(-1).numpy())
+        else:
+            grad_v = coef * torch.exp(-(v - threshold).abs() / tau_rho) * grad_s
+            grad_x = leaky_adjoint(leaky_adjoint(grad_v, v_decay), i_decay)
+            grad_v_sum = grad_v.sum(-1)
         grad_th = None
         if ctx.needs_input_grad[1]:
-            g = -grad_v.sum(0)  # (C, ..., T) -> threshold's (C, 1, ...)
-            grad_th = g.sum(dim=tuple(range(1, g.dim())), keepdim=True).squeeze(-1)
+            grad_th = -grad_v_sum.sum(0)  # (C,) dense; (C, H, W) conv -> (C, 1, 1)
+            if grad_th.dim() > 1:
+                grad_th = grad_th.sum(dim=tuple(range(1, grad_th.dim())), keepdim=True)
         return grad_x, grad_th, None, None, None, None
 
 

@@ -10,8 +10,10 @@ Any value can be overridden on the command line (``rouser-train --preset nmnist
 - ``dvs128``: 128x128x2-64-11, 300 bins of 5 ms; on a small machine add
   ``--downsample 4`` for 32x32x2-64-11 (16x fewer inputs).
 - ``shd``: 700-200-200-20, 100 bins of 10 ms.
-- ``yinyang``: 5-120-3 (the 4 inputs plus a bias channel), T = 100, rate code (it
-  trained to ~87 % where the latency code reached ~75 %).
+- ``yinyang``: 5-120-120-3 (the 4 inputs plus a bias channel), T = 100, rate code,
+  40 epochs with weight lr 3e-3 on a cosine schedule; the best epoch is picked on the
+  validation split. Measured with the single-spike paper's 5-120-3: 94.2 % at best
+  (rate code; the latency code reached ~75 %); the second hidden layer gives ~97 %.
 - ``digits``: 64-128-10, T = 32, the built-in demo set.
 """
 
@@ -27,8 +29,8 @@ PRESETS = {
                "time_steps": 300, "bin_ms": 5.0},
     "shd": {**ROUSER, "dataset": "shd", "hidden": (200, 200), "epochs": 20,
             "time_steps": 100, "bin_ms": 10.0},
-    "yinyang": {**ROUSER, "dataset": "yinyang", "hidden": (120,), "epochs": 30,
-                "time_steps": 100, "encoding": "rate"},
+    "yinyang": {**ROUSER, "dataset": "yinyang", "hidden": (120, 120), "epochs": 40,
+                "time_steps": 100, "encoding": "rate", "lr": 3e-3, "lr_schedule": "cosine"},
     "digits": {**ROUSER, "dataset": "digits", "hidden": (128,), "epochs": 10,
                "time_steps": 32},
 }

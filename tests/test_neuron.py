@@ -2,10 +2,11 @@
 
 import math
 
+import pytest
 import torch
 
 from rouser_lava._slayer import slayer
-from rouser_lava.neuron import NeuronConfig, RouserCuba, cuba_fixed
+from rouser_lava.neuron import NeuronConfig, RouserCuba, cuba_fixed, leaky_adjoint
 
 
 def test_hand_computed_trace():
@@ -92,3 +93,30 @@ def test_thresholds_stay_positive_and_on_grid():
     assert torch.all(q > 0)
     assert torch.equal(q * 64, torch.round(q * 64))
     assert neuron.threshold_mant().tolist() == [1, 21, 320]
+
+
+@pytest.mark.parametrize("shape", [(4, 9, 50), (2, 3, 4, 5, 30)])
+def test_compiled_cpu_kernels_equal_the_torch_loops(shape):
+    """The numba forward and backward (CPU) against cuba_fixed and leaky_adjoint, for a
+    dense (N, C, T) and a conv (N, C, H, W, T) population with distinct thresholds."""
+    torch.manual_seed(1)
+    cfg = NeuronConfig(threshold=0.75)
+    neuron = RouserCuba(shape[1], cfg)
+    with torch.no_grad():
+        neuron.threshold.copy_(torch.arange(1, shape[1] + 1) * 0.25)
+    x = (torch.randn(shape) * 0.8).requires_grad_()
+    s = neuron(x)
+    grad_s = torch.randn(shape)
+    s.backward(grad_s)
+    th = neuron.quantized_threshold().detach().reshape(-1, *[1] * (len(shape) - 3))
+    th_int = (th * 64).round().to(torch.int64) * 64
+    _, v_int, s_ref = cuba_fixed((x.detach() * 4096).to(torch.int64), cfg.i_decay,
+                                 cfg.v_decay, th_int)
+    assert torch.equal(s, s_ref.float()) and 0 < s.sum() < s.numel()
+    v = v_int.float() / 4096
+    grad_v = (neuron.scale_rho / 2 / neuron.tau_rho
+              * torch.exp(-(v - th.unsqueeze(-1)).abs() / neuron.tau_rho) * grad_s)
+    grad_x = leaky_adjoint(leaky_adjoint(grad_v, cfg.v_decay), cfg.i_decay)
+    assert torch.allclose(x.grad, grad_x, rtol=1e-5, atol=1e-6)
+    grad_th = -grad_v.sum(dim=[d for d in range(len(shape)) if d != 1])
+    assert torch.allclose(neuron.threshold.grad, grad_th, rtol=1e-5, atol=1e-5)

@@ -68,9 +68,9 @@ class Dense(nn.Module):
 
         The synaptic sum is ``W @ x`` per sample, what slayer's ``Dense`` computes as a
         1x1x1 ``conv3d``, as one matrix product over all samples and steps (several
-        times faster on a CPU, backward included). Weights are multiples of 1/32 and inputs are 0/1, so
-        every partial sum is exact in float32 and the order of summation cannot
-        change a value.
+        times faster on a CPU, backward included). Weights are multiples of 1/32 and
+        inputs are 0/1, so every partial sum is exact in float32 and the order of
+        summation cannot change a value.
         """
         w = quantize_weight(self.synapse.weight)
         current = nn.functional.linear(x.transpose(1, 2), w.reshape(w.shape[0], -1))

@@ -67,16 +67,26 @@ def run_one(opt: dict, mode: str, seed: int, threshold: float, root: Path,
     return run
 
 
-def _worker_init(threads: int) -> None:
-    """Set up a worker process: its share of the cores, and log lines tagged with it."""
-    import numba
-    import torch
-
-    torch.set_num_threads(threads)
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+def _worker_init() -> None:
+    """Tag a worker process's log lines with its name."""
     tag = logging.Formatter(f"[{current_process().name}] %(message)s")
     for handler in logging.getLogger().handlers:
         handler.setFormatter(tag)
+
+
+def _run_in_worker(threads: int, *args) -> dict:
+    """:func:`run_one` with ``threads`` numba and torch threads.
+
+    Numba first: its OpenMP layer shares libgomp with torch and, when it starts,
+    resets the OpenMP thread count that torch uses. Two workers each spinning two
+    OpenMP threads on two cores train 7x slower.
+    """
+    import numba
+    import torch
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    torch.set_num_threads(threads)
+    return run_one(*args)
 
 
 def run_all(specs: list[tuple], opt: dict, root: Path, deploy: bool, jobs: int) -> list[dict]:
@@ -89,9 +99,10 @@ def run_all(specs: list[tuple], opt: dict, root: Path, deploy: bool, jobs: int) 
         return [run_one(opt, *spec, root, deploy) for spec in specs]
     jobs = min(jobs, len(specs))
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(jobs, mp_context=get_context("fork"), initializer=_worker_init,
-                             initargs=(threads,)) as pool:
-        futures = [pool.submit(run_one, opt, *spec, root, deploy) for spec in specs]
+    with ProcessPoolExecutor(jobs, mp_context=get_context("fork"),
+                             initializer=_worker_init) as pool:
+        futures = [pool.submit(_run_in_worker, threads, opt, *spec, root, deploy)
+                   for spec in specs]
         return [f.result() for f in futures]
 
 

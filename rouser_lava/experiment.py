@@ -75,12 +75,8 @@ def _worker_init() -> None:
 
 
 def _run_in_worker(threads: int, *args) -> dict:
-    """:func:`run_one` with ``threads`` numba and torch threads.
-
-    Numba first: its OpenMP layer shares libgomp with torch and, when it starts,
-    resets the OpenMP thread count that torch uses. Two workers each spinning two
-    OpenMP threads on two cores train 7x slower.
-    """
+    """:func:`run_one` with ``threads`` numba and torch threads, set in the task itself.
+    Two workers each spinning two OpenMP threads on two cores train 7x slower."""
     import numba
     import torch
 

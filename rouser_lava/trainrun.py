@@ -80,8 +80,8 @@ def train_run(opt: dict, out: str | Path, progress: bool = True,
     data = load_dataset(opt["dataset"], **{k: opt.get(k) for k in DATA_OPTIONS})
     cfg = TrainConfig(epochs=opt["epochs"], batch_size=opt["batch_size"], lr=opt["lr"],
                       lr_threshold=opt["lr_threshold"],
-                      lr_schedule=opt["lr_schedule"], seed=opt["seed"],
-                      hidden=tuple(opt["hidden"]))
+                      lr_schedule=opt.get("lr_schedule", "constant"),  # older checkpoints
+                      seed=opt["seed"], hidden=tuple(opt["hidden"]))
     neuron = NeuronConfig(threshold=opt["threshold_init"],
                           learn_threshold=opt["thresholds"] == "learned")
     torch.manual_seed(cfg.seed)

@@ -10,12 +10,8 @@ NumPy passes; see :mod:`rouser_lava.emulator` for the arithmetic it reproduces.
 from __future__ import annotations
 
 import numpy as np
-from numba import config, njit, prange
 
-# Lava and rouser-experiment fork processes; GNU OpenMP aborts a forked child of a
-# process that used it, and numba's OpenMP layer also resets torch's thread count.
-# "forksafe" picks numba's own workqueue pool on Linux (set before the first launch).
-config.THREADING_LAYER = "forksafe"
+from ._numba import njit, prange
 
 UV_MAX = 1 << 23
 

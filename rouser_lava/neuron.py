@@ -146,7 +146,7 @@ class _CubaSpike(torch.autograd.Function):
         th_int = torch.round(threshold * TH_SCALE).to(torch.int64) * TH_SCALE
         if x.device.type == "cpu" and x.dtype == torch.float32:
             th_rows = torch.broadcast_to(th_int, x.shape[:-1])
-            v, s = torch.empty(x.shape), torch.empty(x.shape)
+            v, s = (torch.empty(x.shape, dtype=x.dtype) for _ in range(2))  # contiguous
             cuba_rows(_rows(x_int), i_decay, v_decay, th_rows.reshape(-1).numpy(),
                       v.view(-1, x.shape[-1]).numpy(), s.view(-1, x.shape[-1]).numpy())
         else:
@@ -163,8 +163,8 @@ class _CubaSpike(torch.autograd.Function):
         coef = scale_rho / 2 / tau_rho
         if v.device.type == "cpu" and v.dtype == torch.float32:
             th_rows = torch.broadcast_to(threshold.squeeze(-1), v.shape[:-1])
-            grad_x = torch.empty(v.shape)
-            grad_v_sum = torch.empty(v.shape[:-1])
+            grad_x = torch.empty(v.shape, dtype=v.dtype)
+            grad_v_sum = torch.empty(v.shape[:-1], dtype=v.dtype)
             keep = [np.float32(1.0 - d / STATE_SCALE) for d in (v_decay, i_decay)]
             spike_backward_rows(_rows(grad_s), _rows(v), th_rows.reshape(-1).numpy(),
                                 np.float32(coef), np.float32(tau_rho), *keep,

@@ -93,7 +93,6 @@ def evaluate(net: RouserNet, x: np.ndarray, y: np.ndarray, batch_size: int = 128
                       total_loss / max(len(x), 1))
 
 
-LR_SCHEDULES = ("constant", "cosine")
 COSINE_FLOOR = 0.01  # the cosine schedule's last epoch runs at this fraction of lr
 
 

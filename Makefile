@@ -26,13 +26,16 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m rouser_lava.demo --out export/demo
+	$(PY) -m rouser_lava.cli.demo --out export/demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check rouser_lava tests benchmarks examples
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q tests
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check rouser_lava tests benchmarks
+	$(VENV)/bin/ruff check rouser_lava tests benchmarks examples
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) export/demo

@@ -25,8 +25,8 @@ import h5py
 import numpy as np
 import torch
 
-from rouser_lava.emulator import emulate, load_netx
-from rouser_lava.lava_sim import simulate
+from rouser_lava.backends.emulator import emulate, load_netx
+from rouser_lava.backends.lava_sim import simulate
 
 SIZES = (2312, 500, 500, 10)
 STEPS = 300

@@ -21,8 +21,8 @@ import time
 import torch
 
 from rouser_lava._slayer import slayer
-from rouser_lava.blocks import RouserNet, dense_spec, quantize_weight
-from rouser_lava.neuron import NeuronConfig
+from rouser_lava.model.blocks import RouserNet, dense_spec, quantize_weight
+from rouser_lava.model.neuron import NeuronConfig
 
 
 def stock_slayer(sizes: list[int], cfg: NeuronConfig) -> torch.nn.Module:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from rouser_lava.blocks import RouserNet, conv_spec, dense_spec
 from rouser_lava.cli import train_main
-from rouser_lava.neuron import NeuronConfig
+from rouser_lava.model.blocks import RouserNet, conv_spec, dense_spec
+from rouser_lava.model.neuron import NeuronConfig
 
 
 def random_thresholds(net: RouserNet, low: float, high: float, seed: int) -> RouserNet:

@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 
-from rouser_lava import run
+from rouser_lava.backends import run
 from rouser_lava.cli import compare_main, export_main
-from rouser_lava.compare import first_divergence
+from rouser_lava.comparison.compare import first_divergence
 
 
 def test_compare_end_to_end(model_file, tmp_path, capsys):

@@ -4,10 +4,9 @@ Yin-Yang, and ``rouser-data info`` on each layout."""
 import numpy as np
 import pytest
 
-from rouser_lava.binning import BinSpec, SparseSpikes, bin_indices, to_dense
 from rouser_lava.cli import data_main
-from rouser_lava.datasets import load_dataset
-from rouser_lava.events import (
+from rouser_lava.data.binning import BinSpec, SparseSpikes, bin_indices, to_dense
+from rouser_lava.data.events import (
     make_events,
     read_aedat31,
     read_gesture_labels,
@@ -15,7 +14,8 @@ from rouser_lava.events import (
     read_shd,
     read_tonic_npy,
 )
-from rouser_lava.yinyang import load_yinyang, yinyang_points
+from rouser_lava.data.registry import load_dataset
+from rouser_lava.data.yinyang import load_yinyang, yinyang_points
 
 from .event_files import (
     aedat_bytes,

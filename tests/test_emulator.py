@@ -6,10 +6,10 @@ import h5py
 import numpy as np
 import pytest
 
-from rouser_lava import emulator
-from rouser_lava.emulator import emulate, load_netx
+from rouser_lava.backends import emulator
+from rouser_lava.backends.emulator import emulate, load_netx
+from rouser_lava.backends.lava_sim import simulate
 from rouser_lava.errors import UserError
-from rouser_lava.lava_sim import simulate
 
 from .netx_random import write_random_netx
 

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from rouser_lava import trainrun
-from rouser_lava.blocks import RouserNet, dense_spec
 from rouser_lava.cli import experiment_main, train_main
-from rouser_lava.metrics import batch_counts, layer_metrics, weights
-from rouser_lava.neuron import NeuronConfig
-from rouser_lava.train import lr_factor
+from rouser_lava.model.blocks import RouserNet, dense_spec
+from rouser_lava.model.neuron import NeuronConfig
+from rouser_lava.training import trainrun
+from rouser_lava.training.loop import lr_factor
+from rouser_lava.training.metrics import batch_counts, layer_metrics, weights
 
 TINY = ["--preset", "digits", "--hidden", "12", "--time-steps", "8", "--batch-size", "64"]
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from rouser_lava.export import write_netx
-from rouser_lava.lava_sim import load_network, simulate
-from rouser_lava.quantize import quantize_network
+from rouser_lava.backends.lava_sim import load_network, simulate
+from rouser_lava.deploy.export import write_netx
+from rouser_lava.deploy.quantize import quantize_network
 
 from .conftest import random_spikes
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rouser_lava._slayer import slayer
-from rouser_lava.neuron import NeuronConfig, RouserCuba, cuba_fixed, leaky_adjoint
+from rouser_lava.model.neuron import NeuronConfig, RouserCuba, cuba_fixed, leaky_adjoint
 
 
 def test_hand_computed_trace():

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from rouser_lava.export import write_netx
-from rouser_lava.hw_limits import HardwareLimitError, check_loihi2, load_config
-from rouser_lava.quantize import (
+from rouser_lava.deploy.export import write_netx
+from rouser_lava.deploy.hw_limits import HardwareLimitError, check_loihi2, load_config
+from rouser_lava.deploy.quantize import (
     W_MAX,
     W_MIN,
     choose_shared_threshold,

@@ -1,0 +1,7 @@
+"""Step 5, running: one result type for the trained model and the deployed network.
+
+- ``run``: ``RunResult``, ``run_backend`` and the torch, emulator and Lava backends.
+- ``emulator``, ``emu_kernels``: bit-exact batched emulator of Lava's fixed_pt netx models.
+- ``lava_sim``, ``lava_io``: Lava's CPU simulator, streaming samples through one network.
+- ``runfile``: ``rouser-run``'s step (a model or netx file over a dataset or raw spikes).
+"""

@@ -1,0 +1,149 @@
+"""Run a netx network on Lava's CPU simulator, many samples, each from zero state.
+
+Lava has no batch dimension and every process is an OS process, so building a
+network per sample costs ~0.4 s. Instead one network is built and compiled once;
+a source ``RingBuffer`` holds all samples back to back, and the network runs
+``T`` steps per sample. Between samples every state that could carry over is set
+to zero: the LIF ``u`` and ``v`` of each layer and the synapse's one-step delay
+buffer (``a_buff`` in Dense, ``a_buf`` in Conv). The result equals a fresh
+network per sample (checked by the tests), which is how slayer trains: every
+sample starts from zero.
+
+Time alignment: column ``t`` of a layer's sink is Lava step ``t + 1``; it equals
+the torch model's output at index ``t`` (slayer's ``delay_shift`` models the
+same one-step synaptic delay per layer).
+
+Layout: torch tensors are ``(C, H, W)``; Lava's conv processes use ``(W, H, C)``
+(netx reverses shapes), so conv input and output are transposed here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
+from ..deploy.hw_limits import load_config
+from ..errors import UserError
+
+
+@dataclass
+class LavaSpikes:
+    """Spikes recorded from Lava.
+
+    Attributes
+    ----------
+    spikes : list of np.ndarray
+        uint8 ``(N, *shape, T)`` per spiking layer, shape in torch order
+        (``(C,)`` or ``(C, H, W)``).
+    u, v : list of np.ndarray or None
+        int64, same shapes: every layer's current and (post-reset) voltage after
+        each step, when recorded.
+    """
+
+    spikes: list[np.ndarray]
+    u: list[np.ndarray] | None = None
+    v: list[np.ndarray] | None = None
+
+
+def _to_lava(x: np.ndarray) -> np.ndarray:
+    """``(C, H, W, T) -> (W, H, C, T)``; flat ``(C, T)`` unchanged."""
+    return x if x.ndim == 2 else np.transpose(x, (2, 1, 0, 3))
+
+
+def _from_lava(x: np.ndarray) -> np.ndarray:
+    """``(N, W, H, C, T) -> (N, C, H, W, T)``; flat ``(N, C, T)`` unchanged."""
+    return x if x.ndim == 3 else np.transpose(x, (0, 3, 2, 1, 4))
+
+
+def load_network(net_path: str, **kwargs):
+    """``netx.hdf5.Network`` for ``net_path``; a clear error for files netx rejects."""
+    from lava.lib.dl.netx import hdf5
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return hdf5.Network(net_config=str(net_path), **kwargs)
+    except NotImplementedError as err:
+        raise UserError(f"{net_path}: netx cannot build this network ({err})") from None
+    except (OSError, KeyError) as err:
+        raise UserError(f"{net_path}: not a loadable netx file ({err})") from None
+
+
+def _state_vars(net) -> list:
+    """Every Var that carries state from one time step to the next."""
+    state = []
+    for layer in net.layers:
+        state += [layer.neuron.u, layer.neuron.v]
+        for synapse_name in ("synapse", "synapse_rec"):  # dense_rec has two synapses
+            synapse = getattr(layer, synapse_name, None)
+            for name in ("a_buff", "a_buf"):
+                if synapse is not None and hasattr(synapse, name):
+                    state.append(getattr(synapse, name))
+    return state
+
+
+def simulate(net_path: str, x: np.ndarray, progress: bool = True,
+             record_state: bool = False) -> LavaSpikes:
+    """Run ``x`` (uint8 ``(N, *input_shape, T)``, torch layout) through the netx file.
+
+    Every sample starts from zero state. Returns the spikes of every layer and, with
+    ``record_state`` (one step per run call: slow, for checks), ``u`` and ``v``.
+    """
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.source import RingBuffer as Source
+
+    from .lava_io.memsink import MemSink
+
+    n, steps = len(x), x.shape[-1]
+    net = load_network(net_path)
+    if x.ndim > 3 and len(net.inp.shape) == 1:  # input -> flatten: netx's first layer
+        x = x.reshape(n, -1, steps)  # takes the flat (C*H*W) vector, in C order
+    data = np.concatenate([_to_lava(s).astype(np.int32) for s in x], axis=-1)
+    if data.shape[:-1] != tuple(net.inp.shape):
+        raise UserError(f"{net_path}: network input shape {tuple(net.inp.shape)} (Lava "
+                        f"order) does not fit samples of shape {x.shape[1:-1]}")
+    source = Source(data=data)
+    source.s_out.connect(net.inp)
+    with tempfile.TemporaryDirectory(prefix="rouser-lava-") as tmp:
+        files = []
+        for i, layer in enumerate(net.layers):
+            shape = tuple(layer.out.shape)
+            files.append((Path(tmp) / f"layer{i}.bin", shape))
+            np.memmap(files[-1][0], dtype=np.int8, mode="w+", shape=(n * steps, *shape)).flush()
+            layer.out.connect(MemSink(shape=shape, buffer=n * steps, path=str(files[-1][0])).a_in)
+        state = [(var, np.zeros(var.shape)) for var in _state_vars(net)]
+        cfg = Loihi2SimCfg(select_tag=load_config("lava_cpu_sim")["select_tag"])
+        trace = {"u": [[] for _ in net.layers], "v": [[] for _ in net.layers]}
+        try:
+            for k in tqdm(range(n), disable=None if progress else True, desc="lava",
+                          unit="sample"):
+                if k > 0:
+                    for var, zeros in state:
+                        var.set(zeros)
+                if not record_state:
+                    net.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
+                    continue
+                for _ in range(steps):
+                    net.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
+                    for i, layer in enumerate(net.layers):
+                        trace["u"][i].append(layer.neuron.u.get())
+                        trace["v"][i].append(layer.neuron.v.get())
+        finally:
+            net.stop()
+        spikes = []
+        for path, shape in files:
+            r = np.fromfile(path, dtype=np.int8).reshape(n, steps, *shape)  # (N, T, ...)
+            spikes.append(_from_lava(np.moveaxis(r, 1, -1)).astype(np.uint8))
+    if not record_state:
+        return LavaSpikes(spikes)
+    states = {key: [_from_lava(np.moveaxis(np.stack(values).reshape(n, steps, *values[0].shape),
+                                           1, -1)).astype(np.int64) for values in per_layer]
+              for key, per_layer in trace.items()}
+    return LavaSpikes(spikes, states["u"], states["v"])

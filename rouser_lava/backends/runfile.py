@@ -1,0 +1,76 @@
+"""``rouser-run``'s step: a model file (torch) or a netx file (emulator or Lava) over a
+dataset's test split or raw spikes from a ``.npy`` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..data.registry import dataset_for
+from ..deploy.export import read_metadata
+from ..errors import UserError
+from ..model.modelfile import load_model
+from .emulator import netx_input_shape
+from .run import RunResult, netx_backend, run_backend, torch_backend
+
+
+def load_input_spikes(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
+    """``--input X.npy``: uint8 ``(N, C, T)`` with C = prod(input_shape) in C order,
+    reshaped to ``(N, *input_shape, T)``."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{path}: no such input file")
+    try:
+        x = np.load(p, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: not a readable .npy array ({err})") from None
+    size = int(np.prod(input_shape))
+    if x.ndim != 3 or x.shape[1] != size:
+        raise UserError(f"{path}: expected spikes of shape (N, {size}, T), got {x.shape}")
+    if not np.isin(x, (0, 1)).all():
+        raise UserError(f"{path}: spikes must be 0 or 1")
+    return x.astype(np.uint8).reshape(len(x), *input_shape, x.shape[-1])
+
+
+def run_path(path: str, dataset: str | None = None, backend: str | None = None,
+             limit: int | None = None, input_npy: str | None = None,
+             keep_spikes: bool = False, progress: bool = True,
+             data_root: str | None = None) -> RunResult:
+    """``rouser-run``: run a model file (torch) or a netx file (emulator or lava) on a
+    dataset's test split or on raw spikes from a .npy file."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{path}: no such file")
+    is_model = p.suffix == ".pt"
+    backend = backend or ("torch" if is_model else "emulator")
+    if is_model != (backend == "torch"):
+        kind = "a model file (.pt)" if is_model else "a netx file"
+        fits = "torch" if is_model else "emulator or lava"
+        raise UserError(f"{path}: backend '{backend}' cannot run {kind}; use {fits}")
+    if is_model:
+        net, record = load_model(path)
+        meta, input_shape = record["dataset"], net.input_shape
+    else:
+        meta, input_shape = read_metadata(path)["dataset"], netx_input_shape(path)
+    if input_npy is not None:
+        x, y = load_input_spikes(input_npy, input_shape), None
+    else:
+        name = dataset or meta.get("name")
+        if not name:
+            raise UserError(f"{path}: no dataset recorded in the file; pass --dataset "
+                            f"or --input")
+        data = dataset_for(name, meta.get("encoding") if name == meta.get("name") else None,
+                           data_root)
+        if data.input_shape != tuple(input_shape):
+            raise UserError(f"{path}: network input {tuple(input_shape)} does not fit "
+                            f"dataset '{name}' samples {data.input_shape}")
+        x, y = data.x_test, data.y_test
+    if limit is not None:
+        x, y = x[:limit], None if y is None else y[:limit]
+    if is_model:
+        fn, batch = torch_backend(net), 128
+    else:
+        fn, batch = netx_backend(backend, path, progress)
+    return run_backend(backend, fn, x, y, batch, keep=len(x) if keep_spikes else 0,
+                       progress=progress)

@@ -1,0 +1,66 @@
+"""``rouser-compare``: the trained model against its deployed network."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+from .common import entry, positive_int
+
+log = logging.getLogger("rouser_lava")
+
+
+def _lava_samples(text: str) -> int | None:
+    if text == "all":
+        return None
+    return positive_int(text)
+
+
+@entry("rouser-compare")
+def compare_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="rouser-compare",
+        description="Compare a trained model with its deployed network: the torch model "
+                    "and the bit-exact emulator on the whole test set, Lava's CPU "
+                    "simulator on the first K samples. Reports accuracy, prediction "
+                    "agreement, per-layer and per-neuron spike counts, neurons silenced "
+                    "or woken by deployment, and checks emulator == Lava spike for spike "
+                    "(exit status 3 if not, naming the first divergence).")
+    p.add_argument("model", help="model.pt written by rouser-train")
+    p.add_argument("net", help="netx file exported from it by rouser-export")
+    p.add_argument("--dataset", default=None,
+                   help="dataset (default: the one the model was trained on)")
+    p.add_argument("--data-root", default=None,
+                   help="folder of an event dataset, instead of the one recorded")
+    p.add_argument("--lava-samples", type=_lava_samples, default=20,
+                   help="test samples to run on the Lava simulator (default 20, or 'all')")
+    p.add_argument("--report", default="export/compare",
+                   help="folder for report.json, report.md and PNG plots "
+                        "(default export/compare)")
+    args = p.parse_args(argv)
+
+    from ..comparison.compare import compare, format_table
+    from ..comparison.report import write_report
+    from ..data.registry import dataset_for
+    from ..model.modelfile import load_model
+
+    net, record = load_model(args.model)
+    if not Path(args.net).is_file():
+        raise UserError(f"{args.net}: no such netx file")
+    meta = record["dataset"]
+    name = args.dataset or meta["name"]
+    data = dataset_for(name, meta.get("encoding") if name == meta["name"] else None,
+                       args.data_root)
+    k = len(data.x_test) if args.lava_samples is None else args.lava_samples
+    result = compare(net, args.net, data, k)
+    print(format_table(result))
+    files = write_report(result, Path(args.report))
+    log.info("wrote %s", ", ".join(str(f) for f in files))
+    if result.lava_mismatches:
+        print("rouser-compare: error: the emulator and Lava disagree (a bug; see the "
+              "first divergence above)", file=sys.stderr)
+        return 3
+    return 0

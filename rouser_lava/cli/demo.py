@@ -1,0 +1,83 @@
+"""``make demo``: train on built-in digits, export to netx, run torch and Lava, compare.
+
+Writes ``<out>/model.pt``, ``<out>/net.net`` and ``<out>/summary.json``, and prints
+one table: accuracy per backend and per-layer spike counts side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from ..backends.run import RunResult, netx_backend, run_backend, torch_backend
+from ..data.dataset import load_digits
+from ..deploy.export import export_model
+from ..fileio import atomic_write
+from ..model.modelfile import load_model
+from .common import entry
+from .train import train_main
+
+log = logging.getLogger(__name__)
+
+
+def comparison_table(trained: RunResult, deployed: RunResult, trained_all: RunResult) -> str:
+    """Accuracy per backend and per-layer spikes of two runs over the same samples."""
+    lines = [
+        f"{'':<26}{'torch (trained)':>17}{'lava (deployed)':>17}{'difference':>13}",
+        f"{'samples':<26}{trained.samples:>17}{deployed.samples:>17}{'':>13}",
+        f"{'accuracy':<26}{100 * trained.accuracy:>16.2f}%{100 * deployed.accuracy:>16.2f}%"
+        f"{100 * (deployed.accuracy - trained.accuracy):>+11.2f}pp",
+    ]
+    for name, neurons, a, b in zip(trained.layer_names, trained.layer_neurons,
+                                   trained.layer_spikes, deployed.layer_spikes):
+        rel = (b - a) / a if a else 0.0
+        lines.append(f"{f'{name} spikes ({neurons} n)':<26}{a:>17}{b:>17}"
+                     f"{b - a:>+7} {100 * rel:>+4.1f}%")
+    agree = float((trained.predictions == deployed.predictions).mean())
+    lines.append(f"{'prediction agreement':<26}{100 * agree:>33.2f}%")
+    if deployed.samples < trained_all.samples:
+        lines.append(f"Lava ran the first {deployed.samples} of {trained_all.samples} test "
+                     f"samples; torch on all: {100 * trained_all.accuracy:.2f}%")
+    return "\n".join(lines)
+
+
+@entry("rouser-demo")
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="rouser-demo", description=__doc__)
+    p.add_argument("--out", default="export/demo", help="output folder")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--lava-samples", type=int, default=None,
+                   help="run Lava on the first N test samples only (default: all)")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model, net_file = out / "model.pt", out / "net.net"
+
+    log.info("== 1/3 train (Rouser thresholds, scikit-learn digits)")
+    train_main(["--dataset", "digits", "--epochs", str(args.epochs), "--lr", "2e-3",
+                "--lr-threshold", "2e-3", "--out", str(model)])
+    log.info("== 2/3 export (fold thresholds into weights)")
+    export_model(str(model), str(net_file), "fold")
+    log.info("== 3/3 run trained model (torch) and deployed network (Lava fixed_pt)")
+    net, record = load_model(model)
+    data = load_digits(**record["dataset"]["encoding"])
+    trained_all = run_backend("torch", torch_backend(net), data.x_test, data.y_test, 128)
+    n = len(data.x_test) if args.lava_samples is None else args.lava_samples
+    lava, batch = netx_backend("lava", str(net_file))
+    deployed = run_backend("lava", lava, data.x_test[:n], data.y_test[:n], batch)
+    trained = trained_all if n >= len(data.x_test) else run_backend(
+        "torch", torch_backend(net), data.x_test[:n], data.y_test[:n], 128)
+    table = comparison_table(trained, deployed, trained_all)
+    print("\n" + table)
+    summary = {"torch": trained_all.to_json(), "torch_same_samples": trained.to_json(),
+               "lava": deployed.to_json()}
+    atomic_write(out / "summary.json",
+                 lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=1)))
+    log.info("wrote %s, %s, %s", model, net_file, out / "summary.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""``rouser-experiment``: the Rouser paper's experiments (compare, grid)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from .common import add_train_options, entry, positive_float, positive_int
+
+log = logging.getLogger("rouser_lava")
+
+
+def _thresholds(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected values like 0.25,0.5,1, got {text}") \
+            from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive thresholds, got {text}")
+    return values
+
+
+@entry("rouser-experiment")
+def experiment_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="rouser-experiment",
+        description="The Rouser paper's experiments. compare: learned vs fixed thresholds "
+                    "over seeds (accuracy, epochs to a target accuracy, dead neurons, spike "
+                    "rates, weight change, threshold histograms). grid: fixed thresholds "
+                    "at each value and learned thresholds started from each (Fig. 2).")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in ("compare", "grid"):
+        q = sub.add_parser(name, help=p.description.split(". ")[1 if name == "compare" else 2])
+        add_train_options(q)
+        q.add_argument("--seeds", type=positive_int, default=3 if name == "compare" else 1,
+                       help="seeds per mode (default %(default)s)")
+        q.add_argument("--report", default=f"export/experiment-{name}",
+                       help="report folder (default %(default)s); runs go to REPORT/runs")
+        q.add_argument("--deploy", action="store_true",
+                       help="export each run's best model and add the emulator's accuracy "
+                            "and spike counts to the report")
+        q.add_argument("--jobs", type=positive_int, default=1,
+                       help="runs trained at once, in separate processes sharing the cores "
+                            "(default 1; on a 2-core CPU --jobs 2 nearly halves the time)")
+        if name == "compare":
+            q.add_argument("--target-frac", type=positive_float, default=0.95,
+                           help="target accuracy as a fraction of the best final accuracy "
+                                "(default 0.95)")
+        else:
+            q.add_argument("--thresholds", type=_thresholds, required=True,
+                           help="comma-separated thresholds, e.g. 0.25,0.5,0.75,1,1.25")
+    args = p.parse_args(argv)
+
+    from ..experiments.report import write_experiment_report
+    from ..experiments.runs import compare_modes, threshold_grid
+    from ..training.trainrun import settings
+
+    opt = settings(argparse.Namespace(**{**vars(args), "thresholds": None}))
+    report = Path(args.report)
+    if args.command == "compare":
+        result = compare_modes(opt, args.preset, args.seeds, report, args.target_frac,
+                               args.deploy, args.jobs)
+    else:
+        result = threshold_grid(opt, args.preset, args.thresholds, args.seeds, report,
+                                args.deploy, args.jobs)
+    files = write_experiment_report(result, report)
+    print((report / "report.md").read_text())
+    log.info("wrote %s", ", ".join(str(f) for f in files))
+    return 0

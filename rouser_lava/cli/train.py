@@ -1,0 +1,36 @@
+"""``rouser-train``: train a Rouser network and write model.pt."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_train_options, entry
+
+
+@entry("rouser-train")
+def train_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="rouser-train",
+        description="Train a spiking network whose CUBA LIF neurons learn one threshold "
+                    "each (Rouser), with lava-dl SLAYER. Writes model.pt (loadable with "
+                    "torch.load(weights_only=True)) for rouser-export and rouser-run.",
+        epilog="Presets set dataset, architecture and hyperparameters of the papers' "
+               "setups; any option given here overrides them. See rouser_lava/training/presets.py.")
+    add_train_options(p)
+    p.add_argument("--out", default="export/model.pt",
+                   help="model file to write (also NAME.best.pt, NAME.metrics.jsonl, "
+                        "NAME.ckpt.pt beside it)")
+    p.add_argument("--thresholds", choices=("learned", "fixed"), default=None,
+                   help="learned per-neuron thresholds (Rouser, default) or stock "
+                        "fixed thresholds (baseline)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run whose checkpoint is next to --out (NAME.ckpt.pt) "
+                        "with its settings; --epochs may extend it, other options are "
+                        "ignored")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+
+    from ..training.trainrun import train_model
+
+    train_model(args)
+    return 0

@@ -1,0 +1,163 @@
+"""Trained model vs deployed network: where did deployment keep or lose what training
+learned? Runs the torch model and the emulator on the whole test set and Lava's CPU
+simulator on the first K samples, and checks emulator == Lava spike for spike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backends.run import RunResult, netx_backend, run_backend, torch_backend
+from ..data.dataset import SpikeDataset
+
+
+@dataclass
+class Divergence:
+    """First place where the emulator and Lava differ (time step = sink column)."""
+
+    sample: int
+    layer: str
+    neuron: int
+    step: int
+    emulator: int
+    lava: int
+
+
+@dataclass
+class LayerComparison:
+    """Trained (torch) vs deployed (emulator) statistics of one layer, whole test set."""
+
+    name: str
+    neurons: int
+    trained_spikes: int
+    deployed_spikes: int
+    correlation: float | None  # Pearson r of per-neuron spike counts (None if constant)
+    silent_deployed: list[int]  # active in training, silent when deployed
+    silent_trained: list[int]  # silent in training, active when deployed
+
+    @property
+    def delta(self) -> int:
+        return self.deployed_spikes - self.trained_spikes
+
+    @property
+    def relative_delta(self) -> float:
+        return self.delta / self.trained_spikes if self.trained_spikes else 0.0
+
+
+@dataclass
+class Comparison:
+    """Everything ``rouser-compare`` reports."""
+
+    dataset: str
+    trained: RunResult
+    deployed: RunResult
+    lava: RunResult
+    layers: list[LayerComparison]
+    agreement: float  # fraction of equal predictions, trained vs deployed
+    lava_mismatches: int  # spikes where emulator and Lava differ (must be 0)
+    first_divergence: Divergence | None
+
+    def to_json(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "accuracy": {"torch": self.trained.accuracy, "emulator": self.deployed.accuracy,
+                         "lava": self.lava.accuracy},
+            "samples": {"torch": self.trained.samples, "emulator": self.deployed.samples,
+                        "lava": self.lava.samples},
+            "prediction_agreement": self.agreement,
+            "lava_prediction_agreement": float(np.mean(
+                self.lava.predictions == self.deployed.predictions[:self.lava.samples])),
+            "layers": [{"name": la.name, "neurons": la.neurons,
+                        "trained_spikes": la.trained_spikes,
+                        "deployed_spikes": la.deployed_spikes, "delta": la.delta,
+                        "relative_delta": la.relative_delta, "correlation": la.correlation,
+                        "silent_deployed_active_trained": la.silent_deployed,
+                        "silent_trained_active_deployed": la.silent_trained}
+                       for la in self.layers],
+            "lava_mismatches": self.lava_mismatches,
+            "first_divergence": None if self.first_divergence is None
+            else vars(self.first_divergence),
+            "wall_s": {"torch": self.trained.wall_s, "emulator": self.deployed.wall_s,
+                       "lava": self.lava.wall_s},
+        }
+
+
+def first_divergence(a: list[np.ndarray], b: list[np.ndarray],
+                     names: list[str]) -> tuple[int, Divergence | None]:
+    """Count differing spikes of two runs ``[(N, *shape, T)]`` and locate the earliest
+    (by sample, then time step, then layer, then neuron)."""
+    total, best = 0, None
+    for name, x, y in zip(names, a, b):
+        x = x.reshape(len(x), -1, x.shape[-1])
+        y = y.reshape(len(y), -1, y.shape[-1])
+        diff = np.argwhere(x != y)  # (sample, neuron, step)
+        total += len(diff)
+        if len(diff):
+            s, n, t = min(map(tuple, diff), key=lambda d: (d[0], d[2], d[1]))
+            key = (s, t, names.index(name))
+            if best is None or key < best[0]:
+                best = (key, Divergence(int(s), name, int(n), int(t), int(x[s, n, t]),
+                                        int(y[s, n, t])))
+    return total, None if best is None else best[1]
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def compare(net, net_path: str, data: SpikeDataset, lava_samples: int,
+            progress: bool = True) -> Comparison:
+    """Run all three backends on ``data``'s test split and compare them."""
+    x, y = data.x_test, data.y_test
+    keep = max(lava_samples, 1)
+    trained = run_backend("torch", torch_backend(net), x, y, 128, keep, progress)
+    emu, batch = netx_backend("emulator", net_path)
+    deployed = run_backend("emulator", emu, x, y, batch, keep, progress)
+    lava, batch = netx_backend("lava", net_path, progress)
+    k = min(lava_samples, len(x))
+    lava_run = run_backend("lava", lava, x[:k], y[:k], batch, k, progress)
+    mismatches, divergence = first_divergence([s[:k] for s in deployed.spikes],
+                                              lava_run.spikes, deployed.layer_names)
+    layers = []
+    for i, name in enumerate(trained.layer_names):
+        a, b = trained.neuron_spikes[i], deployed.neuron_spikes[i]
+        layers.append(LayerComparison(
+            name, len(a), int(a.sum()), int(b.sum()), _correlation(a, b),
+            [int(j) for j in np.flatnonzero((a > 0) & (b == 0))],
+            [int(j) for j in np.flatnonzero((a == 0) & (b > 0))]))
+    agreement = float(np.mean(trained.predictions == deployed.predictions))
+    return Comparison(data.name, trained, deployed, lava_run, layers, agreement, mismatches,
+                      divergence)
+
+
+def format_table(c: Comparison) -> str:
+    """The terminal table."""
+    def pct(v):
+        return "   n/a" if v is None else f"{100 * v:6.2f}%"
+
+    lines = [f"dataset {c.dataset}: torch and emulator on {c.trained.samples} test samples, "
+             f"Lava on {c.lava.samples}",
+             f"accuracy   torch (trained) {pct(c.trained.accuracy)}   emulator (deployed) "
+             f"{pct(c.deployed.accuracy)}   lava {pct(c.lava.accuracy)}",
+             f"prediction agreement trained/deployed {100 * c.agreement:.2f}%",
+             "",
+             f"{'layer':<8}{'neurons':>8}{'trained':>11}{'deployed':>11}{'delta':>9}"
+             f"{'rel':>8}{'r(neuron)':>10}{'silenced':>9}{'woken':>7}"]
+    for la in c.layers:
+        r = "n/a" if la.correlation is None else f"{la.correlation:.3f}"
+        lines.append(f"{la.name:<8}{la.neurons:>8}{la.trained_spikes:>11}"
+                     f"{la.deployed_spikes:>11}{la.delta:>+9}{100 * la.relative_delta:>+7.1f}%"
+                     f"{r:>10}{len(la.silent_deployed):>9}{len(la.silent_trained):>7}")
+    lines.append("")
+    if c.first_divergence is None:
+        lines.append(f"emulator == Lava: 0 mismatched spikes on {c.lava.samples} samples")
+    else:
+        d = c.first_divergence
+        lines.append(f"EMULATOR != LAVA: {c.lava_mismatches} mismatched spikes; first at "
+                     f"sample {d.sample}, {d.layer}, neuron {d.neuron}, step {d.step} "
+                     f"(emulator {d.emulator}, lava {d.lava})")
+    return "\n".join(lines)

@@ -1,0 +1,6 @@
+"""Step 4, deployment: trained model -> Loihi fixed point -> netx HDF5.
+
+- ``quantize``: ``quantize_network`` (fold or vector thresholds) -> ``QuantizedNetwork``.
+- ``export``: ``write_netx``, ``read_metadata``, and ``rouser-export``'s step.
+- ``hw_limits``: Loihi 2 limits from ``hw_configs/`` and the design-rule checks.
+"""

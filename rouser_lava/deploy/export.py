@@ -1,0 +1,151 @@
+"""``QuantizedNetwork`` -> netx HDF5 (``.net``) that unmodified ``lava.lib.dl.netx`` loads.
+
+File tree (the keys ``netx.hdf5.Network`` reads)::
+
+    /layer/0            type='input', shape=(C,) or (C, H, W)
+    /layer/i            type='dense': shape=(C_out,), inFeatures, outFeatures,
+                                      weight int (C_out, C_in)
+                        type='conv':  shape=(C, H, W), inChannels, outChannels,
+                                      kernelSize, stride, padding, dilation, groups,
+                                      weight int (C_out, C_in/groups, kH, kW)
+                        type='flatten': shape=(C*H*W,)
+    /layer/i/neuron     type='CUBA', iDecay, vDecay, vThMant (scalar or (C,)),
+                        refDelay=1, gradedSpike=False
+    /simulation         Ts=1, tSample=T
+
+netx reads no ``bias`` here (our blocks have none). Root attributes
+``rouser_threshold_form`` and ``rouser_dataset`` (JSON) describe how the file was
+made; netx ignores them. Writing is atomic: a failed export leaves no file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..data.registry import dataset_for
+from ..errors import UserError
+from ..fileio import atomic_write
+from ..model.modelfile import load_model
+from .hw_limits import check_loihi2
+from .quantize import QuantizedNetwork, quantize_network
+
+log = logging.getLogger(__name__)
+
+
+def _put_type(group: h5py.Group, name: str) -> None:
+    group.create_dataset("type", (1,), "S10", [name.encode("ascii")])
+
+
+def _write_layer(group: h5py.Group, layer) -> None:
+    _put_type(group, layer.kind)
+    group.create_dataset("shape", data=np.array(layer.shape, dtype=np.int64))
+    if layer.kind == "flatten":
+        return
+    spec = layer.spec
+    if layer.kind == "dense":
+        group.create_dataset("inFeatures", data=spec["in_features"])
+        group.create_dataset("outFeatures", data=spec["out_features"])
+    else:
+        group.create_dataset("inChannels", data=spec["in_channels"])
+        group.create_dataset("outChannels", data=spec["out_channels"])
+        for key, name in (("kernel_size", "kernelSize"), ("stride", "stride"),
+                          ("padding", "padding"), ("dilation", "dilation")):
+            group.create_dataset(name, data=np.array(spec[key], dtype=np.int64))
+        group.create_dataset("groups", data=spec["groups"])
+    group.create_dataset("weight", data=layer.weight)
+    neuron = group.create_group("neuron")
+    _put_type(neuron, "CUBA")
+    neuron.create_dataset("iDecay", data=layer.i_decay)
+    neuron.create_dataset("vDecay", data=layer.v_decay)
+    neuron.create_dataset("vThMant", data=layer.v_th_mant)
+    neuron.create_dataset("refDelay", data=1)
+    neuron.create_dataset("gradedSpike", data=False)
+
+
+def write_netx(qnet: QuantizedNetwork, path: str | os.PathLike, time_steps: int,
+               dataset: dict | None = None) -> None:
+    """Write ``qnet`` as netx HDF5 at ``path`` (atomically).
+
+    Parameters
+    ----------
+    qnet : QuantizedNetwork
+        Network in Loihi fixed point.
+    path : path-like
+        Output ``.net`` file; its folder must exist.
+    time_steps : int
+        Steps per sample, stored as ``/simulation/tSample``.
+    dataset : dict, optional
+        Dataset name and encoding, stored as a root attribute.
+    """
+    def write(tmp: str) -> None:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["rouser_threshold_form"] = qnet.threshold_form
+            f.attrs["rouser_dataset"] = json.dumps(dataset or {})
+            sim = f.create_group("simulation")
+            sim.create_dataset("Ts", data=1)
+            sim.create_dataset("tSample", data=int(time_steps))
+            layers = f.create_group("layer")
+            inp = layers.create_group("0")
+            _put_type(inp, "input")
+            inp.create_dataset("shape", data=np.array(qnet.input_shape, dtype=np.int64))
+            for i, layer in enumerate(qnet.layers, start=1):
+                _write_layer(layers.create_group(str(i)), layer)
+
+    atomic_write(path, write)
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """Dataset description and threshold form stored by ``write_netx`` ({} if absent)."""
+    try:
+        with h5py.File(path, "r") as f:
+            if "layer" not in f:
+                raise UserError(f"{path}: not a netx network (no /layer group)")
+            meta = {"dataset": json.loads(f.attrs.get("rouser_dataset", "{}")),
+                    "threshold_form": f.attrs.get("rouser_threshold_form", None)}
+            if "simulation/tSample" in f:
+                meta["time_steps"] = int(f["simulation/tSample"][()])
+            return meta
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: not a readable netx HDF5 file ({err})") from None
+
+
+def format_export_report(qnet: QuantizedNetwork) -> str:
+    """Per-layer table of what quantization did."""
+    rows = [f"threshold form: {qnet.threshold_form}",
+            f"{'layer':<8}{'w_exp':>6}{'w_bits':>7}{'clipped':>8}  {'threshold range':<17}"
+            f"{'shared Th':>10}{'max rel w err':>14}"]
+    for r in qnet.reports:
+        shared = "-" if r.th_ref is None else f"{r.th_ref:.4f}"
+        rows.append(f"{r.name:<8}{r.weight_exp:>6}{r.weight_bits:>7}{r.clipped:>8}  "
+                    f"{r.th_min:>7.4f}..{r.th_max:<7.4f} {shared:>10}"
+                    f"{100 * r.max_rel_error:>13.2f}%")
+    return "\n".join(rows)
+
+
+def export_model(model_path: str, net_path: str, threshold_form: str,
+                 quiet: bool = False) -> QuantizedNetwork:
+    """``rouser-export``: quantize ``model_path`` and write ``net_path``."""
+    net, record = load_model(model_path)
+    if Path(net_path).resolve() == Path(model_path).resolve():
+        raise UserError(f"{net_path}: output would overwrite the model file")
+    qnet = quantize_network(net, threshold_form)
+    chip_warnings = check_loihi2(qnet)
+    dataset = record["dataset"]
+    encoding = dataset.get("encoding", {})
+    steps = encoding.get("time_steps") or dataset_for(dataset["name"], encoding).time_steps
+    write_netx(qnet, net_path, steps, dataset)
+    if not quiet:
+        print(format_export_report(qnet))
+    if chip_warnings:
+        log.warning("warning: per-neuron vThMant (%s) runs on Lava's CPU simulator only; "
+                    "Lava's LIF holds one vth per population (lava#819) and Loihi 2 has "
+                    "no per-neuron threshold: use --threshold-form fold for the chip",
+                    ", ".join(w.split(":")[0] for w in chip_warnings))
+    log.info("wrote %s", net_path)
+    return qnet

@@ -1,0 +1,172 @@
+"""Trained network -> Loihi fixed point (``QuantizedNetwork``), never touching the model.
+
+Two threshold forms:
+
+``vector``
+    Every neuron keeps its own ``vThMant``; weights are the training weights
+    (``w * 64``, even integers in [-256, 254]). Bit-exact with the torch forward on
+    Lava's CPU ``fixed_pt`` simulator, but Lava's ``LIF`` declares one ``vth`` per
+    population (lava#819) and Loihi 2 has no per-neuron threshold.
+
+``fold`` (default)
+    CUBA with reset to zero is linear below threshold, so neuron ``i`` with
+    threshold ``Th_i`` behaves like one with a shared ``Th_ref`` whose input
+    weights (and bias) are scaled by ``Th_ref / Th_i``. The layer then holds one
+    ``vThMant = M`` and weights ``round(w_mant * M / th_mant_i)``, re-quantized to
+    integers in [-256, 254]. A larger ``M`` gives finer weights but scales each
+    neuron's ``u`` and ``v`` by ``M / th_mant_i``, eating into their 24-bit range
+    (``v`` has no lower reset, so it can run far below zero and clip at -2**23).
+    ``M`` is therefore the largest value for which no scaled weight leaves
+    [-256, 254] *and* no neuron's state grows more than ``max_gain`` times (default
+    8) over what training saw. Without rounding the fold is exact; the rounding
+    error is reported per layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..model.blocks import W_SCALE, Flatten, RouserNet, layer_shapes
+from ..model.neuron import TH_MANT_MAX, TH_SCALE
+
+W_MIN, W_MAX = -256, 254  # integer weights netx keeps intact for mixed-sign matrices
+THRESHOLD_FORMS = ("fold", "vector")
+DEFAULT_MAX_GAIN = 8.0  # most a folded neuron's u, v may grow relative to training
+
+
+@dataclass(frozen=True)
+class QuantLayer:
+    """One layer in Loihi fixed point, as netx stores it.
+
+    Attributes
+    ----------
+    kind : str
+        ``dense``, ``conv`` or ``flatten``.
+    spec : dict
+        Geometry from the architecture (see model/blocks.py).
+    shape : tuple of int
+        Output shape ``(C,)`` or ``(C, H, W)``.
+    weight : np.ndarray or None
+        int32 ``(C_out, C_in)`` or ``(C_out, C_in / groups, kH, kW)`` in units of
+        1/64 of the threshold scale (netx's ``weight``).
+    v_th_mant : np.ndarray or None
+        int64 ``()`` (one per layer) or ``(C,)`` (one per neuron/channel).
+    i_decay, v_decay : int
+        12-bit decays.
+    """
+
+    kind: str
+    spec: dict
+    shape: tuple[int, ...]
+    weight: np.ndarray | None = None
+    v_th_mant: np.ndarray | None = None
+    i_decay: int = 0
+    v_decay: int = 0
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """What quantization did to one spiking layer.
+
+    ``max_rel_error`` is the largest ``|w_deployed - w_trained|`` relative to the
+    largest ``|w|`` of the same neuron's input row, with ``w_deployed`` read back in
+    the trained scale (``w_q * Th_i / Th_ref``).
+    """
+
+    name: str
+    weight_exp: int  # exponent netx's optimize_weight_bits picks
+    weight_bits: int  # mantissa bits netx keeps
+    clipped: int  # weights clipped to [-256, 254]
+    th_min: float  # smallest learned threshold
+    th_max: float  # largest learned threshold
+    th_ref: float | None  # shared threshold after folding (None: vector form)
+    max_rel_error: float
+
+
+@dataclass(frozen=True)
+class QuantizedNetwork:
+    """The contract between quantization, export and the runners."""
+
+    input_shape: tuple[int, ...]
+    layers: list[QuantLayer]
+    threshold_form: str
+    reports: list[LayerReport] = field(default_factory=list)
+
+
+def choose_shared_threshold(w_mant: np.ndarray, th_mant: np.ndarray,
+                            max_gain: float = DEFAULT_MAX_GAIN) -> int:
+    """Largest ``vThMant`` M for which ``round(w * M / th_i)`` stays in [-256, 254]
+    and ``M / th_i <= max_gain`` for every neuron.
+
+    ``w_mant`` is ``(C_out, ...)`` integer weights; ``th_mant`` ``(C_out,)``.
+    Returns at least 1 (clipping then happens) and at most the 17-bit maximum.
+    """
+    rows = w_mant.reshape(len(w_mant), -1).astype(np.float64)
+    th = th_mant.astype(np.float64)
+    pos, neg = rows.max(axis=1), -rows.min(axis=1)
+    limits = [np.floor(max_gain * th.min()) + 1]  # M <= max_gain * th_min
+    with np.errstate(divide="ignore"):
+        limits.append(np.min(np.where(pos > 0, (W_MAX + 0.5) * th / pos, np.inf)))
+        limits.append(np.min(np.where(neg > 0, (-W_MIN + 0.5) * th / neg, np.inf)))
+    m = min(limits)
+    m = TH_MANT_MAX if not np.isfinite(m) else int(np.ceil(m) - 1)
+    return int(np.clip(m, 1, TH_MANT_MAX))
+
+
+def fold_weights(w: np.ndarray, th: np.ndarray, th_ref: float) -> np.ndarray:
+    """Scale row ``i`` of ``w`` (``(C_out, ...)``) by ``th_ref / th[i]``; no rounding."""
+    scale = th_ref / th.astype(np.float64)
+    return w * scale.reshape(-1, *([1] * (w.ndim - 1)))
+
+
+def _quantize_layer(name: str, block, shape, form: str,
+                    max_gain: float) -> tuple[QuantLayer, LayerReport]:
+    from lava.lib.dl.netx.utils import optimize_weight_bits
+
+    w_mant = np.rint(block.weight().numpy().astype(np.float64) * W_SCALE).astype(np.int64)
+    th_mant = block.neuron.threshold_mant().numpy()
+    if form == "vector":
+        weight, v_th, th_ref = w_mant, th_mant.copy(), None
+        clipped, err = 0, 0.0
+    else:
+        m = choose_shared_threshold(w_mant, th_mant, max_gain)
+        exact = fold_weights(w_mant.astype(np.float64), th_mant, m)
+        rounded = np.rint(exact)
+        clipped = int(np.sum((rounded < W_MIN) | (rounded > W_MAX)))
+        weight = np.clip(rounded, W_MIN, W_MAX).astype(np.int64)
+        v_th, th_ref = np.array(m, dtype=np.int64), m / TH_SCALE
+        back = fold_weights(weight.astype(np.float64), m / th_mant, 1.0)  # w_q * th_i / M
+        rows = np.abs(w_mant.reshape(len(w_mant), -1)).max(axis=1)
+        dev = np.abs(back - w_mant).reshape(len(w_mant), -1).max(axis=1)
+        err = float(np.max(np.where(rows > 0, dev / np.maximum(rows, 1), 0.0)))
+    _, bits, exp, _ = optimize_weight_bits(weight.reshape(len(weight), -1))
+    cfg = block.neuron.config
+    layer = QuantLayer(block.spec["kind"], dict(block.spec), tuple(shape),
+                       weight.astype(np.int32), v_th, cfg.i_decay, cfg.v_decay)
+    report = LayerReport(name, int(exp), int(bits), clipped,
+                         float(th_mant.min() / TH_SCALE), float(th_mant.max() / TH_SCALE),
+                         th_ref, err)
+    return layer, report
+
+
+def quantize_network(net: RouserNet, threshold_form: str = "fold",
+                     max_gain: float = DEFAULT_MAX_GAIN) -> QuantizedNetwork:
+    """Loihi fixed-point form of ``net``; ``net`` itself is left unchanged.
+
+    ``max_gain`` bounds how much folding may scale a neuron's state (fold form).
+    """
+    if threshold_form not in THRESHOLD_FORMS:
+        raise ValueError(f"threshold_form must be one of {THRESHOLD_FORMS}")
+    shapes = layer_shapes(net.input_shape, net.arch)
+    layers, reports = [], []
+    for block, shape in zip(net.blocks, shapes):
+        if isinstance(block, Flatten):
+            layers.append(QuantLayer("flatten", dict(block.spec), tuple(shape)))
+            continue
+        layer, report = _quantize_layer(f"layer{len(reports)}", block, shape, threshold_form,
+                                        max_gain)
+        layers.append(layer)
+        reports.append(report)
+    return QuantizedNetwork(net.input_shape, layers, threshold_form, reports)

@@ -1,0 +1,188 @@
+"""The Rouser paper's experiments as runs of the trainer: learned vs fixed thresholds
+over seeds (``compare``) and the threshold grid (``grid``), optionally deployed.
+
+Every run trains with :func:`rouser_lava.training.trainrun.train_run` into
+``REPORT/runs/<mode>-th<init>-seed<k>/model.pt`` (with its best model, metrics and
+checkpoint). Both modes of a seed share the initial weights and the data order (same
+seed), so they differ only in whether thresholds learn.
+
+``report.json`` keys (``compare``): ``kind``, ``preset``, ``settings``, ``target_frac``,
+``target_acc`` (``target_frac`` x the best final test accuracy of all runs), ``modes``
+(per mode: ``final_acc_mean``, ``final_acc_std``, ``best_acc_mean``,
+``epochs_to_target`` (per seed, ``null`` if never reached),
+``epochs_to_target_mean`` (over the seeds that reached it), ``reached``, ``curves``
+(per epoch means over seeds: ``test_acc``, and per layer ``dead_pct``, ``spike_rate``,
+``weight_change``), ``thresholds`` (final per-layer threshold lists, all seeds) and,
+with ``--deploy``, ``emulator_acc_mean``, ``emulator_acc_std``,
+``emulator_layer_spikes_mean``), and ``runs`` (per run: ``mode``, ``seed``,
+``threshold_init``, ``history``, ``final_acc``, ``best_acc`` and the deployment
+fields). ``grid`` adds ``thresholds`` and ``table`` (per initial threshold:
+``fixed_acc``, ``learned_acc``, means over seeds).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import current_process, get_context
+from pathlib import Path
+
+import numpy as np
+
+from ..model.modelfile import load_model
+from ..training.trainrun import train_run
+
+log = logging.getLogger(__name__)
+MODES = ("learned", "fixed")
+
+
+def _deploy(best: Path) -> dict:
+    """Export a run's best model (fold form) and run the emulator on its test set."""
+    from ..backends.runfile import run_path
+    from ..deploy.export import export_model
+
+    net_path = best.with_name("best.net")
+    export_model(str(best), str(net_path), "fold", quiet=True)
+    result = run_path(str(net_path), progress=False)
+    return {"emulator_acc": result.accuracy,
+            "emulator_layer_spikes": [int(s) for s in result.layer_spikes]}
+
+
+def run_one(opt: dict, mode: str, seed: int, threshold: float, root: Path,
+            deploy: bool) -> dict:
+    """Train one run; returns its record (see the module docstring)."""
+    out = root / "runs" / f"{mode}-th{threshold:g}-seed{seed}" / "model.pt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log.info("== %s thresholds, init %g, seed %d", mode, threshold, seed)
+    settings = {**opt, "thresholds": mode, "seed": seed, "threshold_init": threshold}
+    history = train_run(settings, out, progress=False)
+    net, _ = load_model(out)
+    accs = [row["test_acc"] for row in history]
+    run = {"mode": mode, "seed": seed, "threshold_init": threshold, "history": history,
+           "final_acc": accs[-1], "best_acc": max(accs),
+           "thresholds": [b.neuron.quantized_threshold().detach().tolist()
+                          for b in net.spiking_blocks()]}
+    if deploy:
+        run.update(_deploy(out.with_name("model.best.pt")))
+    return run
+
+
+def _worker_init() -> None:
+    """Tag a worker process's log lines with its name."""
+    tag = logging.Formatter(f"[{current_process().name}] %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(tag)
+
+
+def _run_in_worker(threads: int, *args) -> dict:
+    """:func:`run_one` with ``threads`` numba and torch threads, set in the task itself.
+    Two workers each spinning two OpenMP threads on two cores train 7x slower."""
+    import numba
+    import torch
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    torch.set_num_threads(threads)
+    return run_one(*args)
+
+
+def run_all(specs: list[tuple], opt: dict, root: Path, deploy: bool, jobs: int) -> list[dict]:
+    """:func:`run_one` for each ``(mode, seed, threshold)`` in ``specs``, ``jobs`` at a
+    time in forked processes (each with ``cores // jobs`` threads; fork, because Lava
+    fixes the start method at import); results in the order of ``specs``. Every run is
+    seeded on its own, so ``jobs`` changes only the wall time (and, through the thread
+    count, float rounding in torch's kernels)."""
+    if jobs <= 1 or len(specs) <= 1:
+        return [run_one(opt, *spec, root, deploy) for spec in specs]
+    jobs = min(jobs, len(specs))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=get_context("fork"),
+                             initializer=_worker_init) as pool:
+        futures = [pool.submit(_run_in_worker, threads, opt, *spec, root, deploy)
+                   for spec in specs]
+        return [f.result() for f in futures]
+
+
+def epochs_to(history: list[dict], target: float) -> int | None:
+    """First epoch whose test accuracy reaches ``target`` (``None`` if none does)."""
+    return next((row["epoch"] for row in history if row["test_acc"] >= target), None)
+
+
+def _mean_curve(runs: list[dict], key, layer: int | None = None) -> list[float]:
+    """Per-epoch mean over runs of ``row[key]`` (or of layer ``layer``'s ``key``)."""
+    epochs = min(len(r["history"]) for r in runs)
+    values = [[(row["layers"][layer][key] if layer is not None else row[key])
+               for row in r["history"][:epochs]] for r in runs]
+    return np.mean(values, axis=0).tolist()
+
+
+def summarize(runs: list[dict], target_frac: float, deploy: bool) -> tuple[float, dict]:
+    """Per-mode aggregates over seeds; returns ``(target_acc, modes)``."""
+    target = target_frac * max(r["final_acc"] for r in runs)
+    modes = {}
+    for mode in MODES:
+        rs = [r for r in runs if r["mode"] == mode]
+        if not rs:
+            continue
+        layers = len(rs[0]["history"][0]["layers"])
+        reach = [epochs_to(r["history"], target) for r in rs]
+        got = [e for e in reach if e is not None]
+        finals = [r["final_acc"] for r in rs]
+        modes[mode] = {
+            "final_acc_mean": float(np.mean(finals)), "final_acc_std": float(np.std(finals)),
+            "best_acc_mean": float(np.mean([r["best_acc"] for r in rs])),
+            "epochs_to_target": reach, "reached": len(got),
+            "epochs_to_target_mean": float(np.mean(got)) if got else None,
+            "curves": {
+                "test_acc": _mean_curve(rs, "test_acc"),
+                "layers": [{k: _mean_curve(rs, k, i)
+                            for k in ("dead_pct", "spike_rate", "weight_change")}
+                           for i in range(layers)]},
+            "thresholds": [sum((r["thresholds"][i] for r in rs), []) for i in range(layers)],
+        }
+        if deploy:
+            emu = [r["emulator_acc"] for r in rs]
+            modes[mode].update({
+                "emulator_acc_mean": float(np.mean(emu)), "emulator_acc_std": float(np.std(emu)),
+                "emulator_layer_spikes_mean": np.mean(
+                    [r["emulator_layer_spikes"] for r in rs], axis=0).tolist()})
+    return target, modes
+
+
+def compare_modes(opt: dict, preset: str | None, seeds: int, report: Path,
+                  target_frac: float = 0.95, deploy: bool = False, jobs: int = 1) -> dict:
+    """Learned vs fixed thresholds over ``seeds`` seeds (``opt['seed']``, +1, ...)."""
+    specs = [(mode, opt["seed"] + k, opt["threshold_init"])
+             for k in range(seeds) for mode in MODES]
+    runs = run_all(specs, opt, report, deploy, jobs)
+    target, modes = summarize(runs, target_frac, deploy)
+    return {"kind": "compare", "preset": preset, "settings": _plain(opt),
+            "target_frac": target_frac, "target_acc": target, "modes": modes,
+            "runs": [{k: v for k, v in r.items() if k != "thresholds"} for r in runs]}
+
+
+def threshold_grid(opt: dict, preset: str | None, thresholds: list[float], seeds: int,
+                   report: Path, deploy: bool = False, jobs: int = 1) -> dict:
+    """Fixed thresholds at each value, and learned thresholds started from each."""
+    specs = [(mode, opt["seed"] + k, th)
+             for th in thresholds for k in range(seeds) for mode in MODES]
+    runs = run_all(specs, opt, report, deploy, jobs)
+    table = []
+    for th in thresholds:
+        row = {"threshold": th}
+        for mode in MODES:
+            accs = [r["final_acc"] for r in runs if r["mode"] == mode
+                    and r["threshold_init"] == th]
+            row[f"{mode}_acc"] = float(np.mean(accs))
+            if deploy:
+                row[f"{mode}_emulator_acc"] = float(np.mean(
+                    [r["emulator_acc"] for r in runs if r["mode"] == mode
+                     and r["threshold_init"] == th]))
+        table.append(row)
+    return {"kind": "grid", "preset": preset, "settings": _plain(opt),
+            "thresholds": thresholds, "table": table,
+            "runs": [{k: v for k, v in r.items() if k != "thresholds"} for r in runs]}
+
+
+def _plain(opt: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in opt.items()}

@@ -1,0 +1,7 @@
+"""Step 2, the trainable model: the Rouser CUBA neuron, blocks and the model file.
+
+- ``neuron``, ``cuba_kernels``: integer CUBA dynamics with per-neuron learnable
+  thresholds (``NeuronConfig``, ``RouserCuba``); compiled CPU kernels.
+- ``blocks``: ``Dense``, ``Conv``, ``Flatten`` on slayer synapses; ``RouserNet``.
+- ``modelfile``: ``model.pt`` (``save_model``, ``load_model``).
+"""

@@ -1,0 +1,225 @@
+"""SLAYER blocks parameterised by the Rouser neuron, and the network built from them.
+
+A network is described by plain data (``arch``: a list of layer dicts) so that it
+can be stored in ``model.pt`` and rebuilt without pickled classes:
+
+- ``{"kind": "dense", "in_features": 64, "out_features": 128}``
+- ``{"kind": "conv", "in_channels": 2, "out_channels": 8, "kernel_size": [3, 3],
+  "stride": [1, 1], "padding": [1, 1], "dilation": [1, 1], "groups": 1}``
+- ``{"kind": "flatten"}``
+
+Synapses are lava-dl's (``slayer.synapse.Dense`` / ``Conv``) with slayer's 8-bit
+weight quantization hook, so weights are multiples of 1/32 in [-4, 3.97] — exactly
+what netx stores as even integers in [-256, 254]. Each spiking block delays its
+output by one step, as slayer's ``delay_shift`` does, to model Loihi's one-step
+synaptic delay.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._slayer import slayer
+from .neuron import NeuronConfig, RouserCuba
+
+W_SCALE = 64  # weight unit on Loihi: a weight of 1.0 is mantissa 64
+
+
+def quantize_weight(weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
+    """slayer's 8-bit weight quantization: step 2/64, range [-256/64, 254/64] (STE).
+
+    With ``descale=True`` returns the integer-valued mantissa scale (``w * 64``).
+    """
+    q = slayer.utils.quantize(weight, step=2 / W_SCALE).clamp(-256 / W_SCALE, 254 / W_SCALE)
+    return q * W_SCALE if descale else q
+
+
+def delay_one_step(x: torch.Tensor) -> torch.Tensor:
+    """Shift spikes ``(..., T)`` one step later, dropping the last (Loihi's synaptic
+    delay); the same values and gradient as ``slayer.axon.delay(x, 1)``, without its
+    per-call tensor set-up."""
+    return nn.functional.pad(x[..., :-1], (1, 0))
+
+
+class Dense(nn.Module):
+    """Fully connected synapse followed by a Rouser CUBA population.
+
+    Input spikes ``(N, C_in, T)``; output spikes ``(N, C_out, T)``.
+    """
+
+    def __init__(self, spec: dict, neuron: NeuronConfig, weight_scale: float = 1.0):
+        super().__init__()
+        self.spec = spec
+        self.synapse = slayer.synapse.Dense(
+            spec["in_features"], spec["out_features"],
+            weight_scale=weight_scale, pre_hook_fx=quantize_weight,
+        )
+        self.neuron = RouserCuba(spec["out_features"], neuron)
+
+    def weight(self) -> torch.Tensor:
+        """float32 ``(C_out, C_in)``: the weights the forward pass uses (quantized)."""
+        w = quantize_weight(self.synapse.weight.detach())
+        return w.reshape(w.shape[0], w.shape[1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Spikes ``(N, C_out, T)`` for spikes ``x`` ``(N, C_in, T)``.
+
+        The synaptic sum is ``W @ x`` per sample, what slayer's ``Dense`` computes as a
+        1x1x1 ``conv3d``, as one matrix product over all samples and steps (several
+        times faster on a CPU, backward included). Weights are multiples of 1/32 and
+        inputs are 0/1, so every partial sum is exact in float32 and the order of
+        summation cannot change a value.
+        """
+        w = quantize_weight(self.synapse.weight)
+        current = nn.functional.linear(x.transpose(1, 2), w.reshape(w.shape[0], -1))
+        return delay_one_step(self.neuron(current.transpose(1, 2)))
+
+
+class Conv(nn.Module):
+    """2-D convolution synapse followed by a Rouser CUBA population (one threshold per
+    output channel). Input ``(N, C_in, H, W, T)``; output ``(N, C_out, H', W', T)``.
+    """
+
+    def __init__(self, spec: dict, neuron: NeuronConfig, weight_scale: float = 1.0):
+        super().__init__()
+        self.spec = spec
+        self.synapse = slayer.synapse.Conv(
+            spec["in_channels"], spec["out_channels"], tuple(spec["kernel_size"]),
+            stride=tuple(spec["stride"]), padding=tuple(spec["padding"]),
+            dilation=tuple(spec["dilation"]), groups=spec["groups"],
+            weight_scale=weight_scale, pre_hook_fx=quantize_weight,
+        )
+        self.neuron = RouserCuba(spec["out_channels"], neuron)
+
+    def weight(self) -> torch.Tensor:
+        """float32 ``(C_out, C_in / groups, kH, kW)``: quantized forward weights."""
+        return quantize_weight(self.synapse.weight.detach())[..., 0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return delay_one_step(self.neuron(self.synapse(x)))
+
+
+class Flatten(nn.Module):
+    """``(N, C, H, W, T) -> (N, C*H*W, T)`` in C-order, as netx flattens."""
+
+    def __init__(self, spec: dict):
+        super().__init__()
+        self.spec = spec
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], -1, x.shape[-1])
+
+
+def layer_shapes(input_shape: tuple[int, ...], arch: list[dict]) -> list[tuple[int, ...]]:
+    """Output shape (without batch and time) of every layer in ``arch``."""
+    shapes, shape = [], tuple(input_shape)
+    for spec in arch:
+        if spec["kind"] == "dense":
+            shape = (spec["out_features"],)
+        elif spec["kind"] == "conv":
+            hw = [
+                (size + 2 * p - d * (k - 1) - 1) // s + 1
+                for size, k, s, p, d in zip(shape[1:], spec["kernel_size"], spec["stride"],
+                                            spec["padding"], spec["dilation"])
+            ]
+            shape = (spec["out_channels"], *hw)
+        else:
+            shape = (int(np.prod(shape)),)
+        shapes.append(shape)
+    return shapes
+
+
+def conv_spec(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+              padding: int = 0, dilation: int = 1, groups: int = 1) -> dict:
+    """A conv layer dict with square kernel, stride, padding and dilation."""
+    return {"kind": "conv", "in_channels": in_channels, "out_channels": out_channels,
+            "kernel_size": [kernel_size] * 2, "stride": [stride] * 2,
+            "padding": [padding] * 2, "dilation": [dilation] * 2, "groups": groups}
+
+
+def dense_spec(in_features: int, out_features: int) -> dict:
+    """A dense layer dict."""
+    return {"kind": "dense", "in_features": in_features, "out_features": out_features}
+
+
+class RouserNet(nn.Module):
+    """A feed-forward SNN of Rouser blocks.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(C,)`` or ``(C, H, W)``: one sample's shape without time.
+    arch : list of dict
+        Layer descriptions (see module docstring).
+    neuron : NeuronConfig
+        Neuron settings shared by all spiking layers.
+    """
+
+    def __init__(self, input_shape: tuple[int, ...], arch: list[dict], neuron: NeuronConfig):
+        super().__init__()
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.arch = [dict(spec) for spec in arch]
+        self.neuron_config = neuron
+        kinds = {"dense": Dense, "conv": Conv}
+        self.blocks = nn.ModuleList(
+            kinds[s["kind"]](s, neuron) if s["kind"] in kinds else Flatten(s) for s in arch
+        )
+
+    @classmethod
+    def from_blocks(cls, input_shape: tuple[int, ...], blocks) -> RouserNet:
+        """A ``RouserNet`` over existing blocks, shared and not copied.
+
+        ``blocks`` (``Dense``, ``Conv``, ``Flatten``, in the order the data passes
+        them) may belong to a user's own ``nn.Module``: training that module trains
+        this net, which can then be saved, quantized and exported. Raises ValueError
+        when the blocks do not chain or do not share one ``NeuronConfig``.
+        """
+        blocks = list(blocks)
+        if not blocks or not all(isinstance(b, (Dense, Conv, Flatten)) for b in blocks):
+            raise ValueError("blocks must be Dense, Conv or Flatten blocks, at least one")
+        configs = {b.neuron.config for b in blocks if not isinstance(b, Flatten)}
+        if len(configs) != 1:
+            raise ValueError("the spiking blocks must share one NeuronConfig")
+        arch = [dict(b.spec) for b in blocks]
+        shape = tuple(int(s) for s in input_shape)
+        for i, (spec, out) in enumerate(zip(arch, layer_shapes(shape, arch))):
+            fits = {"dense": len(shape) == 1 and shape[0] == spec.get("in_features"),
+                    "conv": len(shape) == 3 and shape[0] == spec.get("in_channels")}
+            if not fits.get(spec["kind"], True):
+                raise ValueError(f"block {i} ({spec['kind']}) cannot take input of shape "
+                                 f"{shape}")
+            shape = out
+        net = cls.__new__(cls)
+        nn.Module.__init__(net)
+        net.input_shape = tuple(int(s) for s in input_shape)
+        net.arch, net.neuron_config = arch, configs.pop()
+        net.blocks = nn.ModuleList(blocks)
+        return net
+
+    def spiking_blocks(self) -> list[nn.Module]:
+        """The Dense and Conv blocks, in order."""
+        return [b for b in self.blocks if not isinstance(b, Flatten)]
+
+    def layer_names(self) -> list[str]:
+        """``layer0``, ``layer1``, ... for the spiking blocks."""
+        return [f"layer{i}" for i in range(len(self.spiking_blocks()))]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Spikes of every spiking layer, in order; the last one is the output.
+
+        ``x`` is ``(N, *input_shape, T)`` float32 in {0, 1}.
+        """
+        outputs = []
+        for block in self.blocks:
+            x = block(x)
+            if not isinstance(block, Flatten):
+                outputs.append(x)
+        return outputs
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        """Keep learned thresholds representable (call after each optimizer step)."""
+        for block in self.spiking_blocks():
+            block.neuron.clamp_()

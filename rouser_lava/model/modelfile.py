@@ -1,0 +1,89 @@
+"""``model.pt``: the trained model as plain data, loadable with ``weights_only=True``.
+
+Layout (a dict of tensors and Python primitives only)::
+
+    format      "rouser-lava/model"
+    version     1
+    input_shape [C] or [C, H, W]
+    arch        list of layer dicts (see blocks.py)
+    neuron      NeuronConfig fields
+    state_dict  tensors: synapse weights and per-neuron thresholds
+    dataset     {"name": str, "encoding": {...}}
+    history     list of per-epoch metric dicts
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..errors import UserError
+from ..fileio import atomic_write
+from .blocks import RouserNet
+from .neuron import NeuronConfig
+
+FORMAT = "rouser-lava/model"
+VERSION = 1
+REQUIRED_KEYS = ("format", "version", "input_shape", "arch", "neuron", "state_dict", "dataset")
+
+
+def save_model(path: str | os.PathLike, net: RouserNet, dataset: dict,
+               history: list[dict] | None = None) -> None:
+    """Write ``net`` (with its dataset description and history) atomically to ``path``."""
+    record = {
+        "format": FORMAT,
+        "version": VERSION,
+        "input_shape": list(net.input_shape),
+        "arch": net.arch,
+        "neuron": net.neuron_config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
+        "dataset": dataset,
+        "history": list(history or []),
+    }
+    atomic_write(path, lambda tmp: torch.save(record, tmp))
+
+
+def load_record(path: str | os.PathLike, kind: str = FORMAT) -> dict:
+    """Read and validate a model file (or, with ``kind``, another record this package
+    writes); raises UserError naming the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such model file")
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch.load raises many types on foreign or broken bytes
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{path}: not a readable model file ({first[:120]})") from None
+    if not isinstance(record, dict) or record.get("format") != kind:
+        raise UserError(f"{path}: not a rouser-lava {kind.split('/')[-1]} (train one with "
+                        f"rouser-train)")
+    if kind != FORMAT:
+        return record
+    missing = [k for k in REQUIRED_KEYS if k not in record]
+    if missing:
+        raise UserError(f"{path}: model file lacks {', '.join(missing)}")
+    if record["version"] != VERSION:
+        raise UserError(f"{path}: model format version {record['version']} is not supported")
+    return record
+
+
+def load_model(path: str | os.PathLike) -> tuple[RouserNet, dict]:
+    """Rebuild the network from a model file. Returns ``(net, record)``."""
+    record = load_record(path)
+    try:
+        net = RouserNet(tuple(record["input_shape"]), record["arch"],
+                        NeuronConfig(**record["neuron"]))
+        net.load_state_dict(record["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise UserError(f"{path}: model file is inconsistent ({str(err).splitlines()[0]})") \
+            from None
+    for block in net.spiking_blocks():
+        th = block.neuron.threshold.detach()
+        if not torch.all(th > 0):
+            name = net.layer_names()[net.spiking_blocks().index(block)]
+            raise UserError(f"{path}: {name} has non-positive thresholds "
+                            f"(min {th.min().item():.4g}); Loihi thresholds must be > 0")
+    net.eval()
+    return net, record

@@ -1,0 +1,245 @@
+"""CUBA LIF neuron with one learnable threshold per neuron (the Rouser method).
+
+Dynamics, per time step ``t`` and neuron ``i``, in Loihi's integer units
+(state scaled by ``2**12``, decays in ``1/4096``):
+
+.. math::
+    u[t] &= \\operatorname{rtz}(u[t-1] (4096 - d_u) / 4096) + x[t] \\\\
+    v[t] &= \\operatorname{rtz}(v[t-1] (4096 - d_v) / 4096) + u[t] \\\\
+    s[t] &= v[t] > \\vartheta_i \\\\
+    v[t] &\\leftarrow v[t] (1 - s[t])
+
+``rtz`` rounds toward zero (sign-magnitude right shift), exactly as Lava's
+``PyLifModelBitAcc`` and slayer's CPU leaky integrator compute it. The spike test
+is strict, like Loihi's ``v > vth << 6``; slayer gets the same with its
+``threshold_eps``. Thresholds live on Loihi's grid: ``vThMant = threshold * 64``.
+
+Gradients (spatio-temporal backprop as in lava-dl SLAYER): the leaky integrators
+pass gradients as linear filters (the reset is not differentiated), and the spike
+uses lava-dl's exponential surrogate,
+
+.. math::
+    \\partial s / \\partial v = -\\partial s / \\partial \\vartheta
+    = \\frac{s_\\rho}{2 \\tau_\\rho} e^{-|v - \\vartheta| / \\tau_\\rho},
+
+with ``tau_rho = 100 * tau_grad * threshold_init`` and ``s_rho = 0.1 * scale_grad``
+(lava-dl's ``TAU_RHO_MULT`` and ``SCALE_RHO_MULT``). With lava-dl's NMNIST values
+(threshold 1.25, tau_grad 0.03, scale_grad 3) this is the paper's tau = 3.75.
+The threshold gradient is the one the Rouser paper adds; with
+``learn_threshold=False`` the neuron is stock slayer CUBA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .cuba_kernels import cuba_rows, spike_backward_rows
+
+STATE_SCALE = 1 << 12  # slayer s_scale: 1.0 of state == 4096 integer units
+TH_SCALE = 1 << 6  # vThMant = threshold * 64; Loihi compares v > vThMant << 6
+TH_MANT_MAX = (1 << 17) - 1  # vth is a 17-bit unsigned mantissa on Loihi 2
+TAU_RHO_MULT = 100  # lava-dl slayer.neuron.cuba
+SCALE_RHO_MULT = 0.1  # lava-dl slayer.neuron.cuba
+
+
+@dataclass(frozen=True)
+class NeuronConfig:
+    """Run settings of the CUBA Rouser neuron (shared by every layer of a net)."""
+
+    threshold: float = 1.25  # initial threshold, in units where a weight of 1 adds 1
+    current_decay: float = 0.25  # fraction of u lost per step (lava-dl convention)
+    voltage_decay: float = 0.03  # fraction of v lost per step
+    tau_grad: float = 0.03  # surrogate width, relative to the initial threshold
+    scale_grad: float = 3.0  # surrogate height (lava-dl scale_grad)
+    learn_threshold: bool = True  # Rouser: per-neuron thresholds are trained
+
+    @property
+    def i_decay(self) -> int:
+        """Current decay as Loihi's 12-bit ``iDecay``."""
+        return int(round(self.current_decay * STATE_SCALE))
+
+    @property
+    def v_decay(self) -> int:
+        """Voltage decay as Loihi's 12-bit ``vDecay``."""
+        return int(round(self.voltage_decay * STATE_SCALE))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def decay_rtz(state: torch.Tensor, decay: int) -> torch.Tensor:
+    """One leak step of an int64 state: ``sign(x) * ((|x| * (4096 - decay)) >> 12)``."""
+    return torch.sign(state) * ((state.abs() * (STATE_SCALE - decay)) >> 12)
+
+
+def cuba_fixed(
+    x_int: torch.Tensor, i_decay: int, v_decay: int, th_int: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Integer CUBA dynamics with reset to zero; pure function.
+
+    Parameters
+    ----------
+    x_int : torch.Tensor
+        int64 ``(N, C, ..., T)``: input current per step, in state units (``a << 6``).
+    i_decay, v_decay : int
+        12-bit decays (``iDecay``, ``vDecay``).
+    th_int : torch.Tensor
+        int64, broadcastable to ``(N, C, ...)``: threshold in state units
+        (``vThMant << 6``). A neuron spikes when ``v > th_int``.
+
+    Returns
+    -------
+    u, v, s : torch.Tensor
+        int64 current and pre-reset voltage, and bool spikes, each ``(N, C, ..., T)``.
+    """
+    u = torch.zeros_like(x_int)
+    v = torch.zeros_like(x_int)
+    s = torch.zeros(x_int.shape, dtype=torch.bool, device=x_int.device)
+    u_t = torch.zeros_like(x_int[..., 0])
+    v_t = torch.zeros_like(u_t)
+    for t in range(x_int.shape[-1]):
+        u_t = decay_rtz(u_t, i_decay) + x_int[..., t]
+        v_t = decay_rtz(v_t, v_decay) + u_t
+        u[..., t] = u_t
+        v[..., t] = v_t
+        s[..., t] = v_t > th_int
+        v_t = torch.where(s[..., t], torch.zeros_like(v_t), v_t)
+    return u, v, s
+
+
+def leaky_adjoint(grad: torch.Tensor, decay: int) -> torch.Tensor:
+    """Backward pass of a linear leaky integrator ``y[t] = a y[t-1] + x[t]``.
+
+    ``grad`` is ``(..., T)``; returns ``dL/dx`` of the same shape. The same
+    adjoint as slayer's ``_li_dynamics_bwd`` (reset is not differentiated).
+    """
+    a = 1.0 - decay / STATE_SCALE
+    out = torch.empty_like(grad)
+    acc = torch.zeros_like(grad[..., -1])
+    for t in range(grad.shape[-1] - 1, -1, -1):
+        acc = a * acc + grad[..., t]
+        out[..., t] = acc
+    return out
+
+
+def _rows(x: torch.Tensor) -> np.ndarray:
+    """``(..., T)`` as a C-contiguous ``(M, T)`` array sharing memory where it can."""
+    return x.detach().contiguous().reshape(-1, x.shape[-1]).numpy()
+
+
+class _CubaSpike(torch.autograd.Function):
+    """Input current -> spikes, Loihi-exact forward, surrogate backward.
+
+    On a CPU both passes run as compiled kernels (:mod:`rouser_lava.model.cuba_kernels`), one
+    pass per neuron; elsewhere as the torch loops :func:`cuba_fixed` and
+    :func:`leaky_adjoint`. Both give the same spikes and voltages (tested).
+    """
+
+    @staticmethod
+    def forward(ctx, x, threshold, i_decay, v_decay, tau_rho, scale_rho):
+        # slayer truncates the scaled input toward zero: (w_scale * input).to(int)
+        x_int = (x * STATE_SCALE).to(torch.int64)
+        th_int = torch.round(threshold * TH_SCALE).to(torch.int64) * TH_SCALE
+        if x.device.type == "cpu" and x.dtype == torch.float32:
+            th_rows = torch.broadcast_to(th_int, x.shape[:-1])
+            v, s = (torch.empty(x.shape, dtype=x.dtype) for _ in range(2))  # contiguous
+            cuba_rows(_rows(x_int), i_decay, v_decay, th_rows.reshape(-1).numpy(),
+                      v.view(-1, x.shape[-1]).numpy(), s.view(-1, x.shape[-1]).numpy())
+        else:
+            _, v_int, s = cuba_fixed(x_int, i_decay, v_decay, th_int)
+            v, s = v_int.to(x.dtype) / STATE_SCALE, s.to(x.dtype)
+        ctx.save_for_backward(v, threshold.unsqueeze(-1))
+        ctx.consts = (i_decay, v_decay, tau_rho, scale_rho)
+        return s
+
+    @staticmethod
+    def backward(ctx, grad_s):
+        v, threshold = ctx.saved_tensors
+        i_decay, v_decay, tau_rho, scale_rho = ctx.consts
+        coef = scale_rho / 2 / tau_rho
+        if v.device.type == "cpu" and v.dtype == torch.float32:
+            th_rows = torch.broadcast_to(threshold.squeeze(-1), v.shape[:-1])
+            grad_x = torch.empty(v.shape, dtype=v.dtype)
+            grad_v_sum = torch.empty(v.shape[:-1], dtype=v.dtype)
+            keep = [np.float32(1.0 - d / STATE_SCALE) for d in (v_decay, i_decay)]
+            spike_backward_rows(_rows(grad_s), _rows(v), th_rows.reshape(-1).numpy(),
+                                np.float32(coef), np.float32(tau_rho), *keep,
+                                grad_x.view(-1, v.shape[-1]).numpy(),
+                                grad_v_sum.view(-1).numpy())
+        else:
+            grad_v = coef * torch.exp(-(v - threshold).abs() / tau_rho) * grad_s
+            grad_x = leaky_adjoint(leaky_adjoint(grad_v, v_decay), i_decay)
+            grad_v_sum = grad_v.sum(-1)
+        grad_th = None
+        if ctx.needs_input_grad[1]:
+            grad_th = -grad_v_sum.sum(0)  # (C,) dense; (C, H, W) conv -> (C, 1, 1)
+            if grad_th.dim() > 1:
+                grad_th = grad_th.sum(dim=tuple(range(1, grad_th.dim())), keepdim=True)
+        return grad_x, grad_th, None, None, None, None
+
+
+class _ThresholdGrid(torch.autograd.Function):
+    """Round thresholds to Loihi's 1/64 grid, positive and within 17 bits (STE)."""
+
+    @staticmethod
+    def forward(ctx, th):
+        mant = torch.round(th * TH_SCALE).clamp(1, TH_MANT_MAX)
+        return mant / TH_SCALE
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class RouserCuba(nn.Module):
+    """CUBA LIF population with a per-neuron (per-channel) threshold.
+
+    Parameters
+    ----------
+    num_channels : int
+        Number of neurons (dense) or output channels (conv).
+    config : NeuronConfig
+        Neuron run settings.
+
+    Attributes
+    ----------
+    threshold : torch.Tensor
+        float32 ``(C,)``; an ``nn.Parameter`` when ``config.learn_threshold``,
+        else a buffer. Used on Loihi's 1/64 grid.
+    """
+
+    def __init__(self, num_channels: int, config: NeuronConfig):
+        super().__init__()
+        self.config = config
+        th = torch.full((num_channels,), float(config.threshold))
+        if config.learn_threshold:
+            self.threshold = nn.Parameter(th)
+        else:
+            self.register_buffer("threshold", th)
+        th0 = float(_ThresholdGrid.apply(torch.tensor(config.threshold)))
+        self.tau_rho = TAU_RHO_MULT * config.tau_grad * th0
+        self.scale_rho = SCALE_RHO_MULT * config.scale_grad
+
+    def quantized_threshold(self) -> torch.Tensor:
+        """float32 ``(C,)``: thresholds as the hardware holds them (multiples of 1/64)."""
+        return _ThresholdGrid.apply(self.threshold)
+
+    def threshold_mant(self) -> torch.Tensor:
+        """int64 ``(C,)``: ``vThMant`` of every neuron."""
+        return torch.round(self.quantized_threshold().detach() * TH_SCALE).to(torch.int64)
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        """Keep the latent thresholds inside the representable range (call after a step)."""
+        self.threshold.clamp_(1 / TH_SCALE, TH_MANT_MAX / TH_SCALE)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Spikes ``(N, C, ..., T)`` float32 in {0, 1} for input current ``x`` of that shape."""
+        th = self.quantized_threshold().reshape(-1, *([1] * (x.dim() - 3)))  # (C, 1..)
+        return _CubaSpike.apply(
+            x, th, self.config.i_decay, self.config.v_decay, self.tau_rho, self.scale_rho
+        )

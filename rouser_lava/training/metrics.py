@@ -1,0 +1,65 @@
+"""Per-layer training dynamics: dead neurons, spike rate, thresholds, weight change.
+
+Counts come from the spikes the training forward passes already produce, so the cost
+is one reduction per layer per batch plus a few per-epoch statistics.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..model.blocks import RouserNet
+
+
+def batch_counts(outputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Spikes per neuron of one batch: for each layer's output ``(N, *shape, T)``, an
+    int64 ``(prod(shape),)``."""
+    return [o.detach().reshape(o.shape[0], -1, o.shape[-1]).sum((0, 2)).to(torch.int64)
+            for o in outputs]
+
+
+def weights(net: RouserNet) -> list[torch.Tensor]:
+    """Detached copies of each spiking layer's synaptic weight."""
+    return [b.synapse.weight.detach().clone() for b in net.spiking_blocks()]
+
+
+def layer_metrics(net: RouserNet, counts: list[torch.Tensor], samples: int, steps: int,
+                  w0: list[torch.Tensor]) -> list[dict]:
+    """One dict per spiking layer.
+
+    Parameters
+    ----------
+    counts : int64 ``(neurons,)`` per layer, spikes summed over the epoch's samples.
+    samples, steps : samples seen in the epoch and time steps per sample.
+    w0 : initial weights, as :func:`weights` returned them before training.
+
+    Returns
+    -------
+    ``name``, ``dead_pct`` (% of neurons that never spiked), ``spike_rate`` (spikes per
+    neuron per step), ``th_mean``, ``th_std``, ``th_min``, ``th_max`` (thresholds as the
+    hardware holds them) and ``weight_change`` (``||W - W0|| / ||W0||``).
+    """
+    rows = []
+    for name, block, c, w_init in zip(net.layer_names(), net.spiking_blocks(), counts, w0):
+        th = block.neuron.quantized_threshold().detach().double()
+        w = block.synapse.weight.detach()
+        rows.append({
+            "name": name,
+            "dead_pct": 100.0 * float((c == 0).double().mean()),
+            "spike_rate": float(c.sum()) / max(c.numel() * samples * steps, 1),
+            "th_mean": float(th.mean()), "th_std": float(th.std(unbiased=False)),
+            "th_min": float(th.min()), "th_max": float(th.max()),
+            "weight_change": float((w - w_init).norm() / w_init.norm().clamp_min(1e-12)),
+        })
+    return rows
+
+
+def format_epoch(row: dict) -> str:
+    """One compact terminal line for an epoch's metrics."""
+    layers = "  ".join(f"{la['name']}: dead {la['dead_pct']:.0f}% rate {la['spike_rate']:.3f} "
+                       f"th {la['th_mean']:.2f}±{la['th_std']:.2f} dW {la['weight_change']:.2f}"
+                       for la in row["layers"])
+    val = f"val {100 * row['val_acc']:.2f}%  " if "val_acc" in row else ""
+    return (f"epoch {row['epoch']}  loss {row['train_loss']:.4f}  train "
+            f"{100 * row['train_acc']:.2f}%  {val}test {100 * row['test_acc']:.2f}%  "
+            f"({row['wall_s']:.1f}s)  {layers}")

@@ -19,11 +19,12 @@ class MyNet(nn.Module):
         return self.out(self.hidden(x))
 
 
+torch.manual_seed(0)  # initial weights
 data = rl.load_dataset("digits")  # built-in 8x8 digits, rate-coded: uint8 (N, 64, 32)
 model = MyNet(rl.NeuronConfig(threshold=1.25))
 net = rl.RouserNet.from_blocks(data.input_shape, [model.hidden, model.out])  # shares them
 opt = torch.optim.Adam(model.parameters(), lr=2e-3)  # weights and thresholds
-gen = torch.Generator().manual_seed(0)
+gen = torch.Generator().manual_seed(0)  # batch order
 for _ in range(300):
     idx = torch.randint(len(data.x_train), (32,), generator=gen).numpy()
     x = torch.from_numpy(data.x_train[idx]).float()

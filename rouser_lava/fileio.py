@@ -1,30 +1,103 @@
-"""Atomic file writes: an output path holds either its previous content or the new one."""
+"""Atomic, durable file writes: an output path holds either its previous content or the
+new one, never a part, whatever fails (a full disk, a read-only folder, Ctrl-C).
+
+The new content goes to a temporary file beside the target, is flushed to disk
+(``fsync``), given the mode a plain ``open`` would give it under the current umask
+(``mkstemp`` alone would leave 0600, unreadable to collaborators), and only then
+renamed onto the target; the folder is synced after the rename.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import UserError
 
 
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(tmp_path)`` and move the result onto ``path`` only if it succeeds.
+def _file_mode() -> int:
+    """``0o666`` less the process umask (what ``open(path, 'w')`` creates)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
-    Raises UserError when the parent folder does not exist. A failed write leaves
-    neither a partial file nor a changed ``path`` behind.
-    """
+
+def _fsync(path: str | Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_output_file(path: str | os.PathLike) -> Path:
+    """Raise UserError unless ``path`` can be written as a file: not a folder, in a
+    folder that exists and is writable. Returns ``path`` as a Path."""
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name")
     if not parent.is_dir():
-        raise UserError(f"{path}: folder '{parent}' does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+        what = "is a file, not a folder" if parent.exists() else "does not exist"
+        raise UserError(f"{path}: folder '{parent}' {what}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: folder '{parent}' is not writable")
+    return path
+
+
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """Raise UserError unless ``path`` is, or can be created as, a writable folder (its
+    nearest existing ancestor a writable folder). Returns ``path`` as a Path."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: is a file; give a folder")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"{path}: '{probe}' is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: folder '{probe}' is not writable")
+    return path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
+    """Call ``write(tmp_path)`` and move the result onto ``path`` only if it succeeds.
+
+    Raises UserError (naming ``path`` and the reason) when the target cannot be
+    written: a folder in its place, a missing or read-only folder, a full disk. A
+    failed write leaves neither a temporary file nor a changed ``path`` behind.
+    """
+    path = check_output_file(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                   dir=path.parent if str(path.parent) else ".")
+    except OSError as err:
+        raise UserError(f"{path}: cannot create a file there ({err.strerror})") from None
     os.close(fd)
     try:
         write(tmp)
+        _fsync(tmp)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as err:
+        reason = err.strerror or str(err) or type(err).__name__
+        raise UserError(f"{path}: could not be written ({reason}); any previous file "
+                        f"there is unchanged") from None
+    finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-        raise
+    _fsync(path.parent if str(path.parent) else ".", directory=True)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes | str) -> None:
+    """Atomically write ``data`` (text is UTF-8 encoded) to ``path``.
+
+    Serialising in memory first and writing with Python's own I/O makes every
+    failure (``ENOSPC`` above all) an exception; some writers in C (HDF5, torch's
+    zip writer) crash or truncate silently on a full disk.
+    """
+    blob = data.encode("utf-8") if isinstance(data, str) else data
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(blob))

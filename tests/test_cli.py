@@ -100,7 +100,7 @@ def test_non_positive_threshold_flag(capsys):
     with pytest.raises(SystemExit) as exit_info:
         train_main(["--threshold-init", "0", "--out", "x.pt"])
     assert exit_info.value.code != 0
-    assert "positive" in capsys.readouterr().err
+    assert "expected a threshold in [0.015625, 2047.98]" in capsys.readouterr().err
 
 
 def test_console_scripts_installed():

@@ -48,15 +48,15 @@ def test_metrics_file_best_model_and_resume(tmp_path, monkeypatch):
     assert train_main([*run, "--out", str(full)]) == 0
     checkpoints = []
 
-    def killed_after_epoch_2(path, write):  # the run dies right after epoch 2's files
-        real_atomic_write(path, write)
+    def killed_after_epoch_2(path, record):  # the run dies right after epoch 2's files
+        real_save_record(path, record)
         if str(path).endswith(".ckpt.pt"):
             checkpoints.append(path)
             if len(checkpoints) == 2:
                 raise KeyboardInterrupt
 
-    real_atomic_write = trainrun.atomic_write
-    monkeypatch.setattr(trainrun, "atomic_write", killed_after_epoch_2)
+    real_save_record = trainrun.save_record
+    monkeypatch.setattr(trainrun, "save_record", killed_after_epoch_2)
     assert train_main([*run, "--out", str(part)]) == 130  # as after Ctrl-C
     monkeypatch.undo()
     assert len(torch.load(part, weights_only=True)["history"]) == 2

@@ -43,10 +43,13 @@ import torch
 import torch.nn.functional as F
 
 from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
+from ..deploy.netx_check import check_netx
 from ..errors import UserError
+from ..resources import require_memory
 from .emu_kernels import UV_MAX, event_sum, lif
 
 SPARSE_BELOW = 0.05  # spike density under which synaptic sums use a sparse product
+BYTES_PER_SYNAPSE = 32  # peak while loading: the file's int64, netx's copy, float32, int32
 UNSUPPORTED = ("pool", "average", "concat", "convT", "unpool", "dense_comp")
 
 
@@ -129,12 +132,12 @@ def load_netx(path: str) -> list[EmuLayer]:
     """Read a netx HDF5 file into emulator layers (refusing what is not reproduced)."""
     from lava.lib.dl.netx.utils import NetDict, optimize_weight_bits
 
-    try:
-        net = NetDict(str(path))
-        layers_cfg = net["layer"]
-        count = len(layers_cfg)
-    except (OSError, KeyError) as err:
-        raise UserError(f"{path}: not a readable netx file ({err})") from None
+    summary = check_netx(path)
+    synapses = sum(layer.synapses for layer in summary.layers)
+    require_memory(BYTES_PER_SYNAPSE * synapses, f"the emulator on {path} "
+                   f"({synapses:,} synapses)", "run a smaller network")
+    layers_cfg = NetDict(str(path))["layer"]
+    count = len(layers_cfg)
     layers: list[EmuLayer] = []
     shape: tuple[int, ...] | None = None
     for i in range(count):
@@ -193,20 +196,12 @@ def load_netx(path: str) -> list[EmuLayer]:
 
 def netx_input_shape(path: str) -> tuple[int, ...]:
     """Input shape of a netx file in torch order: the ``input`` layer's ``shape``, else
-    the first dense layer's input size."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            first = f["layer/0"]
-            kind = first["type"][()].reshape(-1)[0].decode("ascii")
-            if kind == "input" and "shape" in first:
-                return tuple(int(s) for s in first["shape"][()])
-            if kind in ("dense", "dense_rec"):
-                return (int(first["weight"].shape[-1]),)
-    except (OSError, KeyError) as err:
-        raise UserError(f"{path}: not a readable netx file ({err})") from None
-    raise UserError(f"{path}: cannot tell the input shape (no input layer before '{kind}')")
+    the first dense layer's input size (structure checked, weights not read)."""
+    summary = check_netx(path, values=False)
+    if summary.input_shape is None:
+        raise UserError(f"{path}: cannot tell the input shape (no input layer before "
+                        f"'{summary.layers[0].kind}')")
+    return summary.input_shape
 
 
 def _shift(a: np.ndarray, exp: int) -> np.ndarray:
@@ -234,6 +229,9 @@ def _synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
         a = F.conv2d(frames.float(), layer.weight, **layer.conv)
         return a.clamp_(-UV_MAX, UV_MAX - 1).to(torch.int32).reshape(n, steps, -1).numpy()
     s = s.reshape(n, -1, steps) if time_last else s
+    if s.shape[1 if time_last else 2] != layer.weight_t.shape[0]:  # the kernel's bound
+        raise UserError(f"{layer.kind} layer takes {layer.weight_t.shape[0]} inputs, "
+                        f"got {s.shape[1 if time_last else 2]}")
     if np.count_nonzero(s) < SPARSE_BELOW * s.size:  # event sparsity
         a = np.empty((n, steps, layer.weight_t.shape[1]), np.int32)
         event_sum(s, time_last, layer.weight_t, a)
@@ -252,6 +250,12 @@ def _lif(layer: EmuLayer, a: np.ndarray, record_state: bool):
     """The neuron recurrence over activations ``a`` (int32 ``(N, T, C)``, not yet
     delayed). Returns uint8 spikes and int64 u and v (empty unless recorded), all
     ``(N, T, C)``."""
+    size = a.shape[2]
+    if not len(layer.vth) == len(layer.bias) == size or layer.weight_rec_t.shape[0] not in \
+            (0, size) or layer.weight_rec_t.shape[0] != layer.weight_rec_t.shape[1]:
+        raise UserError(f"{layer.kind} layer of {size} neurons has {len(layer.vth)} "
+                        f"thresholds, {len(layer.bias)} biases and a recurrent weight "
+                        f"{layer.weight_rec_t.shape}")  # the kernel's bounds
     fired = np.zeros(a.shape, np.uint8)
     state_shape = a.shape if record_state else (0, 0, 0)
     u_rec, v_rec = np.zeros(state_shape, np.int64), np.zeros(state_shape, np.int64)
@@ -270,6 +274,10 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
     """Run spikes ``x`` (``(N, C, T)`` or ``(N, C, H, W, T)``, 0/1) through ``layers``."""
     s = np.ascontiguousarray(x, dtype=np.uint8)  # spikes entering the next layer
     shape_in, time_last = s.shape[1:-1], True
+    per_step = sum(int(np.prod(la.shape)) for la in layers if la.kind != "flatten")
+    require_memory(s.shape[0] * s.shape[-1] * per_step * (40 if record_state else 8),
+                   f"the emulator on {s.shape[0]} samples of {s.shape[-1]} steps",
+                   "run fewer samples at once or fewer steps")
     spikes, us, vs = [], [], []
     for layer in layers:
         if layer.kind != "flatten":  # a flatten only changes how shape_in is read

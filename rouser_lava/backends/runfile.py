@@ -23,11 +23,19 @@ def load_input_spikes(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
         raise UserError(f"{path}: no such input file")
     try:
         x = np.load(p, allow_pickle=False)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError) as err:
         raise UserError(f"{path}: not a readable .npy array ({err})") from None
+    if not isinstance(x, np.ndarray):
+        x.close()
+        raise UserError(f"{path}: is an .npz archive; --input takes one .npy array")
+    if x.dtype.kind not in "biuf":
+        raise UserError(f"{path}: holds {x.dtype} values; expected 0/1 spikes")
     size = int(np.prod(input_shape))
     if x.ndim != 3 or x.shape[1] != size:
         raise UserError(f"{path}: expected spikes of shape (N, {size}, T), got {x.shape}")
+    if x.shape[0] == 0 or x.shape[2] == 0:
+        raise UserError(f"{path}: holds {x.shape[0]} samples of {x.shape[2]} steps; need at "
+                        f"least one of each")
     if not np.isin(x, (0, 1)).all():
         raise UserError(f"{path}: spikes must be 0 or 1")
     return x.astype(np.uint8).reshape(len(x), *input_shape, x.shape[-1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import math
 import sys
 
 from ..errors import UserError
@@ -33,17 +34,63 @@ def entry(prog: str):
     return wrap
 
 
+def _parse(text: str, kind: type, what: str):
+    try:
+        value = kind(text)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'")
+    return value
+
+
 def positive_int(text: str) -> int:
-    value = int(text)
+    """An integer > 0."""
+    value = _parse(text, int, "a positive integer")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    """A finite number > 0."""
+    value = _parse(text, float, "a positive number")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def bounded_float(low: float, high: float, what: str, low_open: bool = True):
+    """A parser of finite numbers in ``(low, high]`` (``[low, high]`` if not
+    ``low_open``), named ``what`` in its errors."""
+    def parse(text: str) -> float:
+        value = _parse(text, float, what)
+        if not (low < value if low_open else low <= value) or value > high:
+            side = "(" if low_open else "["
+            raise argparse.ArgumentTypeError(f"expected {what} in {side}{low:g}, {high:g}], "
+                                             f"got {text}")
+        return value
+    return parse
+
+
+learning_rate = bounded_float(0.0, 1.0, "a learning rate")  # Adam diverges above ~1
+
+
+def threshold_value(text: str) -> float:
+    """A threshold Loihi can hold: ``vThMant = threshold * 64`` in ``1 .. 2**17 - 1``."""
+    from ..model.neuron import TH_MANT_MAX, TH_SCALE
+
+    return bounded_float(1 / TH_SCALE, TH_MANT_MAX / TH_SCALE, "a threshold",
+                         low_open=False)(text)
+
+fraction = bounded_float(0.0, 1.0, "a fraction")
+
+
+def seed_value(text: str) -> int:
+    """A seed in ``0 .. 2**32 - 1`` (numpy's and torch's common range)."""
+    value = _parse(text, int, "a seed (an integer)")
+    if not 0 <= value < 1 << 32:
+        raise argparse.ArgumentTypeError(f"expected a seed in 0..{(1 << 32) - 1}, got {text}")
     return value
 
 
@@ -95,24 +142,24 @@ def data_options(args: argparse.Namespace) -> dict:
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
     """Preset, data and hyperparameter options (``None`` = preset or built-in default)."""
-    from ..training.presets import PRESETS
+    from ..training.presets import PRESETS, architecture
 
     p.add_argument("--preset", choices=tuple(PRESETS), default=None,
-                   help="nmnist (34x34x2-500-500-10), dvs128 (128x128x2-64-11), "
-                        "shd (700-200-200-20), yinyang (5-120-3), digits (64-128-10)")
+                   help=", ".join(f"{name} ({architecture(name)})" for name in PRESETS))
     add_data_options(p)
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=positive_int, default=None, help="default 10")
-    g.add_argument("--threshold-init", type=positive_float, default=None,
-                   help="initial threshold of every neuron (default 1.25)")
+    g.add_argument("--threshold-init", type=threshold_value, default=None,
+                   help="initial threshold of every neuron, 1/64 .. 2048 (Loihi's 17-bit "
+                        "vThMant; default 1.25)")
     g.add_argument("--hidden", type=hidden_sizes, default=None,
                    help="hidden layer sizes, comma-separated (default 128)")
-    g.add_argument("--lr", type=positive_float, default=None,
-                   help="Adam learning rate of the weights (default 1e-3)")
-    g.add_argument("--lr-threshold", type=float, default=None,
-                   help="Adam learning rate of the thresholds (default 1e-3)")
+    g.add_argument("--lr", type=learning_rate, default=None,
+                   help="Adam learning rate of the weights, in (0, 1] (default 1e-3)")
+    g.add_argument("--lr-threshold", type=learning_rate, default=None,
+                   help="Adam learning rate of the thresholds, in (0, 1] (default 1e-3)")
     g.add_argument("--lr-schedule", choices=("constant", "cosine"), default=None,
                    help="constant (default) or cosine: both learning rates fall along half "
                         "a cosine to 1%% of their value in the last epoch")
     g.add_argument("--batch-size", type=positive_int, default=None, help="default 32")
-    g.add_argument("--seed", type=int, default=None, help="default 0")
+    g.add_argument("--seed", type=seed_value, default=None, help="0 .. 2**32-1 (default 0)")

@@ -7,7 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
+from ..comparison.gates import failed_gates, parse_gate
 from ..errors import UserError
+from ..fileio import check_output_dir
 from .common import entry, positive_int
 
 log = logging.getLogger("rouser_lava")
@@ -28,7 +30,8 @@ def compare_main(argv: list[str] | None = None) -> int:
                     "simulator on the first K samples. Reports accuracy, prediction "
                     "agreement, per-layer and per-neuron spike counts, neurons silenced "
                     "or woken by deployment, and checks emulator == Lava spike for spike "
-                    "(exit status 3 if not, naming the first divergence).")
+                    "(exit status 3 if not, naming the first divergence). --fail-on turns "
+                    "a loss in deployment into exit status 4.")
     p.add_argument("model", help="model.pt written by rouser-train")
     p.add_argument("net", help="netx file exported from it by rouser-export")
     p.add_argument("--dataset", default=None,
@@ -40,7 +43,15 @@ def compare_main(argv: list[str] | None = None) -> int:
     p.add_argument("--report", default="export/compare",
                    help="folder for report.json, report.md and PNG plots "
                         "(default export/compare)")
+    p.add_argument("--fail-on", type=parse_gate, action="append", default=[],
+                   metavar="NAME=LIMIT",
+                   help="exit with status 4, naming the figures, when deployment breaks a "
+                        "limit (repeatable): accuracy-drop=PP (deployed accuracy at most PP "
+                        "points below trained), spike-change=PCT (no layer's spike count "
+                        "changes by more than PCT %%), agreement=PCT (trained and deployed "
+                        "predictions agree on at least PCT %% of samples)")
     args = p.parse_args(argv)
+    check_output_dir(args.report)
 
     from ..comparison.compare import compare, format_table
     from ..comparison.report import write_report
@@ -63,4 +74,9 @@ def compare_main(argv: list[str] | None = None) -> int:
         print("rouser-compare: error: the emulator and Lava disagree (a bug; see the "
               "first divergence above)", file=sys.stderr)
         return 3
+    failures = failed_gates(result, args.fail_on)
+    if failures:
+        print(f"rouser-compare: error: deployment broke --fail-on: {'; '.join(failures)}",
+              file=sys.stderr)
+        return 4
     return 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
-from .common import add_train_options, entry, positive_float, positive_int
+from ..fileio import check_output_dir
+from .common import add_train_options, entry, fraction, positive_int
 
 log = logging.getLogger("rouser_lava")
 
@@ -45,7 +45,7 @@ def experiment_main(argv: list[str] | None = None) -> int:
                        help="runs trained at once, in separate processes sharing the cores "
                             "(default 1; on a 2-core CPU --jobs 2 nearly halves the time)")
         if name == "compare":
-            q.add_argument("--target-frac", type=positive_float, default=0.95,
+            q.add_argument("--target-frac", type=fraction, default=0.95,
                            help="target accuracy as a fraction of the best final accuracy "
                                 "(default 0.95)")
         else:
@@ -58,7 +58,7 @@ def experiment_main(argv: list[str] | None = None) -> int:
     from ..training.trainrun import settings
 
     opt = settings(argparse.Namespace(**{**vars(args), "thresholds": None}))
-    report = Path(args.report)
+    report = check_output_dir(args.report)
     if args.command == "compare":
         result = compare_modes(opt, args.preset, args.seeds, report, args.target_frac,
                                args.deploy, args.jobs)

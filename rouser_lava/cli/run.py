@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fileio import atomic_write, check_output_file
 from .common import entry, positive_int
 
 
@@ -39,9 +40,11 @@ def run_main(argv: list[str] | None = None) -> int:
                    help="write every layer's output spikes to an .npz: keys layer0, "
                         "layer1, ... and output (last layer), each uint8 (N, C, T)")
     args = p.parse_args(argv)
+    for out in (args.json_out, args.dump_spikes):
+        if out is not None:  # before the run, not after it
+            check_output_file(out)
 
     from ..backends.runfile import run_path
-    from ..fileio import atomic_write
 
     result = run_path(args.path, args.dataset, args.backend, args.limit, args.input_npy,
                       keep_spikes=args.dump_spikes is not None, data_root=args.data_root)

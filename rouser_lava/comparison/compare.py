@@ -11,6 +11,9 @@ import numpy as np
 
 from ..backends.run import RunResult, netx_backend, run_backend, torch_backend
 from ..data.dataset import SpikeDataset
+from ..deploy.netx_check import check_netx
+from ..errors import UserError
+from ..model.blocks import layer_shapes
 
 
 @dataclass
@@ -111,7 +114,20 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float | None:
 
 def compare(net, net_path: str, data: SpikeDataset, lava_samples: int,
             progress: bool = True) -> Comparison:
-    """Run all three backends on ``data``'s test split and compare them."""
+    """Run all three backends on ``data``'s test split and compare them.
+
+    Raises UserError when ``net_path`` is not the export of ``net`` (other layer sizes).
+    """
+    trained_shapes = [shape for spec, shape in zip(net.arch, layer_shapes(net.input_shape,
+                                                                          net.arch))
+                      if spec["kind"] != "flatten"]
+    summary = check_netx(net_path, values=False)
+    deployed_shapes = [la.shape for la in summary.layers if la.kind not in ("input",
+                                                                             "flatten")]
+    if deployed_shapes != trained_shapes or summary.input_shape != tuple(net.input_shape):
+        raise UserError(f"{net_path}: layers {deployed_shapes} on input "
+                        f"{summary.input_shape} are not the model's {trained_shapes} on "
+                        f"{tuple(net.input_shape)}; export the model with rouser-export")
     x, y = data.x_test, data.y_test
     keep = max(lava_samples, 1)
     trained = run_backend("torch", torch_backend(net), x, y, 128, keep, progress)

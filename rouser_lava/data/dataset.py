@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..resources import require_memory
+
 
 @dataclass(frozen=True)
 class SpikeDataset:
@@ -66,6 +68,8 @@ def rate_encode(values: np.ndarray, time_steps: int, max_rate: float, seed: int)
     np.ndarray
         uint8 ``(N, C, T)`` spikes.
     """
+    require_memory(9 * values.size * time_steps, f"rate-coding {len(values)} samples "
+                   f"to {time_steps} steps", "use fewer --time-steps")
     rng = np.random.default_rng(seed)
     p = np.clip(values, 0.0, 1.0)[..., None] * max_rate
     return (rng.random((*values.shape, time_steps)) < p).astype(np.uint8)

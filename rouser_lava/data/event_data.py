@@ -26,7 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import UserError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, check_output_dir
 from .binning import BinSpec, SparseSpikes, bin_indices
 from .dataset import SpikeDataset
 from .layouts import SENSORS, SPLITS, find_items, read_item
@@ -89,6 +89,22 @@ def make_spec(name: str, time_steps: int | None = None, bin_ms: float | None = N
     return spec
 
 
+def _read_cache(path: Path) -> dict | None:
+    """The cached arrays, or None when there is no cache file or it cannot be read (it
+    is then rebuilt; writes are atomic, so only an outside change breaks one)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        json.loads(str(arrays["bad"]))
+        return arrays
+    except Exception as err:  # np.load raises many types on damaged archives
+        log.warning("%s: unreadable cache file (%s); rebuilding it", path,
+                    str(err).splitlines()[0][:80] if str(err) else type(err).__name__)
+        return None
+
+
 def load_event_dataset(name: str, data_root: str | None = None, time_steps: int | None = None,
                        bin_ms: float | None = None, polarity: str | None = None,
                        downsample: int | None = None, cache_dir: str | None = None,
@@ -100,10 +116,11 @@ def load_event_dataset(name: str, data_root: str | None = None, time_steps: int 
     """
     spec = make_spec(name, time_steps, bin_ms, polarity, downsample)
     layout, items = find_items(name, data_root)
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    cache = check_output_dir(cache_dir if cache_dir else default_cache_dir())
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"{name}-{_cache_key(name, spec, items, skip_bad)}.npz"
-    if not path.is_file():
+    arrays = _read_cache(path)
+    if arrays is None:
         arrays, bad = {}, []
         for split in SPLITS:
             indptr, indices, labels, split_bad = _bin_split(
@@ -121,8 +138,6 @@ def load_event_dataset(name: str, data_root: str | None = None, time_steps: int 
 
         atomic_write(path, write)
         log.info("cached binned %s in %s", name, path)
-    with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files}
     skipped = json.loads(str(arrays["bad"]))
     if skipped:
         log.warning("%d %s file(s) skipped as unreadable (--skip-bad)", len(skipped), name)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UserError
+from ..resources import require_memory
 from .dataset import SpikeDataset
 
 R_SMALL, R_BIG = 0.1, 0.5
@@ -64,10 +65,15 @@ def yinyang_points(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return values, labels
 
 
+MIN_STEPS = 4  # the latency window (T // 2) must hold at least two spike times
+
+
 def encode(values: np.ndarray, time_steps: int, encoding: str,
            max_rate: float = 0.5) -> np.ndarray:
     """Spikes uint8 ``(N, 5, T)`` for values float ``(N, 4)``; channel 4 is the bias."""
     n = len(values)
+    require_memory(18 * n * 5 * (time_steps + 1), f"encoding {n} Yin-Yang samples to "
+                   f"{time_steps} steps", "use fewer --time-steps")
     with_bias = np.concatenate([values, np.ones((n, 1))], axis=1)  # (N, 5)
     spikes = np.zeros((n, 5, time_steps), dtype=np.uint8)
     if encoding == "latency":
@@ -92,6 +98,9 @@ def load_yinyang(time_steps: int = 100, encoding: str = "latency",
     if encoding not in ENCODINGS:
         raise UserError(f"unknown Yin-Yang encoding '{encoding}' (choose from: "
                         f"{', '.join(ENCODINGS)})")
+    if time_steps < MIN_STEPS:
+        raise UserError(f"Yin-Yang needs --time-steps >= {MIN_STEPS} (got {time_steps}): "
+                        f"shorter latency codes put every value at one time step")
     splits = {}
     for split, (size, seed) in SPLITS.items():
         values, labels = yinyang_points(size, seed)

@@ -20,6 +20,7 @@ made; netx ignores them. Writing is atomic: a failed export leaves no file.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ import numpy as np
 
 from ..data.registry import dataset_for
 from ..errors import UserError
-from ..fileio import atomic_write
+from ..fileio import check_output_file, write_bytes
 from ..model.modelfile import load_model
 from .hw_limits import check_loihi2
 from .quantize import QuantizedNetwork, quantize_network
@@ -83,21 +84,20 @@ def write_netx(qnet: QuantizedNetwork, path: str | os.PathLike, time_steps: int,
     dataset : dict, optional
         Dataset name and encoding, stored as a root attribute.
     """
-    def write(tmp: str) -> None:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["rouser_threshold_form"] = qnet.threshold_form
-            f.attrs["rouser_dataset"] = json.dumps(dataset or {})
-            sim = f.create_group("simulation")
-            sim.create_dataset("Ts", data=1)
-            sim.create_dataset("tSample", data=int(time_steps))
-            layers = f.create_group("layer")
-            inp = layers.create_group("0")
-            _put_type(inp, "input")
-            inp.create_dataset("shape", data=np.array(qnet.input_shape, dtype=np.int64))
-            for i, layer in enumerate(qnet.layers, start=1):
-                _write_layer(layers.create_group(str(i)), layer)
-
-    atomic_write(path, write)
+    buffer = io.BytesIO()  # HDF5 in memory: HDF5 crashes on a full disk, Python raises
+    with h5py.File(buffer, "w") as f:
+        f.attrs["rouser_threshold_form"] = qnet.threshold_form
+        f.attrs["rouser_dataset"] = json.dumps(dataset or {})
+        sim = f.create_group("simulation")
+        sim.create_dataset("Ts", data=1)
+        sim.create_dataset("tSample", data=int(time_steps))
+        layers = f.create_group("layer")
+        inp = layers.create_group("0")
+        _put_type(inp, "input")
+        inp.create_dataset("shape", data=np.array(qnet.input_shape, dtype=np.int64))
+        for i, layer in enumerate(qnet.layers, start=1):
+            _write_layer(layers.create_group(str(i)), layer)
+    write_bytes(path, buffer.getvalue())
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -131,9 +131,10 @@ def format_export_report(qnet: QuantizedNetwork) -> str:
 def export_model(model_path: str, net_path: str, threshold_form: str,
                  quiet: bool = False) -> QuantizedNetwork:
     """``rouser-export``: quantize ``model_path`` and write ``net_path``."""
-    net, record = load_model(model_path)
+    check_output_file(net_path)
     if Path(net_path).resolve() == Path(model_path).resolve():
         raise UserError(f"{net_path}: output would overwrite the model file")
+    net, record = load_model(model_path)
     qnet = quantize_network(net, threshold_form)
     chip_warnings = check_loihi2(qnet)
     dataset = record["dataset"]

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import UserError
 from ..model.blocks import W_SCALE, Flatten, RouserNet, layer_shapes
 from ..model.neuron import TH_MANT_MAX, TH_SCALE
 
@@ -121,10 +122,27 @@ def fold_weights(w: np.ndarray, th: np.ndarray, th_ref: float) -> np.ndarray:
     return w * scale.reshape(-1, *([1] * (w.ndim - 1)))
 
 
+def _check_values(name: str, block) -> None:
+    """Refuse what would deploy silently wrong: non-finite weights or thresholds, and
+    thresholds that Loihi's 17-bit ``vThMant`` can only hold clamped."""
+    w, th = block.synapse.weight.detach(), block.neuron.threshold.detach()
+    for what, values in (("weights", w), ("thresholds", th)):
+        bad = int((~np.isfinite(values.numpy())).sum())
+        if bad:
+            raise UserError(f"{name}: {bad} {what} are NaN or infinite")
+    mant = np.rint(th.numpy().astype(np.float64) * TH_SCALE)
+    out = int(((mant < 1) | (mant > TH_MANT_MAX)).sum())
+    if out:
+        raise UserError(f"{name}: {out} of {mant.size} thresholds are outside Loihi's "
+                        f"range {1 / TH_SCALE:g}..{TH_MANT_MAX / TH_SCALE:g} (17-bit vThMant) "
+                        f"and would be clamped (largest {th.max().item():.4g})")
+
+
 def _quantize_layer(name: str, block, shape, form: str,
                     max_gain: float) -> tuple[QuantLayer, LayerReport]:
     from lava.lib.dl.netx.utils import optimize_weight_bits
 
+    _check_values(name, block)
     w_mant = np.rint(block.weight().numpy().astype(np.float64) * W_SCALE).astype(np.int64)
     th_mant = block.neuron.threshold_mant().numpy()
     if form == "vector":

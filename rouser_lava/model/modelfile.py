@@ -14,13 +14,16 @@ Layout (a dict of tensors and Python primitives only)::
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import UserError
-from ..fileio import atomic_write
+from ..fileio import write_bytes
+from ..resources import require_memory
 from .blocks import RouserNet
 from .neuron import NeuronConfig
 
@@ -42,7 +45,15 @@ def save_model(path: str | os.PathLike, net: RouserNet, dataset: dict,
         "dataset": dataset,
         "history": list(history or []),
     }
-    atomic_write(path, lambda tmp: torch.save(record, tmp))
+    save_record(path, record)
+
+
+def save_record(path: str | os.PathLike, record: dict) -> None:
+    """``torch.save`` ``record`` to ``path`` atomically (serialised in memory first, so a
+    full disk raises instead of leaving a truncated file)."""
+    buffer = io.BytesIO()
+    torch.save(record, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_record(path: str | os.PathLike, kind: str = FORMAT) -> dict:
@@ -73,12 +84,22 @@ def load_model(path: str | os.PathLike) -> tuple[RouserNet, dict]:
     """Rebuild the network from a model file. Returns ``(net, record)``."""
     record = load_record(path)
     try:
+        weights = sum(int(np.prod([s.get("out_features", s.get("out_channels", 0)),
+                                   s.get("in_features", s.get("in_channels", 0)),
+                                   *s.get("kernel_size", [])])) for s in record["arch"])
+        require_memory(16 * weights, f"{path} ({weights:,} weights)", "is this the right "
+                       "model file?")
         net = RouserNet(tuple(record["input_shape"]), record["arch"],
                         NeuronConfig(**record["neuron"]))
         net.load_state_dict(record["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
         raise UserError(f"{path}: model file is inconsistent ({str(err).splitlines()[0]})") \
             from None
+    for key, value in record["state_dict"].items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise UserError(f"{path}: {key} holds {bad} NaN or infinite value(s); the model "
+                            f"cannot be run or exported (retrain with a lower --lr)")
     for block in net.spiking_blocks():
         th = block.neuron.threshold.detach()
         if not torch.all(th > 0):

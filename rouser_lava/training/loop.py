@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from .._slayer import slayer
 from ..data.dataset import SpikeDataset
+from ..errors import UserError
 from ..model.blocks import RouserNet, dense_spec
 from ..model.neuron import NeuronConfig
 from .metrics import batch_counts, format_epoch, layer_metrics, weights
@@ -137,6 +138,11 @@ class TrainState:
     history: list[dict]
 
 
+def _diverged(epoch: int, what: str) -> str:
+    return (f"training diverged in epoch {epoch}: {what} became NaN or infinite; lower "
+            f"--lr or --lr-threshold (the files of the last complete epoch are kept)")
+
+
 def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool = True,
           resume: TrainState | None = None,
           on_epoch: Callable[[TrainState], None] | None = None) -> list[dict]:
@@ -148,7 +154,8 @@ def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool =
     metrics) and ``layers`` (see
     :func:`rouser_lava.training.metrics.layer_metrics`). ``resume`` continues from a saved
     state (``net`` must hold that state's weights); ``on_epoch`` is called with the
-    state after every epoch (for checkpoints).
+    state after every epoch (for checkpoints). Raises UserError, naming the epoch, when
+    the loss or a parameter becomes NaN or infinite.
     """
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = make_optimizer(net, cfg)
@@ -183,9 +190,13 @@ def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool =
             counts = batch if counts is None else [a + b for a, b in zip(counts, batch)]
             metrics_s += time.perf_counter() - t_m
             total += loss.item()
+            if not math.isfinite(total):
+                raise UserError(_diverged(epoch, "the loss"))
             correct += int((predict(outs[-1]) == yb).sum())
             seen += len(idx)
             bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / seen:.3f}")
+        if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
+            raise UserError(_diverged(epoch, "the weights or thresholds"))
         t_m = time.perf_counter()
         layers = layer_metrics(net, counts, seen, data.time_steps, w0)
         metrics_s += time.perf_counter() - t_m

@@ -35,6 +35,15 @@ PRESETS = {
                "time_steps": 32},
 }
 
+SHAPES = {"nmnist": ("34x34x2", 10), "dvs128": ("128x128x2", 11), "shd": ("700", 20),
+          "yinyang": ("5", 3), "digits": ("64", 10)}  # input and classes, for --help
+
+
+def architecture(name: str) -> str:
+    """``34x34x2-500-500-10``: a preset's layer sizes."""
+    inputs, classes = SHAPES[name]
+    return "-".join([inputs, *(str(h) for h in PRESETS[name]["hidden"]), str(classes)])
+
 
 def resolve(preset: str | None, given: dict, builtin: dict) -> dict:
     """Settings: ``given`` (command line, ``None`` = not given) over the preset over

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,10 @@ import torch
 
 from ..data.registry import DATA_OPTIONS, load_dataset
 from ..errors import UserError
-from ..fileio import atomic_write
-from ..model.modelfile import load_record, save_model
+from ..fileio import check_output_file, write_bytes
+from ..model.modelfile import load_record, save_model, save_record
 from ..model.neuron import NeuronConfig
+from ..resources import require_memory
 from .loop import TrainConfig, TrainState, config_dict, dense_net, train
 from .presets import resolve
 
@@ -55,9 +57,26 @@ def best_key(row: dict) -> str:
     return "val_acc" if "val_acc" in row else "test_acc"
 
 
+def _finite(value):
+    """``value`` with every NaN or infinite float replaced by None (valid JSON)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def _write_metrics(path: Path, history: list[dict]) -> None:
-    text = "".join(json.dumps(row) + "\n" for row in history)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    text = "".join(json.dumps(_finite(row), allow_nan=False) + "\n" for row in history)
+    write_bytes(path, text)
+
+
+def training_bytes(sizes: list[int], batch: int, steps: int) -> int:
+    """Memory to train a dense net of layer ``sizes``: 24 bytes per weight (float32
+    weight, its quantized copy, gradient, two Adam moments, initial copy) and 48 per
+    neuron, sample and step (float32 current, u, v, spikes and their gradients)."""
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return 24 * weights + 48 * batch * steps * sum(sizes)
 
 
 def train_run(opt: dict, out: str | Path, progress: bool = True,
@@ -67,9 +86,10 @@ def train_run(opt: dict, out: str | Path, progress: bool = True,
     With ``resume``, the settings are the checkpoint's, except ``opt['epochs']`` when
     given (extending a run; under the cosine schedule this reshapes the remaining lr).
     """
-    files = run_files(Path(out))
-    if not files["model"].parent.is_dir():
-        raise UserError(f"{out}: folder '{files['model'].parent}' does not exist")
+    files = run_files(check_output_file(out))
+    for path in files.values():
+        if path.is_dir():
+            raise UserError(f"{path}: is a folder; the run writes this file")
     state = None
     if resume:
         if not files["checkpoint"].is_file():
@@ -85,6 +105,11 @@ def train_run(opt: dict, out: str | Path, progress: bool = True,
                       seed=opt["seed"], hidden=tuple(opt["hidden"]))
     neuron = NeuronConfig(threshold=opt["threshold_init"],
                           learn_threshold=opt["thresholds"] == "learned")
+    sizes = [int(np.prod(data.input_shape)), *cfg.hidden, data.num_classes]
+    require_memory(training_bytes(sizes, cfg.batch_size, data.time_steps),
+                   f"training {'-'.join(map(str, sizes))} with batch {cfg.batch_size} and "
+                   f"{data.time_steps} steps", "use smaller --hidden, --batch-size or "
+                   "--time-steps")
     torch.manual_seed(cfg.seed)
     net = dense_net(data, cfg.hidden, neuron)
     if state is not None:
@@ -109,7 +134,7 @@ def train_run(opt: dict, out: str | Path, progress: bool = True,
                   "state_dict": {k: v.detach().clone() for k, v in net.state_dict().items()},
                   "optimizer": s.optimizer, "generator": s.generator, "w0": s.w0,
                   "history": s.history}
-        atomic_write(files["checkpoint"], lambda tmp: torch.save(record, tmp))
+        save_record(files["checkpoint"], record)
 
     history = train(net, data, cfg, progress, resume=state, on_epoch=on_epoch)
     if state is not None and state.epoch >= cfg.epochs:

@@ -1,0 +1,276 @@
+"""One validator for netx HDF5 files, used by every reader before it trusts a number.
+
+A netx file is a tree ``/layer/0 .. /layer/{n-1}``; each layer has a ``type``, a
+``shape`` (torch order: ``(C,)`` or ``(C, H, W)``) and, by type, weights, geometry and
+a ``neuron`` group (see :mod:`rouser_lava.deploy.export`). Lava rejects some broken
+files deep in its compiler, hangs on others (a NaN ``vThMant``), and a compiled
+kernel given shapes that do not chain reads out of bounds. :func:`check_netx`
+checks, before anything is built:
+
+- layer indices contiguous from 0, each layer's required keys present, known layer
+  and neuron types;
+- shapes consistent from layer to layer: dense weights ``(prod(shape), prod(in))``,
+  ``dense_rec``'s square ``weight_rec``, conv kernels, channels, groups and output
+  size from the geometry, flatten sizes;
+- weights finite and within what an 8-bit weight with Loihi's largest exponent
+  holds; ``vThMant`` integers in ``0 .. 2**17 - 1`` (one value, per channel or per
+  neuron); decays integers in ``0 .. 4096``; bias integers that ``<< 6`` fit the
+  24-bit state; delays integers in ``0 .. 62``; ``refDelay`` a non-negative integer.
+
+Every failure is one UserError: ``file: layer i (type): field value: problem
+(allowed range)``. The result describes the network's geometry for the readers
+(input shape, neurons and synapses per layer).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UserError
+from ..model.neuron import TH_MANT_MAX
+
+CHECKED = ("input", "dense", "dense_rec", "conv", "flatten")  # geometry checked here
+LAYER_TYPES = (*CHECKED, "dense_comp", "pool", "average", "concat", "convT", "unpool")
+NEURON_TYPES = ("CUBA", "LOIHI", "SDNN", "RF", "RF_IZ", "RF_PHASE")
+DECAY_MAX = 4096
+WEIGHT_ABS_MAX = 255 << 7  # an 8-bit mantissa with the largest weight exponent (7)
+BIAS_ABS_MAX = (1 << 17) - 1  # bias << 6 stays inside the 24-bit state
+DELAY_MAX = 62
+
+
+@dataclass(frozen=True)
+class NetxLayer:
+    """One layer's geometry: ``shape`` out and ``in_shape`` in (torch order; ``None``
+    where the file does not say), ``neurons`` and ``synapses`` (weight entries)."""
+
+    index: int
+    kind: str
+    shape: tuple[int, ...]
+    in_shape: tuple[int, ...] | None
+    neurons: int
+    synapses: int
+
+
+@dataclass(frozen=True)
+class NetxSummary:
+    """A checked netx file: its layers and ``time_steps`` (``/simulation/tSample``)."""
+
+    path: str
+    layers: list[NetxLayer]
+    time_steps: int | None
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """Shape of one input sample (the ``input`` layer's, else the first layer's
+        input), or None when the file does not tell."""
+        return self.layers[0].shape if self.layers[0].kind == "input" \
+            else self.layers[0].in_shape
+
+
+class _Layer:
+    """Reads and checks the fields of one layer group, naming them in errors."""
+
+    def __init__(self, path: str, index: int, group):
+        self.path, self.index, self.group = path, index, group
+        self.kind = "?"
+
+    def fail(self, field: str, value, problem: str):
+        shown = np.array2string(np.asarray(value).reshape(-1)[:4], separator=",") \
+            if np.ndim(value) else value
+        raise UserError(f"{self.path}: layer {self.index} ({self.kind}): {field} {shown}: "
+                        f"{problem}")
+
+    def raw(self, field: str, group=None):
+        group = self.group if group is None else group
+        if field not in group:
+            raise UserError(f"{self.path}: layer {self.index} ({self.kind}): missing "
+                            f"'{field}'")
+        item = group[field]
+        if not hasattr(item, "shape"):
+            self.fail(field, "(a group)", "expected a dataset")
+        return item
+
+    def numbers(self, field: str, group=None, integer: bool = True, lo=None, hi=None,
+                sizes: tuple[int, ...] | None = None) -> np.ndarray:
+        """A numeric dataset as an array; integers, range and size checked."""
+        try:
+            value = np.asarray(self.raw(field, group)[()])
+        except (OSError, TypeError, ValueError) as err:
+            self.fail(field, "?", f"unreadable ({err})")
+        if value.dtype.kind not in "biuf":
+            self.fail(field, value.dtype, "expected numbers")
+        if value.dtype.kind == "f":
+            if not np.all(np.isfinite(value)):
+                self.fail(field, value[~np.isfinite(value)], "must be finite")
+            if integer and not np.all(value == np.round(value)):
+                self.fail(field, value[value != np.round(value)], "must be integers")
+        if lo is not None and value.size and value.min() < lo:
+            self.fail(field, value.min(), f"below the allowed range {lo}..{hi}")
+        if hi is not None and value.size and value.max() > hi:
+            self.fail(field, value.max(), f"above the allowed range {lo}..{hi}")
+        if sizes is not None and value.size not in sizes:
+            self.fail(field, f"of size {value.size}", f"expected size "
+                      f"{' or '.join(str(s) for s in sorted(set(sizes)))}")
+        return value
+
+    def text(self, field: str, group=None) -> str:
+        value = self.raw(field, group)[()]
+        value = value.reshape(-1)[0] if isinstance(value, np.ndarray) and value.size else value
+        if not isinstance(value, bytes):
+            self.fail(field, value, "expected an ASCII string")
+        return value.decode("ascii", "replace")
+
+    def shape(self) -> tuple[int, ...]:
+        value = self.numbers("shape", lo=1, hi=1 << 24)
+        if value.ndim != 1 or len(value) not in (1, 3):
+            self.fail("shape", value, "expected (C,) or (C, H, W)")
+        return tuple(int(s) for s in value)
+
+    def weight(self, field: str, rows: int, cols: int | None, values: bool) -> np.ndarray:
+        """``field`` viewed as ``(rows, cols)`` (2-D or more, leading axis ``rows``)."""
+        data = self.raw(field)
+        if len(data.shape) < 2 or data.shape[0] != rows or cols is not None and \
+                int(np.prod(data.shape[1:])) != cols:
+            self.fail(field, f"of shape {tuple(data.shape)}",
+                      f"expected ({rows}, {'?' if cols is None else cols})")
+        if values:
+            self.numbers(field, integer=False, lo=-WEIGHT_ABS_MAX, hi=WEIGHT_ABS_MAX)
+        return data
+
+    def neuron(self, channels: int, size: int, values: bool) -> None:
+        """The ``neuron`` group (if any) and the layer's ``bias``."""
+        per = (1, channels, size)
+        if values and "bias" in self.group:
+            self.numbers("bias", lo=-BIAS_ABS_MAX, hi=BIAS_ABS_MAX, sizes=per)
+        if "neuron" not in self.group:
+            return
+        group = self.group["neuron"]
+        kind = self.text("type", group)
+        if kind not in NEURON_TYPES:
+            self.fail("neuron/type", kind, f"unknown (known: {', '.join(NEURON_TYPES)})")
+        if kind in ("CUBA", "LOIHI") or "vThMant" in group:
+            self.numbers("vThMant", group, lo=0, hi=TH_MANT_MAX, sizes=per)
+        if kind in ("CUBA", "LOIHI"):
+            for field in ("iDecay", "vDecay"):
+                self.numbers(field, group, lo=0, hi=DECAY_MAX, sizes=(1,))
+        if "refDelay" in group:
+            self.numbers("refDelay", group, lo=0, hi=1 << 20, sizes=(1,))
+
+
+def _conv(layer: _Layer, shape, prev, values: bool) -> int:
+    g = layer.group
+    if len(shape) != 3:
+        layer.fail("shape", shape, "a conv layer's shape is (C, H, W)")
+    data = layer.raw("weight")
+    dims = tuple(data.shape)
+    if len(dims) < 4 or any(d != 1 for d in dims[4:]) or dims[0] != shape[0]:
+        layer.fail("weight", f"of shape {dims}", f"expected ({shape[0]}, C_in/groups, kH, kW)")
+    groups = int(layer.numbers("groups", lo=1, hi=shape[0], sizes=(1,)).reshape(-1)[0]) \
+        if "groups" in g else 1
+    geo = {}
+    for field, lo in (("stride", 1), ("padding", 0), ("dilation", 1)):
+        value = layer.numbers(field, lo=lo, hi=1 << 16, sizes=(1, 2)) if field in g \
+            else np.array([lo if field != "stride" else 1])
+        geo[field] = np.broadcast_to(value.reshape(-1), (2,)).astype(int)
+    if shape[0] % groups:
+        layer.fail("groups", groups, f"does not divide the {shape[0]} output channels")
+    if prev is not None:
+        if len(prev) != 3 or prev[0] != dims[1] * groups:
+            layer.fail("weight", f"of shape {dims}", f"does not take input {prev} with "
+                       f"{groups} group(s)")
+        hw = [(size + 2 * p - d * (k - 1) - 1) // s + 1 for size, k, s, p, d in
+              zip(prev[1:], dims[2:4], geo["stride"], geo["padding"], geo["dilation"])]
+        if tuple(hw) != shape[1:]:
+            layer.fail("shape", shape, f"the geometry gives (C, {hw[0]}, {hw[1]}) from "
+                       f"input {prev}")
+    if values:
+        layer.numbers("weight", integer=False, lo=-WEIGHT_ABS_MAX, hi=WEIGHT_ABS_MAX)
+    return int(np.prod(dims))
+
+
+def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLayer:
+    kind = layer.kind = layer.text("type")
+    if kind not in LAYER_TYPES:
+        layer.fail("type", kind, f"unknown layer type (known: {', '.join(LAYER_TYPES)})")
+    g, synapses = layer.group, 0
+    if kind not in CHECKED:  # readers refuse these; their geometry is not checked here
+        shape = layer.shape() if "shape" in g else prev or (0,)
+        return NetxLayer(layer.index, kind, shape, prev, 0, 0)
+    if kind == "flatten":
+        if prev is None:
+            layer.fail("type", kind, "a flatten needs a layer before it")
+        shape = (int(np.prod(prev)),)
+        if "shape" in g and layer.shape() != shape:
+            layer.fail("shape", layer.shape(), f"flattening {prev} gives {shape}")
+        return NetxLayer(layer.index, kind, shape, prev, 0, 0)
+    shape = layer.shape()
+    size = int(np.prod(shape))
+    if kind == "input":
+        layer.neuron(shape[0], size, values)
+        return NetxLayer(layer.index, kind, shape, None, 0, 0)
+    if kind in ("dense", "dense_rec"):
+        cols = None if prev is None else int(np.prod(prev))
+        data = layer.weight("weight", size, cols, values)
+        cols = int(np.prod(data.shape[1:]))
+        for field, want in (("outFeatures", size), ("inFeatures", cols)):
+            if field in g and int(layer.numbers(field, sizes=(1,)).reshape(-1)[0]) != want:
+                layer.fail(field, layer.numbers(field), f"the weight says {want}")
+        if kind == "dense_rec":
+            synapses += int(np.prod(layer.weight("weight_rec", size, size, values).shape))
+        if "delay" in g:
+            layer.numbers("delay", lo=0, hi=DELAY_MAX, sizes=(1, size, size * cols))
+        synapses += size * cols
+        prev = prev if prev is not None else (cols,)
+    elif kind == "conv":
+        synapses = _conv(layer, shape, prev, values)
+    layer.neuron(shape[0], size, values)
+    return NetxLayer(layer.index, kind, shape, prev, size, synapses)
+
+
+def check_netx(path: str, values: bool = True) -> NetxSummary:
+    """Check a netx file's structure (and, with ``values``, every number in it).
+
+    ``values=False`` reads only shapes and small fields, not the weight arrays: for
+    a quick look at the geometry. Raises UserError naming the file, the layer, the
+    field, the value and what is allowed.
+    """
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except (OSError, ValueError) as err:
+        reason = "no such file" if not os.path.exists(path) else \
+            f"not a readable netx HDF5 file ({str(err).splitlines()[0][:100]})"
+        raise UserError(f"{path}: {reason}") from None
+    with f:
+        if "layer" not in f or not hasattr(f["layer"], "keys"):
+            raise UserError(f"{path}: not a netx network (no /layer group)")
+        keys = list(f["layer"].keys())
+        bad = [k for k in keys if not k.isdigit()]
+        if bad or not keys:
+            raise UserError(f"{path}: /layer holds {bad[0] if bad else 'nothing'!r}; "
+                            f"expected layers named 0, 1, 2, ...")
+        indices = sorted(int(k) for k in keys)
+        missing = sorted(set(range(indices[-1] + 1)) - set(indices))
+        if missing:
+            raise UserError(f"{path}: layer indices are not contiguous (layer {missing[0]} "
+                            f"is missing)")
+        layers, prev = [], None
+        for i in indices:
+            group = f["layer"][str(i)]
+            if not hasattr(group, "keys"):
+                raise UserError(f"{path}: layer {i} is not a group")
+            layer = _layer(_Layer(str(path), i, group), prev, values)
+            layers.append(layer)
+            prev = layer.shape
+        steps = None
+        if "simulation/tSample" in f:
+            t = np.asarray(f["simulation/tSample"][()]).reshape(-1)
+            if t.size != 1 or t.dtype.kind not in "iu" or not 0 < int(t[0]) <= 1 << 24:
+                raise UserError(f"{path}: /simulation/tSample {t[:2]}: expected a positive "
+                                f"integer")
+            steps = int(t[0])
+    return NetxSummary(str(path), layers, steps)

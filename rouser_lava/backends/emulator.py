@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
-from ..deploy.netx_check import check_netx
+from ..deploy.netx_check import check_netx, check_netx_fits
 from ..errors import UserError
 from ..resources import require_memory
 from .emu_kernels import UV_MAX, event_sum, lif
@@ -132,10 +132,7 @@ def load_netx(path: str) -> list[EmuLayer]:
     """Read a netx HDF5 file into emulator layers (refusing what is not reproduced)."""
     from lava.lib.dl.netx.utils import NetDict, optimize_weight_bits
 
-    summary = check_netx(path)
-    synapses = sum(layer.synapses for layer in summary.layers)
-    require_memory(BYTES_PER_SYNAPSE * synapses, f"the emulator on {path} "
-                   f"({synapses:,} synapses)", "run a smaller network")
+    check_netx_fits(path, BYTES_PER_SYNAPSE, "the emulator", "run a smaller network")
     layers_cfg = NetDict(str(path))["layer"]
     count = len(layers_cfg)
     layers: list[EmuLayer] = []

@@ -30,9 +30,8 @@ from tqdm.auto import tqdm
 
 from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
 from ..deploy.hw_limits import load_config
-from ..deploy.netx_check import check_netx
+from ..deploy.netx_check import check_netx_fits
 from ..errors import UserError
-from ..resources import require_memory
 
 # Lava's processes hold several copies of every weight: 64-1000-1000-10 -> 64-2000-2000-10
 # added ~310 bytes per synapse to the summed RSS of the parent and its workers.
@@ -69,12 +68,11 @@ def _from_lava(x: np.ndarray) -> np.ndarray:
 
 
 def load_network(net_path: str, **kwargs):
-    """``netx.hdf5.Network`` for ``net_path``, checked first (:func:`check_netx`)."""
+    """``netx.hdf5.Network`` for ``net_path``, checked first (:func:`check_netx_fits`)."""
     from lava.lib.dl.netx import hdf5
 
-    synapses = sum(layer.synapses for layer in check_netx(net_path).layers)
-    require_memory(LAVA_BYTES_PER_SYNAPSE * synapses, f"Lava on {net_path} "
-                   f"({synapses:,} synapses)", "run it on the emulator (the default backend)")
+    check_netx_fits(net_path, LAVA_BYTES_PER_SYNAPSE, "Lava",
+                    "run it on the emulator (the default backend)")
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             return hdf5.Network(net_config=str(net_path), **kwargs)

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..model.neuron import TH_MANT_MAX
+from ..resources import require_memory
 
 CHECKED = ("input", "dense", "dense_rec", "conv", "flatten")  # geometry checked here
 LAYER_TYPES = (*CHECKED, "dense_comp", "pool", "average", "concat", "convT", "unpool")
@@ -120,7 +121,8 @@ class _Layer:
         value = self.raw(field, group)[()]
         value = value.reshape(-1)[0] if isinstance(value, np.ndarray) and value.size else value
         if not isinstance(value, bytes):
-            self.fail(field, value, "expected an ASCII string")
+            self.fail(field if group is None else f"neuron/{field}", value,
+                      "expected an ASCII string")
         return value.decode("ascii", "replace")
 
     def shape(self) -> tuple[int, ...]:
@@ -136,8 +138,10 @@ class _Layer:
                 int(np.prod(data.shape[1:])) != cols:
             self.fail(field, f"of shape {tuple(data.shape)}",
                       f"expected ({rows}, {'?' if cols is None else cols})")
-        if values:
-            self.numbers(field, integer=False, lo=-WEIGHT_ABS_MAX, hi=WEIGHT_ABS_MAX)
+        if values and not np.any(self.numbers(field, integer=False, lo=-WEIGHT_ABS_MAX,
+                                              hi=WEIGHT_ABS_MAX)):
+            self.fail(field, "all zero", "netx cannot scale an all-zero weight matrix "
+                      "(optimize_weight_bits divides by its largest weight)")
         return data
 
     def neuron(self, channels: int, size: int, values: bool) -> None:
@@ -158,6 +162,8 @@ class _Layer:
                 self.numbers(field, group, lo=0, hi=DECAY_MAX, sizes=(1,))
         if "refDelay" in group:
             self.numbers("refDelay", group, lo=0, hi=1 << 20, sizes=(1,))
+        if "gradedSpike" in group:
+            self.numbers("gradedSpike", group, lo=0, hi=1, sizes=(1,))
 
 
 def _conv(layer: _Layer, shape, prev, values: bool) -> int:
@@ -177,6 +183,11 @@ def _conv(layer: _Layer, shape, prev, values: bool) -> int:
         geo[field] = np.broadcast_to(value.reshape(-1), (2,)).astype(int)
     if shape[0] % groups:
         layer.fail("groups", groups, f"does not divide the {shape[0]} output channels")
+    for field, want in (("outChannels", (shape[0],)), ("inChannels", (dims[1] * groups,)),
+                        ("kernelSize", dims[2:4])):
+        if field in g and tuple(np.broadcast_to(layer.numbers(field, sizes=(1, 2)).reshape(-1),
+                                                (len(want),))) != want:
+            layer.fail(field, layer.numbers(field), f"the weight says {want}")
     if prev is not None:
         if len(prev) != 3 or prev[0] != dims[1] * groups:
             layer.fail("weight", f"of shape {dims}", f"does not take input {prev} with "
@@ -274,3 +285,14 @@ def check_netx(path: str, values: bool = True) -> NetxSummary:
                                 f"integer")
             steps = int(t[0])
     return NetxSummary(str(path), layers, steps)
+
+
+def check_netx_fits(path: str, bytes_per_synapse: int, reader: str,
+                    advice: str) -> NetxSummary:
+    """:func:`check_netx` for a reader that needs ``bytes_per_synapse``: the structure
+    first, then the memory (UserError naming ``reader`` and ``advice`` if it does not
+    fit), then every value (reading the weights only once they fit)."""
+    synapses = sum(layer.synapses for layer in check_netx(path, values=False).layers)
+    require_memory(bytes_per_synapse * synapses, f"{reader} on {path} ({synapses:,} "
+                   f"synapses)", advice)
+    return check_netx(path)

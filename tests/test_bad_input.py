@@ -16,6 +16,7 @@ import torch
 from rouser_lava import fileio
 from rouser_lava.cli import compare_main, experiment_main, export_main, run_main, train_main
 from rouser_lava.data.dataset import load_digits
+from rouser_lava.data.registry import load_dataset
 from rouser_lava.errors import UserError
 from rouser_lava.model.blocks import RouserNet, dense_spec
 from rouser_lava.model.neuron import NeuronConfig
@@ -195,3 +196,15 @@ def test_written_files_respect_the_umask(model_file, tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "n.net").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_corrupt_cache_file_is_rebuilt(tmp_path, caplog):
+    write_nmnist_folder(tmp_path / "nmnist", per_class=1)
+    options = {"data_root": str(tmp_path / "nmnist"), "cache_dir": str(tmp_path / "cache")}
+    first = load_dataset("nmnist", **options)
+    (cached,) = (tmp_path / "cache").iterdir()
+    cached.write_bytes(b"not an npz archive")
+    again = load_dataset("nmnist", **options)
+    assert "unreadable cache file" in caplog.text
+    assert np.array_equal(first.y_test, again.y_test)
+    assert np.array_equal(first.x_test[:], again.x_test[:])

@@ -29,9 +29,13 @@ def test_compare_end_to_end(model_file, tmp_path, capsys):
     layer = doc["layers"][0]
     assert set(layer) == {"name", "neurons", "trained_spikes", "deployed_spikes", "delta",
                           "relative_delta", "correlation", "silent_deployed_active_trained",
-                          "silent_trained_active_deployed"}
+                          "silent_trained_active_deployed", "mismatched_spikes",
+                          "bit_exact_with_training"}
     assert layer["deployed_spikes"] - layer["trained_spikes"] == layer["delta"]
     assert 0.5 < layer["correlation"] <= 1.0
+    assert doc["mismatched_spikes_samples"] == 360  # fold re-rounds: not bit-exact
+    assert doc["mismatched_spikes"] == sum(la["mismatched_spikes"] for la in doc["layers"]) > 0
+    assert "bit-exact with training (torch vs emulator, 360 samples): layer0 no" in out
 
 
 def test_divergence_is_located_and_fails_the_command(model_file, tmp_path, capsys,

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
 from ..deploy.netx_check import check_netx, check_netx_fits
 from ..errors import UserError
+from ..model.fold import lava_dense_synapse, lava_dense_weight
 from ..resources import require_memory
 from .emu_kernels import UV_MAX, event_sum, lif
 
@@ -87,14 +88,6 @@ class EmuResult:
     spikes: list[np.ndarray]
     u: list[np.ndarray] | None = None
     v: list[np.ndarray] | None = None
-
-
-def _lava_dense_weight(weight: np.ndarray, num_bits: int) -> np.ndarray:
-    """Weights as Lava's Dense fixed_pt model ends up using them."""
-    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
-
-    mode = determine_sign_mode(weight)
-    return truncate_weights(clip_weights(weight, mode, num_bits=8), mode, num_bits)
 
 
 def _neuron_fields(cfg, path: str, name: str, shape: tuple[int, ...], bias) -> dict:
@@ -177,10 +170,10 @@ def load_netx(path: str) -> list[EmuLayer]:
                 rec = cfg["weight_rec"].reshape(out_shape[0], -1)
                 both, bits, exp, _ = optimize_weight_bits(np.hstack((weight, rec)))
                 weight, rec = both[:, :weight.shape[1]], both[:, weight.shape[1]:]
-                rec = np.ascontiguousarray(_lava_dense_weight(rec, bits).T, np.int32)
+                rec = np.ascontiguousarray(lava_dense_weight(rec, bits).T, np.int32)
+                weight = lava_dense_weight(weight, bits)
             else:
-                weight, bits, exp, _ = optimize_weight_bits(weight)
-            weight = _lava_dense_weight(weight, bits)
+                weight, exp = lava_dense_synapse(weight)
             layers.append(EmuLayer(kind, out_shape, torch.from_numpy(weight.astype(np.float32)),
                                    np.ascontiguousarray(weight.T, np.int32), rec, int(exp),
                                    float(np.abs(weight).sum(1).max()) * 2.0 ** max(exp, 0),

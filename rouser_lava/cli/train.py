@@ -23,6 +23,17 @@ def train_main(argv: list[str] | None = None) -> int:
     p.add_argument("--thresholds", choices=("learned", "fixed"), default=None,
                    help="learned per-neuron thresholds (Rouser, default) or stock "
                         "fixed thresholds (baseline)")
+    p.add_argument("--deploy", choices=("vector", "fold-exact"), default=None,
+                   help="vector (default): the forward pass is bit-exact with "
+                        "rouser-export --threshold-form vector (per-neuron vThMant, CPU "
+                        "simulator only); fold-exact: the forward pass is exactly the fold "
+                        "export Loihi 2 holds (shared vThMant, thresholds folded into "
+                        "rounded weights), so the deployed network is the trained one, "
+                        "spike for spike")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from a trained model.pt (fine-tuning): its architecture, "
+                        "neuron settings, weights, thresholds and data encoding; e.g. "
+                        "--init model.pt --deploy fold-exact --epochs 5")
     p.add_argument("--resume", action="store_true",
                    help="continue the run whose checkpoint is next to --out (NAME.ckpt.pt) "
                         "with its settings; --epochs may extend it, other options are "

@@ -39,6 +39,7 @@ class LayerComparison:
     correlation: float | None  # Pearson r of per-neuron spike counts (None if constant)
     silent_deployed: list[int]  # active in training, silent when deployed
     silent_trained: list[int]  # silent in training, active when deployed
+    mismatched: int  # spikes that differ, trained vs deployed, on the compared samples
 
     @property
     def delta(self) -> int:
@@ -47,6 +48,19 @@ class LayerComparison:
     @property
     def relative_delta(self) -> float:
         return self.delta / self.trained_spikes if self.trained_spikes else 0.0
+
+
+@dataclass
+class Exactness:
+    """Trained model (torch) vs deployed network, spike for spike: the element-wise
+    count of differing spikes over ``samples`` test samples (all of them unless their
+    spikes would not fit in memory) and every layer, the first difference, and the
+    count against Lava on Lava's samples."""
+
+    samples: int
+    mismatched_spikes: int
+    first_divergence: Divergence | None  # "emulator" = torch, "lava" = emulator here
+    mismatched_spikes_lava: int
 
 
 @dataclass
@@ -61,6 +75,7 @@ class Comparison:
     agreement: float  # fraction of equal predictions, trained vs deployed
     lava_mismatches: int  # spikes where emulator and Lava differ (must be 0)
     first_divergence: Divergence | None
+    exactness: Exactness
 
     def to_json(self) -> dict:
         return {
@@ -77,14 +92,24 @@ class Comparison:
                         "deployed_spikes": la.deployed_spikes, "delta": la.delta,
                         "relative_delta": la.relative_delta, "correlation": la.correlation,
                         "silent_deployed_active_trained": la.silent_deployed,
-                        "silent_trained_active_deployed": la.silent_trained}
+                        "silent_trained_active_deployed": la.silent_trained,
+                        "mismatched_spikes": la.mismatched,
+                        "bit_exact_with_training": la.mismatched == 0}
                        for la in self.layers],
+            "mismatched_spikes": self.exactness.mismatched_spikes,
+            "mismatched_spikes_samples": self.exactness.samples,
+            "mismatched_spikes_lava": self.exactness.mismatched_spikes_lava,
+            "first_training_divergence": None if self.exactness.first_divergence is None
+            else vars(self.exactness.first_divergence),
             "lava_mismatches": self.lava_mismatches,
             "first_divergence": None if self.first_divergence is None
             else vars(self.first_divergence),
             "wall_s": {"torch": self.trained.wall_s, "emulator": self.deployed.wall_s,
                        "lava": self.lava.wall_s},
         }
+
+
+KEEP_BYTES = 1 << 30  # most memory for the spikes compared between torch and the emulator
 
 
 def first_divergence(a: list[np.ndarray], b: list[np.ndarray],
@@ -129,25 +154,31 @@ def compare(net, net_path: str, data: SpikeDataset, lava_samples: int,
                         f"{summary.input_shape} are not the model's {trained_shapes} on "
                         f"{tuple(net.input_shape)}; export the model with rouser-export")
     x, y = data.x_test, data.y_test
-    keep = max(lava_samples, 1)
+    per_sample = x.shape[-1] * sum(int(np.prod(shape)) for shape in trained_shapes)
+    keep = int(min(len(x), max(lava_samples, KEEP_BYTES // (2 * per_sample), 1)))
     trained = run_backend("torch", torch_backend(net), x, y, 128, keep, progress)
     emu, batch = netx_backend("emulator", net_path)
     deployed = run_backend("emulator", emu, x, y, batch, keep, progress)
     lava, batch = netx_backend("lava", net_path, progress)
     k = min(lava_samples, len(x))
     lava_run = run_backend("lava", lava, x[:k], y[:k], batch, k, progress)
+    names = deployed.layer_names
     mismatches, divergence = first_divergence([s[:k] for s in deployed.spikes],
-                                              lava_run.spikes, deployed.layer_names)
+                                              lava_run.spikes, names)
+    exact = Exactness(keep, *first_divergence(trained.spikes, deployed.spikes, names),
+                      first_divergence([s[:k] for s in trained.spikes], lava_run.spikes,
+                                       names)[0])
     layers = []
     for i, name in enumerate(trained.layer_names):
         a, b = trained.neuron_spikes[i], deployed.neuron_spikes[i]
         layers.append(LayerComparison(
             name, len(a), int(a.sum()), int(b.sum()), _correlation(a, b),
             [int(j) for j in np.flatnonzero((a > 0) & (b == 0))],
-            [int(j) for j in np.flatnonzero((a == 0) & (b > 0))]))
+            [int(j) for j in np.flatnonzero((a == 0) & (b > 0))],
+            int(np.count_nonzero(trained.spikes[i] != deployed.spikes[i]))))
     agreement = float(np.mean(trained.predictions == deployed.predictions))
     return Comparison(data.name, trained, deployed, lava_run, layers, agreement, mismatches,
-                      divergence)
+                      divergence, exact)
 
 
 def format_table(c: Comparison) -> str:
@@ -168,6 +199,15 @@ def format_table(c: Comparison) -> str:
         lines.append(f"{la.name:<8}{la.neurons:>8}{la.trained_spikes:>11}"
                      f"{la.deployed_spikes:>11}{la.delta:>+9}{100 * la.relative_delta:>+7.1f}%"
                      f"{r:>10}{len(la.silent_deployed):>9}{len(la.silent_trained):>7}")
+    e = c.exactness
+    exact = ", ".join(f"{la.name} {'yes' if la.mismatched == 0 else 'no'}" for la in c.layers)
+    lines += ["", f"bit-exact with training (torch vs emulator, {e.samples} samples): {exact}; "
+              f"{e.mismatched_spikes} mismatched spikes (torch vs Lava on {c.lava.samples}: "
+              f"{e.mismatched_spikes_lava})"]
+    if e.first_divergence is not None:
+        d = e.first_divergence
+        lines.append(f"  first divergence: sample {d.sample}, {d.layer}, neuron {d.neuron}, "
+                     f"step {d.step} (trained {d.emulator}, deployed {d.lava})")
     lines.append("")
     if c.first_divergence is None:
         lines.append(f"emulator == Lava: 0 mismatched spikes on {c.lava.samples} samples")

@@ -30,11 +30,15 @@ import numpy as np
 
 from ..errors import UserError
 from ..model.blocks import W_SCALE, Flatten, RouserNet, layer_shapes
+from ..model.fold import (
+    DEFAULT_MAX_GAIN,
+    choose_shared_threshold,
+    fold_weights,
+    folded_weights,
+)
 from ..model.neuron import TH_MANT_MAX, TH_SCALE
 
-W_MIN, W_MAX = -256, 254  # integer weights netx keeps intact for mixed-sign matrices
 THRESHOLD_FORMS = ("fold", "vector")
-DEFAULT_MAX_GAIN = 8.0  # most a folded neuron's u, v may grow relative to training
 
 
 @dataclass(frozen=True)
@@ -96,32 +100,6 @@ class QuantizedNetwork:
     reports: list[LayerReport] = field(default_factory=list)
 
 
-def choose_shared_threshold(w_mant: np.ndarray, th_mant: np.ndarray,
-                            max_gain: float = DEFAULT_MAX_GAIN) -> int:
-    """Largest ``vThMant`` M for which ``round(w * M / th_i)`` stays in [-256, 254]
-    and ``M / th_i <= max_gain`` for every neuron.
-
-    ``w_mant`` is ``(C_out, ...)`` integer weights; ``th_mant`` ``(C_out,)``.
-    Returns at least 1 (clipping then happens) and at most the 17-bit maximum.
-    """
-    rows = w_mant.reshape(len(w_mant), -1).astype(np.float64)
-    th = th_mant.astype(np.float64)
-    pos, neg = rows.max(axis=1), -rows.min(axis=1)
-    limits = [np.floor(max_gain * th.min()) + 1]  # M <= max_gain * th_min
-    with np.errstate(divide="ignore"):
-        limits.append(np.min(np.where(pos > 0, (W_MAX + 0.5) * th / pos, np.inf)))
-        limits.append(np.min(np.where(neg > 0, (-W_MIN + 0.5) * th / neg, np.inf)))
-    m = min(limits)
-    m = TH_MANT_MAX if not np.isfinite(m) else int(np.ceil(m) - 1)
-    return int(np.clip(m, 1, TH_MANT_MAX))
-
-
-def fold_weights(w: np.ndarray, th: np.ndarray, th_ref: float) -> np.ndarray:
-    """Scale row ``i`` of ``w`` (``(C_out, ...)``) by ``th_ref / th[i]``; no rounding."""
-    scale = th_ref / th.astype(np.float64)
-    return w * scale.reshape(-1, *([1] * (w.ndim - 1)))
-
-
 def _check_values(name: str, block) -> None:
     """Refuse what would deploy silently wrong: non-finite weights or thresholds, and
     thresholds that Loihi's 17-bit ``vThMant`` can only hold clamped."""
@@ -150,10 +128,7 @@ def _quantize_layer(name: str, block, shape, form: str,
         clipped, err = 0, 0.0
     else:
         m = choose_shared_threshold(w_mant, th_mant, max_gain)
-        exact = fold_weights(w_mant.astype(np.float64), th_mant, m)
-        rounded = np.rint(exact)
-        clipped = int(np.sum((rounded < W_MIN) | (rounded > W_MAX)))
-        weight = np.clip(rounded, W_MIN, W_MAX).astype(np.int64)
+        weight, clipped = folded_weights(w_mant, th_mant, m)
         v_th, th_ref = np.array(m, dtype=np.int64), m / TH_SCALE
         back = fold_weights(weight.astype(np.float64), m / th_mant, 1.0)  # w_q * th_i / M
         rows = np.abs(w_mant.reshape(len(w_mant), -1)).max(axis=1)

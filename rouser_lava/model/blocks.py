@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .._slayer import slayer
+from .fold import DEFAULT_MAX_GAIN, choose_shared_threshold, folded_weights, lava_dense_synapse
 from .neuron import NeuronConfig, RouserCuba
 
 W_SCALE = 64  # weight unit on Loihi: a weight of 1.0 is mantissa 64
@@ -34,6 +35,16 @@ def quantize_weight(weight: torch.Tensor, descale: bool = False) -> torch.Tensor
     """
     q = slayer.utils.quantize(weight, step=2 / W_SCALE).clamp(-256 / W_SCALE, 254 / W_SCALE)
     return q * W_SCALE if descale else q
+
+
+def fold(weight: torch.Tensor, neuron: RouserCuba) -> tuple[np.ndarray, int]:
+    """The Loihi 2 fold of ``neuron``'s thresholds into ``weight`` (float32
+    ``(C_out, ...)``, quantized), exactly as ``rouser-export`` writes it: the integer
+    weights (int64, same shape) and the shared ``vThMant``."""
+    w_mant = np.rint(weight.detach().double().numpy() * W_SCALE).astype(np.int64)
+    th_mant = neuron.threshold_mant().numpy()
+    m = choose_shared_threshold(w_mant, th_mant, DEFAULT_MAX_GAIN)
+    return folded_weights(w_mant, th_mant, m)[0], m
 
 
 def delay_one_step(x: torch.Tensor) -> torch.Tensor:
@@ -73,8 +84,24 @@ class Dense(nn.Module):
         summation cannot change a value.
         """
         w = quantize_weight(self.synapse.weight)
-        current = nn.functional.linear(x.transpose(1, 2), w.reshape(w.shape[0], -1))
+        w = w.reshape(w.shape[0], -1)
+        if self.neuron.config.fold_exact:
+            return delay_one_step(self._fold_forward(x, w))
+        current = nn.functional.linear(x.transpose(1, 2), w)
         return delay_one_step(self.neuron(current.transpose(1, 2)))
+
+    def _fold_forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Spikes of the fold export on Lava: the sum of Lava's effective integer weights
+        over the spikes, shifted (floored) by netx's weight exponent, into neurons with
+        the shared threshold; gradients through the unfolded current."""
+        w_int, m = fold(w, self.neuron)
+        w_eff, exp = lava_dense_synapse(w_int)
+        xt = x.transpose(1, 2)  # (N, T, C_in)
+        with torch.no_grad():
+            a = torch.floor(nn.functional.linear(
+                xt, torch.from_numpy(w_eff.astype(np.float32))) * 2.0 ** exp)
+        current = nn.functional.linear(xt, w).transpose(1, 2)  # (N, C_out, T)
+        return self.neuron(current, (a.transpose(1, 2) / W_SCALE, m))
 
 
 class Conv(nn.Module):
@@ -98,7 +125,15 @@ class Conv(nn.Module):
         return quantize_weight(self.synapse.weight.detach())[..., 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return delay_one_step(self.neuron(self.synapse(x)))
+        if not self.neuron.config.fold_exact:
+            return delay_one_step(self.neuron(self.synapse(x)))
+        w_int, m = fold(quantize_weight(self.synapse.weight), self.neuron)
+        syn = self.synapse
+        with torch.no_grad():  # Lava's Conv: file weights as they are, 24-bit activation
+            a = nn.functional.conv3d(x, torch.from_numpy(w_int.astype(np.float32)), None,
+                                     syn.stride, syn.padding, syn.dilation, syn.groups)
+            a = a.clamp_(-(1 << 23), (1 << 23) - 1)
+        return delay_one_step(self.neuron(self.synapse(x), (a / W_SCALE, m)))
 
 
 class Flatten(nn.Module):

@@ -16,6 +16,7 @@ import numpy as np
 from .._numba import njit, prange
 
 STATE_SCALE = 1 << 12
+UV_MAX = 1 << 23  # u and v are signed 24-bit on Loihi
 
 
 @njit(cache=True, inline="always")
@@ -28,7 +29,8 @@ def _rtz(x, keep):  # pragma: no cover - compiled
 
 @njit(cache=True, parallel=True)
 def cuba_rows(x_int, i_decay, v_decay, th_rows, v_out, s_out):  # pragma: no cover
-    """Integer CUBA with reset to zero, row by row.
+    """Integer CUBA with reset to zero, row by row; ``u`` wraps and ``v`` clips at 24
+    bits as on Loihi.
 
     Parameters
     ----------
@@ -49,7 +51,11 @@ def cuba_rows(x_int, i_decay, v_decay, th_rows, v_out, s_out):  # pragma: no cov
         th = th_rows[r]
         for t in range(steps):
             u = _rtz(u, keep_u) + x_int[r, t]
-            v = _rtz(v, keep_v) + u
+            if u > UV_MAX:  # Loihi's 24-bit u wraps
+                u -= 2 * UV_MAX
+            elif u <= -UV_MAX:
+                u += 2 * UV_MAX
+            v = min(max(_rtz(v, keep_v) + u, 1 - UV_MAX), UV_MAX - 1)  # 24-bit v clips
             v_out[r, t] = np.float32(v) / scale
             if v > th:
                 s_out[r, t] = 1.0

@@ -9,7 +9,8 @@ Dynamics, per time step ``t`` and neuron ``i``, in Loihi's integer units
     s[t] &= v[t] > \\vartheta_i \\\\
     v[t] &\\leftarrow v[t] (1 - s[t])
 
-``rtz`` rounds toward zero (sign-magnitude right shift), exactly as Lava's
+``u`` wraps and ``v`` clips at signed 24 bits, as on Loihi. ``rtz`` rounds toward
+zero (sign-magnitude right shift), exactly as Lava's
 ``PyLifModelBitAcc`` and slayer's CPU leaky integrator compute it. The spike test
 is strict, like Loihi's ``v > vth << 6``; slayer gets the same with its
 ``threshold_eps``. Thresholds live on Loihi's grid: ``vThMant = threshold * 64``.
@@ -37,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .cuba_kernels import cuba_rows, spike_backward_rows
+from .cuba_kernels import UV_MAX, cuba_rows, spike_backward_rows
 
 STATE_SCALE = 1 << 12  # slayer s_scale: 1.0 of state == 4096 integer units
 TH_SCALE = 1 << 6  # vThMant = threshold * 64; Loihi compares v > vThMant << 6
@@ -56,6 +57,7 @@ class NeuronConfig:
     tau_grad: float = 0.03  # surrogate width, relative to the initial threshold
     scale_grad: float = 3.0  # surrogate height (lava-dl scale_grad)
     learn_threshold: bool = True  # Rouser: per-neuron thresholds are trained
+    fold_exact: bool = False  # the forward pass is the Loihi 2 fold export (model/fold.py)
 
     @property
     def i_decay(self) -> int:
@@ -79,7 +81,8 @@ def decay_rtz(state: torch.Tensor, decay: int) -> torch.Tensor:
 def cuba_fixed(
     x_int: torch.Tensor, i_decay: int, v_decay: int, th_int: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Integer CUBA dynamics with reset to zero; pure function.
+    """Integer CUBA dynamics with reset to zero; pure function. ``u`` wraps and ``v``
+    clips at Loihi's signed 24 bits (as Lava's fixed-point LIF does).
 
     Parameters
     ----------
@@ -103,7 +106,9 @@ def cuba_fixed(
     v_t = torch.zeros_like(u_t)
     for t in range(x_int.shape[-1]):
         u_t = decay_rtz(u_t, i_decay) + x_int[..., t]
-        v_t = decay_rtz(v_t, v_decay) + u_t
+        u_t = torch.where(u_t > UV_MAX, u_t - 2 * UV_MAX,
+                          torch.where(u_t <= -UV_MAX, u_t + 2 * UV_MAX, u_t))  # 24-bit wrap
+        v_t = (decay_rtz(v_t, v_decay) + u_t).clamp(1 - UV_MAX, UV_MAX - 1)  # 24-bit clip
         u[..., t] = u_t
         v[..., t] = v_t
         s[..., t] = v_t > th_int
@@ -140,10 +145,13 @@ class _CubaSpike(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, threshold, i_decay, v_decay, tau_rho, scale_rho):
+    def forward(ctx, x, threshold, i_decay, v_decay, tau_rho, scale_rho, folded=None):
+        # ``folded`` = (x_run, th_run, gain): run those (the fold's integer current and
+        # shared threshold) and keep v / gain, the unfolded voltage, for the backward.
+        x_run, th_run = (x, threshold) if folded is None else folded[:2]
         # slayer truncates the scaled input toward zero: (w_scale * input).to(int)
-        x_int = (x * STATE_SCALE).to(torch.int64)
-        th_int = torch.round(threshold * TH_SCALE).to(torch.int64) * TH_SCALE
+        x_int = (x_run * STATE_SCALE).to(torch.int64)
+        th_int = torch.round(th_run * TH_SCALE).to(torch.int64) * TH_SCALE
         if x.device.type == "cpu" and x.dtype == torch.float32:
             th_rows = torch.broadcast_to(th_int, x.shape[:-1])
             v, s = (torch.empty(x.shape, dtype=x.dtype) for _ in range(2))  # contiguous
@@ -152,6 +160,8 @@ class _CubaSpike(torch.autograd.Function):
         else:
             _, v_int, s = cuba_fixed(x_int, i_decay, v_decay, th_int)
             v, s = v_int.to(x.dtype) / STATE_SCALE, s.to(x.dtype)
+        if folded is not None:
+            v = v / folded[2].unsqueeze(-1)
         ctx.save_for_backward(v, threshold.unsqueeze(-1))
         ctx.consts = (i_decay, v_decay, tau_rho, scale_rho)
         return s
@@ -179,7 +189,7 @@ class _CubaSpike(torch.autograd.Function):
             grad_th = -grad_v_sum.sum(0)  # (C,) dense; (C, H, W) conv -> (C, 1, 1)
             if grad_th.dim() > 1:
                 grad_th = grad_th.sum(dim=tuple(range(1, grad_th.dim())), keepdim=True)
-        return grad_x, grad_th, None, None, None, None
+        return grad_x, grad_th, None, None, None, None, None
 
 
 class _ThresholdGrid(torch.autograd.Function):
@@ -237,9 +247,22 @@ class RouserCuba(nn.Module):
         """Keep the latent thresholds inside the representable range (call after a step)."""
         self.threshold.clamp_(1 / TH_SCALE, TH_MANT_MAX / TH_SCALE)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Spikes ``(N, C, ..., T)`` float32 in {0, 1} for input current ``x`` of that shape."""
-        th = self.quantized_threshold().reshape(-1, *([1] * (x.dim() - 3)))  # (C, 1..)
-        return _CubaSpike.apply(
-            x, th, self.config.i_decay, self.config.v_decay, self.tau_rho, self.scale_rho
-        )
+    def forward(self, x: torch.Tensor, folded: tuple[torch.Tensor, int] | None = None
+                ) -> torch.Tensor:
+        """Spikes ``(N, C, ..., T)`` float32 in {0, 1} for input current ``x`` of that shape.
+
+        With ``folded = (x_fold, m)`` the spikes are those of the Loihi 2 fold: current
+        ``x_fold`` (same shape, no gradient) into neurons sharing ``vThMant = m``. The
+        fold scales neuron ``i``'s state by ``g_i = m / vThMant_i``; the backward pass
+        uses the fold's voltage divided by ``g_i`` against the neuron's own threshold,
+        so gradients (to ``x`` and the thresholds) are the unfolded neuron's.
+        """
+        th = self.quantized_threshold()
+        shape = (-1, *([1] * (x.dim() - 3)))  # (C, 1..)
+        run = None
+        if folded is not None:
+            x_fold, m = folded
+            th_mant = (th.detach() * TH_SCALE).reshape(shape)
+            run = (x_fold, torch.full_like(th_mant, m / TH_SCALE), m / th_mant)
+        return _CubaSpike.apply(x, th.reshape(shape), self.config.i_decay,
+                                self.config.v_decay, self.tau_rho, self.scale_rho, run)

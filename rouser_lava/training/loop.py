@@ -16,7 +16,6 @@ from .._slayer import slayer
 from ..data.dataset import SpikeDataset
 from ..errors import UserError
 from ..model.blocks import RouserNet, dense_spec
-from ..model.neuron import NeuronConfig
 from .metrics import batch_counts, format_epoch, layer_metrics, weights
 
 log = logging.getLogger(__name__)
@@ -56,14 +55,13 @@ class EvalResult:
     loss: float
 
 
-def dense_net(data: SpikeDataset, hidden: tuple[int, ...], neuron: NeuronConfig) -> RouserNet:
-    """A dense ``C_in - hidden... - num_classes`` network (an input ``(C, H, W)`` is
-    flattened first, in netx's C order)."""
+def dense_arch(data: SpikeDataset, hidden: tuple[int, ...]) -> list[dict]:
+    """A dense ``C_in - hidden... - num_classes`` architecture (an input ``(C, H, W)``
+    is flattened first, in netx's C order)."""
     sizes = [int(np.prod(data.input_shape)), *hidden, data.num_classes]
     arch = [dense_spec(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
-    if len(data.input_shape) > 1:
-        arch.insert(0, {"kind": "flatten"})
-    return RouserNet(data.input_shape, arch, neuron)
+    return [{"kind": "flatten"}, *arch] if len(data.input_shape) > 1 else arch
+
 
 
 def predict(output_spikes: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ uninterrupted run with the same seed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -21,19 +22,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.registry import DATA_OPTIONS, load_dataset
+from ..data.dataset import SpikeDataset
+from ..data.registry import DATA_OPTIONS, dataset_for, load_dataset
 from ..errors import UserError
 from ..fileio import check_output_file, write_bytes
-from ..model.modelfile import load_record, save_model, save_record
+from ..model.blocks import RouserNet, layer_shapes
+from ..model.modelfile import load_model, load_record, save_model, save_record
 from ..model.neuron import NeuronConfig
 from ..resources import require_memory
-from .loop import TrainConfig, TrainState, config_dict, dense_net, train
+from .loop import TrainConfig, TrainState, config_dict, dense_arch, train
 from .presets import resolve
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "rouser-lava/checkpoint"
 SETTINGS = ("dataset", "epochs", "batch_size", "lr", "lr_threshold", "lr_schedule", "seed",
-            "hidden", "threshold_init", "thresholds", *DATA_OPTIONS)
+            "hidden", "threshold_init", "thresholds", "deploy", "init", *DATA_OPTIONS)
 
 
 def run_files(out: Path) -> dict[str, Path]:
@@ -47,7 +50,7 @@ def settings(args) -> dict:
     """Run settings from parsed ``rouser-train`` arguments: command line over preset over
     built-in defaults."""
     builtin = {**config_dict(TrainConfig()), "dataset": "digits", "threshold_init": 1.25,
-               "thresholds": "learned"}
+               "thresholds": "learned", "deploy": "vector", "init": None}
     return resolve(args.preset, {k: getattr(args, k, None) for k in SETTINGS}, builtin)
 
 
@@ -79,6 +82,42 @@ def training_bytes(sizes: list[int], batch: int, steps: int) -> int:
     return 24 * weights + 48 * batch * steps * sum(sizes)
 
 
+def _sizes(net: RouserNet) -> str:
+    """``64-128-10``: input size and the size of every spiking layer."""
+    shapes = layer_shapes(net.input_shape, net.arch)
+    return "-".join(str(int(np.prod(sh))) for sh in
+                    [net.input_shape, *(sh for sp, sh in zip(net.arch, shapes)
+                                        if sp["kind"] != "flatten")])
+
+
+def _dataset_and_net(opt: dict) -> tuple[SpikeDataset, RouserNet]:
+    """The data and the initial network of a run: a new dense net, or (``--init``) a
+    trained model to fine-tune, with its architecture, neuron settings, weights and
+    data encoding. ``--deploy fold-exact`` makes its forward pass the fold export."""
+    fold = opt.get("deploy", "vector") == "fold-exact"
+    if opt.get("init"):
+        base, record = load_model(opt["init"])
+        meta = record["dataset"]
+        data = dataset_for(meta["name"], meta.get("encoding"), opt.get("data_root"))
+        neuron = dataclasses.replace(base.neuron_config, fold_exact=fold)
+        arch, input_shape = base.arch, base.input_shape
+    else:
+        data = load_dataset(opt["dataset"], **{k: opt.get(k) for k in DATA_OPTIONS})
+        neuron = NeuronConfig(threshold=opt["threshold_init"], fold_exact=fold,
+                              learn_threshold=opt["thresholds"] == "learned")
+        arch, input_shape = dense_arch(data, tuple(opt["hidden"])), data.input_shape
+    sizes = [int(np.prod(input_shape))] + [s.get("out_features", 0) for s in arch]
+    require_memory(training_bytes(sizes, opt["batch_size"], data.time_steps),
+                   f"training {'-'.join(map(str, sizes))} with batch {opt['batch_size']} "
+                   f"and {data.time_steps} steps", "use smaller --hidden, --batch-size or "
+                   "--time-steps")
+    torch.manual_seed(opt["seed"])
+    net = RouserNet(input_shape, arch, neuron)
+    if opt.get("init"):
+        net.load_state_dict(base.state_dict())
+    return data, net
+
+
 def train_run(opt: dict, out: str | Path, progress: bool = True,
               resume: bool = False) -> list[dict]:
     """Train with settings ``opt`` (see :data:`SETTINGS`), writing the run's files.
@@ -98,29 +137,18 @@ def train_run(opt: dict, out: str | Path, progress: bool = True,
         opt = {**ckpt["settings"], "epochs": opt.get("epochs") or ckpt["settings"]["epochs"]}
         state = TrainState(ckpt["epoch"], ckpt["optimizer"], ckpt["generator"], ckpt["w0"],
                            ckpt["history"])
-    data = load_dataset(opt["dataset"], **{k: opt.get(k) for k in DATA_OPTIONS})
+    data, net = _dataset_and_net(opt)
     cfg = TrainConfig(epochs=opt["epochs"], batch_size=opt["batch_size"], lr=opt["lr"],
                       lr_threshold=opt["lr_threshold"],
                       lr_schedule=opt.get("lr_schedule", "constant"),  # older checkpoints
                       seed=opt["seed"], hidden=tuple(opt["hidden"]))
-    neuron = NeuronConfig(threshold=opt["threshold_init"],
-                          learn_threshold=opt["thresholds"] == "learned")
-    sizes = [int(np.prod(data.input_shape)), *cfg.hidden, data.num_classes]
-    require_memory(training_bytes(sizes, cfg.batch_size, data.time_steps),
-                   f"training {'-'.join(map(str, sizes))} with batch {cfg.batch_size} and "
-                   f"{data.time_steps} steps", "use smaller --hidden, --batch-size or "
-                   "--time-steps")
-    torch.manual_seed(cfg.seed)
-    net = dense_net(data, cfg.hidden, neuron)
     if state is not None:
         net.load_state_dict(ckpt["state_dict"])
         log.info("resuming %s after epoch %d of %d", files["checkpoint"], state.epoch,
                  cfg.epochs)
-    log.info("training %s on %s: %d train / %d test samples, %d steps, thresholds %s",
-             "-".join(str(s) for s in [int(np.prod(data.input_shape)), *cfg.hidden,
-                                       data.num_classes]),
-             data.name, len(data.x_train), len(data.x_test), data.time_steps,
-             opt["thresholds"])
+    log.info("training %s on %s: %d train / %d test samples, %d steps, thresholds %s%s",
+             _sizes(net), data.name, len(data.x_train), len(data.x_test), data.time_steps,
+             opt["thresholds"], ", fold-exact" if net.neuron_config.fold_exact else "")
     dataset = {"name": data.name, "encoding": data.encoding, "train": config_dict(cfg)}
     saved = dict(opt, hidden=list(opt["hidden"]))
 

@@ -1,0 +1,78 @@
+"""Loihi 2's fold of per-neuron thresholds into weights, and what Lava then does with
+integer dense weights: the arithmetic that fold-exact training, quantization and the
+emulator must share to agree spike for spike.
+
+CUBA with reset to zero is linear below threshold, so neuron ``i`` with threshold
+``Th_i`` behaves like one with a shared ``Th_ref`` whose input weights are scaled by
+``Th_ref / Th_i``. A layer then holds one ``vThMant = M`` and weights
+``clip(rint(w_mant * M / th_mant_i), -256, 254)``. ``M`` is the largest value for
+which no scaled weight leaves [-256, 254] and no neuron's state grows more than
+``max_gain`` times (default 8) over what the unfolded neuron sees (``u`` and ``v``
+scale by ``M / th_mant_i`` and must stay inside Loihi's 24 bits).
+
+Lava's dense synapse then takes netx's ``optimize_weight_bits`` (an exponent, and
+the weights shifted by it) and its own ``clip_weights`` / ``truncate_weights``; the
+activation is the integer sum of those weights over the spiking inputs, shifted by the
+exponent (``>>`` floors negative sums).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .neuron import TH_MANT_MAX
+
+W_MIN, W_MAX = -256, 254  # integer weights netx keeps intact for mixed-sign matrices
+DEFAULT_MAX_GAIN = 8.0  # most a folded neuron's u, v may grow relative to training
+
+
+def choose_shared_threshold(w_mant: np.ndarray, th_mant: np.ndarray,
+                            max_gain: float = DEFAULT_MAX_GAIN) -> int:
+    """Largest ``vThMant`` M for which ``round(w * M / th_i)`` stays in [-256, 254]
+    and ``M / th_i <= max_gain`` for every neuron.
+
+    ``w_mant`` is ``(C_out, ...)`` integer weights; ``th_mant`` ``(C_out,)``.
+    Returns at least 1 (clipping then happens) and at most the 17-bit maximum.
+    """
+    rows = w_mant.reshape(len(w_mant), -1).astype(np.float64)
+    th = th_mant.astype(np.float64)
+    pos, neg = rows.max(axis=1), -rows.min(axis=1)
+    limits = [np.floor(max_gain * th.min()) + 1]  # M <= max_gain * th_min
+    with np.errstate(divide="ignore"):
+        limits.append(np.min(np.where(pos > 0, (W_MAX + 0.5) * th / pos, np.inf)))
+        limits.append(np.min(np.where(neg > 0, (-W_MIN + 0.5) * th / neg, np.inf)))
+    m = min(limits)
+    m = TH_MANT_MAX if not np.isfinite(m) else int(np.ceil(m) - 1)
+    return int(np.clip(m, 1, TH_MANT_MAX))
+
+
+def fold_weights(w: np.ndarray, th: np.ndarray, th_ref: float) -> np.ndarray:
+    """Scale row ``i`` of ``w`` (``(C_out, ...)``) by ``th_ref / th[i]``; no rounding."""
+    scale = th_ref / th.astype(np.float64)
+    return w * scale.reshape(-1, *([1] * (w.ndim - 1)))
+
+
+def folded_weights(w_mant: np.ndarray, th_mant: np.ndarray, m: int) -> tuple[np.ndarray, int]:
+    """int64 weights of the fold with shared ``vThMant`` ``m`` (same shape as
+    ``w_mant``), and how many were clipped to [-256, 254]."""
+    rounded = np.rint(fold_weights(w_mant.astype(np.float64), th_mant, m))
+    clipped = int(np.sum((rounded < W_MIN) | (rounded > W_MAX)))
+    return np.clip(rounded, W_MIN, W_MAX).astype(np.int64), clipped
+
+
+def lava_dense_weight(weight: np.ndarray, num_bits: int) -> np.ndarray:
+    """Weights as Lava's Dense fixed_pt model ends up using them (after netx's
+    ``optimize_weight_bits`` chose ``num_bits``)."""
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+    mode = determine_sign_mode(weight)
+    return truncate_weights(clip_weights(weight, mode, num_bits=8), mode, num_bits)
+
+
+def lava_dense_synapse(weight: np.ndarray) -> tuple[np.ndarray, int]:
+    """What a netx dense layer with integer ``weight`` (``(C_out, C_in)``) computes:
+    the effective integer weights and the exponent their sum is shifted by."""
+    from lava.lib.dl.netx.utils import optimize_weight_bits
+
+    shifted, bits, exp, _ = optimize_weight_bits(weight)
+    return lava_dense_weight(shifted, bits), int(exp)

@@ -10,23 +10,25 @@ semaphores; the parent blocks on semaphores until the workers answer. Without ca
   forever for an answer, and Python's exit would join the surviving workers. Here the
   workers are forked with SIGINT ignored (an ``os.register_at_fork`` hook, active only
   while Lava builds its runtime), so only the parent sees the interrupt. The same hook
-  asks Linux to kill a worker when the parent ends (``PR_SET_PDEATHSIG``): an interrupt
-  that lands between a ``fork`` and multiprocessing's bookkeeping leaves a worker that
-  nobody knows of, and it must not outlive the command.
+  asks Linux to kill a worker when the parent ends (``PR_SET_PDEATHSIG``), the last
+  resort against a worker that nobody knows of.
 - A worker that dies or stalls leaves the parent waiting forever (Lava's error path
   joins every worker, also the healthy ones waiting for commands). A watchdog thread
   waits on the workers' process sentinels and on the time limits; when one fails it
-  sends SIGUSR1 to the main thread, whose handler raises :class:`_Stalled` there. It
-  repeats the signal every ``RESEND_S`` until the main thread has left the run: Python
-  drops an exception raised inside an at-fork hook or a ``__del__``, and Lava's
-  ``stop()`` joins its workers in a ``finally`` that can block again.
+  sends SIGUSR1 to the main thread, whose handler raises :class:`_Stalled` there.
+- Some places must not be cut short (:func:`_must_finish`): an import (the module stays
+  broken) and multiprocessing's start of a process or a manager (the process is left
+  untracked). There the SIGINT and SIGUSR1 handlers hold the exception back, and the
+  watchdog repeats SIGUSR1 every ``RESEND_S`` until the main thread has left the run;
+  that also covers an exception Python drops (raised in a ``__del__``) and Lava's
+  ``stop()``, which joins its workers in a ``finally`` that can block again.
 - After an interrupt the runtime's message exchange may be cut in the middle, so no STOP
   is sent: the workers are terminated (SIGTERM, SIGKILL after a second) and joined, and
   Lava's shared memory manager is shut down (it unlinks the shared memory).
 
-The watchdog needs the main thread (only it runs signal handlers); elsewhere a run has
-no time limit. Progress: a tqdm bar on a terminal; otherwise a log line after the first
-sample and then every ``PROGRESS_EVERY_S`` seconds.
+The watchdog and the held-back Ctrl-C need the main thread (only it runs signal
+handlers); elsewhere a run has no time limit. Progress: a tqdm bar on a terminal;
+otherwise a log line after the first sample and then every ``PROGRESS_EVERY_S`` seconds.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import ctypes
 import io
 import logging
 import multiprocessing
+import multiprocessing.managers
 import os
 import signal
 import sys
@@ -64,18 +67,11 @@ PROGRESS_EVERY_S = 5.0
 RESEND_S = 0.25
 
 _forking_workers = False  # True while Lava forks its workers (read in the children)
-_in_fork = False  # parent: at-fork hooks are running, an exception there would be lost
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _before_fork() -> None:
-    global _in_fork
-    _in_fork = True
-
-
-def _after_fork_in_parent() -> None:
-    global _in_fork
-    _in_fork = False
+# Cut short by an exception, these leave a process that nobody tracks (between the fork
+# and multiprocessing's bookkeeping; a manager's server before it is known).
+_UNINTERRUPTIBLE = (multiprocessing.process.BaseProcess.start.__code__,
+                    multiprocessing.managers.BaseManager.start.__code__)
 
 
 def _after_fork_in_child() -> None:
@@ -85,8 +81,7 @@ def _after_fork_in_child() -> None:
             ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                    after_in_child=_after_fork_in_child)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Stalled(BaseException):
@@ -152,11 +147,13 @@ class LavaGuard:
         self.timeout, self.stall = timeout, stall
         self.progress = progress
         self.done = 0
+        self._pending: type[BaseException] | None = None  # to raise in the main thread
         self._reason: str | None = None  # why the watchdog stops the run
         self._dead: int | None = None  # ... because this worker ended (pid)
-        self._armed = False  # the SIGUSR1 handler raises only while the run is on
+        self._armed = False  # the handlers raise only while the run is on
         self._sentinels: dict[int, int] = {}  # duplicated worker sentinel fd -> pid
         self._stopping = False  # the workers end on purpose: stop watching them
+        self._handlers: dict[int, object] = {}  # signal -> handler before the run
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> LavaGuard:
@@ -166,7 +163,10 @@ class LavaGuard:
                          desc="lava", unit="sample")
         if threading.current_thread() is threading.main_thread():
             self._wake_r, self._wake_w = os.pipe()
-            self._previous = signal.signal(signal.SIGUSR1, self._on_signal)
+            self._handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGUSR1)}
+            signal.signal(signal.SIGUSR1, self._on_signal)
+            if self._handlers[signal.SIGINT] is signal.default_int_handler:
+                signal.signal(signal.SIGINT, self._on_sigint)
             self._armed = True
             self._thread = threading.Thread(target=self._watch, name="lava-watchdog",
                                             daemon=True)
@@ -208,24 +208,22 @@ class LavaGuard:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._armed = False
-        if self._thread is not None:
+        if self._thread is not None:  # from here Ctrl-C is noted, not raised
+            signal.signal(signal.SIGINT, self._hold_sigint)
             self._wake()
             self._thread.join()
-            signal.signal(signal.SIGUSR1, self._previous)
             for fd in (self._wake_r, self._wake_w, *self._sentinels):
                 os.close(fd)
-        self._bar.close()
-        if exc_type is None:
-            return False
-        main = self._thread is not None  # a second Ctrl-C must not cut the clean-up short
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
-            reports = _end_workers(self.net, self._children)
+            reports = {} if exc_type is None else _end_workers(self.net, self._children)
         finally:
-            if main:
-                signal.signal(signal.SIGINT, previous)
+            for signum, handler in self._handlers.items():
+                signal.signal(signum, handler)
+            self._bar.close()
         if exc_type is _Stalled:
             raise UserError(self._message(reports)) from None
+        if exc_type is None and self._pending is KeyboardInterrupt:
+            raise KeyboardInterrupt  # held back while Lava could not be interrupted
         return False
 
     def _wake(self) -> None:
@@ -233,14 +231,24 @@ class LavaGuard:
             os.write(self._wake_w, b"x")
 
     def _on_signal(self, signum, frame) -> None:
-        if self._armed and self._reason is not None and not _in_fork:
-            raise _Stalled
+        """SIGUSR1 from the watchdog: raise what is pending, unless that would harm."""
+        if self._armed and self._pending is not None and not _must_finish(frame):
+            raise self._pending
+
+    def _on_sigint(self, signum, frame) -> None:
+        """Ctrl-C: KeyboardInterrupt now, or once the main thread may be interrupted."""
+        self._pending = KeyboardInterrupt
+        self._on_signal(signum, frame)
+        self._wake()  # held back: the watchdog repeats it
+
+    def _hold_sigint(self, signum, frame) -> None:
+        self._pending = KeyboardInterrupt
 
     def _watch(self) -> None:
         """Watchdog thread: wait for a worker to end, a limit to pass, or a wake-up;
-        once one failed, signal the main thread until it has left the run."""
+        once something is pending, signal the main thread until it has left the run."""
         while self._armed:
-            if self._reason is not None:
+            if self._pending is not None:
                 signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
                 watched, timeout = [], RESEND_S
             else:
@@ -250,8 +258,10 @@ class LavaGuard:
             ready = wait([self._wake_r, *watched], timeout)
             if self._wake_r in ready:
                 os.read(self._wake_r, 64)
-            elif self._reason is None:
+            elif self._pending is None:
                 self._reason = self._failure(ready)
+                if self._reason is not None:
+                    self._pending = _Stalled
 
     def _failure(self, ended: list) -> str | None:
         """What went wrong, given the sentinels that became ready (workers that ended)."""
@@ -271,6 +281,18 @@ class LavaGuard:
             return f"{where} ({reports.get(self._dead, 'no report')}); stopped the others"
         return (f"{where}: Lava's worker processes stalled or died; stopped them "
                 f"(--timeout sets the limit)")
+
+
+def _must_finish(frame) -> bool:
+    """Whether ``frame`` runs inside an import (one cut short stays broken, e.g.
+    networkx's lazily loaded modules, which Lava's compiler uses) or inside the start of
+    a process or a manager (:data:`_UNINTERRUPTIBLE`; at-fork hooks run there too)."""
+    while frame is not None:
+        if frame.f_code in _UNINTERRUPTIBLE or \
+                frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _alive(process: multiprocessing.Process) -> bool:

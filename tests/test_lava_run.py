@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 import rouser_lava
-from rouser_lava.backends.lava_sim import simulate
+from rouser_lava.backends import lava_guard
+from rouser_lava.backends.lava_guard import limits
+from rouser_lava.backends.lava_sim import load_network, simulate
 from rouser_lava.cli import export_main, run_main
 from rouser_lava.errors import UserError
 
@@ -131,3 +133,21 @@ def test_progress_lines_off_a_terminal(tmp_path, clean_run, capsys, caplog):
         simulate(path, x)  # stderr is captured here: not a terminal
     assert len(caplog.messages) == 1 and caplog.messages[0].startswith("lava: 1/4 samples, ")
     assert "sample/s" not in capsys.readouterr().err  # no tqdm bar
+
+
+def test_default_limits(net_file, tmp_path, clean_run, monkeypatch, capsys):
+    """The documented formula; with the default, a run that makes no progress for
+    start-up plus ten samples' share stops even before its timeout."""
+    net = load_network(str(net_file))  # digits 64-32-10: 2 layers
+    per_step = 0.02 * (2 + (32 + 10 + 64 * 32 + 32 * 10) / 500_000)
+    assert limits(net, 360, 32, None) == pytest.approx((60 + 360 * 32 * per_step,
+                                                        60 + 10 * 32 * per_step))
+    assert limits(net, 360, 32, 7.5) == (7.5, 7.5)
+    path = str(tmp_path / "d.net")
+    write_dense(path, np.full((3, 4), 120), 1024, 1024, 200)
+    monkeypatch.setattr(lava_guard, "STARTUP_S", 0.0)  # build ~0.5 s: slower than
+    monkeypatch.setattr(lava_guard, "STEP_S", 0.001)  # 10 samples' 0.08 s share
+    with pytest.raises(UserError, match=r"d.net: no Lava sample finished within 0.08 s, "
+                                        r"0/100 samples done: Lava's worker processes "
+                                        r"stalled or died"):
+        simulate(path, np.ones((100, 4, 8), dtype=np.uint8), progress=False)

@@ -270,9 +270,9 @@ class LavaGuard:
             self._dead = self._sentinels[ended[0]]
             return f"Lava worker process {self._dead} ended after {now - self._t0:.1f} s"
         if now >= self._t0 + self.timeout:
-            return f"the Lava run passed its timeout of {self.timeout:g} s"
+            return f"the Lava run passed its timeout of {_seconds(self.timeout)}"
         if now >= self._last + self.stall:
-            return f"no Lava sample finished within {self.stall:.0f} s"
+            return f"no Lava sample finished within {_seconds(self.stall)}"
         return None
 
     def _message(self, reports: dict[int, str]) -> str:
@@ -281,6 +281,11 @@ class LavaGuard:
             return f"{where} ({reports.get(self._dead, 'no report')}); stopped the others"
         return (f"{where}: Lava's worker processes stalled or died; stopped them "
                 f"(--timeout sets the limit)")
+
+
+def _seconds(value: float) -> str:
+    """``0.5 s``, ``72.8 s``, ``522 s``."""
+    return f"{value:.3g} s" if value < 1000 else f"{value:.0f} s"
 
 
 def _must_finish(frame) -> bool:

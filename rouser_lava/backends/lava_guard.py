@@ -165,7 +165,9 @@ class LavaGuard:
             self._wake_r, self._wake_w = os.pipe()
             self._handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGUSR1)}
             signal.signal(signal.SIGUSR1, self._on_signal)
-            if self._handlers[signal.SIGINT] is signal.default_int_handler:
+            if self._handlers[signal.SIGINT] is not signal.default_int_handler:
+                del self._handlers[signal.SIGINT]  # ignored, or someone else's: keep it
+            else:
                 signal.signal(signal.SIGINT, self._on_sigint)
             self._armed = True
             self._thread = threading.Thread(target=self._watch, name="lava-watchdog",
@@ -208,8 +210,9 @@ class LavaGuard:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._armed = False
-        if self._thread is not None:  # from here Ctrl-C is noted, not raised
-            signal.signal(signal.SIGINT, self._hold_sigint)
+        if self._thread is not None:
+            if signal.SIGINT in self._handlers:  # from here Ctrl-C is noted, not raised
+                signal.signal(signal.SIGINT, self._hold_sigint)
             self._wake()
             self._thread.join()
             for fd in (self._wake_r, self._wake_w, *self._sentinels):

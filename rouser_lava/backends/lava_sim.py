@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
 from ..deploy.hw_limits import load_config
@@ -96,16 +95,23 @@ def _state_vars(net) -> list:
 
 
 def simulate(net_path: str, x: np.ndarray, progress: bool = True,
-             record_state: bool = False) -> LavaSpikes:
+             record_state: bool = False, timeout: float | None = None) -> LavaSpikes:
     """Run ``x`` (uint8 ``(N, *input_shape, T)``, torch layout) through the netx file.
 
     Every sample starts from zero state. Returns the spikes of every layer and, with
     ``record_state`` (one step per run call: slow, for checks), ``u`` and ``v``.
+
+    The run is bounded (:mod:`rouser_lava.backends.lava_guard`): Ctrl-C stops Lava's
+    worker processes and raises KeyboardInterrupt; a worker that dies, or a run that
+    passes ``timeout`` seconds, stops them and raises UserError. ``timeout=None`` means
+    ``lava_guard.limits``: 60 s + ``N * T * 0.02 s * (layers + (neurons + synapses) /
+    500000)``, and no sample may take longer than 60 s + ten samples' share.
     """
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.source import RingBuffer as Source
 
+    from .lava_guard import LavaGuard, limits
     from .lava_io.memsink import MemSink
 
     n, steps = len(x), x.shape[-1]
@@ -118,6 +124,7 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
                         f"order) does not fit samples of shape {x.shape[1:-1]}")
     source = Source(data=data)
     source.s_out.connect(net.inp)
+    time_limit, stall = limits(net, n, steps, timeout, record_state)
     with tempfile.TemporaryDirectory(prefix="rouser-lava-") as tmp:
         files = []
         for i, layer in enumerate(net.layers):
@@ -126,24 +133,23 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
             np.memmap(files[-1][0], dtype=np.int8, mode="w+", shape=(n * steps, *shape)).flush()
             layer.out.connect(MemSink(shape=shape, buffer=n * steps, path=str(files[-1][0])).a_in)
         state = [(var, np.zeros(var.shape)) for var in _state_vars(net)]
-        cfg = Loihi2SimCfg(select_tag=load_config("lava_cpu_sim")["select_tag"])
         trace = {"u": [[] for _ in net.layers], "v": [[] for _ in net.layers]}
-        try:
-            for k in tqdm(range(n), disable=None if progress else True, desc="lava",
-                          unit="sample"):
+        with LavaGuard(net, net_path, n, time_limit, stall, progress) as guard:
+            guard.start(Loihi2SimCfg(select_tag=load_config("lava_cpu_sim")["select_tag"]))
+            for k in range(n):
                 if k > 0:
                     for var, zeros in state:
                         var.set(zeros)
-                if not record_state:
-                    net.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
-                    continue
-                for _ in range(steps):
-                    net.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
-                    for i, layer in enumerate(net.layers):
-                        trace["u"][i].append(layer.neuron.u.get())
-                        trace["v"][i].append(layer.neuron.v.get())
-        finally:
-            net.stop()
+                if record_state:
+                    for _ in range(steps):
+                        net.run(condition=RunSteps(num_steps=1))
+                        for i, layer in enumerate(net.layers):
+                            trace["u"][i].append(layer.neuron.u.get())
+                            trace["v"][i].append(layer.neuron.v.get())
+                else:
+                    net.run(condition=RunSteps(num_steps=steps))
+                guard.sample_done()
+            guard.stop()
         spikes = []
         for path, shape in files:
             r = np.fromfile(path, dtype=np.int8).reshape(n, steps, *shape)  # (N, T, ...)

@@ -128,15 +128,18 @@ def emulator_backend(net_path: str) -> Backend:
     return lambda x: emulate(layers, x).spikes
 
 
-def lava_backend(net_path: str, progress: bool = True) -> Backend:
-    """Spikes of a netx file from Lava's CPU simulator (one network for all samples)."""
+def lava_backend(net_path: str, progress: bool = True,
+                 timeout: float | None = None) -> Backend:
+    """Spikes of a netx file from Lava's CPU simulator (one network for all samples;
+    ``timeout`` in seconds, None for the default of ``lava_guard.limits``)."""
     from .lava_sim import simulate
 
-    return lambda x: simulate(net_path, x, progress=progress).spikes
+    return lambda x: simulate(net_path, x, progress=progress, timeout=timeout).spikes
 
 
-def netx_backend(kind: str, net_path: str, progress: bool = True) -> tuple[Backend, int]:
-    """Backend and batch size for running a netx file on ``kind``."""
+def netx_backend(kind: str, net_path: str, progress: bool = True,
+                 timeout: float | None = None) -> tuple[Backend, int]:
+    """Backend and batch size for running a netx file on ``kind`` (``timeout``: Lava's)."""
     if kind == "emulator":
         return emulator_backend(net_path), 64
-    return lava_backend(net_path, progress), 1 << 30  # Lava streams all samples itself
+    return lava_backend(net_path, progress, timeout), 1 << 30  # Lava streams all samples

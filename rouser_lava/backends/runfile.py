@@ -44,9 +44,10 @@ def load_input_spikes(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
 def run_path(path: str, dataset: str | None = None, backend: str | None = None,
              limit: int | None = None, input_npy: str | None = None,
              keep_spikes: bool = False, progress: bool = True,
-             data_root: str | None = None) -> RunResult:
+             data_root: str | None = None, timeout: float | None = None) -> RunResult:
     """``rouser-run``: run a model file (torch) or a netx file (emulator or lava) on a
-    dataset's test split or on raw spikes from a .npy file."""
+    dataset's test split or on raw spikes from a .npy file. ``timeout``: seconds the
+    Lava run may take (None: the default of ``lava_guard.limits``)."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{path}: no such file")
@@ -79,6 +80,6 @@ def run_path(path: str, dataset: str | None = None, backend: str | None = None,
     if is_model:
         fn, batch = torch_backend(net), 128
     else:
-        fn, batch = netx_backend(backend, path, progress)
+        fn, batch = netx_backend(backend, path, progress, timeout)
     return run_backend(backend, fn, x, y, batch, keep=len(x) if keep_spikes else 0,
                        progress=progress)

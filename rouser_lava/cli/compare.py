@@ -10,7 +10,7 @@ from pathlib import Path
 from ..comparison.gates import failed_gates, parse_gate
 from ..errors import UserError
 from ..fileio import check_output_dir
-from .common import entry, positive_int
+from .common import entry, positive_float, positive_int
 
 log = logging.getLogger("rouser_lava")
 
@@ -40,6 +40,10 @@ def compare_main(argv: list[str] | None = None) -> int:
                    help="folder of an event dataset, instead of the one recorded")
     p.add_argument("--lava-samples", type=_lava_samples, default=20,
                    help="test samples to run on the Lava simulator (default 20, or 'all')")
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
+                   help="fail if the Lava run has not ended after this many seconds "
+                        "(default: 60 + samples x steps x 0.02 x (layers + (neurons + "
+                        "synapses) / 500000), see rouser-run --help)")
     p.add_argument("--report", default="export/compare",
                    help="folder for report.json, report.md and PNG plots "
                         "(default export/compare)")
@@ -66,7 +70,7 @@ def compare_main(argv: list[str] | None = None) -> int:
     data = dataset_for(name, meta.get("encoding") if name == meta["name"] else None,
                        args.data_root)
     k = len(data.x_test) if args.lava_samples is None else args.lava_samples
-    result = compare(net, args.net, data, k)
+    result = compare(net, args.net, data, k, timeout=args.timeout)
     print(format_table(result))
     files = write_report(result, Path(args.report))
     log.info("wrote %s", ", ".join(str(f) for f in files))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_write, check_output_file
-from .common import entry, positive_int
+from .common import entry, positive_float, positive_int
 
 
 @entry("rouser-run")
@@ -36,6 +36,14 @@ def run_main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=positive_int, default=None,
                    help="run only the first N samples")
     p.add_argument("--json", dest="json_out", default=None, help="write results as JSON")
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
+                   help="lava: stop the run and fail if it has not ended after this "
+                        "many seconds (default: 60 + samples x steps x 0.02 x (layers "
+                        "+ (neurons + synapses) / 500000), about ten times the expected "
+                        "time; "
+                        "with the default it also fails when no sample finishes for 60 "
+                        "s plus ten samples' share). A Lava worker process that dies "
+                        "fails the run at once; Ctrl-C stops it (exit status 130)")
     p.add_argument("--dump-spikes", default=None,
                    help="write every layer's output spikes to an .npz: keys layer0, "
                         "layer1, ... and output (last layer), each uint8 (N, C, T)")
@@ -47,7 +55,8 @@ def run_main(argv: list[str] | None = None) -> int:
     from ..backends.runfile import run_path
 
     result = run_path(args.path, args.dataset, args.backend, args.limit, args.input_npy,
-                      keep_spikes=args.dump_spikes is not None, data_root=args.data_root)
+                      keep_spikes=args.dump_spikes is not None, data_root=args.data_root,
+                      timeout=args.timeout)
     print(result.summary())
     if args.json_out:
         text = json.dumps(result.to_json(), indent=1)

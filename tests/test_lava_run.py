@@ -1,0 +1,153 @@
+"""Lava runs end cleanly: Ctrl-C, a timeout and a worker that dies each stop Lava's
+worker processes and leave no process and no temporary folder behind; progress is
+logged when output is not a terminal."""
+
+import logging
+import multiprocessing.resource_tracker
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rouser_lava
+from rouser_lava.backends import lava_guard
+from rouser_lava.backends.lava_guard import limits
+from rouser_lava.backends.lava_sim import load_network, simulate
+from rouser_lava.cli import export_main, run_main
+from rouser_lava.errors import UserError
+
+from .conftest import error_line
+from .test_emulator import write_dense
+
+
+@pytest.fixture
+def net_file(model_file, tmp_path) -> Path:
+    net = tmp_path / "net.net"
+    assert export_main([str(model_file), str(net)]) == 0
+    return net
+
+
+def child_pids() -> set[int]:
+    """Processes whose parent is this one."""
+    return {int(pid) for task in Path("/proc/self/task").iterdir()
+            for pid in (task / "children").read_text().split()}
+
+
+@pytest.fixture
+def clean_run(tmp_path, monkeypatch):
+    """Temporary files go to an empty folder; after the test, it must be empty again and
+    no process this test started may be left."""
+    multiprocessing.resource_tracker.ensure_running()  # lives on, started or not here
+    before = child_pids()
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    yield
+    assert child_pids() <= before
+    assert list(tmp.iterdir()) == []
+
+
+def read_until(proc: subprocess.Popen, prefix: bytes, timeout: float) -> bytes:
+    """The process's stderr up to and including the first line starting with ``prefix``."""
+    out, deadline = b"", time.monotonic() + timeout
+    while not any(line.startswith(prefix) for line in out.splitlines()):
+        left = deadline - time.monotonic()
+        assert left > 0 and select.select([proc.stderr], [], [], left)[0], out.decode()
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, out.decode()  # it ended before printing the line
+        out += chunk
+    return out
+
+
+def test_ctrl_c_stops_the_run(net_file, tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    root = str(Path(rouser_lava.__file__).parents[1])
+    env = dict(os.environ, TMPDIR=str(tmp),
+               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    code = "from rouser_lava.cli import run_main; raise SystemExit(run_main())"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(net_file), "--backend", "lava"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        err = read_until(proc, b"lava: 1/360 samples, ", timeout=120)  # samples running
+        assert len(os.listdir(tmp)) > 0  # Lava's temporary folders exist
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
+        assert proc.wait(timeout=10) == 130
+        err += proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    lines = [line for line in err.decode().splitlines() if not line.startswith("lava: ")]
+    assert lines == ["rouser-run: interrupted"], err.decode()
+    deadline = time.monotonic() + 5  # the resource tracker ends once its parent has
+    while True:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "processes of the group are left"
+        time.sleep(0.05)
+    assert os.listdir(tmp) == []
+
+
+def test_timeout_stops_the_run(net_file, clean_run, capsys):
+    t0 = time.monotonic()
+    assert run_main([str(net_file), "--backend", "lava", "--timeout", "0.5"]) == 1
+    elapsed = time.monotonic() - t0
+    line = error_line(capsys)
+    assert f"rouser-run: error: {net_file}: the Lava run passed its timeout of 0.5 s" in line
+    assert "worker processes stalled or died" in line
+    assert elapsed < 10
+
+
+def test_worker_that_dies_is_detected(tmp_path, clean_run):
+    """vThMant of 3 values for 5 neurons: netx builds it, the LIF worker fails at its
+    first step, and Lava would wait for the other workers forever."""
+    path = str(tmp_path / "bad.net")
+    write_dense(path, np.full((5, 4), 50), 0, 0, np.array([10, 20, 30]))
+    x = np.ones((3, 4, 8), dtype=np.uint8)
+    t0 = time.monotonic()
+    with pytest.raises(UserError, match=r"bad.net: Lava worker process \d+ ended after .*"
+                                        r"0/3 samples done \(ValueError: operands could "
+                                        r"not be broadcast"):
+        simulate(path, x, progress=False)
+    assert time.monotonic() - t0 < 10
+
+
+def test_progress_lines_off_a_terminal(tmp_path, clean_run, capsys, caplog):
+    path = str(tmp_path / "d.net")
+    write_dense(path, np.full((3, 4), 120), 1024, 1024, 200)
+    x = np.ones((4, 4, 8), dtype=np.uint8)
+    with caplog.at_level(logging.INFO):
+        simulate(path, x, progress=False)
+        assert caplog.messages == []
+        simulate(path, x)  # stderr is captured here: not a terminal
+    assert len(caplog.messages) == 1 and caplog.messages[0].startswith("lava: 1/4 samples, ")
+    assert "sample/s" not in capsys.readouterr().err  # no tqdm bar
+
+
+def test_default_limits(net_file, tmp_path, clean_run, monkeypatch, capsys):
+    """The documented formula; with the default, a run that makes no progress for
+    start-up plus ten samples' share stops even before its timeout."""
+    net = load_network(str(net_file))  # digits 64-32-10: 2 layers
+    per_step = 0.02 * (2 + (32 + 10 + 64 * 32 + 32 * 10) / 500_000)
+    assert limits(net, 360, 32, None) == pytest.approx((60 + 360 * 32 * per_step,
+                                                        60 + 10 * 32 * per_step))
+    assert limits(net, 360, 32, 7.5) == (7.5, 7.5)
+    path = str(tmp_path / "d.net")
+    write_dense(path, np.full((3, 4), 120), 1024, 1024, 200)
+    monkeypatch.setattr(lava_guard, "STARTUP_S", 0.0)  # build ~0.5 s: slower than
+    monkeypatch.setattr(lava_guard, "STEP_S", 0.001)  # 10 samples' 0.08 s share
+    with pytest.raises(UserError, match=r"d.net: no Lava sample finished within 0.08 s, "
+                                        r"0/100 samples done: Lava's worker processes "
+                                        r"stalled or died"):
+        simulate(path, np.ones((100, 4, 8), dtype=np.uint8), progress=False)

@@ -2,6 +2,7 @@
 experiment commands end to end on a tiny digits setup."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -42,7 +43,7 @@ def _strip(history):
             for row in history]
 
 
-def test_metrics_file_best_model_and_resume(tmp_path, monkeypatch):
+def test_metrics_file_best_model_and_resume(tmp_path, monkeypatch, caplog):
     full, part = tmp_path / "full.pt", tmp_path / "part.pt"
     run = [*TINY, "--epochs", "3", "--lr-schedule", "cosine", "--quiet"]
     assert train_main([*run, "--out", str(full)]) == 0
@@ -61,6 +62,11 @@ def test_metrics_file_best_model_and_resume(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert len(torch.load(part, weights_only=True)["history"]) == 2
     assert train_main(["--resume", "--out", str(part), "--quiet"]) == 0  # to the planned 3
+    stamps = {f: f.stat().st_mtime_ns for f in tmp_path.glob("part*")}
+    caplog.set_level(logging.INFO)
+    assert train_main(["--resume", "--out", str(part), "--quiet"]) == 0  # finished: no-op
+    assert {f: f.stat().st_mtime_ns for f in tmp_path.glob("part*")} == stamps
+    assert "no file written" in caplog.text
     a = torch.load(full, weights_only=True)
     b = torch.load(part, weights_only=True)
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])

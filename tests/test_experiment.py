@@ -124,3 +124,11 @@ def test_compare_and_grid_reports(tmp_path, capsys):
     assert [row["threshold"] for row in table] == [0.5, 1.25]
     assert all(0 <= row["fixed_acc"] <= 1 and 0 <= row["learned_acc"] <= 1 for row in table)
     assert (grid / "grid.png").stat().st_size > 0 and (grid / "report.md").is_file()
+
+
+def test_experiment_help_is_whole(capsys):
+    for argv in (["--help"], ["grid", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            experiment_main(argv)
+        assert done.value.code == 0
+        assert "(the paper's Fig. 2)" in " ".join(capsys.readouterr().out.split())

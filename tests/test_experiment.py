@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from rouser_lava.cli import experiment_main, train_main
+from rouser_lava.experiments.report import epochs_to_target_text
 from rouser_lava.model.blocks import RouserNet, dense_spec
 from rouser_lava.model.neuron import NeuronConfig
 from rouser_lava.training import trainrun
@@ -117,6 +118,8 @@ def test_compare_and_grid_reports(tmp_path, capsys):
         assert key in learned, key
     assert len(learned["curves"]["layers"][0]["dead_pct"]) == 2
     assert 0 < result["target_acc"] <= 1 and "epochs to target" in capsys.readouterr().out
+    md = (report / "report.md").read_text()
+    assert "of 2 seeds reached it)" in md and "None" not in md
     grid = tmp_path / "grid"
     assert experiment_main(["grid", *TINY, "--epochs", "2", "--thresholds", "0.5,1.25",
                             "--jobs", "2", "--report", str(grid)]) == 0
@@ -132,3 +135,10 @@ def test_experiment_help_is_whole(capsys):
             experiment_main(argv)
         assert done.value.code == 0
         assert "(the paper's Fig. 2)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_mean_epochs_to_target_says_how_many_seeds_reached_it():
+    three = {"epochs_to_target": [7, None, 8], "epochs_to_target_mean": 7.5, "reached": 2}
+    assert epochs_to_target_text(three) == ("7, never, 8", "7.5 (2 of 3 seeds reached it)")
+    none = {"epochs_to_target": [None, None], "epochs_to_target_mean": None, "reached": 0}
+    assert epochs_to_target_text(none) == ("never, never", "n/a (none of 2 seeds reached it)")

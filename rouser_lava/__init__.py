@@ -32,6 +32,10 @@ from __future__ import annotations
 
 import importlib
 
+from ._threads import set_thread_defaults
+
+set_thread_defaults()  # before torch or numba loads: see rouser_lava._threads
+
 _API = {
     "NeuronConfig": "model.neuron",
     "Dense": "model.blocks", "Conv": "model.blocks", "Flatten": "model.blocks",

@@ -168,3 +168,13 @@ def test_yinyang_definition_and_encodings():
     rate = load_yinyang(time_steps=20, encoding="rate", max_rate=0.5)
     assert np.all(rate.x_train[:, 4].sum(-1) == 10)  # bias channel at max_rate
 
+
+
+def test_data_info_shows_the_validation_split(capsys):
+    assert data_main(["info", "--dataset", "yinyang", "--time-steps", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "5000 train / 1000 validation / 1000 test samples" in out
+    assert "validation per class:" in out
+    assert data_main(["info", "--dataset", "digits"]) == 0
+    out = capsys.readouterr().out
+    assert "1437 train / 360 test samples" in out and "validation" not in out

@@ -2,12 +2,14 @@
 experiment commands end to end on a tiny digits setup."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
 import torch
 
 from rouser_lava.cli import experiment_main, train_main
+from rouser_lava.experiments.report import epochs_to_target_text
 from rouser_lava.model.blocks import RouserNet, dense_spec
 from rouser_lava.model.neuron import NeuronConfig
 from rouser_lava.training import trainrun
@@ -42,7 +44,7 @@ def _strip(history):
             for row in history]
 
 
-def test_metrics_file_best_model_and_resume(tmp_path, monkeypatch):
+def test_metrics_file_best_model_and_resume(tmp_path, monkeypatch, caplog):
     full, part = tmp_path / "full.pt", tmp_path / "part.pt"
     run = [*TINY, "--epochs", "3", "--lr-schedule", "cosine", "--quiet"]
     assert train_main([*run, "--out", str(full)]) == 0
@@ -61,6 +63,11 @@ def test_metrics_file_best_model_and_resume(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert len(torch.load(part, weights_only=True)["history"]) == 2
     assert train_main(["--resume", "--out", str(part), "--quiet"]) == 0  # to the planned 3
+    stamps = {f: f.stat().st_mtime_ns for f in tmp_path.glob("part*")}
+    caplog.set_level(logging.INFO)
+    assert train_main(["--resume", "--out", str(part), "--quiet"]) == 0  # finished: no-op
+    assert {f: f.stat().st_mtime_ns for f in tmp_path.glob("part*")} == stamps
+    assert "no file written" in caplog.text
     a = torch.load(full, weights_only=True)
     b = torch.load(part, weights_only=True)
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
@@ -111,6 +118,8 @@ def test_compare_and_grid_reports(tmp_path, capsys):
         assert key in learned, key
     assert len(learned["curves"]["layers"][0]["dead_pct"]) == 2
     assert 0 < result["target_acc"] <= 1 and "epochs to target" in capsys.readouterr().out
+    md = (report / "report.md").read_text()
+    assert "of 2 seeds reached it)" in md and "None" not in md
     grid = tmp_path / "grid"
     assert experiment_main(["grid", *TINY, "--epochs", "2", "--thresholds", "0.5,1.25",
                             "--jobs", "2", "--report", str(grid)]) == 0
@@ -118,3 +127,18 @@ def test_compare_and_grid_reports(tmp_path, capsys):
     assert [row["threshold"] for row in table] == [0.5, 1.25]
     assert all(0 <= row["fixed_acc"] <= 1 and 0 <= row["learned_acc"] <= 1 for row in table)
     assert (grid / "grid.png").stat().st_size > 0 and (grid / "report.md").is_file()
+
+
+def test_experiment_help_is_whole(capsys):
+    for argv in (["--help"], ["grid", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            experiment_main(argv)
+        assert done.value.code == 0
+        assert "(the paper's Fig. 2)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_mean_epochs_to_target_says_how_many_seeds_reached_it():
+    three = {"epochs_to_target": [7, None, 8], "epochs_to_target_mean": 7.5, "reached": 2}
+    assert epochs_to_target_text(three) == ("7, never, 8", "7.5 (2 of 3 seeds reached it)")
+    none = {"epochs_to_target": [None, None], "epochs_to_target_mean": None, "reached": 0}
+    assert epochs_to_target_text(none) == ("never, never", "n/a (none of 2 seeds reached it)")

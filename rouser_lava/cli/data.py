@@ -30,10 +30,12 @@ def data_main(argv: list[str] | None = None) -> int:
     name = args.dataset or "digits"
     if name not in ON_DISK:
         data = load_dataset(name, **data_options(args))
-        print(f"{name}: built in; {len(data.x_train)} train / {len(data.x_test)} test "
-              f"samples, {data.num_classes} classes, sample shape "
+        splits = [("train", data.y_train), ("validation", data.y_val), ("test", data.y_test)]
+        splits = [(split, y) for split, y in splits if y is not None]
+        print(f"{name}: built in; " + " / ".join(f"{len(y)} {split}" for split, y in splits)
+              + f" samples, {data.num_classes} classes, sample shape "
               f"{(*data.input_shape, data.time_steps)}")
-        for split, y in (("train", data.y_train), ("test", data.y_test)):
+        for split, y in splits:
             counts = np.bincount(y, minlength=data.num_classes)
             print(f"{split} per class: " + " ".join(f"{c}:{n}" for c, n in enumerate(counts)))
         return 0

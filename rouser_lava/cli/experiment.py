@@ -22,17 +22,23 @@ def _thresholds(text: str) -> list[float]:
     return values
 
 
+COMMANDS = {
+    "compare": "learned vs fixed thresholds over seeds (accuracy, epochs to a target "
+               "accuracy, dead neurons, spike rates, weight change, threshold histograms)",
+    "grid": "fixed thresholds at each value and learned thresholds started from each "
+            "(the paper's Fig. 2)",
+}
+
+
 @entry("rouser-experiment")
 def experiment_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="rouser-experiment",
-        description="The Rouser paper's experiments. compare: learned vs fixed thresholds "
-                    "over seeds (accuracy, epochs to a target accuracy, dead neurons, spike "
-                    "rates, weight change, threshold histograms). grid: fixed thresholds "
-                    "at each value and learned thresholds started from each (Fig. 2).")
+        description="The Rouser paper's experiments. "
+                    + " ".join(f"{name}: {text}." for name, text in COMMANDS.items()))
     sub = p.add_subparsers(dest="command", required=True)
-    for name in ("compare", "grid"):
-        q = sub.add_parser(name, help=p.description.split(". ")[1 if name == "compare" else 2])
+    for name, text in COMMANDS.items():
+        q = sub.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}.")
         add_train_options(q)
         q.add_argument("--seeds", type=positive_int, default=3 if name == "compare" else 1,
                        help="seeds per mode (default %(default)s)")

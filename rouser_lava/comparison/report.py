@@ -27,9 +27,9 @@ def plot_all(c: Comparison, out: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
     runs = [c.trained, c.deployed, c.lava]
-    labels = [f"torch\n(trained, n={c.trained.samples})",
-              f"emulator\n(deployed, n={c.deployed.samples})",
-              f"Lava sim\n(deployed, n={c.lava.samples})"]
+    labels = [f"torch\ntrained\nn = {c.trained.samples}",
+              f"emulator\ndeployed\nn = {c.deployed.samples}",
+              f"Lava sim\ndeployed\nn = {c.lava.samples}"]
     values = [100 * (r.accuracy or 0.0) for r in runs]
     bars = ax.bar(labels, values, color=["#4c72b0", "#dd8452", "#55a868"])
     ax.bar_label(bars, fmt="%.2f%%")

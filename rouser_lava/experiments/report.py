@@ -2,23 +2,39 @@
 
 ``compare``: ``accuracy.png`` (test accuracy vs epoch, mean over seeds, both modes),
 ``dead_neurons.png``, ``spike_rate.png`` and ``weight_change.png`` (per layer vs
-epoch) and ``thresholds.png`` (final threshold histogram per layer). ``grid``:
-``grid.png`` (final accuracy vs initial threshold, fixed and learned).
+epoch) and ``thresholds.png`` (per layer, a histogram of the learned thresholds of all
+seeds on Loihi's 1/64 grid, the fixed threshold as a dashed line). ``grid``:
+``grid.png`` (final accuracy vs initial threshold, fixed and learned). Titles name the
+dataset and preset.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ..fileio import atomic_write  # noqa: E402
 
 COLORS = {"learned": "tab:red", "fixed": "tab:blue"}
+STYLES = {"learned": "o-", "fixed": "s--"}  # distinct, so equal curves stay visible
+GRID = 1 / 64  # learned thresholds lie on multiples of Loihi's threshold step
+MAX_BINS = 40
+
+
+def _name(result: dict) -> str:
+    """The dataset and preset, for titles: ``digits preset``, ``yinyang (custom)``."""
+    dataset, preset = result["settings"]["dataset"], result["preset"]
+    if preset is None:
+        return f"{dataset} (custom)"
+    return f"{preset} preset" if preset == dataset else f"{dataset} ({preset} preset)"
 
 
 def _save(fig, path: Path) -> Path:
@@ -28,52 +44,86 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _layer_plot(modes: dict, key: str, ylabel: str, path: Path) -> Path:
+def _epoch_curve(ax, mode: str, curve: list[float]) -> None:
+    ax.plot(range(1, len(curve) + 1), curve, STYLES[mode], ms=3, color=COLORS[mode],
+            label=mode)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _layer_plot(modes: dict, key: str, ylabel: str, title: str, path: Path) -> Path:
     layers = len(next(iter(modes.values()))["curves"]["layers"])
-    fig, axes = plt.subplots(1, layers, figsize=(4 * layers, 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, layers, figsize=(4 * layers, 3.4), squeeze=False)
     for i, ax in enumerate(axes[0]):
         for mode, m in modes.items():
-            curve = m["curves"]["layers"][i][key]
-            ax.plot(range(1, len(curve) + 1), curve, "o-", ms=3, color=COLORS[mode],
-                    label=mode)
+            _epoch_curve(ax, mode, m["curves"]["layers"][i][key])
         ax.set(title=f"layer{i}", xlabel="epoch", ylabel=ylabel)
         ax.legend()
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _threshold_plot(modes: dict, title: str, path: Path) -> Path:
+    """Learned thresholds as a histogram on the 1/64 grid (wider bins past
+    :data:`MAX_BINS`), fixed ones as dashed lines; x range from the data."""
+    layers = len(next(iter(modes.values()))["thresholds"])
+    fig, axes = plt.subplots(1, layers, figsize=(4 * layers, 3.4), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        values = np.concatenate([m["thresholds"][i] for m in modes.values()])
+        lo, hi = float(values.min()), float(values.max())
+        step = GRID * max(1, math.ceil((hi - lo) / GRID / MAX_BINS))
+        edges = np.arange(lo - step / 2, hi + step, step)
+        if "learned" in modes:
+            ax.hist(modes["learned"]["thresholds"][i], bins=edges, color=COLORS["learned"],
+                    edgecolor="white", label="learned")
+        if "fixed" in modes:
+            for k, th in enumerate(sorted(set(modes["fixed"]["thresholds"][i]))):
+                ax.axvline(th, color=COLORS["fixed"], ls="--", lw=1.5,
+                           label=f"fixed ({th:g})" if k == 0 else None)
+        ax.set_xlim(edges[0] - step, edges[-1] + step)
+        ax.set(title=f"layer{i}: final thresholds", xlabel="threshold",
+               ylabel="neurons (all seeds)")
+        ax.legend()
+    fig.suptitle(title)
     return _save(fig, path)
 
 
 def _compare_plots(result: dict, out: Path) -> list[Path]:
-    modes = result["modes"]
+    modes, name = result["modes"], _name(result)
+    seeds = len(next(iter(modes.values()))["epochs_to_target"])
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for mode, m in modes.items():
-        acc = [100 * a for a in m["curves"]["test_acc"]]
-        ax.plot(range(1, len(acc) + 1), acc, "o-", ms=3, color=COLORS[mode], label=mode)
-    ax.axhline(100 * result["target_acc"], ls="--", color="gray", label="target")
-    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="mean over seeds")
+        _epoch_curve(ax, mode, [100 * a for a in m["curves"]["test_acc"]])
+    ax.axhline(100 * result["target_acc"], ls=":", color="gray", label="target")
+    title = f"{name}, mean of {seeds} seed{'s' if seeds > 1 else ''}"
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=title)
     ax.legend()
-    files = [_save(fig, out / "accuracy.png"),
-             _layer_plot(modes, "dead_pct", "dead neurons (%)", out / "dead_neurons.png"),
-             _layer_plot(modes, "spike_rate", "spikes / neuron / step", out / "spike_rate.png"),
-             _layer_plot(modes, "weight_change", "||W - W0|| / ||W0||",
-                         out / "weight_change.png")]
-    layers = len(next(iter(modes.values()))["thresholds"])
-    fig, axes = plt.subplots(1, layers, figsize=(4 * layers, 3.2), squeeze=False)
-    for i, ax in enumerate(axes[0]):
-        for mode, m in modes.items():
-            ax.hist(m["thresholds"][i], bins=30, alpha=0.6, color=COLORS[mode], label=mode)
-        ax.set(title=f"layer{i} final thresholds", xlabel="threshold", ylabel="neurons")
-        ax.legend()
-    files.append(_save(fig, out / "thresholds.png"))
-    return files
+    return [_save(fig, out / "accuracy.png"),
+            _layer_plot(modes, "dead_pct", "dead neurons (%)", title,
+                        out / "dead_neurons.png"),
+            _layer_plot(modes, "spike_rate", "spikes / neuron / step", title,
+                        out / "spike_rate.png"),
+            _layer_plot(modes, "weight_change", "||W - W0|| / ||W0||", title,
+                        out / "weight_change.png"),
+            _threshold_plot(modes, name, out / "thresholds.png")]
 
 
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f} %"
 
 
+def epochs_to_target_text(m: dict) -> tuple[str, str]:
+    """Epochs to target per seed, and their mean with how many seeds it covers."""
+    reach, mean = m["epochs_to_target"], m["epochs_to_target_mean"]
+    per_seed = ", ".join("never" if e is None else str(e) for e in reach)
+    if mean is None:
+        return per_seed, f"n/a (none of {len(reach)} seeds reached it)"
+    return per_seed, f"{mean:.1f} ({m['reached']} of {len(reach)} seeds reached it)"
+
+
 def _compare_md(result: dict) -> str:
     modes = result["modes"]
     deploy = "emulator_acc_mean" in next(iter(modes.values()))
-    lines = [f"# Learned vs fixed thresholds ({result['preset'] or 'custom'})", "",
+    lines = [f"# Learned vs fixed thresholds ({_name(result)})", "",
              f"Seeds: {len(next(iter(modes.values()))['epochs_to_target'])}; target "
              f"accuracy {_pct(result['target_acc'])} ({result['target_frac']:g} x the best "
              f"final accuracy).", "",
@@ -81,10 +131,9 @@ def _compare_md(result: dict) -> str:
              "mean epochs to target |" + (" emulator acc |" if deploy else ""),
              "|---|---|---|---|---|" + ("---|" if deploy else "")]
     for mode, m in modes.items():
-        mean = m["epochs_to_target_mean"]
+        per_seed, mean = epochs_to_target_text(m)
         row = (f"| {mode} | {_pct(m['final_acc_mean'])} ± {100 * m['final_acc_std']:.2f} | "
-               f"{_pct(m['best_acc_mean'])} | {m['epochs_to_target']} | "
-               f"{'-' if mean is None else f'{mean:.1f}'} |")
+               f"{_pct(m['best_acc_mean'])} | {per_seed} | {mean} |")
         if deploy:
             row += (f" {_pct(m['emulator_acc_mean'])} ± {100 * m['emulator_acc_std']:.2f} |")
         lines.append(row)
@@ -100,8 +149,8 @@ def _compare_md(result: dict) -> str:
 
 def _grid_md(result: dict) -> str:
     deploy = "learned_emulator_acc" in result["table"][0]
-    lines = [f"# Threshold grid ({result['preset'] or 'custom'}, "
-             f"{result['settings']['epochs']} epochs)", "",
+    lines = [f"# Threshold grid ({_name(result)}, {result['settings']['epochs']} epochs)",
+             "",
              "| initial threshold | fixed | learned |" + (" fixed (emulator) | learned "
                                                          "(emulator) |" if deploy else ""),
              "|---|---|---|" + ("---|---|" if deploy else "")]
@@ -118,10 +167,11 @@ def _grid_plot(result: dict, out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ths = [row["threshold"] for row in result["table"]]
     for mode in ("fixed", "learned"):
-        ax.plot(ths, [100 * row[f"{mode}_acc"] for row in result["table"]], "o-",
+        ax.plot(ths, [100 * row[f"{mode}_acc"] for row in result["table"]], STYLES[mode],
                 color=COLORS[mode], label=f"{mode} (from this init)" if mode == "learned"
                 else mode)
-    ax.set(xlabel="(initial) threshold", ylabel="final test accuracy (%)")
+    ax.set(xlabel="(initial) threshold", ylabel="final test accuracy (%)",
+           title=f"{_name(result)}, {result['settings']['epochs']} epochs")
     ax.legend()
     return [_save(fig, out / "grid.png")]
 

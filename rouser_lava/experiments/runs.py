@@ -23,13 +23,13 @@ fields). ``grid`` adds ``thresholds`` and ``table`` (per initial threshold:
 from __future__ import annotations
 
 import logging
-import os
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import current_process, get_context
 from pathlib import Path
 
 import numpy as np
 
+from .._threads import cores
 from ..model.modelfile import load_model
 from ..training.trainrun import train_run
 
@@ -88,14 +88,14 @@ def _run_in_worker(threads: int, *args) -> dict:
 
 def run_all(specs: list[tuple], opt: dict, root: Path, deploy: bool, jobs: int) -> list[dict]:
     """:func:`run_one` for each ``(mode, seed, threshold)`` in ``specs``, ``jobs`` at a
-    time in forked processes (each with ``cores // jobs`` threads; fork, because Lava
+    time in forked processes (each with ``cores() // jobs`` threads; fork, because Lava
     fixes the start method at import); results in the order of ``specs``. Every run is
     seeded on its own, so ``jobs`` changes only the wall time (and, through the thread
     count, float rounding in torch's kernels)."""
     if jobs <= 1 or len(specs) <= 1:
         return [run_one(opt, *spec, root, deploy) for spec in specs]
     jobs = min(jobs, len(specs))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = max(1, cores() // jobs)
     with ProcessPoolExecutor(jobs, mp_context=get_context("fork"),
                              initializer=_worker_init) as pool:
         futures = [pool.submit(_run_in_worker, threads, opt, *spec, root, deploy)

@@ -137,6 +137,10 @@ def train_run(opt: dict, out: str | Path, progress: bool = True,
         opt = {**ckpt["settings"], "epochs": opt.get("epochs") or ckpt["settings"]["epochs"]}
         state = TrainState(ckpt["epoch"], ckpt["optimizer"], ckpt["generator"], ckpt["w0"],
                            ckpt["history"])
+        if state.epoch >= opt["epochs"]:
+            log.info("nothing to do: %s already has %d epochs (of %d); no file written",
+                     files["checkpoint"], state.epoch, opt["epochs"])
+            return state.history
     data, net = _dataset_and_net(opt)
     cfg = TrainConfig(epochs=opt["epochs"], batch_size=opt["batch_size"], lr=opt["lr"],
                       lr_threshold=opt["lr_threshold"],
@@ -165,9 +169,9 @@ def train_run(opt: dict, out: str | Path, progress: bool = True,
         save_record(files["checkpoint"], record)
 
     history = train(net, data, cfg, progress, resume=state, on_epoch=on_epoch)
-    if state is not None and state.epoch >= cfg.epochs:
-        log.info("nothing to do: the checkpoint already has %d epochs", state.epoch)
-    log.info("wrote %s, %s, %s", files["model"], files["best"].name, files["metrics"].name)
+    accs = [row[best_key(row)] for row in history]
+    log.info("wrote %s, %s, %s; %s holds epoch %d", files["model"], files["metrics"].name,
+             files["checkpoint"].name, files["best"].name, accs.index(max(accs)) + 1)
     return history
 
 

@@ -1,7 +1,8 @@
 """``make demo``: train on built-in digits, export to netx, run torch and Lava, compare.
 
-Trains as ``rouser-train --dataset digits --epochs 20 --lr 2e-3 --lr-threshold 2e-3``
-(twice the built-in Adam learning rates), which writes ``<out>/model.pt``,
+Trains as ``rouser-train --dataset digits --epochs 20 --lr 2e-3 --lr-threshold 2e-3
+--deploy fold-exact`` (twice the built-in Adam learning rates; the forward pass is the
+Loihi 2 fold export, so the deployed network is the trained one), which writes ``<out>/model.pt``,
 ``model.best.pt``, ``model.metrics.jsonl`` and ``model.ckpt.pt``; then exports
 ``<out>/net.net`` (fold thresholds), runs both, writes ``<out>/summary.json`` and
 prints one table: accuracy per backend and per-layer spike counts side by side.
@@ -19,7 +20,7 @@ from ..data.dataset import load_digits
 from ..deploy.export import export_model
 from ..fileio import atomic_write
 from ..model.modelfile import load_model
-from .common import entry
+from .common import entry, positive_int
 from .train import train_main
 
 log = logging.getLogger(__name__)
@@ -50,17 +51,17 @@ def comparison_table(trained: RunResult, deployed: RunResult, trained_all: RunRe
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="rouser-demo", description=__doc__)
     p.add_argument("--out", default="export/demo", help="output folder")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--lava-samples", type=int, default=None,
+    p.add_argument("--epochs", type=positive_int, default=20)
+    p.add_argument("--lava-samples", type=positive_int, default=None,
                    help="run Lava on the first N test samples only (default: all)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model, net_file = out / "model.pt", out / "net.net"
 
-    log.info("== 1/3 train (Rouser thresholds, scikit-learn digits)")
+    log.info("== 1/3 train (Rouser thresholds, fold-exact, scikit-learn digits)")
     train_main(["--dataset", "digits", "--epochs", str(args.epochs), "--lr", "2e-3",
-                "--lr-threshold", "2e-3", "--out", str(model)])
+                "--lr-threshold", "2e-3", "--deploy", "fold-exact", "--out", str(model)])
     log.info("== 2/3 export (fold thresholds into weights)")
     export_model(str(model), str(net_file), "fold")
     log.info("== 3/3 run trained model (torch) and deployed network (Lava fixed_pt)")

@@ -96,7 +96,10 @@ def markdown(c: Comparison) -> str:
              "CPU simulator (fixed_pt), which must equal the emulator spike for spike.",
              "- *r(neuron)*: Pearson correlation of per-neuron spike counts, trained vs "
              "deployed. *silenced*: neurons active in training but silent when deployed; "
-             "*woken*: the reverse.", ""]
+             "*woken*: the reverse.",
+             "- *bit-exact with training*: every spike of the layer equal, trained vs "
+             "deployed (a model trained with `--deploy fold-exact` and exported in fold "
+             "form, or any model exported in vector form, has 0 mismatched spikes).", ""]
     for la in c.layers:
         if la.silent_deployed or la.silent_trained:
             lines.append(f"- {la.name}: silenced {la.silent_deployed[:20]}"

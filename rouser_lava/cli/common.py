@@ -94,15 +94,19 @@ def seed_value(text: str) -> int:
     return value
 
 
-def hidden_sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 128 or 256,128, got {text}") \
-            from None
-    if not sizes or min(sizes) <= 0:
-        raise argparse.ArgumentTypeError(f"expected positive layer sizes, got {text}")
-    return sizes
+def comma_list(parse_one, example: str):
+    """A parser of comma-separated values, each read by ``parse_one`` (an argparse
+    type), at least one; ``example`` shows the form in errors."""
+    def parse(text: str) -> tuple:
+        values = tuple(parse_one(part.strip()) for part in text.split(",") if part.strip())
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected values like {example}, got '{text}'")
+        return values
+    return parse
+
+
+hidden_sizes = comma_list(positive_int, "128 or 256,128")
+threshold_list = comma_list(threshold_value, "0.25,0.5,1")
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:

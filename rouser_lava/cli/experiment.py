@@ -6,20 +6,9 @@ import argparse
 import logging
 
 from ..fileio import check_output_dir
-from .common import add_train_options, entry, fraction, positive_int
+from .common import add_train_options, entry, fraction, positive_int, threshold_list
 
 log = logging.getLogger("rouser_lava")
-
-
-def _thresholds(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected values like 0.25,0.5,1, got {text}") \
-            from None
-    if not values or min(values) <= 0:
-        raise argparse.ArgumentTypeError(f"expected positive thresholds, got {text}")
-    return values
 
 
 COMMANDS = {
@@ -55,7 +44,7 @@ def experiment_main(argv: list[str] | None = None) -> int:
                            help="target accuracy as a fraction of the best final accuracy "
                                 "(default 0.95)")
         else:
-            q.add_argument("--thresholds", type=_thresholds, required=True,
+            q.add_argument("--thresholds", type=threshold_list, required=True,
                            help="comma-separated thresholds, e.g. 0.25,0.5,0.75,1,1.25")
     args = p.parse_args(argv)
 

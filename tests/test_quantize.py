@@ -11,13 +11,8 @@ import torch
 
 from rouser_lava.deploy.export import write_netx
 from rouser_lava.deploy.hw_limits import HardwareLimitError, check_loihi2, load_config
-from rouser_lava.deploy.quantize import (
-    W_MAX,
-    W_MIN,
-    choose_shared_threshold,
-    fold_weights,
-    quantize_network,
-)
+from rouser_lava.deploy.quantize import quantize_network
+from rouser_lava.model.fold import W_MAX, W_MIN, choose_shared_threshold, fold_weights
 
 
 def cuba_float(x, w, th, i_keep, v_keep):

@@ -2,5 +2,6 @@
 
 - ``quantize``: ``quantize_network`` (fold or vector thresholds) -> ``QuantizedNetwork``.
 - ``export``: ``write_netx``, ``read_metadata``, and ``rouser-export``'s step.
+- ``netx_check``: the validator every netx reader runs first.
 - ``hw_limits``: Loihi 2 limits from ``hw_configs/`` and the design-rule checks.
 """

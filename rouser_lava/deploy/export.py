@@ -136,6 +136,9 @@ def export_model(model_path: str, net_path: str, threshold_form: str,
         raise UserError(f"{net_path}: output would overwrite the model file")
     net, record = load_model(model_path)
     qnet = quantize_network(net, threshold_form)
+    if net.neuron_config.fold_exact and threshold_form != "fold":
+        log.warning("warning: %s was trained fold-exact: only --threshold-form fold "
+                    "reproduces its training forward spike for spike", model_path)
     chip_warnings = check_loihi2(qnet)
     dataset = record["dataset"]
     encoding = dataset.get("encoding", {})

@@ -48,7 +48,8 @@ def _decay(x, keep):
 
 
 @njit(cache=True, parallel=True)
-def lif(a, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, fired, u_rec, v_rec):
+def lif(a, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interval, reset_phase,
+        fired, u_rec, v_rec):
     """Lava's fixed-point CUBA LIF over all steps, one sample per thread.
 
     Parameters
@@ -63,6 +64,10 @@ def lif(a, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, fired, u_rec, v_r
     weight_rec_t : int32 ndarray ``(C, C)``
         Transposed recurrent weight (``(0, 0)`` when the layer has none); its sums are
         shifted by ``rec_exp`` (floor for negative) and arrive one step later.
+    reset_interval, reset_phase : int
+        ``LIFReset``: ``u`` and ``v`` are set to zero before step ``t`` (0-based)
+        integrates when ``(t + 1) % reset_interval == reset_phase``; no resets when
+        ``reset_interval`` is 0.
     fired : uint8 ndarray ``(N, T, C)``, output spikes (zero on entry).
     u_rec, v_rec : int64 ndarray ``(N, T, C)`` or ``(0, 0, 0)``
         Recorded ``u`` and post-reset ``v`` when not empty.
@@ -76,6 +81,9 @@ def lif(a, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, fired, u_rec, v_r
         v = np.zeros(size, dtype=np.int64)
         rec = np.zeros(size, dtype=np.int64)
         for t in range(steps):
+            if reset_interval > 0 and (t + 1) % reset_interval == reset_phase:
+                u[:] = 0
+                v[:] = 0
             for c in range(size):
                 uu = _decay(u[c], keep_u) + (rec[c] << 6)
                 if t > 0:

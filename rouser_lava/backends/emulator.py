@@ -36,6 +36,7 @@ compiled int64 kernel (:mod:`rouser_lava.backends.emu_kernels`), one sample per 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +49,9 @@ from ..errors import UserError
 from ..model.fold import lava_dense_synapse, lava_dense_weight
 from ..resources import require_memory
 from .emu_kernels import UV_MAX, event_sum, lif
+from .stream import StreamLayout, stream_warnings
+
+log = logging.getLogger(__name__)
 
 SPARSE_BELOW = 0.05  # spike density under which synaptic sums use a sparse product
 BYTES_PER_SYNAPSE = 32  # peak while loading: the file's int64, netx's copy, float32, int32
@@ -236,10 +240,10 @@ def _synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
     return a
 
 
-def _lif(layer: EmuLayer, a: np.ndarray, record_state: bool):
+def _lif(layer: EmuLayer, a: np.ndarray, record_state: bool, reset: tuple[int, int]):
     """The neuron recurrence over activations ``a`` (int32 ``(N, T, C)``, not yet
-    delayed). Returns uint8 spikes and int64 u and v (empty unless recorded), all
-    ``(N, T, C)``."""
+    delayed), with ``reset`` = (interval, phase) of ``LIFReset`` or (0, 0). Returns
+    uint8 spikes and int64 u and v (empty unless recorded), all ``(N, T, C)``."""
     size = a.shape[2]
     if not len(layer.vth) == len(layer.bias) == size or layer.weight_rec_t.shape[0] not in \
             (0, size) or layer.weight_rec_t.shape[0] != layer.weight_rec_t.shape[1]:
@@ -250,7 +254,7 @@ def _lif(layer: EmuLayer, a: np.ndarray, record_state: bool):
     state_shape = a.shape if record_state else (0, 0, 0)
     u_rec, v_rec = np.zeros(state_shape, np.int64), np.zeros(state_shape, np.int64)
     lif(a, layer.i_decay, layer.v_decay, layer.bias, layer.vth, layer.weight_rec_t,
-        layer.weight_exp, fired, u_rec, v_rec)
+        layer.weight_exp, *reset, fired, u_rec, v_rec)
     return fired, u_rec, v_rec
 
 
@@ -260,23 +264,41 @@ def _time_last(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
-            record_state: bool = False) -> EmuResult:
-    """Run spikes ``x`` (``(N, C, T)`` or ``(N, C, H, W, T)``, 0/1) through ``layers``."""
+            record_state: bool = False, stream: StreamLayout | None = None) -> EmuResult:
+    """Run spikes ``x`` (``(N, C, T)`` or ``(N, C, H, W, T)``, 0/1) through ``layers``.
+
+    Every sample starts from zero state; with ``stream``, the samples instead run back
+    to back in one continuous run with ``LIFReset`` resets, laid out and read back as
+    :class:`rouser_lava.backends.stream.StreamLayout` says (what Lava and a board do).
+    """
     s = np.ascontiguousarray(x, dtype=np.uint8)  # spikes entering the next layer
+    n = len(s)
+    if stream is not None:
+        for line in stream_warnings([bool(la.bias.any()) for la in layers if la.vth is not None],
+                                    [la.weight_rec_t.size > 0 for la in layers
+                                     if la.vth is not None]):
+            log.warning("warning: %s", line)
+        s = stream.pack(s)[None]
     shape_in, time_last = s.shape[1:-1], True
     per_step = sum(int(np.prod(la.shape)) for la in layers if la.kind != "flatten")
     require_memory(s.shape[0] * s.shape[-1] * per_step * (40 if record_state else 8),
-                   f"the emulator on {s.shape[0]} samples of {s.shape[-1]} steps",
+                   f"the emulator on {n} samples of {x.shape[-1]} steps",
                    "run fewer samples at once or fewer steps")
     spikes, us, vs = [], [], []
     for layer in layers:
         if layer.kind != "flatten":  # a flatten only changes how shape_in is read
+            k = len(spikes)
+            reset = (0, 0) if stream is None else (stream.reset_interval,
+                                                   stream.reset_phase(k))
             fired, u_rec, v_rec = _lif(layer, _synapse(layer, s, shape_in, time_last),
-                                       record_state)
+                                       record_state, reset)
             spikes.append(_time_last(fired, layer.shape))
             if record_state:
                 us.append(_time_last(u_rec, layer.shape))
                 vs.append(_time_last(v_rec, layer.shape))
             s, time_last = fired, False
         shape_in = layer.shape if layer.kind != "flatten" else (int(np.prod(shape_in)),)
+    if stream is not None:
+        spikes, us, vs = ([stream.unpack(r[0], n, k) for k, r in enumerate(rec)]
+                          for rec in (spikes, us, vs))
     return EmuResult(spikes, us if record_state else None, vs if record_state else None)

@@ -31,6 +31,7 @@ from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
 from ..deploy.hw_limits import load_config
 from ..deploy.netx_check import check_netx_fits
 from ..errors import UserError
+from .stream import StreamLayout
 
 # Lava's processes hold several copies of every weight: 64-1000-1000-10 -> 64-2000-2000-10
 # added ~310 bytes per synapse to the summed RSS of the parent and its workers.
@@ -95,11 +96,16 @@ def _state_vars(net) -> list:
 
 
 def simulate(net_path: str, x: np.ndarray, progress: bool = True,
-             record_state: bool = False, timeout: float | None = None) -> LavaSpikes:
+             record_state: bool = False, timeout: float | None = None,
+             stream: StreamLayout | None = None) -> LavaSpikes:
     """Run ``x`` (uint8 ``(N, *input_shape, T)``, torch layout) through the netx file.
 
-    Every sample starts from zero state. Returns the spikes of every layer and, with
-    ``record_state`` (one step per run call: slow, for checks), ``u`` and ``v``.
+    Every sample starts from zero state: set from here between samples, or, with
+    ``stream``, by the network itself (netx's ``reset_interval`` and ``reset_offset``,
+    ``LIFReset``) in one continuous run laid out as
+    :class:`rouser_lava.backends.stream.StreamLayout` says, as a Loihi 2 board runs it.
+    Returns the spikes of every layer and, with ``record_state`` (one step per run call:
+    slow, for checks), ``u`` and ``v``.
 
     The run is bounded (:mod:`rouser_lava.backends.lava_guard`): Ctrl-C stops Lava's
     worker processes and raises KeyboardInterrupt; a worker that dies, or a run that
@@ -115,48 +121,66 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
     from .lava_io.memsink import MemSink
 
     n, steps = len(x), x.shape[-1]
-    net = load_network(net_path)
+    net = load_network(net_path) if stream is None else load_network(
+        net_path, reset_interval=stream.reset_interval, reset_offset=stream.reset_offset)
     if x.ndim > 3 and len(net.inp.shape) == 1:  # input -> flatten: netx's first layer
         x = x.reshape(n, -1, steps)  # takes the flat (C*H*W) vector, in C order
-    data = np.concatenate([_to_lava(s).astype(np.int32) for s in x], axis=-1)
-    if data.shape[:-1] != tuple(net.inp.shape):
+    data = np.stack([_to_lava(s).astype(np.int32) for s in x])
+    if data.shape[1:-1] != tuple(net.inp.shape):
         raise UserError(f"{net_path}: network input shape {tuple(net.inp.shape)} (Lava "
                         f"order) does not fit samples of shape {x.shape[1:-1]}")
+    if stream is None:
+        data, chunks = np.concatenate(data, axis=-1), [steps] * n
+    else:
+        data = stream.pack(data)
+        chunks = [stream.reset_interval] * n
+        chunks[-1] += stream.reset_offset
+    total = data.shape[-1]
     source = Source(data=data)
     source.s_out.connect(net.inp)
-    time_limit, stall = limits(net, n, steps, timeout, record_state)
+    time_limit, stall = limits(net, n, chunks[0], timeout, record_state)
     with tempfile.TemporaryDirectory(prefix="rouser-lava-") as tmp:
         files = []
         for i, layer in enumerate(net.layers):
             shape = tuple(layer.out.shape)
             files.append((Path(tmp) / f"layer{i}.bin", shape))
-            np.memmap(files[-1][0], dtype=np.int8, mode="w+", shape=(n * steps, *shape)).flush()
-            layer.out.connect(MemSink(shape=shape, buffer=n * steps, path=str(files[-1][0])).a_in)
-        state = [(var, np.zeros(var.shape)) for var in _state_vars(net)]
+            np.memmap(files[-1][0], dtype=np.int8, mode="w+", shape=(total, *shape)).flush()
+            layer.out.connect(MemSink(shape=shape, buffer=total, path=str(files[-1][0])).a_in)
+        state = [(var, np.zeros(var.shape)) for var in _state_vars(net)] if stream is None \
+            else []
         trace = {"u": [[] for _ in net.layers], "v": [[] for _ in net.layers]}
         with LavaGuard(net, net_path, n, time_limit, stall, progress) as guard:
             guard.start(Loihi2SimCfg(select_tag=load_config("lava_cpu_sim")["select_tag"]))
-            for k in range(n):
+            for k, chunk in enumerate(chunks):
                 if k > 0:
                     for var, zeros in state:
                         var.set(zeros)
                 if record_state:
-                    for _ in range(steps):
+                    for _ in range(chunk):
                         net.run(condition=RunSteps(num_steps=1))
                         for i, layer in enumerate(net.layers):
                             trace["u"][i].append(layer.neuron.u.get())
                             trace["v"][i].append(layer.neuron.v.get())
                 else:
-                    net.run(condition=RunSteps(num_steps=steps))
+                    net.run(condition=RunSteps(num_steps=chunk))
                 guard.sample_done()
             guard.stop()
-        spikes = []
-        for path, shape in files:
-            r = np.fromfile(path, dtype=np.int8).reshape(n, steps, *shape)  # (N, T, ...)
-            spikes.append(_from_lava(np.moveaxis(r, 1, -1)).astype(np.uint8))
-    if not record_state:
-        return LavaSpikes(spikes)
-    states = {key: [_from_lava(np.moveaxis(np.stack(values).reshape(n, steps, *values[0].shape),
-                                           1, -1)).astype(np.int64) for values in per_layer]
-              for key, per_layer in trace.items()}
-    return LavaSpikes(spikes, states["u"], states["v"])
+        records = [np.moveaxis(np.fromfile(path, dtype=np.int8).reshape(total, *shape), 0, -1)
+                   for path, shape in files]  # (*shape, total)
+    states = {key: [np.moveaxis(np.stack(values), 0, -1) for values in per_layer]
+              for key, per_layer in trace.items()} if record_state else {}
+    result = [[_per_sample(r, n, k, stream) for k, r in enumerate(rec)]
+              for rec in (records, states.get("u", []), states.get("v", []))]
+    return LavaSpikes([s.astype(np.uint8) for s in result[0]],
+                      *([[s.astype(np.int64) for s in r] for r in result[1:]]
+                        if record_state else (None, None)))
+
+
+def _per_sample(record: np.ndarray, n: int, layer: int,
+                stream: StreamLayout | None) -> np.ndarray:
+    """One layer's record ``(*lava_shape, total steps)`` -> ``(N, *shape, T)`` in torch
+    order."""
+    if stream is not None:
+        return _from_lava(stream.unpack(record, n, layer))
+    per = record.reshape(*record.shape[:-1], n, -1)
+    return _from_lava(np.moveaxis(per, -2, 0))

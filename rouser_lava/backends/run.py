@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from .stream import StreamSpec
+
 Backend = Callable[[np.ndarray], list[np.ndarray]]
 
 
@@ -120,26 +122,36 @@ def torch_backend(net) -> Backend:
     return run
 
 
-def emulator_backend(net_path: str) -> Backend:
-    """Spikes of a netx file from the bit-exact batched emulator."""
+def emulator_backend(net_path: str, stream: StreamSpec | None = None) -> Backend:
+    """Spikes of a netx file from the bit-exact batched emulator (``stream``: each batch
+    run back to back in the stream layout of a board)."""
     from .emulator import emulate, load_netx
 
     layers = load_netx(net_path)
-    return lambda x: emulate(layers, x).spikes
+    depth = sum(la.kind != "flatten" for la in layers)
+    return lambda x: emulate(layers, x, stream=None if stream is None else
+                             stream.layout(x.shape[-1], depth)).spikes
 
 
-def lava_backend(net_path: str, progress: bool = True,
-                 timeout: float | None = None) -> Backend:
+def lava_backend(net_path: str, progress: bool = True, timeout: float | None = None,
+                 stream: StreamSpec | None = None) -> Backend:
     """Spikes of a netx file from Lava's CPU simulator (one network for all samples;
-    ``timeout`` in seconds, None for the default of ``lava_guard.limits``)."""
+    ``timeout`` in seconds, None for the default of ``lava_guard.limits``; ``stream``:
+    reset by netx's ``reset_interval`` instead of from the host)."""
+    from ..deploy.netx_check import check_netx
     from .lava_sim import simulate
 
-    return lambda x: simulate(net_path, x, progress=progress, timeout=timeout).spikes
+    depth = sum(la.kind not in ("input", "flatten") for la in check_netx(net_path).layers)
+    return lambda x: simulate(net_path, x, progress=progress, timeout=timeout,
+                              stream=None if stream is None else
+                              stream.layout(x.shape[-1], depth)).spikes
 
 
 def netx_backend(kind: str, net_path: str, progress: bool = True,
-                 timeout: float | None = None) -> tuple[Backend, int]:
-    """Backend and batch size for running a netx file on ``kind`` (``timeout``: Lava's)."""
+                 timeout: float | None = None,
+                 stream: StreamSpec | None = None) -> tuple[Backend, int]:
+    """Backend and batch size for running a netx file on ``kind`` (``timeout``: Lava's;
+    ``stream``: the board's stream layout instead of per-sample resets)."""
     if kind == "emulator":
-        return emulator_backend(net_path), 64
-    return lava_backend(net_path, progress, timeout), 1 << 30  # Lava streams all samples
+        return emulator_backend(net_path, stream), 64
+    return lava_backend(net_path, progress, timeout, stream), 1 << 30  # Lava streams all

@@ -13,6 +13,7 @@ from ..errors import UserError
 from ..model.modelfile import load_model
 from .emulator import netx_input_shape
 from .run import RunResult, netx_backend, run_backend, torch_backend
+from .stream import StreamSpec
 
 
 def load_input_spikes(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
@@ -44,15 +45,20 @@ def load_input_spikes(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
 def run_path(path: str, dataset: str | None = None, backend: str | None = None,
              limit: int | None = None, input_npy: str | None = None,
              keep_spikes: bool = False, progress: bool = True,
-             data_root: str | None = None, timeout: float | None = None) -> RunResult:
+             data_root: str | None = None, timeout: float | None = None,
+             stream: StreamSpec | None = None) -> RunResult:
     """``rouser-run``: run a model file (torch) or a netx file (emulator or lava) on a
     dataset's test split or on raw spikes from a .npy file. ``timeout``: seconds the
-    Lava run may take (None: the default of ``lava_guard.limits``)."""
+    Lava run may take (None: the default of ``lava_guard.limits``); ``stream``: run the
+    netx file in a board's stream layout (:mod:`rouser_lava.backends.stream`)."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{path}: no such file")
     is_model = p.suffix == ".pt"
     backend = backend or ("torch" if is_model else "emulator")
+    if is_model and stream is not None:
+        raise UserError(f"{path}: the stream layout runs netx files; a model file runs "
+                        f"on torch, one sample at a time")
     if is_model != (backend == "torch"):
         kind = "a model file (.pt)" if is_model else "a netx file"
         fits = "torch" if is_model else "emulator or lava"
@@ -80,6 +86,6 @@ def run_path(path: str, dataset: str | None = None, backend: str | None = None,
     if is_model:
         fn, batch = torch_backend(net), 128
     else:
-        fn, batch = netx_backend(backend, path, progress, timeout)
+        fn, batch = netx_backend(backend, path, progress, timeout, stream)
     return run_backend(backend, fn, x, y, batch, keep=len(x) if keep_spikes else 0,
                        progress=progress)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_write, check_output_file
-from .common import entry, positive_float, positive_int
+from .common import entry, non_negative_int, positive_float, positive_int
 
 
 @entry("rouser-run")
@@ -44,19 +44,41 @@ def run_main(argv: list[str] | None = None) -> int:
                         "with the default it also fails when no sample finishes for 60 "
                         "s plus ten samples' share). A Lava worker process that dies "
                         "fails the run at once; Ctrl-C stops it (exit status 130)")
+    p.add_argument("--stream", choices=("per-sample", "reset-interval"),
+                   default="per-sample",
+                   help="how samples follow each other (.net files): per-sample (default) "
+                        "resets every state from the host between samples; "
+                        "reset-interval runs them back to back in one continuous run, as "
+                        "a Loihi 2 board does: netx's reset_interval makes each layer "
+                        "reset itself (LIFReset), one step after the layer before it, "
+                        "samples padded to the interval. Equal to per-sample spike for "
+                        "spike for networks without bias and recurrence")
+    p.add_argument("--reset-interval", type=positive_int, default=None, metavar="R",
+                   help="--stream reset-interval: steps per sample window, at least "
+                        "steps + 1 (default: the smallest power of 2 >= steps + layers, "
+                        "as Loihi 2 needs a power of 2)")
+    p.add_argument("--reset-offset", type=non_negative_int, default=0, metavar="O",
+                   help="--stream reset-interval: netx's reset_offset, the phase of the "
+                        "resets and of the samples (default 0)")
     p.add_argument("--dump-spikes", default=None,
                    help="write every layer's output spikes to an .npz: keys layer0, "
                         "layer1, ... and output (last layer), each uint8 (N, C, T)")
     args = p.parse_args(argv)
+    if args.stream == "per-sample" and (args.reset_interval or args.reset_offset):
+        p.error("--reset-interval and --reset-offset need --stream reset-interval")
     for out in (args.json_out, args.dump_spikes):
         if out is not None:  # before the run, not after it
             check_output_file(out)
 
     from ..backends.runfile import run_path
+    from ..backends.stream import StreamSpec
+
+    stream = StreamSpec(args.reset_interval, args.reset_offset) \
+        if args.stream == "reset-interval" else None
 
     result = run_path(args.path, args.dataset, args.backend, args.limit, args.input_npy,
                       keep_spikes=args.dump_spikes is not None, data_root=args.data_root,
-                      timeout=args.timeout)
+                      timeout=args.timeout, stream=stream)
     print(result.summary())
     if args.json_out:
         text = json.dumps(result.to_json(), indent=1)

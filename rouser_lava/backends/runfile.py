@@ -4,6 +4,7 @@ dataset's test split or raw spikes from a ``.npy`` file."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from ..model.modelfile import load_model
 from .emulator import netx_input_shape
 from .run import RunResult, netx_backend, run_backend, torch_backend
 from .stream import StreamSpec
+
+if TYPE_CHECKING:
+    from .loihi2 import BoardPlan
 
 
 def load_input_spikes(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
@@ -65,9 +69,50 @@ def run_path(path: str, dataset: str | None = None, backend: str | None = None,
         raise UserError(f"{path}: backend '{backend}' cannot run {kind}; use {fits}")
     if is_model:
         net, record = load_model(path)
-        meta, input_shape = record["dataset"], net.input_shape
+        x, y = _samples(path, record["dataset"], net.input_shape, dataset, input_npy,
+                        data_root, limit)
+        fn, batch = torch_backend(net), 128
     else:
-        meta, input_shape = read_metadata(path)["dataset"], netx_input_shape(path)
+        x, y = _netx_samples(path, dataset, input_npy, data_root, limit)
+        fn, batch = netx_backend(backend, path, progress, timeout, stream)
+    return run_backend(backend, fn, x, y, batch, keep=len(x) if keep_spikes else 0,
+                       progress=progress)
+
+
+def board_run(path: str, hw_config: str, dataset: str | None = None,
+              limit: int | None = None, input_npy: str | None = None,
+              data_root: str | None = None, timeout: float | None = None,
+              stream: StreamSpec | None = None,
+              dry_run: bool = False,
+              keep_spikes: bool = False) -> tuple[BoardPlan, RunResult | None]:
+    """``rouser-run --backend loihi2``: check and plan the run (design rules, resource
+    map, stream layout); unless ``dry_run``, run it on the board (output layer only)."""
+    from ..deploy.hw_config import load_hw_config
+    from .loihi2 import plan_run, run_on_board
+
+    if not Path(path).is_file() or Path(path).suffix == ".pt":
+        raise UserError(f"{path}: the loihi2 backend runs an exported netx file "
+                        f"(rouser-export model.pt net.net)")
+    hw = load_hw_config(hw_config)
+    x, y = _netx_samples(path, dataset, input_npy, data_root, limit)
+    plan = plan_run(path, hw, len(x), x.shape[-1], stream, timeout)
+    if dry_run:
+        return plan, None
+    result = run_backend("loihi2", lambda batch: run_on_board(plan, batch), x, y,
+                         batch_size=len(x), keep=len(x) if keep_spikes else 0)
+    result.layer_names = [f"layer{plan.depth - 1}"]
+    return plan, result
+
+
+def _netx_samples(path: str, dataset: str | None, input_npy: str | None,
+                  data_root: str | None, limit: int | None):
+    return _samples(path, read_metadata(path)["dataset"], netx_input_shape(path), dataset,
+                    input_npy, data_root, limit)
+
+
+def _samples(path: str, meta: dict, input_shape: tuple[int, ...], dataset: str | None,
+             input_npy: str | None, data_root: str | None, limit: int | None):
+    """Spikes ``(N, *input_shape, T)`` and labels (None for ``--input``) to run."""
     if input_npy is not None:
         x, y = load_input_spikes(input_npy, input_shape), None
     else:
@@ -83,9 +128,4 @@ def run_path(path: str, dataset: str | None = None, backend: str | None = None,
         x, y = data.x_test, data.y_test
     if limit is not None:
         x, y = x[:limit], None if y is None else y[:limit]
-    if is_model:
-        fn, batch = torch_backend(net), 128
-    else:
-        fn, batch = netx_backend(backend, path, progress, timeout, stream)
-    return run_backend(backend, fn, x, y, batch, keep=len(x) if keep_spikes else 0,
-                       progress=progress)
+    return x, y

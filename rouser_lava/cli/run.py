@@ -20,10 +20,22 @@ def run_main(argv: list[str] | None = None) -> int:
                     "a dataset's test split, or over raw spikes, and report accuracy and "
                     "spike counts per layer.")
     p.add_argument("path", help="model.pt (torch backend) or a netx .net file")
-    p.add_argument("--backend", choices=("torch", "emulator", "lava"), default=None,
+    p.add_argument("--backend", choices=("torch", "emulator", "lava", "loihi2"),
+                   default=None,
                    help="torch for model.pt; for .net files: emulator (default, the "
-                        "bit-exact batched emulator, fast) or lava (Lava's CPU simulator, "
-                        "Loihi2SimCfg fixed_pt)")
+                        "bit-exact batched emulator, fast), lava (Lava's CPU simulator, "
+                        "Loihi2SimCfg fixed_pt) or loihi2 (a Loihi 2 board through "
+                        "lava-loihi, INRC members only; UNVERIFIED: see the README). "
+                        "loihi2 checks the design rules and the resource map first, runs "
+                        "the samples in the stream layout (--stream reset-interval) and "
+                        "returns the output layer's spikes")
+    p.add_argument("--hw-config", default=None, metavar="CONFIG",
+                   help="loihi2: the board, a file in hw_configs/ by name "
+                        "(loihi2-oheogulch, default; loihi2-kapohopoint) or a path to "
+                        "your own")
+    p.add_argument("--dry-run", action="store_true",
+                   help="loihi2: print the resource map and the exact run configuration "
+                        "that would be submitted, and exit (works without lava-loihi)")
     p.add_argument("--dataset", default=None,
                    help="dataset whose test split to run (default: the one recorded in "
                         "the file)")
@@ -44,8 +56,7 @@ def run_main(argv: list[str] | None = None) -> int:
                         "with the default it also fails when no sample finishes for 60 "
                         "s plus ten samples' share). A Lava worker process that dies "
                         "fails the run at once; Ctrl-C stops it (exit status 130)")
-    p.add_argument("--stream", choices=("per-sample", "reset-interval"),
-                   default="per-sample",
+    p.add_argument("--stream", choices=("per-sample", "reset-interval"), default=None,
                    help="how samples follow each other (.net files): per-sample (default) "
                         "resets every state from the host between samples; "
                         "reset-interval runs them back to back in one continuous run, as "
@@ -64,8 +75,14 @@ def run_main(argv: list[str] | None = None) -> int:
                    help="write every layer's output spikes to an .npz: keys layer0, "
                         "layer1, ... and output (last layer), each uint8 (N, C, T)")
     args = p.parse_args(argv)
-    if args.stream == "per-sample" and (args.reset_interval or args.reset_offset):
+    board = args.backend == "loihi2"
+    if board and args.stream == "per-sample":
+        p.error("--backend loihi2 runs in the stream layout (--stream reset-interval)")
+    stream_on = board or args.stream == "reset-interval"
+    if not stream_on and (args.reset_interval or args.reset_offset):
         p.error("--reset-interval and --reset-offset need --stream reset-interval")
+    if not board and (args.dry_run or args.hw_config):
+        p.error("--dry-run and --hw-config go with --backend loihi2")
     for out in (args.json_out, args.dump_spikes):
         if out is not None:  # before the run, not after it
             check_output_file(out)
@@ -73,12 +90,21 @@ def run_main(argv: list[str] | None = None) -> int:
     from ..backends.runfile import run_path
     from ..backends.stream import StreamSpec
 
-    stream = StreamSpec(args.reset_interval, args.reset_offset) \
-        if args.stream == "reset-interval" else None
+    stream = StreamSpec(args.reset_interval, args.reset_offset) if stream_on else None
+    if board:
+        from ..backends.runfile import board_run
 
-    result = run_path(args.path, args.dataset, args.backend, args.limit, args.input_npy,
-                      keep_spikes=args.dump_spikes is not None, data_root=args.data_root,
-                      timeout=args.timeout, stream=stream)
+        plan, result = board_run(args.path, args.hw_config or "loihi2-oheogulch",
+                                 args.dataset, args.limit, args.input_npy, args.data_root,
+                                 args.timeout, stream, args.dry_run,
+                                 keep_spikes=args.dump_spikes is not None)
+        if result is None:
+            print(plan.describe())
+            return 0
+    else:
+        result = run_path(args.path, args.dataset, args.backend, args.limit, args.input_npy,
+                          keep_spikes=args.dump_spikes is not None,
+                          data_root=args.data_root, timeout=args.timeout, stream=stream)
     print(result.summary())
     if args.json_out:
         text = json.dumps(result.to_json(), indent=1)

@@ -41,6 +41,30 @@ def load_input_spikes(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
     return x.astype(np.uint8).reshape(len(x), *input_shape, x.shape[-1])
 
 
+def load_inputs(path: str, meta: dict, input_shape: tuple[int, ...], dataset: str | None,
+                input_npy: str | None, data_root: str | None = None,
+                limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Samples for the network at ``path``: spikes ``(N, *input_shape, T)`` and labels
+    (None for ``--input``): from ``input_npy``, else the test split of ``dataset`` or of
+    the dataset recorded in ``meta``; the first ``limit`` only."""
+    if input_npy is not None:
+        x, y = load_input_spikes(input_npy, input_shape), None
+    else:
+        name = dataset or meta.get("name")
+        if not name:
+            raise UserError(f"{path}: no dataset recorded in the file; pass --dataset "
+                            f"or --input")
+        data = dataset_for(name, meta.get("encoding") if name == meta.get("name") else None,
+                           data_root)
+        if data.input_shape != tuple(input_shape):
+            raise UserError(f"{path}: network input {tuple(input_shape)} does not fit "
+                            f"dataset '{name}' samples {data.input_shape}")
+        x, y = data.x_test, data.y_test
+    if limit is not None:
+        x, y = x[:limit], None if y is None else y[:limit]
+    return x, y
+
+
 def run_path(path: str, dataset: str | None = None, backend: str | None = None,
              limit: int | None = None, input_npy: str | None = None,
              keep_spikes: bool = False, progress: bool = True,
@@ -62,21 +86,7 @@ def run_path(path: str, dataset: str | None = None, backend: str | None = None,
         meta, input_shape = record["dataset"], net.input_shape
     else:
         meta, input_shape = read_metadata(path)["dataset"], netx_input_shape(path)
-    if input_npy is not None:
-        x, y = load_input_spikes(input_npy, input_shape), None
-    else:
-        name = dataset or meta.get("name")
-        if not name:
-            raise UserError(f"{path}: no dataset recorded in the file; pass --dataset "
-                            f"or --input")
-        data = dataset_for(name, meta.get("encoding") if name == meta.get("name") else None,
-                           data_root)
-        if data.input_shape != tuple(input_shape):
-            raise UserError(f"{path}: network input {tuple(input_shape)} does not fit "
-                            f"dataset '{name}' samples {data.input_shape}")
-        x, y = data.x_test, data.y_test
-    if limit is not None:
-        x, y = x[:limit], None if y is None else y[:limit]
+    x, y = load_inputs(path, meta, input_shape, dataset, input_npy, data_root, limit)
     if is_model:
         fn, batch = torch_backend(net), 128
     else:

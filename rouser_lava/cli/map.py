@@ -18,8 +18,8 @@ the board or breaks a rule (each failure printed on one line); 1 bad input (one 
 cost model per layer: cores = max(ceil(neurons / neurons_per_core), ceil(syn_units /
 synmem_per_core), ceil(axons / axons_per_core), 1), dense syn_units = fan_in x neurons
 / synapses_per_unit; chips = ceil(cores / cores_per_chip). Calibrated on Intel's
-compiler: total exact on MNIST 784-128-64-10 (5 cores), one core short on Oxford 200-256-200
-(4 against 5)."""
+compiler: total exact on MNIST 784-128-64-10 (5 cores), one core short on Oxford
+200-256-200 (4 against 5)."""
 
 
 def _activity_rows(rmap, activity) -> list[str]:
@@ -55,7 +55,8 @@ def map_main(argv: list[str] | None = None) -> int:
                    help="measure activity on spikes from a .npy array (N, C, T) of 0/1")
     p.add_argument("--data-root", default=None, help="folder of an event dataset")
     p.add_argument("--limit", type=positive_int, default=None,
-                   help="measure on the first N samples only")
+                   help="measure activity on the first N samples only (alone: of the "
+                        "dataset recorded in the file)")
     p.add_argument("--reset-interval", type=positive_int, default=None,
                    help="netx reset_interval the network will run with (checked: a power "
                         "of 2 on Loihi 2)")
@@ -75,7 +76,7 @@ def map_main(argv: list[str] | None = None) -> int:
     except DesignRuleError as err:
         warnings, failures = [], err.violations
     activity = None
-    if args.dataset is not None or args.input_npy is not None:
+    if args.dataset is not None or args.input_npy is not None or args.limit is not None:
         from ..backends.activity import measure_activity
 
         activity = measure_activity(args.net, args.dataset, args.input_npy, args.limit,

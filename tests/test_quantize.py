@@ -3,14 +3,16 @@ reported, and nothing mutates the trained model."""
 
 import copy
 import dataclasses
+import io
 
 import h5py
 import numpy as np
 import pytest
 import torch
 
-from rouser_lava.deploy.export import write_netx
-from rouser_lava.deploy.hw_limits import HardwareLimitError, check_loihi2, load_config
+from rouser_lava.deploy.design_rules import DesignRuleError, check_design_rules
+from rouser_lava.deploy.export import netx_bytes, write_netx
+from rouser_lava.deploy.hw_config import load_hw_config
 from rouser_lava.deploy.quantize import quantize_network
 from rouser_lava.model.fold import W_MAX, W_MIN, choose_shared_threshold, fold_weights
 
@@ -96,16 +98,17 @@ def test_netx_file_layout(conv_net, tmp_path):
         assert int(f["simulation/tSample"][()]) == 12
 
 
-def test_hardware_limits_name_layer_and_resource(dense_net):
+def test_design_rules_name_layer_and_rule(dense_net):
+    hw = load_hw_config("loihi2-oheogulch")
     qnet = quantize_network(dense_net, "fold")
-    assert check_loihi2(qnet) == []
-    assert check_loihi2(quantize_network(dense_net, "vector")) == [
-        "layer0: per-neuron vThMant is not supported on Loihi 2",
-        "layer1: per-neuron vThMant is not supported on Loihi 2"]
+    assert check_design_rules(io.BytesIO(netx_bytes(qnet, 8)), hw) == []
+    vector = io.BytesIO(netx_bytes(quantize_network(dense_net, "vector"), 8))
+    assert [str(w) for w in check_design_rules(vector, hw, chip_rules_warn=True)] == [
+        f"layer {i} (dense): threshold: per-neuron vThMant ({n} values), limit one per "
+        f"population on loihi2-oheogulch" for i, n in ((1, 16), (2, 6))]
+    assert check_design_rules(vector, load_hw_config("lava-cpu-sim")) == []
     big = dataclasses.replace(qnet.layers[1], v_th_mant=np.array(140000))
-    with pytest.raises(HardwareLimitError, match="layer1: vThMant 140000 outside"):
-        check_loihi2(dataclasses.replace(qnet, layers=[qnet.layers[0], big]))
-    tiny_chip = {**load_config("loihi2_limits"), "neurocores_per_chip": 1,
-                 "neurons_per_core": 10}
-    with pytest.raises(HardwareLimitError, match="22 neurons exceed one chip's 10"):
-        check_loihi2(qnet, tiny_chip)
+    data = netx_bytes(dataclasses.replace(qnet, layers=[qnet.layers[0], big]), 8)
+    with pytest.raises(DesignRuleError, match=r"layer 2 \(dense\): threshold: vThMant 140000 "
+                                              r"needs 18 bits, limit 17-bit \(0..131071\)"):
+        check_design_rules(io.BytesIO(data), hw)

@@ -5,4 +5,5 @@
 - ``lava_sim``, ``lava_io``: Lava's CPU simulator, streaming samples through one network.
 - ``lava_guard``: a Lava run ends on Ctrl-C, a time limit or a dead worker; progress.
 - ``runfile``: ``rouser-run``'s step (a model or netx file over a dataset or raw spikes).
+- ``activity``: spikes, sparsity and synaptic operations per sample (``rouser-map``).
 """

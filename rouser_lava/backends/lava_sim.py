@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
-from ..deploy.hw_limits import load_config
+from ..deploy.hw_config import load_hw_config
 from ..deploy.netx_check import check_netx_fits
 from ..errors import UserError
 from .stream import StreamLayout
@@ -150,7 +150,7 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
             else []
         trace = {"u": [[] for _ in net.layers], "v": [[] for _ in net.layers]}
         with LavaGuard(net, net_path, n, time_limit, stall, progress) as guard:
-            guard.start(Loihi2SimCfg(select_tag=load_config("lava_cpu_sim")["select_tag"]))
+            guard.start(Loihi2SimCfg(select_tag=load_hw_config("lava-cpu-sim").run["select_tag"]))
             for k, chunk in enumerate(chunks):
                 if k > 0:
                     for var, zeros in state:

@@ -46,6 +46,30 @@ def load_input_spikes(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
     return x.astype(np.uint8).reshape(len(x), *input_shape, x.shape[-1])
 
 
+def load_inputs(path: str, meta: dict, input_shape: tuple[int, ...], dataset: str | None,
+                input_npy: str | None, data_root: str | None = None,
+                limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Samples for the network at ``path``: spikes ``(N, *input_shape, T)`` and labels
+    (None for ``--input``): from ``input_npy``, else the test split of ``dataset`` or of
+    the dataset recorded in ``meta``; the first ``limit`` only."""
+    if input_npy is not None:
+        x, y = load_input_spikes(input_npy, input_shape), None
+    else:
+        name = dataset or meta.get("name")
+        if not name:
+            raise UserError(f"{path}: no dataset recorded in the file; pass --dataset "
+                            f"or --input")
+        data = dataset_for(name, meta.get("encoding") if name == meta.get("name") else None,
+                           data_root)
+        if data.input_shape != tuple(input_shape):
+            raise UserError(f"{path}: network input {tuple(input_shape)} does not fit "
+                            f"dataset '{name}' samples {data.input_shape}")
+        x, y = data.x_test, data.y_test
+    if limit is not None:
+        x, y = x[:limit], None if y is None else y[:limit]
+    return x, y
+
+
 def run_path(path: str, dataset: str | None = None, backend: str | None = None,
              limit: int | None = None, input_npy: str | None = None,
              keep_spikes: bool = False, progress: bool = True,
@@ -69,8 +93,8 @@ def run_path(path: str, dataset: str | None = None, backend: str | None = None,
         raise UserError(f"{path}: backend '{backend}' cannot run {kind}; use {fits}")
     if is_model:
         net, record = load_model(path)
-        x, y = _samples(path, record["dataset"], net.input_shape, dataset, input_npy,
-                        data_root, limit)
+        x, y = load_inputs(path, record["dataset"], net.input_shape, dataset, input_npy,
+                           data_root, limit)
         fn, batch = torch_backend(net), 128
     else:
         x, y = _netx_samples(path, dataset, input_npy, data_root, limit)
@@ -106,26 +130,5 @@ def board_run(path: str, hw_config: str, dataset: str | None = None,
 
 def _netx_samples(path: str, dataset: str | None, input_npy: str | None,
                   data_root: str | None, limit: int | None):
-    return _samples(path, read_metadata(path)["dataset"], netx_input_shape(path), dataset,
-                    input_npy, data_root, limit)
-
-
-def _samples(path: str, meta: dict, input_shape: tuple[int, ...], dataset: str | None,
-             input_npy: str | None, data_root: str | None, limit: int | None):
-    """Spikes ``(N, *input_shape, T)`` and labels (None for ``--input``) to run."""
-    if input_npy is not None:
-        x, y = load_input_spikes(input_npy, input_shape), None
-    else:
-        name = dataset or meta.get("name")
-        if not name:
-            raise UserError(f"{path}: no dataset recorded in the file; pass --dataset "
-                            f"or --input")
-        data = dataset_for(name, meta.get("encoding") if name == meta.get("name") else None,
-                           data_root)
-        if data.input_shape != tuple(input_shape):
-            raise UserError(f"{path}: network input {tuple(input_shape)} does not fit "
-                            f"dataset '{name}' samples {data.input_shape}")
-        x, y = data.x_test, data.y_test
-    if limit is not None:
-        x, y = x[:limit], None if y is None else y[:limit]
-    return x, y
+    return load_inputs(path, read_metadata(path)["dataset"], netx_input_shape(path),
+                       dataset, input_npy, data_root, limit)

@@ -20,9 +20,15 @@ def export_main(argv: list[str] | None = None) -> int:
                         "weights so a layer shares one vThMant (runs on Loihi 2); "
                         "vector: per-neuron vThMant, bit-exact with training but only "
                         "for Lava's CPU simulator")
+    p.add_argument("--hw-config", default="loihi2-oheogulch", metavar="FILE",
+                   help="target whose design rules the network is checked against before "
+                        "writing: a JSON file or a name in hw_configs/ (default "
+                        "loihi2-oheogulch; lava-cpu-sim, loihi2-kapohopoint). Value "
+                        "ranges are errors; chip-only rules (per-neuron thresholds, fan-in "
+                        "per core, chips) are warnings")
     args = p.parse_args(argv)
 
     from ..deploy.export import export_model
 
-    export_model(args.model, args.net, args.threshold_form)
+    export_model(args.model, args.net, args.threshold_form, hw_config=args.hw_config)
     return 0

@@ -1,7 +1,11 @@
 """Step 4, deployment: trained model -> Loihi fixed point -> netx HDF5.
 
 - ``quantize``: ``quantize_network`` (fold or vector thresholds) -> ``QuantizedNetwork``.
-- ``export``: ``write_netx``, ``read_metadata``, and ``rouser-export``'s step.
+- ``export``: ``netx_bytes``, ``write_netx``, ``read_metadata``, and ``rouser-export``'s
+  step.
 - ``netx_check``: the validator every netx reader runs first.
-- ``hw_limits``: Loihi 2 limits from ``hw_configs/`` and the design-rule checks.
+- ``hw_config``: ``load_hw_config`` reads a target from ``hw_configs/`` (``HwConfig``).
+- ``resource_map``: ``map_resources``, the cores and chips a netx network needs.
+- ``design_rules``: ``check_design_rules``, every rule of a target at once
+  (``DesignRuleError``), shared by ``rouser-export``, ``rouser-map`` and the board.
 """

@@ -15,7 +15,9 @@ File tree (the keys ``netx.hdf5.Network`` reads)::
 
 netx reads no ``bias`` here (our blocks have none). Root attributes
 ``rouser_threshold_form`` and ``rouser_dataset`` (JSON) describe how the file was
-made; netx ignores them. Writing is atomic: a failed export leaves no file.
+made; netx ignores them. The file is built in memory and checked against the
+target's design rules (:mod:`.design_rules`) before it is written; writing is atomic:
+a failed export leaves no file.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from ..data.registry import dataset_for
 from ..errors import UserError
 from ..fileio import check_output_file, write_bytes
 from ..model.modelfile import load_model
-from .hw_limits import check_loihi2
+from .design_rules import check_design_rules
+from .hw_config import load_hw_config
 from .quantize import QuantizedNetwork, quantize_network
 
 log = logging.getLogger(__name__)
@@ -69,22 +72,20 @@ def _write_layer(group: h5py.Group, layer) -> None:
     neuron.create_dataset("gradedSpike", data=False)
 
 
-def write_netx(qnet: QuantizedNetwork, path: str | os.PathLike, time_steps: int,
-               dataset: dict | None = None) -> None:
-    """Write ``qnet`` as netx HDF5 at ``path`` (atomically).
+def netx_bytes(qnet: QuantizedNetwork, time_steps: int, dataset: dict | None = None) -> bytes:
+    """``qnet`` as the bytes of a netx HDF5 file (built in memory: HDF5 crashes on a
+    full disk, Python raises).
 
     Parameters
     ----------
     qnet : QuantizedNetwork
         Network in Loihi fixed point.
-    path : path-like
-        Output ``.net`` file; its folder must exist.
     time_steps : int
         Steps per sample, stored as ``/simulation/tSample``.
     dataset : dict, optional
         Dataset name and encoding, stored as a root attribute.
     """
-    buffer = io.BytesIO()  # HDF5 in memory: HDF5 crashes on a full disk, Python raises
+    buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         f.attrs["rouser_threshold_form"] = qnet.threshold_form
         f.attrs["rouser_dataset"] = json.dumps(dataset or {})
@@ -97,7 +98,14 @@ def write_netx(qnet: QuantizedNetwork, path: str | os.PathLike, time_steps: int,
         inp.create_dataset("shape", data=np.array(qnet.input_shape, dtype=np.int64))
         for i, layer in enumerate(qnet.layers, start=1):
             _write_layer(layers.create_group(str(i)), layer)
-    write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_netx(qnet: QuantizedNetwork, path: str | os.PathLike, time_steps: int,
+               dataset: dict | None = None) -> None:
+    """Write ``qnet`` as netx HDF5 at ``path`` (atomically; its folder must exist);
+    arguments as :func:`netx_bytes`."""
+    write_bytes(path, netx_bytes(qnet, time_steps, dataset))
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -129,27 +137,39 @@ def format_export_report(qnet: QuantizedNetwork) -> str:
 
 
 def export_model(model_path: str, net_path: str, threshold_form: str,
-                 quiet: bool = False) -> QuantizedNetwork:
-    """``rouser-export``: quantize ``model_path`` and write ``net_path``."""
+                 quiet: bool = False, hw_config: str = "loihi2-oheogulch") -> QuantizedNetwork:
+    """``rouser-export``: quantize ``model_path``, check the design rules of
+    ``hw_config`` (a name in ``hw_configs/`` or a path) and write ``net_path``.
+
+    Value-range failures are errors; rules of the chip only (per-neuron thresholds,
+    axons, chips) are warnings, since the file still runs on Lava's CPU simulator.
+    """
     check_output_file(net_path)
     if Path(net_path).resolve() == Path(model_path).resolve():
         raise UserError(f"{net_path}: output would overwrite the model file")
+    hw = load_hw_config(hw_config)
     net, record = load_model(model_path)
     qnet = quantize_network(net, threshold_form)
     if net.neuron_config.fold_exact and threshold_form != "fold":
         log.warning("warning: %s was trained fold-exact: only --threshold-form fold "
                     "reproduces its training forward spike for spike", model_path)
-    chip_warnings = check_loihi2(qnet)
     dataset = record["dataset"]
     encoding = dataset.get("encoding", {})
     steps = encoding.get("time_steps") or dataset_for(dataset["name"], encoding).time_steps
-    write_netx(qnet, net_path, steps, dataset)
+    data = netx_bytes(qnet, steps, dataset)
+    warnings = check_design_rules(io.BytesIO(data), hw, chip_rules_warn=True,
+                                  name=f"{net_path} (not written)")
+    write_bytes(net_path, data)
     if not quiet:
         print(format_export_report(qnet))
-    if chip_warnings:
+    per_neuron = [w.where for w in warnings if w.rule == "threshold"]
+    if per_neuron:
         log.warning("warning: per-neuron vThMant (%s) runs on Lava's CPU simulator only; "
                     "Lava's LIF holds one vth per population (lava#819) and Loihi 2 has "
                     "no per-neuron threshold: use --threshold-form fold for the chip",
-                    ", ".join(w.split(":")[0] for w in chip_warnings))
+                    ", ".join(per_neuron))
+    for w in warnings:
+        if w.rule != "threshold":
+            log.warning("warning: %s (%s)", w, hw.name)
     log.info("wrote %s", net_path)
     return qnet

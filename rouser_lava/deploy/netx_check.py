@@ -155,15 +155,18 @@ class _Layer:
         kind = self.text("type", group)
         if kind not in NEURON_TYPES:
             self.fail("neuron/type", kind, f"unknown (known: {', '.join(NEURON_TYPES)})")
+        lo = 0 if values else None  # ranges: only with values (design rules check theirs)
         if kind in ("CUBA", "LOIHI") or "vThMant" in group:
-            self.numbers("vThMant", group, lo=0, hi=TH_MANT_MAX, sizes=per)
+            self.numbers("vThMant", group, lo=lo, hi=TH_MANT_MAX if values else None,
+                         sizes=per)
         if kind in ("CUBA", "LOIHI"):
             for field in ("iDecay", "vDecay"):
-                self.numbers(field, group, lo=0, hi=DECAY_MAX, sizes=(1,))
+                self.numbers(field, group, lo=lo, hi=DECAY_MAX if values else None,
+                             sizes=(1,))
         if "refDelay" in group:
-            self.numbers("refDelay", group, lo=0, hi=1 << 20, sizes=(1,))
+            self.numbers("refDelay", group, lo=lo, hi=1 << 20 if values else None, sizes=(1,))
         if "gradedSpike" in group:
-            self.numbers("gradedSpike", group, lo=0, hi=1, sizes=(1,))
+            self.numbers("gradedSpike", group, lo=lo, hi=1 if values else None, sizes=(1,))
 
 
 def _conv(layer: _Layer, shape, prev, values: bool) -> int:
@@ -232,7 +235,8 @@ def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLay
         if kind == "dense_rec":
             synapses += int(np.prod(layer.weight("weight_rec", size, size, values).shape))
         if "delay" in g:
-            layer.numbers("delay", lo=0, hi=DELAY_MAX, sizes=(1, size, size * cols))
+            layer.numbers("delay", lo=0 if values else None, hi=DELAY_MAX if values else None,
+                          sizes=(1, size, size * cols))
         synapses += size * cols
         prev = prev if prev is not None else (cols,)
     elif kind == "conv":
@@ -244,9 +248,9 @@ def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLay
 def check_netx(path: str, values: bool = True) -> NetxSummary:
     """Check a netx file's structure (and, with ``values``, every number in it).
 
-    ``values=False`` reads only shapes and small fields, not the weight arrays: for
-    a quick look at the geometry. Raises UserError naming the file, the layer, the
-    field, the value and what is allowed.
+    ``values=False`` reads only shapes and small fields, not the weight arrays, and
+    checks no value ranges: for a quick look at the geometry. Raises UserError naming
+    the file, the layer, the field, the value and what is allowed.
     """
     import h5py
 

@@ -1,0 +1,189 @@
+"""Targets as data: ``hw_configs/<name>.json`` read into a frozen :class:`HwConfig`.
+
+A config names its ``target`` (``simulator`` or ``loihi2``), how to run on it (``run``)
+and the chip's ``limits``. JSON holds no comments, so every number stands beside its
+source: ``"neurons_per_core": {"value": 4096, "source": "inferred: ..."}``; the
+sources come back in design-rule and resource messages. ``--hw-config`` takes a path
+or a bare name of a file in ``hw_configs/`` (``loihi2-oheogulch``).
+
+Every problem with a file is one UserError naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import MappingProxyType
+
+from ..errors import UserError
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "hw_configs"
+TARGETS = ("simulator", "loihi2")
+
+
+@dataclass(frozen=True)
+class ChipLimits:
+    """Per-target limits, plain values. Value ranges hold on every target; the
+    per-core resources are ``None`` on the simulator (no core limit)."""
+
+    weight_bits: int  # weight mantissa bits; mixed signs hold -2**bits .. 2**bits - 2
+    threshold_bits: int  # unsigned vThMant bits
+    decay_bits: int  # du, dv in 0 .. 2**bits
+    state_bits: int  # signed u, v
+    bias_bits: int  # signed bias mantissa
+    delay_max: int  # synaptic delay, steps
+    per_neuron_threshold: bool  # a vThMant vector per population
+    reset_interval_power_of_2: bool  # netx reset_interval must be 2**k
+    cores_per_chip: int | None = None  # neurocores Lava's mapper counts
+    neurons_per_core: int | None = None
+    synmem_per_core: int | None = None  # SynMem units
+    synapses_per_unit: float | None = None  # dense 8-bit synapses per SynMem unit
+    axons_per_core: int | None = None  # input axons
+    axon_map_per_core: int | None = None
+    neuron_groups_per_core: int | None = None
+    embedded_cores_per_chip: int | None = None
+
+    @property
+    def weight_range(self) -> tuple[int, int]:
+        """Integer weights netx's ``optimize_weight_bits`` keeps intact (-256..254)."""
+        return -(1 << self.weight_bits), (1 << self.weight_bits) - 2
+
+    @property
+    def threshold_max(self) -> int:
+        return (1 << self.threshold_bits) - 1
+
+    @property
+    def decay_max(self) -> int:
+        return 1 << self.decay_bits
+
+    @property
+    def state_max(self) -> int:
+        return (1 << (self.state_bits - 1)) - 1
+
+    @property
+    def bias_range(self) -> tuple[int, int]:
+        return -(1 << (self.bias_bits - 1)), (1 << (self.bias_bits - 1)) - 1
+
+
+_BOOLS = ("per_neuron_threshold", "reset_interval_power_of_2")
+_REAL = ("synapses_per_unit",)
+_LOIHI_ONLY = tuple(f.name for f in fields(ChipLimits) if f.default is None)
+_RUN = {"simulator": {"run_cfg": str, "select_tag": str},
+        "loihi2": {"output_latency_extra": int, "timeout_s": int}}
+
+
+@dataclass(frozen=True)
+class HwConfig:
+    """One target: ``run`` holds plain run settings (simulator: ``run_cfg``,
+    ``select_tag``; loihi2: ``output_latency_extra`` steps beyond ``len(net)``,
+    ``timeout_s``); ``sources`` maps ``limits.X``, ``run.X`` and ``chips`` to where
+    the number comes from."""
+
+    name: str
+    path: str
+    target: str  # 'simulator' or 'loihi2'
+    run: MappingProxyType
+    limits: ChipLimits
+    sources: MappingProxyType
+    partition: str | None = None  # SLURM partition (loihi2)
+    board: str | None = None  # SLURM board, None: any
+    loihi_gen: str | None = None  # 'N3B3'
+    chips: int | None = None  # chips on the board; None: no limit (simulator)
+
+    def source(self, key: str) -> str:
+        """Where ``key`` (``limits.neurons_per_core``, ``chips``, ...) comes from."""
+        return self.sources.get(key, "")
+
+
+def resolve_config_path(name_or_path: str) -> Path:
+    """A path as given, or ``hw_configs/<name>.json`` for a bare name."""
+    path = Path(name_or_path)
+    if path.suffix == ".json" or len(path.parts) > 1 or path.is_file():
+        return path
+    return CONFIG_DIR / f"{name_or_path}.json"
+
+
+class _Reader:
+    """Reads fields of one config file, naming file and field in errors."""
+
+    def __init__(self, path: Path):
+        self.path, self.sources = path, {}
+
+    def fail(self, field: str, problem: str):
+        raise UserError(f"{self.path}: field '{field}': {problem}")
+
+    def number(self, where: dict, key: str, field: str, kind: type, required: bool = True):
+        if key not in where:
+            if required:
+                self.fail(field, "missing")
+            return None
+        item = where[key]
+        shown = "true or false" if kind is bool else \
+            "a positive number" if kind is float else "a non-negative integer"
+        if not isinstance(item, dict) or set(item) != {"value", "source"} or \
+                not isinstance(item["source"], str):
+            self.fail(field, f'expected {{"value": <{shown}>, "source": "<where it comes '
+                             f'from>"}}')
+        value = item["value"]
+        ok = isinstance(value, bool) if kind is bool else not isinstance(value, bool) and (
+            isinstance(value, (int, float)) and value > 0 if kind is float
+            else isinstance(value, int) and value >= 0)
+        if not ok:
+            self.fail(field, f"value {json.dumps(value)}: expected {shown}")
+        self.sources[field] = item["source"]
+        return value
+
+    def text(self, where: dict, key: str, field: str, nullable: bool = False):
+        value = where.get(key)
+        if not (isinstance(value, str) and value or nullable and value is None):
+            self.fail(field, f"expected a string{' or null' if nullable else ''}, got "
+                             f"{json.dumps(value)}")
+        return value
+
+
+def load_hw_config(name_or_path: str) -> HwConfig:
+    """Read and check a hardware config (a path, or a bare name in ``hw_configs/``)."""
+    path = resolve_config_path(name_or_path)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.json")))
+        raise UserError(f"{path}: no such hardware config (bundled: {known})")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UserError(f"{path}: not a readable JSON hardware config ({err})") from None
+    r = _Reader(path)
+    if not isinstance(data, dict):
+        r.fail("(top level)", "expected a JSON object")
+    target = data.get("target")
+    if target not in TARGETS:
+        r.fail("target", f"{json.dumps(target)}: expected one of {', '.join(TARGETS)}")
+    loihi = target == "loihi2"
+    for section in ("run", "limits"):
+        if not isinstance(data.get(section), dict):
+            r.fail(section, "missing or not an object")
+    run = {}
+    for key, kind in _RUN[target].items():
+        run[key] = r.number(data["run"], key, f"run.{key}", kind) if kind is int else \
+            r.text(data["run"], key, f"run.{key}")
+    limits = {}
+    for f in fields(ChipLimits):
+        kind = bool if f.name in _BOOLS else float if f.name in _REAL else int
+        limits[f.name] = r.number(data["limits"], f.name, f"limits.{f.name}", kind,
+                                  required=loihi or f.name not in _LOIHI_ONLY)
+    for section, known in (("limits", limits), ("run", run)):
+        unknown = sorted(set(data[section]) - set(known))
+        if unknown:
+            r.fail(f"{section}.{unknown[0]}", f"unknown (known: {', '.join(known)})")
+    extra = {}
+    if loihi:
+        extra = {"partition": r.text(data, "partition", "partition"),
+                 "board": r.text(data, "board", "board", nullable=True),
+                 "loihi_gen": r.text(data, "loihi_gen", "loihi_gen"),
+                 "chips": r.number(data, "chips", "chips", int)}
+        for field, value in (("chips", extra["chips"]),
+                             *((f"limits.{k}", limits[k]) for k in _LOIHI_ONLY)):
+            if value <= 0:
+                r.fail(field, f"value {value}: must be positive")
+    return HwConfig(path.stem, str(path), target, MappingProxyType(run),
+                    ChipLimits(**limits), MappingProxyType(r.sources), **extra)

@@ -21,7 +21,10 @@ Reproduced (lava-nc 0.10.0, lava-dl 0.6.0, ``Loihi2SimCfg(select_tag='fixed_pt')
   ``+-(2**23 - 1)``; spike when ``v > vThMant << 6`` (scalar, per channel or per
   neuron), then ``v = 0``. No refractory period; binary spikes.
 - Time: input column ``t`` is Lava step ``t + 1``; output column ``t`` is what a sink
-  records at step ``t + 1``. Every sample starts from zero state.
+  records at step ``t + 1``. Every sample starts from zero state, or, with ``stream``,
+  the samples run back to back and netx's ``LIFReset`` zeroes ``u`` and ``v`` of layer
+  ``k`` at the steps ``s`` with ``s % R == (reset_offset + 1 + k) % R``
+  (:mod:`rouser_lava.backends.stream`).
 
 Refused with a clear error: layer types netx cannot build (pool, average, concat,
 convT, unpool), ``dense_comp``, synaptic ``delay``, ``input`` layers with a neuron

@@ -45,8 +45,8 @@ def test_divergence_is_located_and_fails_the_command(model_file, tmp_path, capsy
     assert export_main([str(model_file), str(net)]) == 0
     real = run.emulator_backend
 
-    def faulty(path):
-        backend = real(path)
+    def faulty(path, stream=None):
+        backend = real(path, stream)
 
         def flipped(x):
             out = backend(x)

@@ -34,7 +34,7 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...], strong: bool,
 
 
 def _neuron(group: h5py.Group, rng: np.random.Generator, channels: int, size: int,
-            strong: bool, saturate: bool = False) -> None:
+            strong: bool, saturate: bool = False, refractory: bool = False) -> None:
     n = group.create_group("neuron")
     _put(n, "type", str(rng.choice(["CUBA", "LOIHI"])))
     for key in ("iDecay", "vDecay"):
@@ -53,12 +53,14 @@ def _neuron(group: h5py.Group, rng: np.random.Generator, channels: int, size: in
     else:
         vth = rng.integers(1, top + 1, channels if form == "channel" else size)
     _put(n, "vThMant", vth)
-    _put(n, "refDelay", 1)
+    _put(n, "refDelay", int(rng.choice([1, 2, 5, 1000])) if refractory else 1)
     _put(n, "gradedSpike", False)
 
 
-def write_random_netx(path: str, seed: int) -> tuple[tuple[int, ...], dict]:
-    """Write a random network; returns its input shape ``(C,)`` or ``(C, H, W)`` and a
+def write_random_netx(path: str, seed: int,
+                      refractory: bool = False) -> tuple[tuple[int, ...], dict]:
+    """Write a random network (``refractory``: ``refDelay`` drawn from 1, 2, 5 and 1000
+    per layer, else 1); returns its input shape ``(C,)`` or ``(C, H, W)`` and a
     description of what it contains."""
     rng = np.random.default_rng(seed)
     strong = bool(rng.random() < 0.4)
@@ -104,7 +106,7 @@ def write_random_netx(path: str, seed: int) -> tuple[tuple[int, ...], dict]:
                 _put(g, "weight", _weights(rng, (c_out, c_in // groups, *k), strong, first))
                 if rng.random() < 0.4:
                     _put(g, "bias", rng.integers(-150, 150, c_out))
-                _neuron(g, rng, c_out, int(np.prod(shape)), strong, first)
+                _neuron(g, rng, c_out, int(np.prod(shape)), strong, first, refractory)
             _put(new("flatten"), "shape", np.array([int(np.prod(shape))]))
             size = int(np.prod(shape))
         else:
@@ -124,6 +126,6 @@ def write_random_netx(path: str, seed: int) -> tuple[tuple[int, ...], dict]:
                 _put(g, "weight_rec", _weights(rng, (out, out), strong))
             if rng.random() < 0.4:
                 _put(g, "bias", rng.integers(-150, 150, out))
-            _neuron(g, rng, out, out, strong, first)
+            _neuron(g, rng, out, out, strong, first, refractory)
             size = out
     return tuple(int(s) for s in input_shape), info

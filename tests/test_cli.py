@@ -49,7 +49,8 @@ def test_export_and_run_end_to_end(model_file, tmp_path):
     assert run_main([str(model_file), "--limit", "6", "--json", str(out)]) == 0
     trained = json.loads(out.read_text())
     for doc in (trained, *results.values()):
-        assert set(doc) == {"backend", "samples", "accuracy", "predictions", "layers", "wall_s"}
+        assert set(doc) == {"backend", "samples", "accuracy", "predictions", "layers", "wall_s",
+                            "readout"}
         assert doc["samples"] == 6 and len(doc["predictions"]) == 6
         assert 0.0 <= doc["accuracy"] <= 1.0
         assert [la["name"] for la in doc["layers"]] == ["layer0", "layer1"]

@@ -45,13 +45,13 @@ def test_divergence_is_located_and_fails_the_command(model_file, tmp_path, capsy
     assert export_main([str(model_file), str(net)]) == 0
     real = run.emulator_backend
 
-    def faulty(path):
-        backend = real(path)
+    def faulty(path, stream=None):
+        backend = real(path, stream)
 
         def flipped(x):
-            spikes = backend(x)
-            spikes[1][1, 4, 20] ^= 1  # batch sample 1, layer1, neuron 4, step 20
-            return spikes
+            out = backend(x)
+            out.spikes[1][1, 4, 20] ^= 1  # batch sample 1, layer1, neuron 4, step 20
+            return out
         return flipped
 
     monkeypatch.setattr(run, "emulator_backend", faulty)

@@ -2,7 +2,9 @@
 
 - ``run``: ``RunResult``, ``run_backend`` and the torch, emulator and Lava backends.
 - ``emulator``, ``emu_kernels``: bit-exact batched emulator of Lava's fixed_pt netx models.
-- ``lava_sim``, ``lava_io``: Lava's CPU simulator, streaming samples through one network.
+- ``lava_sim``, ``lava_io``: Lava's CPU simulator, streaming samples through one network;
+  ``lava_refractory``: our fixed-point ``LIFRefractory`` model (single-spike layers).
+- ``stream``: the stream layout of a board (samples back to back, ``LIFReset``).
 - ``lava_guard``: a Lava run ends on Ctrl-C, a time limit or a dead worker; progress.
 - ``runfile``: ``rouser-run``'s step (a model or netx file over a dataset or raw spikes).
 - ``activity``: spikes, sparsity and synaptic operations per sample (``rouser-map``).

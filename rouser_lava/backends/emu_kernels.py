@@ -49,7 +49,7 @@ def _decay(x, keep):
 
 @njit(cache=True, parallel=True)
 def lif(a, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interval, reset_phase,
-        fired, u_rec, v_rec):
+        ref_delay, fired, u_rec, v_rec, v_last):
     """Lava's fixed-point CUBA LIF over all steps, one sample per thread.
 
     Parameters
@@ -68,9 +68,14 @@ def lif(a, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interval, r
         ``LIFReset``: ``u`` and ``v`` are set to zero before step ``t`` (0-based)
         integrates when ``(t + 1) % reset_interval == reset_phase``; no resets when
         ``reset_interval`` is 0.
+    ref_delay : int
+        ``LIFRefractory``'s period (0: none): after a spike ``v`` is held for
+        ``ref_delay`` steps while ``u`` integrates; the spike test still applies to
+        the held ``v`` (0), as in Lava's model.
     fired : uint8 ndarray ``(N, T, C)``, output spikes (zero on entry).
     u_rec, v_rec : int64 ndarray ``(N, T, C)`` or ``(0, 0, 0)``
         Recorded ``u`` and post-reset ``v`` when not empty.
+    v_last : int64 ndarray ``(N, C)``, receives ``v`` after the last step.
     """
     n_samples, steps, size = a.shape
     keep_u, keep_v = 4096 - i_decay, 4096 - v_decay
@@ -80,10 +85,12 @@ def lif(a, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interval, r
         u = np.zeros(size, dtype=np.int64)
         v = np.zeros(size, dtype=np.int64)
         rec = np.zeros(size, dtype=np.int64)
+        held = np.zeros(size, dtype=np.int64)  # refractory steps left
         for t in range(steps):
             if reset_interval > 0 and (t + 1) % reset_interval == reset_phase:
                 u[:] = 0
                 v[:] = 0
+                held[:] = 0
             for c in range(size):
                 uu = _decay(u[c], keep_u) + (rec[c] << 6)
                 if t > 0:
@@ -92,11 +99,16 @@ def lif(a, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interval, r
                     uu -= 2 * UV_MAX
                 elif uu <= -UV_MAX:
                     uu += 2 * UV_MAX
-                vv = _decay(v[c], keep_v) + uu + bias[c]
-                vv = min(max(vv, 1 - UV_MAX), UV_MAX - 1)
+                if held[c] > 0:
+                    held[c] -= 1
+                    vv = v[c]
+                else:
+                    vv = _decay(v[c], keep_v) + uu + bias[c]
+                    vv = min(max(vv, 1 - UV_MAX), UV_MAX - 1)
                 if vv > vth[c]:
                     fired[n, t, c] = 1
                     vv = 0
+                    held[c] = ref_delay
                 u[c] = uu
                 v[c] = vv
                 if record:
@@ -110,3 +122,4 @@ def lif(a, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interval, r
                             rec[k] += weight_rec_t[j, k]
                 for k in range(size):
                     rec[k] = rec[k] << rec_exp if rec_exp >= 0 else rec[k] >> -rec_exp
+        v_last[n] = v

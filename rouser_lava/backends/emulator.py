@@ -19,12 +19,15 @@ Reproduced (lava-nc 0.10.0, lava-dl 0.6.0, ``Loihi2SimCfg(select_tag='fixed_pt')
   wrap (``u > 2**23 -> u - 2**24``, ``u <= -2**23 -> u + 2**24``);
   ``v = sign(v) (|v (4096 - vDecay)| >> 12) + u + (bias << 6)`` clipped to
   ``+-(2**23 - 1)``; spike when ``v > vThMant << 6`` (scalar, per channel or per
-  neuron), then ``v = 0``. No refractory period; binary spikes.
+  neuron), then ``v = 0``; binary spikes. A layer with ``refDelay`` ``r >= 2`` is
+  refractory as our runner builds it on Lava (``LIFRefractory``,
+  :mod:`rouser_lava.backends.lava_refractory.model`): after a spike ``v`` is held
+  (at 0) for ``r`` steps while ``u`` integrates; below 2 there is no refractory period.
 - Time: input column ``t`` is Lava step ``t + 1``; output column ``t`` is what a sink
-  records at step ``t + 1``. Every sample starts from zero state, or, with ``stream``,
-  the samples run back to back and netx's ``LIFReset`` zeroes ``u`` and ``v`` of layer
-  ``k`` at the steps ``s`` with ``s % R == (reset_offset + 1 + k) % R``
-  (:mod:`rouser_lava.backends.stream`).
+  records at step ``t + 1``. Every sample starts from zero state (refractory state
+  included), or, with ``stream``, the samples run back to back and netx's ``LIFReset``
+  zeroes ``u`` and ``v`` of layer ``k`` at the steps ``s`` with ``s % R ==
+  (reset_offset + 1 + k) % R`` (:mod:`rouser_lava.backends.stream`).
 
 Refused with a clear error: layer types netx cannot build (pool, average, concat,
 convT, unpool), ``dense_comp``, synaptic ``delay``, ``input`` layers with a neuron
@@ -47,12 +50,12 @@ import torch
 import torch.nn.functional as F
 
 from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
-from ..deploy.netx_check import check_netx, check_netx_fits
+from ..deploy.netx_check import check_netx, check_netx_fits, refractory_period
 from ..errors import UserError
 from ..model.fold import lava_dense_synapse, lava_dense_weight
 from ..resources import require_memory
 from .emu_kernels import UV_MAX, event_sum, lif
-from .stream import StreamLayout, stream_warnings
+from .stream import StreamLayout, refractory_warnings, stream_warnings
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,8 @@ class EmuLayer:
     ``weight_rec_t`` that of a recurrent one (``(0, 0)`` when there is none).
     ``vth`` and ``bias`` are int64 ``(prod(shape),)`` (already ``<< 6``).
     ``sum_bound`` bounds ``|sum|`` of any binary input's synaptic sum (after the shift).
+    ``ref_delay`` is the refractory period in steps (0: plain LIF; see
+    :func:`rouser_lava.deploy.netx_check.refractory_period`).
     """
 
     kind: str
@@ -85,16 +90,20 @@ class EmuLayer:
     v_decay: int = 0
     vth: np.ndarray | None = None
     bias: np.ndarray | None = None
+    ref_delay: int = 0
 
 
 @dataclass
 class EmuResult:
     """Emulated run: uint8 spikes ``(N, *shape, T)`` per spiking layer, optionally
-    int64 ``u`` and ``v`` of the same shapes (post-reset ``v``, as Lava holds it)."""
+    int64 ``u`` and ``v`` of the same shapes (post-reset ``v``, as Lava holds it), and
+    int64 ``v_last`` ``(N, *shape)``: the last layer's ``v`` after the last step (a
+    membrane readout's output; None in the stream layout)."""
 
     spikes: list[np.ndarray]
     u: list[np.ndarray] | None = None
     v: list[np.ndarray] | None = None
+    v_last: np.ndarray | None = None
 
 
 def _neuron_fields(cfg, path: str, name: str, shape: tuple[int, ...], bias) -> dict:
@@ -102,11 +111,14 @@ def _neuron_fields(cfg, path: str, name: str, shape: tuple[int, ...], bias) -> d
     if kind not in ("CUBA", "LOIHI"):
         raise UserError(f"{path}: {name} has neuron type {kind}; only CUBA and LOIHI are "
                         f"reproduced")
+    ref_delay = 0
     if cfg is None:  # netx's non-leaky integrator default
         i_decay, v_decay, vth = 0, 4096, np.array(1 << 18 - 1)
     else:
         i_decay, v_decay = int(cfg["iDecay"]), int(cfg["vDecay"])
         vth = np.asarray(cfg["vThMant"]).astype(np.int64)
+        if "refDelay" in cfg.keys():
+            ref_delay = refractory_period(int(np.asarray(cfg["refDelay"]).reshape(-1)[0]))
         if "gradedSpike" in cfg.keys() and bool(np.any(cfg.f["gradedSpike"][()])):
             raise UserError(f"{path}: {name} has graded spikes; Lava's CUBA has none")
     channels, size = shape[0], int(np.prod(shape))
@@ -122,7 +134,7 @@ def _neuron_fields(cfg, path: str, name: str, shape: tuple[int, ...], bias) -> d
         raise UserError(f"{path}: {name} {what} of size {values.size} fits neither one "
                         f"value, one per channel nor one per neuron")
 
-    return {"i_decay": i_decay, "v_decay": v_decay,
+    return {"i_decay": i_decay, "v_decay": v_decay, "ref_delay": ref_delay,
             "vth": per_neuron(vth * 64, "vThMant"),
             "bias": per_neuron(np.zeros(1) if bias is None else np.asarray(bias) * 64,
                                "bias")}
@@ -245,8 +257,10 @@ def _synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
 
 def _lif(layer: EmuLayer, a: np.ndarray, record_state: bool, reset: tuple[int, int]):
     """The neuron recurrence over activations ``a`` (int32 ``(N, T, C)``, not yet
-    delayed), with ``reset`` = (interval, phase) of ``LIFReset`` or (0, 0). Returns
-    uint8 spikes and int64 u and v (empty unless recorded), all ``(N, T, C)``."""
+    delayed), with ``reset`` = (interval, phase) of ``LIFReset`` or (0, 0) (the stream
+    layout runs refractory layers as plain ``LIFReset``, as Lava does). Returns uint8
+    spikes and int64 u and v (empty unless recorded), all ``(N, T, C)``, and int64 v
+    after the last step ``(N, C)``."""
     size = a.shape[2]
     if not len(layer.vth) == len(layer.bias) == size or layer.weight_rec_t.shape[0] not in \
             (0, size) or layer.weight_rec_t.shape[0] != layer.weight_rec_t.shape[1]:
@@ -256,9 +270,11 @@ def _lif(layer: EmuLayer, a: np.ndarray, record_state: bool, reset: tuple[int, i
     fired = np.zeros(a.shape, np.uint8)
     state_shape = a.shape if record_state else (0, 0, 0)
     u_rec, v_rec = np.zeros(state_shape, np.int64), np.zeros(state_shape, np.int64)
+    v_last = np.zeros((a.shape[0], size), np.int64)
     lif(a, layer.i_decay, layer.v_decay, layer.bias, layer.vth, layer.weight_rec_t,
-        layer.weight_exp, *reset, fired, u_rec, v_rec)
-    return fired, u_rec, v_rec
+        layer.weight_exp, *reset, layer.ref_delay if reset[0] == 0 else 0, fired, u_rec,
+        v_rec, v_last)
+    return fired, u_rec, v_rec, v_last
 
 
 def _time_last(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -273,13 +289,16 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
     Every sample starts from zero state; with ``stream``, the samples instead run back
     to back in one continuous run with ``LIFReset`` resets, laid out and read back as
     :class:`rouser_lava.backends.stream.StreamLayout` says (what Lava and a board do).
+    ``v_last`` (the last layer's ``v`` after the last step) comes with every
+    per-sample run: it costs one copy per layer.
     """
     s = np.ascontiguousarray(x, dtype=np.uint8)  # spikes entering the next layer
     n = len(s)
     if stream is not None:
-        for line in stream_warnings([bool(la.bias.any()) for la in layers if la.vth is not None],
-                                    [la.weight_rec_t.size > 0 for la in layers
-                                     if la.vth is not None]):
+        spiking = [la for la in layers if la.vth is not None]
+        for line in stream_warnings([bool(la.bias.any()) for la in spiking],
+                                    [la.weight_rec_t.size > 0 for la in spiking]) + \
+                refractory_warnings([la.ref_delay for la in spiking]):
             log.warning("warning: %s", line)
         s = stream.pack(s)[None]
     shape_in, time_last = s.shape[1:-1], True
@@ -293,8 +312,8 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
             k = len(spikes)
             reset = (0, 0) if stream is None else (stream.reset_interval,
                                                    stream.reset_phase(k))
-            fired, u_rec, v_rec = _lif(layer, _synapse(layer, s, shape_in, time_last),
-                                       record_state, reset)
+            fired, u_rec, v_rec, v_last = _lif(layer, _synapse(layer, s, shape_in, time_last),
+                                               record_state, reset)
             spikes.append(_time_last(fired, layer.shape))
             if record_state:
                 us.append(_time_last(u_rec, layer.shape))
@@ -304,4 +323,5 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
     if stream is not None:
         spikes, us, vs = ([stream.unpack(r[0], n, k) for k, r in enumerate(rec)]
                           for rec in (spikes, us, vs))
-    return EmuResult(spikes, us if record_state else None, vs if record_state else None)
+    return EmuResult(spikes, us if record_state else None, vs if record_state else None,
+                     None if stream is not None else v_last.reshape(spikes[-1].shape[:-1]))

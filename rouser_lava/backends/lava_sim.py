@@ -15,12 +15,21 @@ same one-step synaptic delay per layer).
 
 Layout: torch tensors are ``(C, H, W)``; Lava's conv processes use ``(W, H, C)``
 (netx reverses shapes), so conv input and output are transposed here.
+
+Single-spike layers: a CUBA layer whose ``refDelay`` is at least 2 is built as Lava's
+``LIFRefractory`` with ``refractory_period = refDelay`` (netx ignores ``refDelay`` and
+builds a plain ``LIF``) and runs on our fixed-point model of it
+(:mod:`rouser_lava.backends.lava_refractory.model`); its refractory state is cleared
+between samples with ``u`` and ``v``. In the stream layout netx builds ``LIFReset``,
+which has no refractory period: such layers then run as plain LIF (with a warning),
+as they do when plain netx loads the file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +38,11 @@ import numpy as np
 
 from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
 from ..deploy.hw_config import load_hw_config
-from ..deploy.netx_check import check_netx_fits
+from ..deploy.netx_check import check_netx, check_netx_fits, refractory_period
 from ..errors import UserError
-from .stream import StreamLayout
+from .stream import StreamLayout, refractory_warnings
+
+log = logging.getLogger(__name__)
 
 # Lava's processes hold several copies of every weight: 64-1000-1000-10 -> 64-2000-2000-10
 # added ~310 bytes per synapse to the summed RSS of the parent and its workers.
@@ -50,11 +61,15 @@ class LavaSpikes:
     u, v : list of np.ndarray or None
         int64, same shapes: every layer's current and (post-reset) voltage after
         each step, when recorded.
+    v_last : np.ndarray or None
+        int64 ``(N, *shape)``: the last layer's ``v`` after each sample's last step
+        (a membrane readout's output), when read.
     """
 
     spikes: list[np.ndarray]
     u: list[np.ndarray] | None = None
     v: list[np.ndarray] | None = None
+    v_last: np.ndarray | None = None
 
 
 def _to_lava(x: np.ndarray) -> np.ndarray:
@@ -67,14 +82,45 @@ def _from_lava(x: np.ndarray) -> np.ndarray:
     return x if x.ndim == 3 else np.transpose(x, (0, 3, 2, 1, 4))
 
 
+@contextlib.contextmanager
+def _refractory_neurons():
+    """While netx builds a network: CUBA/LOIHI groups with ``refDelay >= 2`` become
+    ``LIFRefractory`` (``refractory_period = refDelay``) instead of ``LIF``.
+
+    netx's ``create_*`` methods call ``Network.get_neuron_params`` through the module's
+    class, so a subclass cannot override it: it is wrapped here and restored after.
+    """
+    from lava.lib.dl.netx import hdf5
+    from lava.proc.lif.process import LIF, LIFRefractory
+
+    original = hdf5.Network.__dict__["get_neuron_params"]
+
+    def get_neuron_params(neuron_config, *args, **kwargs):
+        params = original.__func__(neuron_config, *args, **kwargs)
+        keys = neuron_config.keys()
+        period = refractory_period(int(np.asarray(neuron_config["refDelay"]).reshape(-1)[0])
+                                   if "refDelay" in keys else 0)
+        if period and params.get("neuron_proc") is LIF:
+            params = {**params, "neuron_proc": LIFRefractory, "refractory_period": period}
+        return params
+
+    hdf5.Network.get_neuron_params = staticmethod(get_neuron_params)
+    try:
+        yield
+    finally:
+        hdf5.Network.get_neuron_params = original
+
+
 def load_network(net_path: str, **kwargs):
-    """``netx.hdf5.Network`` for ``net_path``, checked first (:func:`check_netx_fits`)."""
+    """``netx.hdf5.Network`` for ``net_path``, checked first (:func:`check_netx_fits`),
+    with layers of ``refDelay >= 2`` built as ``LIFRefractory`` (unless ``kwargs`` ask
+    for netx's ``reset_interval``: netx then builds ``LIFReset``)."""
     from lava.lib.dl.netx import hdf5
 
     check_netx_fits(net_path, LAVA_BYTES_PER_SYNAPSE, "Lava",
                     "run it on the emulator (the default backend)")
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), _refractory_neurons():
             return hdf5.Network(net_config=str(net_path), **kwargs)
     except NotImplementedError as err:
         raise UserError(f"{net_path}: netx cannot build this network ({err})") from None
@@ -87,6 +133,8 @@ def _state_vars(net) -> list:
     state = []
     for layer in net.layers:
         state += [layer.neuron.u, layer.neuron.v]
+        if hasattr(layer.neuron, "refractory_period_end"):  # LIFRefractory
+            state.append(layer.neuron.refractory_period_end)
         for synapse_name in ("synapse", "synapse_rec"):  # dense_rec has two synapses
             synapse = getattr(layer, synapse_name, None)
             for name in ("a_buff", "a_buf"):
@@ -97,7 +145,7 @@ def _state_vars(net) -> list:
 
 def simulate(net_path: str, x: np.ndarray, progress: bool = True,
              record_state: bool = False, timeout: float | None = None,
-             stream: StreamLayout | None = None) -> LavaSpikes:
+             stream: StreamLayout | None = None, read_v_last: bool = False) -> LavaSpikes:
     """Run ``x`` (uint8 ``(N, *input_shape, T)``, torch layout) through the netx file.
 
     Every sample starts from zero state: set from here between samples, or, with
@@ -105,7 +153,8 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
     ``LIFReset``) in one continuous run laid out as
     :class:`rouser_lava.backends.stream.StreamLayout` says, as a Loihi 2 board runs it.
     Returns the spikes of every layer and, with ``record_state`` (one step per run call:
-    slow, for checks), ``u`` and ``v``.
+    slow, for checks), ``u`` and ``v``; with ``read_v_last`` (one read per sample; not
+    in the stream layout), the last layer's ``v`` after each sample's last step.
 
     The run is bounded (:mod:`rouser_lava.backends.lava_guard`): Ctrl-C stops Lava's
     worker processes and raises KeyboardInterrupt; a worker that dies, or a run that
@@ -116,13 +165,24 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.source import RingBuffer as Source
+    from lava.proc.lif.process import LIFRefractory
 
     from .lava_guard import LavaGuard, limits
     from .lava_io.memsink import MemSink
+    from .lava_refractory.model import PyLifRefractoryModelFixed
 
     n, steps = len(x), x.shape[-1]
-    net = load_network(net_path) if stream is None else load_network(
-        net_path, reset_interval=stream.reset_interval, reset_offset=stream.reset_offset)
+    if stream is None:
+        net = load_network(net_path)
+    else:
+        if read_v_last:
+            raise UserError(f"{net_path}: the stream layout cannot read v per sample "
+                            f"(a membrane readout); run per-sample resets")
+        net = load_network(net_path, reset_interval=stream.reset_interval,
+                           reset_offset=stream.reset_offset)
+        for line in refractory_warnings([layer.ref_delay for layer in
+                                         check_netx(net_path, values=False).spiking]):
+            log.warning("warning: %s", line)
     if x.ndim > 3 and len(net.inp.shape) == 1:  # input -> flatten: netx's first layer
         x = x.reshape(n, -1, steps)  # takes the flat (C*H*W) vector, in C order
     data = np.stack([_to_lava(s).astype(np.int32) for s in x])
@@ -149,8 +209,13 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
         state = [(var, np.zeros(var.shape)) for var in _state_vars(net)] if stream is None \
             else []
         trace = {"u": [[] for _ in net.layers], "v": [[] for _ in net.layers]}
+        v_last = []
+        select_tag = load_hw_config("lava-cpu-sim").run["select_tag"]
+        models = {LIFRefractory: PyLifRefractoryModelFixed} if select_tag == "fixed_pt" \
+            else {}
         with LavaGuard(net, net_path, n, time_limit, stall, progress) as guard:
-            guard.start(Loihi2SimCfg(select_tag=load_hw_config("lava-cpu-sim").run["select_tag"]))
+            guard.start(Loihi2SimCfg(select_tag=select_tag,
+                                     exception_proc_model_map=models))
             for k, chunk in enumerate(chunks):
                 if k > 0:
                     for var, zeros in state:
@@ -163,6 +228,8 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
                             trace["v"][i].append(layer.neuron.v.get())
                 else:
                     net.run(condition=RunSteps(num_steps=chunk))
+                if read_v_last:
+                    v_last.append(net.layers[-1].neuron.v.get())
                 guard.sample_done()
             guard.stop()
         records = [np.moveaxis(np.fromfile(path, dtype=np.int8).reshape(total, *shape), 0, -1)
@@ -173,7 +240,9 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
               for rec in (records, states.get("u", []), states.get("v", []))]
     return LavaSpikes([s.astype(np.uint8) for s in result[0]],
                       *([[s.astype(np.int64) for s in r] for r in result[1:]]
-                        if record_state else (None, None)))
+                        if record_state else (None, None)),
+                      _from_lava(np.stack(v_last)[..., None])[..., 0].astype(np.int64)
+                      if read_v_last else None)
 
 
 def _per_sample(record: np.ndarray, n: int, layer: int,

@@ -28,6 +28,7 @@ one line saying what is needed and which simulator command runs the same network
 from __future__ import annotations
 
 import _thread
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -38,7 +39,9 @@ from ..deploy.hw_config import HwConfig
 from ..deploy.netx_check import check_netx
 from ..deploy.resource_map import ResourceMap, map_resources
 from ..errors import UserError
-from .stream import StreamLayout, StreamSpec
+from .stream import StreamLayout, StreamSpec, refractory_warnings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,13 @@ def plan_run(net_path: str, hw: HwConfig, samples: int, steps: int,
         raise UserError(f"{hw.path}: is a {hw.target} config; the loihi2 backend needs a "
                         f"Loihi 2 board config (hw_configs/loihi2-*.json)")
     summary = check_netx(net_path, values=False)
-    depth = sum(la.kind not in ("input", "flatten") for la in summary.layers)
+    if summary.membrane_readout:
+        raise UserError(f"{net_path}: its last layer is a membrane readout (v read after "
+                        f"each sample); the board backend reads spikes only")
+    spiking = [la for la in summary.layers if la.kind not in ("input", "flatten")]
+    depth = len(spiking)
+    for line in refractory_warnings([la.ref_delay for la in spiking]):
+        log.warning("warning: %s", line)
     layout = (stream or StreamSpec()).layout(steps, depth)
     check_design_rules(net_path, hw, reset_interval=layout.reset_interval)
     if summary.input_shape is None:

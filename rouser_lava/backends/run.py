@@ -2,8 +2,13 @@
 result: predictions, accuracy, and spike counts per layer and per neuron.
 
 Every backend is a function from a batch of input spikes ``(N, *input_shape, T)`` to
-the spikes of every spiking layer, ``[(N, *shape, T)]`` uint8; ``run_backend`` feeds
-it and accumulates the same statistics for all of them.
+a :class:`BatchOutput`: the spikes of every spiking layer, ``[(N, *shape, T)]`` uint8,
+and, for a network whose last layer is a membrane readout, that layer's ``v`` after
+the last step; ``run_backend`` feeds it and accumulates the same statistics for all
+of them. Predictions are the argmax of that ``v`` when a backend gives it (netx files
+whose last layer has vDecay 0 and vThMant ``2**17 - 1``, see
+:attr:`rouser_lava.deploy.netx_check.NetxSummary.membrane_readout`), else the output
+neuron with most spikes.
 """
 
 from __future__ import annotations
@@ -15,9 +20,29 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..deploy.netx_check import check_netx
+from ..errors import UserError
 from .stream import StreamSpec
 
-Backend = Callable[[np.ndarray], list[np.ndarray]]
+
+@dataclass
+class BatchOutput:
+    """What a backend returns for one batch of ``B`` samples.
+
+    Attributes
+    ----------
+    spikes : list of np.ndarray
+        uint8 ``(B, *shape, T)`` per spiking layer.
+    v_last : np.ndarray or None
+        int64 ``(B, *shape)``: a membrane readout's ``v`` after the last step (the
+        logits); None when predictions come from output spike counts.
+    """
+
+    spikes: list[np.ndarray]
+    v_last: np.ndarray | None = None
+
+
+Backend = Callable[[np.ndarray], BatchOutput]
 
 
 @dataclass
@@ -33,7 +58,8 @@ class RunResult:
     accuracy : float or None
         Fraction correct in [0, 1]; None when no labels were given.
     predictions : np.ndarray
-        int64 ``(samples,)``: output neuron with most spikes (first on ties).
+        int64 ``(samples,)``: output neuron with most spikes, or with the largest
+        ``v`` at the last step for a membrane readout (first on ties).
     layer_names : list of str
         ``layer0``, ``layer1``, ...
     layer_neurons : list of int
@@ -47,6 +73,8 @@ class RunResult:
         Wall time of the run, seconds.
     spikes : list of np.ndarray or None
         uint8 ``(keep, *shape, T)`` per layer for the first ``keep`` samples, when kept.
+    readout : str
+        ``spikes`` or ``membrane``: what the predictions were read from.
     """
 
     backend: str
@@ -59,6 +87,7 @@ class RunResult:
     neuron_spikes: list[np.ndarray]
     wall_s: float
     spikes: list[np.ndarray] | None = None
+    readout: str = "spikes"
 
     def to_json(self) -> dict:
         """The ``--json`` document of rouser-run."""
@@ -67,6 +96,7 @@ class RunResult:
             "samples": self.samples,
             "accuracy": self.accuracy,
             "predictions": [int(p) for p in self.predictions],
+            "readout": self.readout,
             "layers": [{"name": n, "neurons": int(c), "spikes": int(s)} for n, c, s in
                        zip(self.layer_names, self.layer_neurons, self.layer_spikes)],
             "wall_s": self.wall_s,
@@ -91,12 +121,18 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
     ``y`` (``(N,)``) gives accuracy; ``keep`` keeps the first ``keep`` samples' spikes.
     """
     t0 = time.perf_counter()
-    preds, totals, kept = [], None, []
+    preds, totals, kept, readout = [], None, [], "spikes"
     starts = range(0, len(x), batch_size)
     for start in tqdm(starts, disable=None if progress and len(starts) > 1 else True,
                       desc=name, unit="batch"):
-        out = backend(np.asarray(x[start:start + batch_size]))  # dense (B, ..., T)
-        preds.append(out[-1].reshape(len(out[-1]), -1, out[-1].shape[-1]).sum(-1).argmax(1))
+        batch = backend(np.asarray(x[start:start + batch_size]))
+        out = batch.spikes  # dense (B, ..., T)
+        if batch.v_last is not None:
+            readout = "membrane"
+            preds.append(batch.v_last.reshape(len(batch.v_last), -1).argmax(1))
+        else:
+            preds.append(out[-1].reshape(len(out[-1]), -1, out[-1].shape[-1]).sum(-1)
+                         .argmax(1))
         counts = [o.reshape(len(o), -1, o.shape[-1]).sum(axis=(0, 2), dtype=np.int64)
                   for o in out]
         totals = counts if totals is None else [a + b for a, b in zip(totals, counts)]
@@ -107,30 +143,39 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
     spikes = [np.concatenate(parts) for parts in zip(*kept)] if kept else None
     return RunResult(name, len(x), accuracy, predictions,
                      [f"layer{i}" for i in range(len(totals))], [len(t) for t in totals],
-                     [int(t.sum()) for t in totals], totals, time.perf_counter() - t0, spikes)
+                     [int(t.sum()) for t in totals], totals, time.perf_counter() - t0, spikes,
+                     readout)
 
 
 def torch_backend(net) -> Backend:
-    """Spikes of a trained ``RouserNet`` (its Loihi-exact forward)."""
+    """Spikes of a trained ``RouserNet`` (its Loihi-exact forward; predictions from
+    output spike counts)."""
     import torch
 
-    def run(x: np.ndarray) -> list[np.ndarray]:
+    def run(x: np.ndarray) -> BatchOutput:
         net.eval()
         with torch.no_grad():
-            return [o.numpy().astype(np.uint8) for o in net(torch.from_numpy(x).float())]
+            return BatchOutput([o.numpy().astype(np.uint8)
+                                for o in net(torch.from_numpy(x).float())])
 
     return run
 
 
 def emulator_backend(net_path: str, stream: StreamSpec | None = None) -> Backend:
-    """Spikes of a netx file from the bit-exact batched emulator (``stream``: each batch
-    run back to back in the stream layout of a board)."""
+    """Spikes (and a membrane readout's ``v``) of a netx file from the bit-exact batched
+    emulator (``stream``: each batch run back to back in the stream layout of a board)."""
     from .emulator import emulate, load_netx
 
+    membrane = _membrane_readout(net_path, stream)
     layers = load_netx(net_path)
     depth = sum(la.kind != "flatten" for la in layers)
-    return lambda x: emulate(layers, x, stream=None if stream is None else
-                             stream.layout(x.shape[-1], depth)).spikes
+
+    def run(x: np.ndarray) -> BatchOutput:
+        out = emulate(layers, x, stream=None if stream is None else
+                      stream.layout(x.shape[-1], depth))
+        return BatchOutput(out.spikes, out.v_last if membrane else None)
+
+    return run
 
 
 def lava_backend(net_path: str, progress: bool = True, timeout: float | None = None,
@@ -138,13 +183,29 @@ def lava_backend(net_path: str, progress: bool = True, timeout: float | None = N
     """Spikes of a netx file from Lava's CPU simulator (one network for all samples;
     ``timeout`` in seconds, None for the default of ``lava_guard.limits``; ``stream``:
     reset by netx's ``reset_interval`` instead of from the host)."""
-    from ..deploy.netx_check import check_netx
     from .lava_sim import simulate
 
+    membrane = _membrane_readout(net_path, stream)
     depth = sum(la.kind not in ("input", "flatten") for la in check_netx(net_path).layers)
-    return lambda x: simulate(net_path, x, progress=progress, timeout=timeout,
-                              stream=None if stream is None else
-                              stream.layout(x.shape[-1], depth)).spikes
+
+    def run(x: np.ndarray) -> BatchOutput:
+        out = simulate(net_path, x, progress=progress, timeout=timeout,
+                       stream=None if stream is None else stream.layout(x.shape[-1], depth),
+                       read_v_last=membrane)
+        return BatchOutput(out.spikes, out.v_last)
+
+    return run
+
+
+def _membrane_readout(net_path: str, stream: StreamSpec | None) -> bool:
+    """Whether ``net_path`` ends in a membrane readout (refused in the stream layout,
+    which cannot read ``v`` per sample)."""
+    membrane = check_netx(net_path, values=False).membrane_readout
+    if membrane and stream is not None:
+        raise UserError(f"{net_path}: its last layer is a membrane readout (vDecay 0, "
+                        f"vThMant 2**17 - 1), read as v after each sample; the stream "
+                        f"layout cannot read it: run without --stream")
+    return membrane
 
 
 def netx_backend(kind: str, net_path: str, progress: bool = True,

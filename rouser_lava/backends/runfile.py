@@ -13,7 +13,7 @@ from ..deploy.export import read_metadata
 from ..errors import UserError
 from ..model.modelfile import load_model
 from .emulator import netx_input_shape
-from .run import RunResult, netx_backend, run_backend, torch_backend
+from .run import BatchOutput, RunResult, netx_backend, run_backend, torch_backend
 from .stream import StreamSpec
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def board_run(path: str, hw_config: str, dataset: str | None = None,
     plan = plan_run(path, hw, len(x), x.shape[-1], stream, timeout)
     if dry_run:
         return plan, None
-    result = run_backend("loihi2", lambda batch: run_on_board(plan, batch), x, y,
+    result = run_backend("loihi2", lambda batch: BatchOutput(run_on_board(plan, batch)), x, y,
                          batch_size=len(x), keep=len(x) if keep_spikes else 0)
     result.layer_names = [f"layer{plan.depth - 1}"]
     return plan, result

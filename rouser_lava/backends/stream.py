@@ -29,6 +29,9 @@ Conditions for the stream to equal per-sample runs, spike for spike:
 - no bias and no recurrent layer: a per-sample run integrates a bias from step 1
   (before any input arrives) and a recurrent synapse carries spikes across the reset.
   :func:`stream_warnings` names the layers concerned.
+- no refractory (single-spike) layer: netx's ``LIFReset`` has no refractory period,
+  so in this layout both runners run such layers as plain LIF, as plain netx does
+  (:func:`refractory_warnings`); per-sample runs reproduce them.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..deploy.netx_check import refractory_period
 from ..errors import UserError
 
 
@@ -154,3 +158,12 @@ def stream_warnings(has_bias: list[bool], recurrent: list[bool]) -> list[str]:
             lines.append(f"layer {k} is recurrent: its spikes before a reset reach it "
                          f"after the reset")
     return lines
+
+
+def refractory_warnings(ref_delays: list[int]) -> list[str]:
+    """One line per spiking layer whose ``refDelay`` (``ref_delays``, netx order) makes
+    it refractory, which the stream layout runs as plain LIF."""
+    return [f"layer {k} has refDelay {r} (a refractory, single-spike layer): the stream "
+            f"layout runs it as plain LIFReset, so its later spikes reach the next layer; "
+            f"run per-sample resets to reproduce it" for k, r in enumerate(ref_delays)
+            if refractory_period(r)]

@@ -17,6 +17,17 @@ checks, before anything is built:
   neuron); decays integers in ``0 .. 4096``; bias integers that ``<< 6`` fit the
   24-bit state; delays integers in ``0 .. 62``; ``refDelay`` a non-negative integer.
 
+Two neuron fields change how our runners run a layer (plain netx ignores both):
+
+- ``refDelay`` ``r >= 2`` (:data:`REFRACTORY_MIN`): a refractory layer; after a spike the
+  neuron holds ``v`` (at 0) for ``r`` steps while ``u`` integrates (Lava's
+  ``LIFRefractory`` with ``refractory_period = r``). With ``r >= T`` it fires at most
+  once per sample: a single-spike layer. ``r`` of 0 or 1 (slayer writes 1) is Lava's
+  plain ``LIF``, whose reset to 0 already is Loihi's one-step refractory delay.
+- the last spiking layer is a membrane readout when it is CUBA/LOIHI with ``vDecay`` 0
+  and every ``vThMant`` ``2**17 - 1``: a perfect integrator that does not spike (unless
+  ``v`` comes within 64 of the 24-bit clip); its output is ``v`` at the last step.
+
 Every failure is one UserError: ``file: layer i (type): field value: problem
 (allowed range)``. The result describes the network's geometry for the readers
 (input shape, neurons and synapses per layer).
@@ -40,12 +51,20 @@ DECAY_MAX = 4096
 WEIGHT_ABS_MAX = 255 << 7  # an 8-bit mantissa with the largest weight exponent (7)
 BIAS_ABS_MAX = (1 << 17) - 1  # bias << 6 stays inside the 24-bit state
 DELAY_MAX = 62
+REFRACTORY_MIN = 2  # refDelay from which a layer is built as LIFRefractory
+
+
+def refractory_period(ref_delay: int) -> int:
+    """Steps a neuron holds ``v`` after a spike for a file's ``refDelay`` (0: plain LIF)."""
+    return int(ref_delay) if ref_delay >= REFRACTORY_MIN else 0
 
 
 @dataclass(frozen=True)
 class NetxLayer:
     """One layer's geometry: ``shape`` out and ``in_shape`` in (torch order; ``None``
-    where the file does not say), ``neurons`` and ``synapses`` (weight entries)."""
+    where the file does not say), ``neurons`` and ``synapses`` (weight entries); its
+    neurons' ``ref_delay`` (``refDelay``, 0 when absent) and whether they form a
+    ``membrane`` readout (vDecay 0, vThMant ``2**17 - 1``)."""
 
     index: int
     kind: str
@@ -53,6 +72,8 @@ class NetxLayer:
     in_shape: tuple[int, ...] | None
     neurons: int
     synapses: int
+    ref_delay: int = 0
+    membrane: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,17 @@ class NetxSummary:
         input), or None when the file does not tell."""
         return self.layers[0].shape if self.layers[0].kind == "input" \
             else self.layers[0].in_shape
+
+    @property
+    def spiking(self) -> list[NetxLayer]:
+        """The layers with neurons (dense, dense_rec, conv), in netx's order."""
+        return [layer for layer in self.layers if layer.neurons > 0]
+
+    @property
+    def membrane_readout(self) -> bool:
+        """Whether the last spiking layer is a membrane readout (predictions: argmax of
+        its ``v`` at the last step)."""
+        return bool(self.spiking) and self.spiking[-1].membrane
 
 
 class _Layer:
@@ -144,29 +176,34 @@ class _Layer:
                       "(optimize_weight_bits divides by its largest weight)")
         return data
 
-    def neuron(self, channels: int, size: int, values: bool) -> None:
-        """The ``neuron`` group (if any) and the layer's ``bias``."""
+    def neuron(self, channels: int, size: int, values: bool) -> tuple[int, bool]:
+        """The ``neuron`` group (if any) and the layer's ``bias``: returns ``refDelay``
+        (0 when absent) and whether the neurons form a membrane readout."""
         per = (1, channels, size)
         if values and "bias" in self.group:
             self.numbers("bias", lo=-BIAS_ABS_MAX, hi=BIAS_ABS_MAX, sizes=per)
         if "neuron" not in self.group:
-            return
-        group = self.group["neuron"]
+            return 0, False
+        group, ref_delay, membrane = self.group["neuron"], 0, False
         kind = self.text("type", group)
         if kind not in NEURON_TYPES:
             self.fail("neuron/type", kind, f"unknown (known: {', '.join(NEURON_TYPES)})")
         lo = 0 if values else None  # ranges: only with values (design rules check theirs)
         if kind in ("CUBA", "LOIHI") or "vThMant" in group:
-            self.numbers("vThMant", group, lo=lo, hi=TH_MANT_MAX if values else None,
-                         sizes=per)
+            vth = self.numbers("vThMant", group, lo=lo, hi=TH_MANT_MAX if values else None,
+                               sizes=per)
         if kind in ("CUBA", "LOIHI"):
             for field in ("iDecay", "vDecay"):
                 self.numbers(field, group, lo=lo, hi=DECAY_MAX if values else None,
                              sizes=(1,))
+            membrane = bool(np.all(vth == TH_MANT_MAX)) and \
+                int(self.numbers("vDecay", group).reshape(-1)[0]) == 0
         if "refDelay" in group:
-            self.numbers("refDelay", group, lo=lo, hi=1 << 20 if values else None, sizes=(1,))
+            ref_delay = int(self.numbers("refDelay", group, lo=0, hi=1 << 20,
+                                         sizes=(1,)).reshape(-1)[0])
         if "gradedSpike" in group:
             self.numbers("gradedSpike", group, lo=lo, hi=1 if values else None, sizes=(1,))
+        return ref_delay, membrane
 
 
 def _conv(layer: _Layer, shape, prev, values: bool) -> int:
@@ -223,7 +260,7 @@ def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLay
     shape = layer.shape()
     size = int(np.prod(shape))
     if kind == "input":
-        layer.neuron(shape[0], size, values)
+        layer.neuron(shape[0], size, values)  # an input neuron is refused by the readers
         return NetxLayer(layer.index, kind, shape, None, 0, 0)
     if kind in ("dense", "dense_rec"):
         cols = None if prev is None else int(np.prod(prev))
@@ -241,8 +278,8 @@ def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLay
         prev = prev if prev is not None else (cols,)
     elif kind == "conv":
         synapses = _conv(layer, shape, prev, values)
-    layer.neuron(shape[0], size, values)
-    return NetxLayer(layer.index, kind, shape, prev, size, synapses)
+    ref_delay, membrane = layer.neuron(shape[0], size, values)
+    return NetxLayer(layer.index, kind, shape, prev, size, synapses, ref_delay, membrane)
 
 
 def check_netx(path: str, values: bool = True) -> NetxSummary:

@@ -14,7 +14,14 @@ import pytest
 import torch
 
 from rouser_lava import fileio
-from rouser_lava.cli import compare_main, experiment_main, export_main, run_main, train_main
+from rouser_lava.cli import (
+    compare_main,
+    experiment_main,
+    export_main,
+    map_main,
+    run_main,
+    train_main,
+)
 from rouser_lava.data.dataset import load_digits
 from rouser_lava.data.registry import load_dataset
 from rouser_lava.errors import UserError
@@ -78,6 +85,8 @@ def test_memory_guards_refuse_before_allocating(tmp_path, capsys):
         assert run_main([str(huge), "--backend", backend, "--input",
                          str(tmp_path / "x.npy")]) == 1
         assert "GiB of memory" in error_line(capsys)
+    assert map_main([str(huge)]) == 1  # the design rules read the weights
+    assert "GiB of memory" in error_line(capsys)
 
 
 def test_divergence_stops_training_naming_the_epoch(tmp_path):

@@ -186,7 +186,8 @@ def lava_backend(net_path: str, progress: bool = True, timeout: float | None = N
     from .lava_sim import simulate
 
     membrane = _membrane_readout(net_path, stream)
-    depth = sum(la.kind not in ("input", "flatten") for la in check_netx(net_path).layers)
+    depth = sum(la.kind not in ("input", "flatten")
+                for la in check_netx(net_path, values=False).layers)
 
     def run(x: np.ndarray) -> BatchOutput:
         out = simulate(net_path, x, progress=progress, timeout=timeout,

@@ -38,9 +38,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UserError
+from ..resources import require_memory
 from .hw_config import HwConfig
 from .netx_check import check_netx
 from .resource_map import SYNAPTIC, ResourceMap, map_resources
+
+RULE_BYTES_PER_SYNAPSE = 24  # a layer's weights as float64, and the rules' temporaries
 
 
 class DesignRuleError(UserError):
@@ -211,6 +214,9 @@ def check_design_rules(source: str | os.PathLike | io.BytesIO, hw: HwConfig,
 
     where = name or str(source)
     summary = check_netx(source, values=False)
+    largest = max(layer.synapses for layer in summary.layers)  # read one layer at a time
+    require_memory(RULE_BYTES_PER_SYNAPSE * largest, f"the design rules on {where} "
+                   f"({largest:,} synapses in one layer)", "check a smaller network")
     fails, warns = [], []
     with h5py.File(source, "r") as f:
         for layer in summary.layers:

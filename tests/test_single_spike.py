@@ -177,3 +177,13 @@ def test_bad_neuron_settings_are_one_line_errors():
         NeuronConfig(neuron="lif")
     with pytest.raises(ValueError, match="fold-exact training needs the cuba neuron"):
         NeuronConfig(neuron="single-spike", fold_exact=True)
+
+
+def test_fold_exact_single_spike_is_a_one_line_cli_error(tmp_path, capsys):
+    from rouser_lava.cli import train_main
+    from tests.conftest import error_line
+
+    code = train_main(["--neuron", "single-spike", "--deploy", "fold-exact", "--out",
+                       str(tmp_path / "m.pt"), "--quiet"])
+    assert code == 1
+    assert "--deploy fold-exact needs --neuron cuba" in error_line(capsys)

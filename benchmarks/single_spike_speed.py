@@ -20,7 +20,7 @@ time per batch over ``--batches`` timed batches (after one warm-up batch, which
 also compile the numba kernels) times the batches per epoch. The last line reads
 ``speedup_vs_sequential=<parallel vs sequential at T = 100>``.
 
-    python benchmarks/single_spike_speed.py [--batches 5] [--shd-batches 2]
+    python benchmarks/single_spike_speed.py [--batches 5] [--shd-batches 2] [--threads 1]
 """
 
 from __future__ import annotations
@@ -152,7 +152,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batches", type=int, default=5, help="timed Yin-Yang batches")
     p.add_argument("--shd-batches", type=int, default=2, help="timed SHD-shaped batches")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (numba: same)")
     args = p.parse_args()
+    import numba
+
+    torch.set_num_threads(args.threads)  # torch is imported before rouser_lava set the pools
+    numba.set_num_threads(args.threads)
     data = load_yinyang(100, "latency")
     order = torch.randperm(len(data.x_train), generator=torch.Generator().manual_seed(0))
     yy = [(torch.from_numpy(data.x_train[idx.numpy()]).float(),

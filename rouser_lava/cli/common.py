@@ -92,6 +92,7 @@ def threshold_value(text: str) -> float:
                          low_open=False)(text)
 
 fraction = bounded_float(0.0, 1.0, "a fraction")
+decay_fraction = bounded_float(0.0, 1.0, "a decay", low_open=False)
 
 
 def seed_value(text: str) -> int:

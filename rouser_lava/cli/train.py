@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_train_options, entry
+from .common import add_train_options, decay_fraction, entry
 
 
 @entry("rouser-train")
 def train_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="rouser-train",
-        description="Train a spiking network whose CUBA LIF neurons learn one threshold "
-                    "each (Rouser), with lava-dl SLAYER. Writes model.pt (loadable with "
-                    "torch.load(weights_only=True)) for rouser-export and rouser-run.",
+        description="Train a spiking network whose CUBA LIF (or single-spike) neurons "
+                    "learn one threshold each (Rouser), with lava-dl SLAYER. Writes "
+                    "model.pt (loadable with torch.load(weights_only=True)) for "
+                    "rouser-export and rouser-run.",
         epilog="Presets set dataset, architecture and hyperparameters of the papers' "
                "setups; any option given here overrides them. See rouser_lava/training/presets.py.")
     add_train_options(p)
@@ -30,6 +31,20 @@ def train_main(argv: list[str] | None = None) -> int:
                         "export Loihi 2 holds (shared vThMant, thresholds folded into "
                         "rounded weights), so the deployed network is the trained one, "
                         "spike for spike")
+    p.add_argument("--neuron", choices=("cuba", "single-spike"), default=None,
+                   help="cuba (default): CUBA LIF, reset to zero after each spike; "
+                        "single-spike: each neuron fires at most once per sample (no reset "
+                        "before its first spike, silent after it), trained parallel in time")
+    p.add_argument("--readout", choices=("membrane", "spikes"), default=None,
+                   help="last layer: membrane (default with single-spike): a CUBA layer "
+                        "that never spikes (vDecay 0), its v at the last step are the "
+                        "logits, cross-entropy loss; spikes (default with cuba): spike "
+                        "counts, spike-rate loss")
+    p.add_argument("--current-decay", type=decay_fraction, default=None,
+                   help="fraction of the current u lost per step, 0..1 (default 0.25; 1: "
+                        "instantaneous current, iDecay 4096)")
+    p.add_argument("--voltage-decay", type=decay_fraction, default=None,
+                   help="fraction of the voltage v lost per step, 0..1 (default 0.03)")
     p.add_argument("--init", default=None, metavar="MODEL",
                    help="start from a trained model.pt (fine-tuning): its architecture, "
                         "neuron settings, weights, thresholds and data encoding; e.g. "

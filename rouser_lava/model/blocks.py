@@ -13,6 +13,11 @@ weight quantization hook, so weights are multiples of 1/32 in [-4, 3.97] — exa
 what netx stores as even integers in [-256, 254]. Each spiking block delays its
 output by one step, as slayer's ``delay_shift`` does, to model Loihi's one-step
 synaptic delay.
+
+The neuron of every block is ``NeuronConfig.neuron``'s (``RouserCuba`` or
+``RouserSingleSpike``); with ``NeuronConfig.readout == "membrane"`` the last block
+holds a ``MembraneReadout`` instead and outputs its voltage ``v`` (not delayed: the
+host reads it from the neuron).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from torch import nn
 from .._slayer import slayer
 from .fold import DEFAULT_MAX_GAIN, choose_shared_threshold, folded_weights, lava_dense_synapse
 from .neuron import NeuronConfig, RouserCuba
+from .single_spike import MembraneReadout, RouserSingleSpike
 
 W_SCALE = 64  # weight unit on Loihi: a weight of 1.0 is mantissa 64
 
@@ -47,6 +53,15 @@ def fold(weight: torch.Tensor, neuron: RouserCuba) -> tuple[np.ndarray, int]:
     return folded_weights(w_mant, th_mant, m)[0], m
 
 
+def make_neuron(num_channels: int, config: NeuronConfig, readout: bool) -> nn.Module:
+    """The population a block holds: the readout's when ``readout`` and the config asks
+    for the membrane readout, else the config's neuron."""
+    if readout and config.readout == "membrane":
+        return MembraneReadout(num_channels, config)
+    kinds = {"cuba": RouserCuba, "single-spike": RouserSingleSpike}
+    return kinds[config.neuron](num_channels, config)
+
+
 def delay_one_step(x: torch.Tensor) -> torch.Tensor:
     """Shift spikes ``(..., T)`` one step later, dropping the last (Loihi's synaptic
     delay); the same values and gradient as ``slayer.axon.delay(x, 1)``, without its
@@ -54,20 +69,30 @@ def delay_one_step(x: torch.Tensor) -> torch.Tensor:
     return nn.functional.pad(x[..., :-1], (1, 0))
 
 
-class Dense(nn.Module):
-    """Fully connected synapse followed by a Rouser CUBA population.
+def _output(neuron: nn.Module, current: torch.Tensor) -> torch.Tensor:
+    """The block's output for ``current``: spikes delayed one step, or the membrane
+    readout's voltage as it is."""
+    if isinstance(neuron, MembraneReadout):
+        return neuron(current)
+    return delay_one_step(neuron(current))
 
-    Input spikes ``(N, C_in, T)``; output spikes ``(N, C_out, T)``.
+
+class Dense(nn.Module):
+    """Fully connected synapse followed by a Rouser population (``make_neuron``).
+
+    Input spikes ``(N, C_in, T)``; output spikes ``(N, C_out, T)`` (the membrane
+    readout's voltage when ``readout`` and the config asks for it).
     """
 
-    def __init__(self, spec: dict, neuron: NeuronConfig, weight_scale: float = 1.0):
+    def __init__(self, spec: dict, neuron: NeuronConfig, weight_scale: float = 1.0,
+                 readout: bool = False):
         super().__init__()
         self.spec = spec
         self.synapse = slayer.synapse.Dense(
             spec["in_features"], spec["out_features"],
             weight_scale=weight_scale, pre_hook_fx=quantize_weight,
         )
-        self.neuron = RouserCuba(spec["out_features"], neuron)
+        self.neuron = make_neuron(spec["out_features"], neuron, readout)
 
     def weight(self) -> torch.Tensor:
         """float32 ``(C_out, C_in)``: the weights the forward pass uses (quantized)."""
@@ -88,7 +113,7 @@ class Dense(nn.Module):
         if self.neuron.config.fold_exact:
             return delay_one_step(self._fold_forward(x, w))
         current = nn.functional.linear(x.transpose(1, 2), w)
-        return delay_one_step(self.neuron(current.transpose(1, 2)))
+        return _output(self.neuron, current.transpose(1, 2))
 
     def _fold_forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Spikes of the fold export on Lava: the sum of Lava's effective integer weights
@@ -105,11 +130,12 @@ class Dense(nn.Module):
 
 
 class Conv(nn.Module):
-    """2-D convolution synapse followed by a Rouser CUBA population (one threshold per
+    """2-D convolution synapse followed by a Rouser population (one threshold per
     output channel). Input ``(N, C_in, H, W, T)``; output ``(N, C_out, H', W', T)``.
     """
 
-    def __init__(self, spec: dict, neuron: NeuronConfig, weight_scale: float = 1.0):
+    def __init__(self, spec: dict, neuron: NeuronConfig, weight_scale: float = 1.0,
+                 readout: bool = False):
         super().__init__()
         self.spec = spec
         self.synapse = slayer.synapse.Conv(
@@ -118,7 +144,7 @@ class Conv(nn.Module):
             dilation=tuple(spec["dilation"]), groups=spec["groups"],
             weight_scale=weight_scale, pre_hook_fx=quantize_weight,
         )
-        self.neuron = RouserCuba(spec["out_channels"], neuron)
+        self.neuron = make_neuron(spec["out_channels"], neuron, readout)
 
     def weight(self) -> torch.Tensor:
         """float32 ``(C_out, C_in / groups, kH, kW)``: quantized forward weights."""
@@ -126,7 +152,7 @@ class Conv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.neuron.config.fold_exact:
-            return delay_one_step(self.neuron(self.synapse(x)))
+            return _output(self.neuron, self.synapse(x))
         w_int, m = fold(quantize_weight(self.synapse.weight), self.neuron)
         syn = self.synapse
         with torch.no_grad():  # Lava's Conv: file weights as they are, 24-bit activation
@@ -198,8 +224,10 @@ class RouserNet(nn.Module):
         self.arch = [dict(spec) for spec in arch]
         self.neuron_config = neuron
         kinds = {"dense": Dense, "conv": Conv}
+        last = max(i for i, s in enumerate(arch) if s["kind"] in kinds)
         self.blocks = nn.ModuleList(
-            kinds[s["kind"]](s, neuron) if s["kind"] in kinds else Flatten(s) for s in arch
+            kinds[s["kind"]](s, neuron, readout=i == last) if s["kind"] in kinds
+            else Flatten(s) for i, s in enumerate(arch)
         )
 
     @classmethod
@@ -217,6 +245,11 @@ class RouserNet(nn.Module):
         configs = {b.neuron.config for b in blocks if not isinstance(b, Flatten)}
         if len(configs) != 1:
             raise ValueError("the spiking blocks must share one NeuronConfig")
+        spiking = [b for b in blocks if not isinstance(b, Flatten)]
+        want = [False] * (len(spiking) - 1) + [next(iter(configs)).readout == "membrane"]
+        if [isinstance(b.neuron, MembraneReadout) for b in spiking] != want:
+            raise ValueError("with readout 'membrane' the last block, and only it, holds "
+                             "the readout (build it with readout=True)")
         arch = [dict(b.spec) for b in blocks]
         shape = tuple(int(s) for s in input_shape)
         for i, (spec, out) in enumerate(zip(arch, layer_shapes(shape, arch))):
@@ -242,7 +275,9 @@ class RouserNet(nn.Module):
         return [f"layer{i}" for i in range(len(self.spiking_blocks()))]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Spikes of every spiking layer, in order; the last one is the output.
+        """Spikes of every spiking layer, in order; the last one is the output (with
+        the membrane readout: its voltage ``v``, float32 ``(N, K, T)``, logits at
+        ``[..., -1]``; see :meth:`logits`).
 
         ``x`` is ``(N, *input_shape, T)`` float32 in {0, 1}.
         """
@@ -252,6 +287,18 @@ class RouserNet(nn.Module):
             if not isinstance(block, Flatten):
                 outputs.append(x)
         return outputs
+
+    def logits(self, output: torch.Tensor) -> torch.Tensor:
+        """float32 ``(N, K)`` class scores from the last layer's ``output`` ``(N, K, T)``:
+        spike counts, or the membrane readout's ``v`` at the last step."""
+        return output[..., -1] if self.neuron_config.readout == "membrane" else output.sum(-1)
+
+    def spike_outputs(self, outputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """``outputs`` of :meth:`forward` with the membrane readout's voltage replaced by
+        its spikes (none)."""
+        if self.neuron_config.readout != "membrane":
+            return outputs
+        return [*outputs[:-1], torch.zeros_like(outputs[-1])]
 
     @torch.no_grad()
     def clamp_(self) -> None:

@@ -45,11 +45,15 @@ TH_SCALE = 1 << 6  # vThMant = threshold * 64; Loihi compares v > vThMant << 6
 TH_MANT_MAX = (1 << 17) - 1  # vth is a 17-bit unsigned mantissa on Loihi 2
 TAU_RHO_MULT = 100  # lava-dl slayer.neuron.cuba
 SCALE_RHO_MULT = 0.1  # lava-dl slayer.neuron.cuba
+NEURONS = ("cuba", "single-spike")  # NeuronConfig.neuron
+READOUTS = ("spikes", "membrane")  # NeuronConfig.readout
 
 
 @dataclass(frozen=True)
 class NeuronConfig:
-    """Run settings of the CUBA Rouser neuron (shared by every layer of a net)."""
+    """Run settings of the Rouser neuron (shared by every layer of a net). Raises
+    ValueError for an unknown ``neuron`` or ``readout``, and for ``fold_exact`` with
+    another neuron than ``cuba`` or another readout than ``spikes``."""
 
     threshold: float = 1.25  # initial threshold, in units where a weight of 1 adds 1
     current_decay: float = 0.25  # fraction of u lost per step (lava-dl convention)
@@ -58,6 +62,20 @@ class NeuronConfig:
     scale_grad: float = 3.0  # surrogate height (lava-dl scale_grad)
     learn_threshold: bool = True  # Rouser: per-neuron thresholds are trained
     fold_exact: bool = False  # the forward pass is the Loihi 2 fold export (model/fold.py)
+    neuron: str = "cuba"  # "cuba" or "single-spike" (model/single_spike.py), every layer
+    readout: str = "spikes"  # last layer: "spikes" (counts) or "membrane" (v, never spikes)
+    readout_decay: float = 0.05  # membrane readout: fraction of u lost per step (vDecay 0)
+
+    def __post_init__(self):
+        if self.neuron not in NEURONS:
+            raise ValueError(f"unknown neuron '{self.neuron}' (choose from: "
+                             f"{', '.join(NEURONS)})")
+        if self.readout not in READOUTS:
+            raise ValueError(f"unknown readout '{self.readout}' (choose from: "
+                             f"{', '.join(READOUTS)})")
+        if self.fold_exact and (self.neuron, self.readout) != ("cuba", "spikes"):
+            raise ValueError("fold-exact training needs the cuba neuron and the spiking "
+                             "readout (the fold assumes reset to zero)")
 
     @property
     def i_decay(self) -> int:
@@ -68,6 +86,11 @@ class NeuronConfig:
     def v_decay(self) -> int:
         """Voltage decay as Loihi's 12-bit ``vDecay``."""
         return int(round(self.voltage_decay * STATE_SCALE))
+
+    @property
+    def readout_i_decay(self) -> int:
+        """Current decay of the membrane readout as Loihi's 12-bit ``iDecay``."""
+        return int(round(self.readout_decay * STATE_SCALE))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from .._slayer import slayer
@@ -43,11 +44,11 @@ class EvalResult:
     Attributes
     ----------
     predictions : np.ndarray
-        int64 ``(N,)``: argmax of output spike counts (first index on ties).
+        int64 ``(N,)``: argmax of the output scores (spike counts or readout logits).
     accuracy : float
         Fraction of correct predictions in [0, 1].
     loss : float
-        Mean spike-rate loss per sample.
+        Mean loss per sample (spike-rate MSE, or cross-entropy with the membrane readout).
     """
 
     predictions: np.ndarray
@@ -64,12 +65,18 @@ def dense_arch(data: SpikeDataset, hidden: tuple[int, ...]) -> list[dict]:
 
 
 
-def predict(output_spikes: torch.Tensor) -> torch.Tensor:
-    """int64 ``(N,)``: class with most output spikes; ``output_spikes`` is ``(N, K, T)``."""
-    return output_spikes.sum(-1).argmax(1)
+def predict(net: RouserNet, output: torch.Tensor) -> torch.Tensor:
+    """int64 ``(N,)``: class with the largest score (:meth:`RouserNet.logits`) of the last
+    layer's ``output`` ``(N, K, T)``, the first on ties."""
+    return net.logits(output).argmax(1)
 
 
-def _loss_fn(cfg: TrainConfig):
+def _loss_fn(net: RouserNet, cfg: TrainConfig):
+    """Summed over samples: slayer's spike-rate MSE on output spikes, or cross-entropy
+    on the membrane readout's logits (the single-spike paper's loss)."""
+    if net.neuron_config.readout == "membrane":
+        return lambda output, labels: nn.functional.cross_entropy(
+            net.logits(output), labels, reduction="sum")
     return slayer.loss.SpikeRate(true_rate=cfg.true_rate, false_rate=cfg.false_rate,
                                  reduction="sum")
 
@@ -79,14 +86,14 @@ def evaluate(net: RouserNet, x: np.ndarray, y: np.ndarray, batch_size: int = 128
              cfg: TrainConfig | None = None) -> EvalResult:
     """Run ``net`` on spikes ``x`` (uint8 ``(N, ..., T)``) with labels ``y`` (``(N,)``)."""
     net.eval()
-    loss_fn = _loss_fn(cfg or TrainConfig())
+    loss_fn = _loss_fn(net, cfg or TrainConfig())
     preds, total_loss = [], 0.0
     for start in range(0, len(x), batch_size):
         xb = torch.from_numpy(np.asarray(x[start:start + batch_size])).float()
         yb = torch.from_numpy(y[start:start + batch_size])
         outs = net(xb)
         total_loss += loss_fn(outs[-1], yb).item()
-        preds.append(predict(outs[-1]).numpy())
+        preds.append(predict(net, outs[-1]).numpy())
     predictions = np.concatenate(preds).astype(np.int64)
     return EvalResult(predictions, float(np.mean(predictions == y)),
                       total_loss / max(len(x), 1))
@@ -162,7 +169,7 @@ def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool =
         opt.load_state_dict(resume.optimizer)
         gen.set_state(resume.generator)
         w0, history, first = resume.w0, list(resume.history), resume.epoch + 1
-    loss_fn = _loss_fn(cfg)
+    loss_fn = _loss_fn(net, cfg)
     for epoch in range(first, cfg.epochs + 1):
         t0 = time.perf_counter()
         net.train()
@@ -184,13 +191,13 @@ def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool =
             opt.step()
             net.clamp_()
             t_m = time.perf_counter()
-            batch = batch_counts(outs)
+            batch = batch_counts(net.spike_outputs(outs))
             counts = batch if counts is None else [a + b for a, b in zip(counts, batch)]
             metrics_s += time.perf_counter() - t_m
             total += loss.item()
             if not math.isfinite(total):
                 raise UserError(_diverged(epoch, "the loss"))
-            correct += int((predict(outs[-1]) == yb).sum())
+            correct += int((predict(net, outs[-1]) == yb).sum())
             seen += len(idx)
             bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / seen:.3f}")
         if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..model.blocks import RouserNet
+from ..model.single_spike import MembraneReadout
 
 
 def batch_counts(outputs: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -36,8 +37,10 @@ def layer_metrics(net: RouserNet, counts: list[torch.Tensor], samples: int, step
     Returns
     -------
     ``name``, ``dead_pct`` (% of neurons that never spiked), ``spike_rate`` (spikes per
-    neuron per step), ``th_mean``, ``th_std``, ``th_min``, ``th_max`` (thresholds as the
-    hardware holds them) and ``weight_change`` (``||W - W0|| / ||W0||``).
+    neuron per step), ``spikes_per_sample`` (the layer's spikes per sample), ``th_mean``,
+    ``th_std``, ``th_min``, ``th_max`` (thresholds as the hardware holds them),
+    ``weight_change`` (``||W - W0|| / ||W0||``) and ``readout`` (True for the membrane
+    readout, which never spikes).
     """
     rows = []
     for name, block, c, w_init in zip(net.layer_names(), net.spiking_blocks(), counts, w0):
@@ -47,18 +50,22 @@ def layer_metrics(net: RouserNet, counts: list[torch.Tensor], samples: int, step
             "name": name,
             "dead_pct": 100.0 * float((c == 0).double().mean()),
             "spike_rate": float(c.sum()) / max(c.numel() * samples * steps, 1),
+            "spikes_per_sample": float(c.sum()) / max(samples, 1),
             "th_mean": float(th.mean()), "th_std": float(th.std(unbiased=False)),
             "th_min": float(th.min()), "th_max": float(th.max()),
             "weight_change": float((w - w_init).norm() / w_init.norm().clamp_min(1e-12)),
+            "readout": isinstance(block.neuron, MembraneReadout),
         })
     return rows
 
 
 def format_epoch(row: dict) -> str:
     """One compact terminal line for an epoch's metrics."""
-    layers = "  ".join(f"{la['name']}: dead {la['dead_pct']:.0f}% rate {la['spike_rate']:.3f} "
-                       f"th {la['th_mean']:.2f}±{la['th_std']:.2f} dW {la['weight_change']:.2f}"
-                       for la in row["layers"])
+    layers = "  ".join(
+        f"{la['name']}: membrane readout dW {la['weight_change']:.2f}" if la.get("readout")
+        else f"{la['name']}: dead {la['dead_pct']:.0f}% rate {la['spike_rate']:.3f} "
+             f"({la.get('spikes_per_sample', 0):.1f}/sample) th {la['th_mean']:.2f}"
+             f"±{la['th_std']:.2f} dW {la['weight_change']:.2f}" for la in row["layers"])
     val = f"val {100 * row['val_acc']:.2f}%  " if "val_acc" in row else ""
     return (f"epoch {row['epoch']}  loss {row['train_loss']:.4f}  train "
             f"{100 * row['train_acc']:.2f}%  {val}test {100 * row['test_acc']:.2f}%  "

@@ -36,7 +36,8 @@ from .presets import resolve
 log = logging.getLogger(__name__)
 CHECKPOINT = "rouser-lava/checkpoint"
 SETTINGS = ("dataset", "epochs", "batch_size", "lr", "lr_threshold", "lr_schedule", "seed",
-            "hidden", "threshold_init", "thresholds", "deploy", "init", *DATA_OPTIONS)
+            "hidden", "threshold_init", "thresholds", "deploy", "init", "neuron", "readout",
+            "current_decay", "voltage_decay", *DATA_OPTIONS)
 
 
 def run_files(out: Path) -> dict[str, Path]:
@@ -49,9 +50,15 @@ def run_files(out: Path) -> dict[str, Path]:
 def settings(args) -> dict:
     """Run settings from parsed ``rouser-train`` arguments: command line over preset over
     built-in defaults."""
+    base = NeuronConfig()
     builtin = {**config_dict(TrainConfig()), "dataset": "digits", "threshold_init": 1.25,
-               "thresholds": "learned", "deploy": "vector", "init": None}
-    return resolve(args.preset, {k: getattr(args, k, None) for k in SETTINGS}, builtin)
+               "thresholds": "learned", "deploy": "vector", "init": None,
+               "neuron": base.neuron, "current_decay": base.current_decay,
+               "voltage_decay": base.voltage_decay}
+    opt = resolve(args.preset, {k: getattr(args, k, None) for k in SETTINGS}, builtin)
+    if opt.get("readout") is None:  # the paper's readout for single-spike networks
+        opt["readout"] = "membrane" if opt["neuron"] == "single-spike" else "spikes"
+    return opt
 
 
 def best_key(row: dict) -> str:
@@ -90,6 +97,13 @@ def _sizes(net: RouserNet) -> str:
                                         if sp["kind"] != "flatten")])
 
 
+def _check_fold(fold: bool, neuron: str, readout: str) -> None:
+    """UserError unless fold-exact training (``fold``) has what the fold assumes."""
+    if fold and (neuron, readout) != ("cuba", "spikes"):
+        raise UserError(f"--deploy fold-exact needs --neuron cuba and --readout spikes (got "
+                        f"{neuron}, {readout}): the fold assumes reset to zero")
+
+
 def _dataset_and_net(opt: dict) -> tuple[SpikeDataset, RouserNet]:
     """The data and the initial network of a run: a new dense net, or (``--init``) a
     trained model to fine-tune, with its architecture, neuron settings, weights and
@@ -99,12 +113,20 @@ def _dataset_and_net(opt: dict) -> tuple[SpikeDataset, RouserNet]:
         base, record = load_model(opt["init"])
         meta = record["dataset"]
         data = dataset_for(meta["name"], meta.get("encoding"), opt.get("data_root"))
-        neuron = dataclasses.replace(base.neuron_config, fold_exact=fold)
+        neuron = base.neuron_config
+        _check_fold(fold, neuron.neuron, neuron.readout)
+        neuron = dataclasses.replace(neuron, fold_exact=fold)
         arch, input_shape = base.arch, base.input_shape
     else:
+        defaults = NeuronConfig()  # runs from before the single-spike neuron lack its keys
+        kind = {k: opt.get(k, getattr(defaults, k)) for k in ("neuron", "readout")}
+        _check_fold(fold, kind["neuron"], kind["readout"])
+        neuron = NeuronConfig(
+            threshold=opt["threshold_init"], fold_exact=fold,
+            learn_threshold=opt["thresholds"] == "learned", **kind,
+            current_decay=opt.get("current_decay", defaults.current_decay),
+            voltage_decay=opt.get("voltage_decay", defaults.voltage_decay))
         data = load_dataset(opt["dataset"], **{k: opt.get(k) for k in DATA_OPTIONS})
-        neuron = NeuronConfig(threshold=opt["threshold_init"], fold_exact=fold,
-                              learn_threshold=opt["thresholds"] == "learned")
         arch, input_shape = dense_arch(data, tuple(opt["hidden"])), data.input_shape
     sizes = [int(np.prod(input_shape))] + [s.get("out_features", 0) for s in arch]
     require_memory(training_bytes(sizes, opt["batch_size"], data.time_steps),
@@ -150,9 +172,11 @@ def train_run(opt: dict, out: str | Path, progress: bool = True,
         net.load_state_dict(ckpt["state_dict"])
         log.info("resuming %s after epoch %d of %d", files["checkpoint"], state.epoch,
                  cfg.epochs)
-    log.info("training %s on %s: %d train / %d test samples, %d steps, thresholds %s%s",
-             _sizes(net), data.name, len(data.x_train), len(data.x_test), data.time_steps,
-             opt["thresholds"], ", fold-exact" if net.neuron_config.fold_exact else "")
+    nc = net.neuron_config
+    log.info("training %s on %s: %d train / %d test samples, %d steps, %s neurons, %s "
+             "readout, thresholds %s%s", _sizes(net), data.name, len(data.x_train),
+             len(data.x_test), data.time_steps, nc.neuron, nc.readout, opt["thresholds"],
+             ", fold-exact" if nc.fold_exact else "")
     dataset = {"name": data.name, "encoding": data.encoding, "train": config_dict(cfg)}
     saved = dict(opt, hidden=list(opt["hidden"]))
 

@@ -1,0 +1,179 @@
+"""Training time per epoch: the parallel single-spike model against the sequential
+single-spike loop and against multi-spike CUBA training, in one run.
+
+Three trainings of one architecture (dense, per-neuron learned thresholds, 8-bit
+weights, batch 32, Adam; a step is forward, loss, backward and update):
+
+- ``parallel``: ``RouserNet`` with ``neuron="single-spike"`` and the membrane readout
+  (compiled integer membrane, first spike by two cumulative sums), cross-entropy;
+- ``sequential``: the single-spike paper's baseline, a Python loop over time in torch
+  with autograd through it: the membrane step by step (instantaneous current, leaky
+  voltage), fast-sigmoid spikes masked after the first, the readout integrated in the
+  same loop, cross-entropy on the summed readout membrane;
+- ``cuba``: ``RouserNet`` with the multi-spike CUBA neuron and spike counts with
+  slayer's spike-rate loss (this package's default training).
+
+Workloads: Yin-Yang 5-120-3 at T = 100 on the real training set (latency code; 5,000
+samples = 157 batches per epoch) and 700-300-20 at T = 500 on SHD-shaped random spikes
+(5 % density; SHD's 8,156 training samples = 255 batches). An epoch's time is the mean
+time per batch over ``--batches`` timed batches (after one warm-up batch, which
+also compile the numba kernels) times the batches per epoch. The last line reads
+``speedup_vs_sequential=<parallel vs sequential at T = 100>``.
+
+    python benchmarks/single_spike_speed.py [--batches 5] [--shd-batches 2] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import torch
+from torch import nn
+
+from rouser_lava._slayer import slayer
+from rouser_lava.data.yinyang import load_yinyang
+from rouser_lava.model.blocks import RouserNet, dense_spec, quantize_weight
+from rouser_lava.model.neuron import NeuronConfig
+
+BATCH = 32
+V_DECAY = 0.095  # 1 - e**(-1/10), the paper's hidden beta
+READOUT_DECAY = 0.05  # 1 - e**(-1/20), the paper's readout beta
+
+
+class FastSigmoid(torch.autograd.Function):
+    """``d > 0``, gradient ``grad / (10 |d| + 1)**2`` (the paper's surrogate)."""
+
+    @staticmethod
+    def forward(ctx, d):
+        ctx.save_for_backward(d)
+        return (d > 0).float()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (d,) = ctx.saved_tensors
+        return grad / (10 * d.abs() + 1) ** 2
+
+
+class SequentialSingleSpike(nn.Module):
+    """The paper's sequential single-spike network: hidden layers masked after their
+    first spike, a non-spiking integrating readout, one Python loop over time."""
+
+    def __init__(self, sizes: list[int]):
+        super().__init__()
+        self.linears = nn.ModuleList(nn.Linear(a, b, bias=False)
+                                     for a, b in zip(sizes[:-1], sizes[1:]))
+        self.thresholds = nn.ParameterList(nn.Parameter(torch.ones(b)) for b in sizes[1:-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, K)`` (readout membrane summed over time) for spikes ``(N, C, T)``."""
+        weights = [quantize_weight(lin.weight) for lin in self.linears]
+        mems = [None] * len(weights)
+        masks = [None] * (len(weights) - 1)
+        logits = 0.0
+        for t in range(x.shape[-1]):
+            s = x[..., t]
+            for i, w in enumerate(weights):
+                current = s @ w.t()
+                keep = 1 - (READOUT_DECAY if i == len(weights) - 1 else V_DECAY)
+                mems[i] = current if mems[i] is None else keep * mems[i] + current
+                if i == len(weights) - 1:
+                    logits = logits + mems[i]
+                    continue
+                s = FastSigmoid.apply(mems[i] - self.thresholds[i])
+                if masks[i] is not None:
+                    s = s * (1 - masks[i])
+                    mems[i] = mems[i] * (1 - masks[i])
+                masks[i] = s if masks[i] is None else torch.maximum(masks[i], s)
+        return logits
+
+
+def seconds_per_batch(net: nn.Module, loss_of, batches: list[tuple], timed: int) -> float:
+    """Mean wall time of one training step over ``timed`` batches, after one warm-up."""
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    total = 0.0
+    for k, (x, y) in enumerate(batches[:timed + 1]):
+        start = time.perf_counter()
+        loss = loss_of(net, x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if k >= 1:
+            total += time.perf_counter() - start
+    return total / timed
+
+
+def rouser_net(sizes: list[int], neuron: str) -> RouserNet:
+    if neuron == "cuba":
+        cfg = NeuronConfig()
+    else:
+        cfg = NeuronConfig(neuron="single-spike", readout="membrane", threshold=1.0,
+                           current_decay=1.0, voltage_decay=V_DECAY,
+                           readout_decay=READOUT_DECAY)
+    return RouserNet((sizes[0],), [dense_spec(a, b) for a, b in zip(sizes[:-1], sizes[1:])],
+                     cfg)
+
+
+def ce_loss(net, x, y):
+    if isinstance(net, RouserNet):
+        return nn.functional.cross_entropy(net.logits(net(x)[-1]), y)
+    return nn.functional.cross_entropy(net(x), y)
+
+
+RATE_LOSS = slayer.loss.SpikeRate(true_rate=0.2, false_rate=0.03, reduction="sum")
+
+
+def rate_loss(net, x, y):
+    return RATE_LOSS(net(x)[-1], y)
+
+
+def epoch_seconds(sizes: list[int], batches: list[tuple], timed: int, per_epoch: int
+                  ) -> dict[str, float]:
+    torch.manual_seed(0)
+    runs = {"parallel": (rouser_net(sizes, "single-spike"), ce_loss),
+            "sequential": (SequentialSingleSpike(sizes), ce_loss),
+            "cuba": (rouser_net(sizes, "cuba"), rate_loss)}
+    return {name: seconds_per_batch(net, loss, batches, timed) * per_epoch
+            for name, (net, loss) in runs.items()}
+
+
+def report(title: str, times: dict[str, float]) -> float:
+    print(title)
+    for name, sec in times.items():
+        print(f"  {name:10s} {sec:8.1f} s/epoch")
+    speedup = times["sequential"] / times["parallel"]
+    print(f"  parallel vs sequential single-spike: {speedup:.2f}x faster; parallel "
+          f"single-spike vs multi-spike cuba: {times['cuba'] / times['parallel']:.2f}x")
+    return speedup
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batches", type=int, default=5, help="timed Yin-Yang batches")
+    p.add_argument("--shd-batches", type=int, default=2, help="timed SHD-shaped batches")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (numba: same)")
+    args = p.parse_args()
+    import numba
+
+    torch.set_num_threads(args.threads)  # torch is imported before rouser_lava set the pools
+    numba.set_num_threads(args.threads)
+    data = load_yinyang(100, "latency")
+    order = torch.randperm(len(data.x_train), generator=torch.Generator().manual_seed(0))
+    yy = [(torch.from_numpy(data.x_train[idx.numpy()]).float(),
+           torch.from_numpy(data.y_train[idx.numpy()]))
+          for idx in order[:BATCH * (args.batches + 1)].split(BATCH)]
+    speedup = report(f"Yin-Yang 5-120-3, T = 100, batch {BATCH}: {args.batches} timed "
+                     f"batches x 157 per epoch",
+                     epoch_seconds([5, 120, 3], yy, args.batches, math.ceil(5000 / BATCH)))
+    gen = torch.Generator().manual_seed(1)
+    shd = [((torch.rand(BATCH, 700, 500, generator=gen) < 0.05).float(),
+            torch.randint(0, 20, (BATCH,), generator=gen)) for _ in range(args.shd_batches + 1)]
+    report(f"SHD-shaped 700-300-20, T = 500, batch {BATCH}: {args.shd_batches} timed "
+           f"batches x 255 per epoch",
+           epoch_seconds([700, 300, 20], shd, args.shd_batches, math.ceil(8156 / BATCH)))
+    print(f"speedup_vs_sequential={speedup:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -14,6 +14,7 @@ from rouser_lava.deploy.design_rules import DesignRuleError, check_design_rules
 from rouser_lava.deploy.export import netx_bytes, write_netx
 from rouser_lava.deploy.hw_config import load_hw_config
 from rouser_lava.deploy.quantize import quantize_network
+from rouser_lava.errors import UserError
 from rouser_lava.model.fold import W_MAX, W_MIN, choose_shared_threshold, fold_weights
 
 
@@ -112,3 +113,10 @@ def test_design_rules_name_layer_and_rule(dense_net):
     with pytest.raises(DesignRuleError, match=r"layer 2 \(dense\): threshold: vThMant 140000 "
                                               r"needs 18 bits, limit 17-bit \(0..131071\)"):
         check_design_rules(io.BytesIO(data), hw)
+
+
+def test_weights_that_all_round_to_zero_are_refused(dense_net):
+    with torch.no_grad():
+        dense_net.spiking_blocks()[0].synapse.weight.mul_(1e-6)
+    with pytest.raises(UserError, match="layer0: every weight rounds to 0"):
+        quantize_network(dense_net, "vector")

@@ -134,6 +134,11 @@ def _quantize_layer(name: str, block, shape, form: str,
         rows = np.abs(w_mant.reshape(len(w_mant), -1)).max(axis=1)
         dev = np.abs(back - w_mant).reshape(len(w_mant), -1).max(axis=1)
         err = float(np.max(np.where(rows > 0, dev / np.maximum(rows, 1), 0.0)))
+    if not weight.any():  # netx's optimize_weight_bits divides by the largest weight
+        raise UserError(f"{name}: every weight rounds to 0 on Loihi's weight grid (largest "
+                        f"|w| {np.abs(block.weight().numpy()).max():.3g}, step "
+                        f"{1 / W_SCALE:g}): the layer could never fire; train the model "
+                        f"first")
     _, bits, exp, _ = optimize_weight_bits(weight.reshape(len(weight), -1))
     cfg = block.neuron.config
     layer = QuantLayer(block.spec["kind"], dict(block.spec), tuple(shape),

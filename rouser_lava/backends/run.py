@@ -128,18 +128,21 @@ def emulator_backend(net_path: str) -> Backend:
     return lambda x: emulate(layers, x).spikes
 
 
-def lava_backend(net_path: str, progress: bool = True,
-                 timeout: float | None = None) -> Backend:
-    """Spikes of a netx file from Lava's CPU simulator (one network for all samples;
-    ``timeout`` in seconds, None for the default of ``lava_guard.limits``)."""
-    from .lava_sim import simulate
+def lava_backend(net_path: str, progress: bool = True, timeout: float | None = None,
+                 workers: int = 1) -> Backend:
+    """Spikes of a netx file from Lava's CPU simulator (one network for all samples, or
+    one per worker process over contiguous chunks of them; ``timeout`` in seconds, None
+    for the default of ``lava_guard.limits``)."""
+    from .lava_workers import simulate_parallel
 
-    return lambda x: simulate(net_path, x, progress=progress, timeout=timeout).spikes
+    return lambda x: simulate_parallel(net_path, x, workers, progress=progress,
+                                       timeout=timeout).spikes
 
 
 def netx_backend(kind: str, net_path: str, progress: bool = True,
-                 timeout: float | None = None) -> tuple[Backend, int]:
-    """Backend and batch size for running a netx file on ``kind`` (``timeout``: Lava's)."""
+                 timeout: float | None = None, workers: int = 1) -> tuple[Backend, int]:
+    """Backend and batch size for running a netx file on ``kind`` (``timeout`` and
+    ``workers``: Lava's)."""
     if kind == "emulator":
         return emulator_backend(net_path), 64
-    return lava_backend(net_path, progress, timeout), 1 << 30  # Lava streams all samples
+    return lava_backend(net_path, progress, timeout, workers), 1 << 30  # Lava streams

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import multiprocessing.util
 import os
 import signal
 import subprocess
@@ -221,7 +222,8 @@ def serve() -> None:
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # the parent's stop
         net_path, tmp, first, end, out, report, kwargs = conn.recv()
-        tempfile.tempdir = tmp  # the parent removes what a killed worker leaves
+        multiprocessing.util.get_temp_dir()  # Lava's sockets: in a short path, as usual
+        tempfile.tempdir = tmp  # other files: the parent removes what a killed worker leaves
         x = np.load(Path(tmp) / "x.npy", mmap_mode="r")[first:end]
         if report:
             sample_reporter.set(lambda: conn.send(("sample", "")))

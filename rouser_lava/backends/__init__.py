@@ -4,5 +4,6 @@
 - ``emulator``, ``emu_kernels``: bit-exact batched emulator of Lava's fixed_pt netx models.
 - ``lava_sim``, ``lava_io``: Lava's CPU simulator, streaming samples through one network.
 - ``lava_guard``: a Lava run ends on Ctrl-C, a time limit or a dead worker; progress.
+- ``lava_workers``: ``simulate_parallel``, the samples split over K Lava worker processes.
 - ``runfile``: ``rouser-run``'s step (a model or netx file over a dataset or raw spikes).
 """

@@ -6,6 +6,7 @@
   ``lava_refractory``: our fixed-point ``LIFRefractory`` model (single-spike layers).
 - ``stream``: the stream layout of a board (samples back to back, ``LIFReset``).
 - ``lava_guard``: a Lava run ends on Ctrl-C, a time limit or a dead worker; progress.
+- ``lava_workers``: ``simulate_parallel``, the samples split over K Lava worker processes.
 - ``runfile``: ``rouser-run``'s step (a model or netx file over a dataset or raw spikes).
 - ``activity``: spikes, sparsity and synaptic operations per sample (``rouser-map``).
 """

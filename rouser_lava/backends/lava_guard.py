@@ -27,8 +27,10 @@ semaphores; the parent blocks on semaphores until the workers answer. Without ca
   Lava's shared memory manager is shut down (it unlinks the shared memory).
 
 The watchdog and the held-back Ctrl-C need the main thread (only it runs signal
-handlers); elsewhere a run has no time limit. Progress: a tqdm bar on a terminal;
-otherwise a log line after the first sample and then every ``PROGRESS_EVERY_S`` seconds.
+handlers); elsewhere a run has no time limit. Progress (:class:`Progress`): a tqdm bar on
+a terminal; otherwise a log line after the first sample and then every
+``PROGRESS_EVERY_S`` seconds. A run also calls :data:`sample_reporter`, when set, after
+each sample (a worker of :mod:`.lava_workers` forwards the count to its parent).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from contextvars import ContextVar
 from multiprocessing.connection import wait
 
 import numpy as np
@@ -66,6 +70,9 @@ STALL_SAMPLES = 10  # default limit: no sample may take longer than start-up + 1
 PROGRESS_EVERY_S = 5.0
 RESEND_S = 0.25
 
+# Called after each finished sample of a run, when set (besides the run's own progress).
+sample_reporter: ContextVar[Callable[[], None] | None] = ContextVar("sample_reporter",
+                                                                    default=None)
 _forking_workers = False  # True while Lava forks its workers (read in the children)
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # Cut short by an exception, these leave a process that nobody tracks (between the fork
@@ -125,6 +132,32 @@ def limits(net, samples: int, steps: int, timeout: float | None,
     return STARTUP_S + samples * per_sample, STARTUP_S + STALL_SAMPLES * per_sample
 
 
+class Progress:
+    """Samples done: a tqdm bar on a terminal, otherwise a log line (``lava: 40/360
+    samples, 12 s``) after the first sample and then every ``PROGRESS_EVERY_S`` seconds;
+    nothing unless ``enabled``."""
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        self.total, self.enabled, self.done = total, enabled, 0
+        self._t0 = self._logged = time.monotonic()
+        self._bar = tqdm(total=total, disable=None if enabled else True, desc="lava",
+                         unit="sample")
+
+    def update(self) -> None:
+        """Count one finished sample."""
+        self.done += 1
+        self._bar.update(1)
+        now = time.monotonic()
+        if self.enabled and self._bar.disable and (
+                self.done == 1 or now - self._logged >= PROGRESS_EVERY_S):
+            self._logged = now
+            log.info("lava: %d/%d samples, %.0f s", self.done, self.total, now - self._t0)
+
+    def close(self) -> None:
+        """End the bar (a terminal's line stays)."""
+        self._bar.close()
+
+
 class LavaGuard:
     """Run a netx network's samples on Lava within time limits, with progress.
 
@@ -157,10 +190,10 @@ class LavaGuard:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> LavaGuard:
-        self._t0 = self._last = self._logged = time.monotonic()
+        self._t0 = self._last = time.monotonic()
         self._children = {p.pid for p in multiprocessing.active_children()}
-        self._bar = tqdm(total=self.samples, disable=None if self.progress else True,
-                         desc="lava", unit="sample")
+        self._progress = Progress(self.samples, self.progress)
+        self._report = sample_reporter.get()
         if threading.current_thread() is threading.main_thread():
             self._wake_r, self._wake_w = os.pipe()
             self._handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGUSR1)}
@@ -192,14 +225,12 @@ class LavaGuard:
         self._wake()
 
     def sample_done(self) -> None:
-        """Count a finished sample; update the bar, or log a line every few seconds."""
+        """Count a finished sample: progress, and :data:`sample_reporter` if set."""
         self.done += 1
-        self._last = now = time.monotonic()
-        self._bar.update(1)
-        if self.progress and self._bar.disable and (
-                self.done == 1 or now - self._logged >= PROGRESS_EVERY_S):
-            self._logged = now
-            log.info("lava: %d/%d samples, %.0f s", self.done, self.samples, now - self._t0)
+        self._last = time.monotonic()
+        self._progress.update()
+        if self._report is not None:
+            self._report()
 
     def stop(self) -> None:
         """Stop the runtime the normal way (the workers exit) within the time limits."""
@@ -222,7 +253,7 @@ class LavaGuard:
         finally:
             for signum, handler in self._handlers.items():
                 signal.signal(signum, handler)
-            self._bar.close()
+            self._progress.close()
         if exc_type is _Stalled:
             raise UserError(self._message(reports)) from None
         if exc_type is None and self._pending is KeyboardInterrupt:
@@ -273,9 +304,9 @@ class LavaGuard:
             self._dead = self._sentinels[ended[0]]
             return f"Lava worker process {self._dead} ended after {now - self._t0:.1f} s"
         if now >= self._t0 + self.timeout:
-            return f"the Lava run passed its timeout of {_seconds(self.timeout)}"
+            return f"the Lava run passed its timeout of {format_seconds(self.timeout)}"
         if now >= self._last + self.stall:
-            return f"no Lava sample finished within {_seconds(self.stall)}"
+            return f"no Lava sample finished within {format_seconds(self.stall)}"
         return None
 
     def _message(self, reports: dict[int, str]) -> str:
@@ -286,7 +317,7 @@ class LavaGuard:
                 f"(--timeout sets the limit)")
 
 
-def _seconds(value: float) -> str:
+def format_seconds(value: float) -> str:
     """``0.5 s``, ``72.8 s``, ``522 s``."""
     return f"{value:.3g} s" if value < 1000 else f"{value:.0f} s"
 

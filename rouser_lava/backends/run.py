@@ -179,20 +179,22 @@ def emulator_backend(net_path: str, stream: StreamSpec | None = None) -> Backend
 
 
 def lava_backend(net_path: str, progress: bool = True, timeout: float | None = None,
-                 stream: StreamSpec | None = None) -> Backend:
-    """Spikes of a netx file from Lava's CPU simulator (one network for all samples;
-    ``timeout`` in seconds, None for the default of ``lava_guard.limits``; ``stream``:
-    reset by netx's ``reset_interval`` instead of from the host)."""
-    from .lava_sim import simulate
+                 stream: StreamSpec | None = None, workers: int = 1) -> Backend:
+    """Spikes of a netx file from Lava's CPU simulator (one network for all samples, or
+    one per worker process over contiguous chunks of them; ``timeout`` in seconds, None
+    for the default of ``lava_guard.limits``; ``stream``: reset by netx's
+    ``reset_interval`` instead of from the host)."""
+    from .lava_workers import simulate_parallel
 
     membrane = _membrane_readout(net_path, stream)
     depth = sum(la.kind not in ("input", "flatten")
                 for la in check_netx(net_path, values=False).layers)
 
     def run(x: np.ndarray) -> BatchOutput:
-        out = simulate(net_path, x, progress=progress, timeout=timeout,
-                       stream=None if stream is None else stream.layout(x.shape[-1], depth),
-                       read_v_last=membrane)
+        out = simulate_parallel(net_path, x, workers, progress=progress, timeout=timeout,
+                                stream=None if stream is None else
+                                stream.layout(x.shape[-1], depth),
+                                read_v_last=membrane)
         return BatchOutput(out.spikes, out.v_last)
 
     return run
@@ -210,10 +212,11 @@ def _membrane_readout(net_path: str, stream: StreamSpec | None) -> bool:
 
 
 def netx_backend(kind: str, net_path: str, progress: bool = True,
-                 timeout: float | None = None,
-                 stream: StreamSpec | None = None) -> tuple[Backend, int]:
-    """Backend and batch size for running a netx file on ``kind`` (``timeout``: Lava's;
-    ``stream``: the board's stream layout instead of per-sample resets)."""
+                 timeout: float | None = None, stream: StreamSpec | None = None,
+                 workers: int = 1) -> tuple[Backend, int]:
+    """Backend and batch size for running a netx file on ``kind`` (``timeout`` and
+    ``workers``: Lava's; ``stream``: the board's stream layout instead of per-sample
+    resets)."""
     if kind == "emulator":
         return emulator_backend(net_path, stream), 64
-    return lava_backend(net_path, progress, timeout, stream), 1 << 30  # Lava streams all
+    return lava_backend(net_path, progress, timeout, stream, workers), 1 << 30  # streams

@@ -74,11 +74,12 @@ def run_path(path: str, dataset: str | None = None, backend: str | None = None,
              limit: int | None = None, input_npy: str | None = None,
              keep_spikes: bool = False, progress: bool = True,
              data_root: str | None = None, timeout: float | None = None,
-             stream: StreamSpec | None = None) -> RunResult:
+             stream: StreamSpec | None = None, workers: int = 1) -> RunResult:
     """``rouser-run``: run a model file (torch) or a netx file (emulator or lava) on a
     dataset's test split or on raw spikes from a .npy file. ``timeout``: seconds the
     Lava run may take (None: the default of ``lava_guard.limits``); ``stream``: run the
-    netx file in a board's stream layout (:mod:`rouser_lava.backends.stream`)."""
+    netx file in a board's stream layout (:mod:`rouser_lava.backends.stream`);
+    ``workers``: Lava processes to split the samples over (lava only)."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{path}: no such file")
@@ -91,6 +92,9 @@ def run_path(path: str, dataset: str | None = None, backend: str | None = None,
         kind = "a model file (.pt)" if is_model else "a netx file"
         fits = "torch" if is_model else "emulator or lava"
         raise UserError(f"{path}: backend '{backend}' cannot run {kind}; use {fits}")
+    if workers != 1 and backend != "lava":
+        raise UserError(f"--workers {workers}: only the lava backend runs in worker "
+                        f"processes, not {backend}")
     if is_model:
         net, record = load_model(path)
         x, y = load_inputs(path, record["dataset"], net.input_shape, dataset, input_npy,
@@ -98,7 +102,7 @@ def run_path(path: str, dataset: str | None = None, backend: str | None = None,
         fn, batch = torch_backend(net), 128
     else:
         x, y = _netx_samples(path, dataset, input_npy, data_root, limit)
-        fn, batch = netx_backend(backend, path, progress, timeout, stream)
+        fn, batch = netx_backend(backend, path, progress, timeout, stream, workers)
     return run_backend(backend, fn, x, y, batch, keep=len(x) if keep_spikes else 0,
                        progress=progress)
 

@@ -44,6 +44,9 @@ def compare_main(argv: list[str] | None = None) -> int:
                    help="fail if the Lava run has not ended after this many seconds "
                         "(default: 60 + samples x steps x 0.02 x (layers + (neurons + "
                         "synapses) / 500000), see rouser-run --help)")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="K",
+                   help="split the Lava samples over K worker processes, each with its "
+                        "own network (about K times the memory; default 1)")
     p.add_argument("--report", default="export/compare",
                    help="folder for report.json, report.md and PNG plots "
                         "(default export/compare)")
@@ -70,7 +73,7 @@ def compare_main(argv: list[str] | None = None) -> int:
     data = dataset_for(name, meta.get("encoding") if name == meta["name"] else None,
                        args.data_root)
     k = len(data.x_test) if args.lava_samples is None else args.lava_samples
-    result = compare(net, args.net, data, k, timeout=args.timeout)
+    result = compare(net, args.net, data, k, timeout=args.timeout, workers=args.workers)
     print(format_table(result))
     files = write_report(result, Path(args.report))
     log.info("wrote %s", ", ".join(str(f) for f in files))

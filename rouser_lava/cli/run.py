@@ -71,6 +71,11 @@ def run_main(argv: list[str] | None = None) -> int:
     p.add_argument("--reset-offset", type=non_negative_int, default=0, metavar="O",
                    help="--stream reset-interval: netx's reset_offset, the phase of the "
                         "resets and of the samples (default 0)")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="K",
+                   help="lava: split the samples into K contiguous chunks, each run by a "
+                        "worker process with its own Lava network (the same spikes as "
+                        "one process; each worker holds a full network, so about K "
+                        "times the memory; default 1)")
     p.add_argument("--dump-spikes", default=None,
                    help="write every layer's output spikes to an .npz: keys layer0, "
                         "layer1, ... and output (last layer), each uint8 (N, C, T)")
@@ -104,7 +109,8 @@ def run_main(argv: list[str] | None = None) -> int:
     else:
         result = run_path(args.path, args.dataset, args.backend, args.limit, args.input_npy,
                           keep_spikes=args.dump_spikes is not None,
-                          data_root=args.data_root, timeout=args.timeout, stream=stream)
+                          data_root=args.data_root, timeout=args.timeout, stream=stream,
+                          workers=args.workers)
     print(result.summary())
     if args.json_out:
         text = json.dumps(result.to_json(), indent=1)

@@ -138,9 +138,10 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def compare(net, net_path: str, data: SpikeDataset, lava_samples: int,
-            progress: bool = True, timeout: float | None = None) -> Comparison:
+            progress: bool = True, timeout: float | None = None,
+            workers: int = 1) -> Comparison:
     """Run all three backends on ``data``'s test split and compare them (``timeout``:
-    seconds the Lava run may take, None for its default).
+    seconds the Lava run may take, None for its default; ``workers``: Lava processes).
 
     Raises UserError when ``net_path`` is not the export of ``net`` (other layer sizes).
     """
@@ -160,7 +161,7 @@ def compare(net, net_path: str, data: SpikeDataset, lava_samples: int,
     trained = run_backend("torch", torch_backend(net), x, y, 128, keep, progress)
     emu, batch = netx_backend("emulator", net_path)
     deployed = run_backend("emulator", emu, x, y, batch, keep, progress)
-    lava, batch = netx_backend("lava", net_path, progress, timeout)
+    lava, batch = netx_backend("lava", net_path, progress, timeout, workers=workers)
     k = min(lava_samples, len(x))
     lava_run = run_backend("lava", lava, x[:k], y[:k], batch, k, progress)
     names = deployed.layer_names

@@ -19,6 +19,7 @@ from rouser_lava.backends import lava_workers
 from rouser_lava.backends.emulator import emulate, load_netx
 from rouser_lava.backends.lava_sim import simulate
 from rouser_lava.backends.lava_workers import simulate_parallel
+from rouser_lava.backends.stream import StreamLayout
 from rouser_lava.cli import run_main
 from rouser_lava.deploy.export import write_netx
 from rouser_lava.deploy.quantize import quantize_network
@@ -68,6 +69,16 @@ def test_workers_equal_one_process_and_the_emulator(dense_file):
         assert np.array_equal(a, b) and np.array_equal(a, e), layer
     for a, b in zip(one.u + one.v, two.u + two.v):
         assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_workers_carry_the_stream_layout_and_the_last_v(dense_file):
+    x = random_spikes((4, 20, 16), 0.4, seed=14)
+    one = simulate(dense_file, x, progress=False, read_v_last=True)
+    layout = StreamLayout.for_network(16, 2)
+    two = simulate_parallel(dense_file, x, 2, progress=False, stream=layout)
+    assert all(np.array_equal(a, b) for a, b in zip(one.spikes, two.spikes))
+    last = simulate_parallel(dense_file, x, 2, progress=False, read_v_last=True).v_last
+    assert last is not None and np.array_equal(last, one.v_last)
 
 
 def test_one_worker_and_clamping_stay_in_this_process(dense_file, monkeypatch):

@@ -203,7 +203,7 @@ def _join(outputs: list[str]) -> LavaSpikes:
             layers = sum(key.split("_")[0] == kind for key in files[0].files)
             return [np.concatenate([f[f"{kind}_{i}"] for f in files]) for i in range(layers)]
 
-        v_last = [f["v_last"] for f in files if "v_last" in f.files]
+        v_last = [f["vlast"] for f in files if "vlast" in f.files]
         return LavaSpikes(joined("spikes"), joined("u") or None, joined("v") or None,
                           np.concatenate(v_last) if v_last else None)
     finally:
@@ -234,7 +234,7 @@ def serve() -> None:
         for kind, values in (("u", result.u), ("v", result.v)):
             arrays.update({f"{kind}_{i}": a for i, a in enumerate(values or [])})
         if result.v_last is not None:
-            arrays["v_last"] = result.v_last
+            arrays["vlast"] = result.v_last  # no "_": keys "kind_i" are per layer
         np.savez(out, **arrays)
         conn.send(("done", ""))
     except UserError as err:

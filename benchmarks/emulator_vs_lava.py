@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
+from _netx import write_dense_network
 
 from rouser_lava.backends.emulator import emulate, load_netx
 from rouser_lava.backends.lava_sim import simulate
@@ -31,26 +31,6 @@ from rouser_lava.backends.lava_sim import simulate
 SIZES = (2312, 500, 500, 10)
 STEPS = 300
 BATCH = 100  # emulator batch size
-
-
-def write_network(path: Path, seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    with h5py.File(path, "w") as f:
-        f.create_group("layer/0").create_dataset("type", (1,), "S10", [b"input"])
-        f["layer/0"].create_dataset("shape", data=np.array([SIZES[0]]))
-        for i, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:]), start=1):
-            g = f.create_group(f"layer/{i}")
-            g.create_dataset("type", (1,), "S10", [b"dense"])
-            g.create_dataset("shape", data=np.array([n_out]))
-            g.create_dataset("inFeatures", data=n_in)
-            g.create_dataset("outFeatures", data=n_out)
-            w = np.clip(rng.normal(-2, 40, (n_out, n_in)), -256, 254).astype(int) // 2 * 2
-            g.create_dataset("weight", data=w)
-            n = g.create_group("neuron")
-            n.create_dataset("type", (1,), "S10", [b"CUBA"])
-            for key, value in (("iDecay", 1024), ("vDecay", 123), ("vThMant", 80 * 8),
-                               ("refDelay", 1), ("gradedSpike", False)):
-                n.create_dataset(key, data=value)
 
 
 def nmnist_like(n: int, seed: int = 1) -> np.ndarray:
@@ -83,7 +63,7 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         net = Path(tmp) / "bench.net"
-        write_network(net)
+        write_dense_network(net, SIZES, -2, 40)
         x = nmnist_like(max(args.emu_samples, args.lava_samples))
         print(f"network {'-'.join(map(str, SIZES))}, T={STEPS}, input activity "
               f"{100 * x.mean():.2f} % of slots, torch threads {torch.get_num_threads()}")

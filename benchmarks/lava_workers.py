@@ -18,32 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
+from _netx import write_dense_network
 
 from rouser_lava.backends.lava_workers import simulate_parallel
 
 SIZES = (64, 100, 10)
-
-
-def write_network(path: Path, seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    with h5py.File(path, "w") as f:
-        f.create_group("layer/0").create_dataset("type", (1,), "S10", [b"input"])
-        f["layer/0"].create_dataset("shape", data=np.array([SIZES[0]]))
-        for i, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:]), start=1):
-            g = f.create_group(f"layer/{i}")
-            g.create_dataset("type", (1,), "S10", [b"dense"])
-            g.create_dataset("shape", data=np.array([n_out]))
-            g.create_dataset("inFeatures", data=n_in)
-            g.create_dataset("outFeatures", data=n_out)
-            w = np.clip(rng.normal(10, 60, (n_out, n_in)), -256, 254).astype(int) // 2 * 2
-            g.create_dataset("weight", data=w)
-            n = g.create_group("neuron")
-            n.create_dataset("type", (1,), "S10", [b"CUBA"])
-            for key, value in (("iDecay", 1024), ("vDecay", 123), ("vThMant", 80 * 8),
-                               ("refDelay", 1), ("gradedSpike", False)):
-                n.create_dataset(key, data=value)
 
 
 def main() -> None:
@@ -55,7 +35,7 @@ def main() -> None:
     x = (rng.random((args.samples, SIZES[0], args.steps)) < 0.1).astype(np.uint8)
     with tempfile.TemporaryDirectory() as tmp:
         net = str(Path(tmp) / "bench.net")
-        write_network(Path(net))
+        write_dense_network(Path(net), SIZES, 10, 60)
         print(f"network {'-'.join(map(str, SIZES))}, {args.samples} samples, "
               f"T={args.steps}")
         runs = {}

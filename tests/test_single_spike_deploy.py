@@ -141,6 +141,19 @@ def test_compare_single_spike_model(tmp_path, capsys):
     assert act["synops"][1] == pytest.approx(act["spikes"][0] * 10)  # fan-out 10
     assert act["synops_total"] == pytest.approx(sum(act["synops"]))
     assert "per sample (deployed)" in (report / "report.md").read_text()
+    base = tmp_path / "base.json"  # a network with twice the activity
+    base.write_text(json.dumps({"dataset": "digits", "per_sample": {"emulator": {
+        "hidden_spikes": 2 * act["hidden_spikes"], "synops_total": 4 * act["synops_total"]}}}))
+    assert compare_main([str(model), str(net), "--lava-samples", "1", "--baseline",
+                         str(base), "--report", str(tmp_path / "r2")]) == 0
+    assert "50.0 % fewer hidden spikes, 75.0 % fewer synops per sample" in \
+        capsys.readouterr().out
+    got = json.loads((tmp_path / "r2" / "report.json").read_text())["baseline"]
+    assert got["reduction_pct"] == {"hidden_spikes": 50.0, "synops": 75.0}
+    base.write_text("{}")
+    assert compare_main([str(model), str(net), "--lava-samples", "1", "--baseline",
+                         str(base), "--report", str(tmp_path / "r3")]) == 1
+    assert "not a rouser-compare report.json" in error_line(capsys)
 
 
 def test_conv_synops_count_receptive_fields(tmp_path):

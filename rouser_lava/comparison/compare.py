@@ -10,7 +10,7 @@ costs one operation per synapse it drives; :mod:`rouser_lava.backends.activity`)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -90,6 +90,7 @@ class Comparison:
     first_divergence: Divergence | None
     exactness: Exactness
     lava_readout_mismatches: int | None = None  # samples whose logits differ (must be 0)
+    baseline: dict | None = None  # another network's activity: see with_baseline
 
     def per_sample(self, side: str) -> dict:
         """Spikes and synaptic operations per sample of ``side`` (``trained``: torch, or
@@ -133,6 +134,7 @@ class Comparison:
             "lava_readout_mismatches": self.lava_readout_mismatches,
             "per_sample": {"torch": self.per_sample("trained"),
                            "emulator": self.per_sample("deployed")},
+            "baseline": self.baseline,
             "lava_mismatches": self.lava_mismatches,
             "first_divergence": None if self.first_divergence is None
             else vars(self.first_divergence),
@@ -229,6 +231,29 @@ def _readout_mismatches(a: RunResult, b: RunResult) -> int | None:
     return int(np.any(a.logits[:b.samples] != b.logits, axis=1).sum())
 
 
+def with_baseline(c: Comparison, path: str, doc: dict) -> Comparison:
+    """A copy of ``c`` with the reduction of its deployed hidden spikes and synaptic operations per
+    sample against those of ``doc``, the report.json of an earlier rouser-compare (of
+    another network on the same data, e.g. a multi-spike one) read from ``path``."""
+    try:
+        base = doc["per_sample"]["emulator"]
+        hidden, synops = float(base["hidden_spikes"]), float(base["synops_total"])
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{path}: not a rouser-compare report.json with per-sample "
+                        f"activity (per_sample.emulator); run rouser-compare again") from None
+    if doc.get("dataset") != c.dataset:
+        raise UserError(f"{path}: a report on {doc.get('dataset')}, not {c.dataset}")
+    act = c.per_sample("deployed")
+
+    def pct(old: float, new: float) -> float | None:
+        return 100.0 * (1.0 - new / old) if old else None
+
+    return replace(c, baseline={
+        "path": path, "hidden_spikes": hidden, "synops_total": synops,
+        "reduction_pct": {"hidden_spikes": pct(hidden, act["hidden_spikes"]),
+                          "synops": pct(synops, act["synops_total"])}})
+
+
 def format_table(c: Comparison) -> str:
     """The terminal table."""
     def pct(v):
@@ -253,6 +278,13 @@ def format_table(c: Comparison) -> str:
         lines.append(f"  {la.name:<21}{spikes:>10.1f}{synops:>12.0f}")
     lines.append(f"  {'total':<21}{sum(act['spikes']):>10.1f}{act['synops_total']:>12.0f}"
                  f"   (hidden spikes {act['hidden_spikes']:.1f})")
+    if c.baseline is not None:
+        red = {k: "n/a" if v is None else f"{v:.1f} %"
+               for k, v in c.baseline["reduction_pct"].items()}
+        lines.append(f"  against {c.baseline['path']} ({c.baseline['hidden_spikes']:.1f} "
+                     f"hidden spikes, {c.baseline['synops_total']:.0f} synops): "
+                     f"{red['hidden_spikes']} fewer hidden spikes, {red['synops']} fewer "
+                     f"synops per sample")
     e = c.exactness
     exact = ", ".join(f"{la.name} {'yes' if la.mismatched == 0 else 'no'}" for la in c.layers)
     lines += ["", f"bit-exact with training (torch vs emulator, {e.samples} samples): {exact}; "

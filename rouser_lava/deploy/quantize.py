@@ -27,8 +27,8 @@ writes them refractory for the whole sample, :mod:`.export`), which are exact; t
 would round their weights (fold-exact training is the cuba neuron's only), and Lava has
 no Loihi 2 model of a refractory layer to fold for. A membrane readout (any neuron) is
 the CUBA layer ``iDecay = readout_i_decay``, ``vDecay = 0``, ``vThMant = 2**17 - 1``
-with the training weights, in both forms (all its thresholds are equal: the fold keeps
-it as it is).
+with the training weights and one ``vThMant`` for the layer, in both forms (all its
+thresholds are equal: there is nothing to fold).
 """
 
 from __future__ import annotations
@@ -137,7 +137,11 @@ def _quantize_layer(name: str, block, shape, form: str,
     _check_values(name, block)
     w_mant = np.rint(block.weight().numpy().astype(np.float64) * W_SCALE).astype(np.int64)
     th_mant = block.neuron.threshold_mant().numpy()
-    if form == "vector":
+    readout = isinstance(block.neuron, MembraneReadout)
+    if readout:  # one vThMant for all: nothing to fold
+        weight, v_th, th_ref = w_mant, np.array(TH_MANT_MAX, dtype=np.int64), None
+        clipped, err = 0, 0.0
+    elif form == "vector":
         weight, v_th, th_ref = w_mant, th_mant.copy(), None
         clipped, err = 0, 0.0
     else:
@@ -150,7 +154,7 @@ def _quantize_layer(name: str, block, shape, form: str,
         err = float(np.max(np.where(rows > 0, dev / np.maximum(rows, 1), 0.0)))
     _, bits, exp, _ = optimize_weight_bits(weight.reshape(len(weight), -1))
     cfg = block.neuron.config
-    if isinstance(block.neuron, MembraneReadout):
+    if readout:
         decays, single = (cfg.readout_i_decay, 0), False
     else:
         decays, single = (cfg.i_decay, cfg.v_decay), cfg.neuron == "single-spike"

@@ -206,7 +206,8 @@ def compare(net, net_path: str, data: SpikeDataset, lava_samples: int,
                       _readout_mismatches(trained, deployed),
                       _readout_mismatches(trained, lava_run))
     emu_layers = load_netx(net_path)
-    counts_in = x.sum(axis=(0, -1), dtype=np.int64)
+    counts_in = sum(np.asarray(x[i:i + 256]).sum(axis=(0, -1), dtype=np.int64)
+                    for i in range(0, len(x), 256))  # dense or SparseSpikes, in batches
     synops = [np.array(network_synops(emu_layers, counts_in, run.neuron_spikes)) / len(x)
               for run in (trained, deployed)]
     layers = []

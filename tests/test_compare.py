@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from rouser_lava.backends import run
 from rouser_lava.cli import compare_main, export_main
@@ -30,12 +31,18 @@ def test_compare_end_to_end(model_file, tmp_path, capsys):
     assert set(layer) == {"name", "neurons", "trained_spikes", "deployed_spikes", "delta",
                           "relative_delta", "correlation", "silent_deployed_active_trained",
                           "silent_trained_active_deployed", "mismatched_spikes",
-                          "bit_exact_with_training"}
+                          "bit_exact_with_training", "trained_synops_per_sample",
+                          "deployed_synops_per_sample"}
     assert layer["deployed_spikes"] - layer["trained_spikes"] == layer["delta"]
     assert 0.5 < layer["correlation"] <= 1.0
     assert doc["mismatched_spikes_samples"] == 360  # fold re-rounds: not bit-exact
     assert doc["mismatched_spikes"] == sum(la["mismatched_spikes"] for la in doc["layers"]) > 0
     assert "bit-exact with training (torch vs emulator, 360 samples): layer0 no" in out
+    assert doc["readout"] == "spikes" and doc["readout_mismatches"] is None
+    act = doc["per_sample"]["emulator"]
+    assert act["synops"][0] == pytest.approx(layer["deployed_synops_per_sample"])
+    assert act["synops"][1] == pytest.approx(act["spikes"][0] * 10)  # 10 outputs
+    assert act["hidden_spikes"] == pytest.approx(layer["deployed_spikes"] / 360)
 
 
 def test_divergence_is_located_and_fails_the_command(model_file, tmp_path, capsys,

@@ -142,3 +142,25 @@ def test_mean_epochs_to_target_says_how_many_seeds_reached_it():
     assert epochs_to_target_text(three) == ("7, never, 8", "7.5 (2 of 3 seeds reached it)")
     none = {"epochs_to_target": [None, None], "epochs_to_target_mean": None, "reached": 0}
     assert epochs_to_target_text(none) == ("never, never", "n/a (none of 2 seeds reached it)")
+
+
+def test_neurons_experiment_reports_the_savings(tmp_path, capsys):
+    report = tmp_path / "neurons"
+    assert experiment_main(["neurons", *TINY, "--epochs", "1", "--threshold-init", "0.5",
+                            "--jobs", "2", "--report", str(report)]) == 0
+    result = json.loads((report / "report.json").read_text())
+    assert result["kind"] == "neurons" and set(result["neurons"]) == {"cuba", "single-spike"}
+    assert [r["neuron"] for r in result["runs"]] == ["cuba", "single-spike"]
+    assert [r["seed"] for r in result["runs"]] == [0, 0]
+    assert result["settings"]["single-spike"]["readout"] == "membrane"
+    cuba, single = result["neurons"]["cuba"], result["neurons"]["single-spike"]
+    assert single["spikes_per_sample"][-1] == 0  # the membrane readout never spikes
+    assert single["hidden_spikes_per_sample"] <= 12  # 12 hidden neurons, one spike each
+    for m in (cuba, single):
+        assert 0 <= m["deployed_acc_mean"] <= 1 and len(m["synops_per_sample"]) == 2
+        assert m["synops_per_sample"][1] == pytest.approx(m["spikes_per_sample"][0] * 10)
+    red = result["reduction_pct"]
+    assert red["hidden_spikes"] == pytest.approx(
+        100 * (1 - single["hidden_spikes_per_sample"] / cuba["hidden_spikes_per_sample"]))
+    assert "fewer hidden spikes per sample" in capsys.readouterr().out
+    assert (report / "activity.png").stat().st_size > 0

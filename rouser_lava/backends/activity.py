@@ -46,16 +46,35 @@ class Activity:
         return sum(la.synops_per_sample for la in self.layers)
 
 
-def _synops(layer, s_in: np.ndarray, shape_in: tuple[int, ...], own: np.ndarray) -> int:
-    """Synaptic operations into ``layer`` over a batch: ``s_in`` uint8 ``(N, *shape_in,
-    T)`` input spikes, ``own`` the layer's output spikes."""
+def layer_synops(layer, counts_in: np.ndarray, shape_in: tuple[int, ...],
+                 counts_own: np.ndarray) -> float:
+    """Synaptic operations into ``layer`` (an ``EmuLayer``) for spike counts of its
+    input neurons ``counts_in`` (``(*shape_in,)`` or flat, summed over any samples and
+    steps) and of its own neurons ``counts_own`` (used by ``dense_rec``): linear in
+    the counts, so per-sample means follow from totals. Computed in float64."""
     if layer.kind != "conv":
         fan_out = int(np.prod(layer.shape))
-        total = int(s_in.sum(dtype=np.int64)) * fan_out
-        return total + (int(own.sum(dtype=np.int64)) * fan_out if layer.weight_rec_t.size else 0)
-    frames = torch.from_numpy(np.moveaxis(s_in, -1, 1).reshape(-1, *shape_in).astype(np.float32))
-    ones = torch.ones_like(layer.weight)
-    return int(F.conv2d(frames, ones, **layer.conv).sum().item())
+        own = float(np.sum(counts_own, dtype=np.float64)) if layer.weight_rec_t.size else 0.0
+        return (float(np.sum(counts_in, dtype=np.float64)) + own) * fan_out
+    counts = torch.from_numpy(np.asarray(counts_in, np.float64).reshape(1, *shape_in))
+    ones = torch.ones(layer.weight.shape, dtype=torch.float64)
+    return float(F.conv2d(counts, ones, **layer.conv).sum().item())
+
+
+def network_synops(layers: list, input_counts: np.ndarray,
+                   layer_counts: list[np.ndarray]) -> list[float]:
+    """:func:`layer_synops` of every spiking layer of ``layers`` (the emulator's, flatten
+    included) for the per-neuron spike counts of the input (``(*input_shape,)``) and of
+    each spiking layer (flat, netx order), summed over the same samples."""
+    synops, counts_in, shape_in = [], np.asarray(input_counts), tuple(input_counts.shape)
+    for layer in layers:
+        if layer.kind == "flatten":
+            shape_in = (int(np.prod(shape_in)),)
+            continue
+        own = layer_counts[len(synops)]
+        synops.append(layer_synops(layer, counts_in, shape_in, own))
+        counts_in, shape_in = own, layer.shape
+    return synops
 
 
 def measure_activity(path: str, dataset: str | None = None, input_npy: str | None = None,
@@ -67,20 +86,15 @@ def measure_activity(path: str, dataset: str | None = None, input_npy: str | Non
                        input_npy, data_root, limit)
     layers = load_netx(path)
     spiking = [la for la in layers if la.kind != "flatten"]
-    spikes = np.zeros(len(spiking))
-    synops = np.zeros(len(spiking))
+    counts_in = np.zeros(input_shape, np.int64)
+    counts = [np.zeros(int(np.prod(la.shape)), np.int64) for la in spiking]
     for start in range(0, len(x), BATCH):
         batch = np.ascontiguousarray(x[start:start + BATCH], dtype=np.uint8)
-        out = emulate(layers, batch).spikes
-        s_in, shape_in, k = batch, tuple(input_shape), 0
-        for layer in layers:
-            if layer.kind == "flatten":
-                shape_in = (int(np.prod(shape_in)),)
-                s_in = s_in.reshape(len(s_in), -1, s_in.shape[-1])
-                continue
-            synops[k] += _synops(layer, s_in, shape_in, out[k])
-            spikes[k] += float(out[k].sum(dtype=np.int64))
-            s_in, shape_in, k = out[k], layer.shape, k + 1
+        counts_in += batch.sum(axis=(0, -1), dtype=np.int64)
+        for total, s in zip(counts, emulate(layers, batch).spikes):
+            total += s.reshape(len(s), -1, s.shape[-1]).sum(axis=(0, 2), dtype=np.int64)
+    synops = network_synops(layers, counts_in, counts)
+    spikes = [float(c.sum()) for c in counts]
     n, steps = len(x), int(x.shape[-1])
     return Activity(n, steps, [
         LayerActivity(spikes[k] / n, synops[k] / n,

@@ -75,6 +75,9 @@ class RunResult:
         uint8 ``(keep, *shape, T)`` per layer for the first ``keep`` samples, when kept.
     readout : str
         ``spikes`` or ``membrane``: what the predictions were read from.
+    logits : np.ndarray or None
+        int64 ``(samples, K)``: the membrane readout's ``v`` after the last step, per
+        sample (None for the spiking readout).
     """
 
     backend: str
@@ -88,6 +91,7 @@ class RunResult:
     wall_s: float
     spikes: list[np.ndarray] | None = None
     readout: str = "spikes"
+    logits: np.ndarray | None = None
 
     def to_json(self) -> dict:
         """The ``--json`` document of rouser-run."""
@@ -121,15 +125,15 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
     ``y`` (``(N,)``) gives accuracy; ``keep`` keeps the first ``keep`` samples' spikes.
     """
     t0 = time.perf_counter()
-    preds, totals, kept, readout = [], None, [], "spikes"
+    preds, totals, kept, logits = [], None, [], []
     starts = range(0, len(x), batch_size)
     for start in tqdm(starts, disable=None if progress and len(starts) > 1 else True,
                       desc=name, unit="batch"):
         batch = backend(np.asarray(x[start:start + batch_size]))
         out = batch.spikes  # dense (B, ..., T)
         if batch.v_last is not None:
-            readout = "membrane"
-            preds.append(batch.v_last.reshape(len(batch.v_last), -1).argmax(1))
+            logits.append(batch.v_last.reshape(len(batch.v_last), -1).astype(np.int64))
+            preds.append(logits[-1].argmax(1))
         else:
             preds.append(out[-1].reshape(len(out[-1]), -1, out[-1].shape[-1]).sum(-1)
                          .argmax(1))
@@ -144,19 +148,30 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
     return RunResult(name, len(x), accuracy, predictions,
                      [f"layer{i}" for i in range(len(totals))], [len(t) for t in totals],
                      [int(t.sum()) for t in totals], totals, time.perf_counter() - t0, spikes,
-                     readout)
+                     "membrane" if logits else "spikes",
+                     np.concatenate(logits) if logits else None)
 
 
 def torch_backend(net) -> Backend:
-    """Spikes of a trained ``RouserNet`` (its Loihi-exact forward; predictions from
-    output spike counts)."""
+    """Spikes of a trained ``RouserNet`` (its Loihi-exact forward) and, with a membrane
+    readout, its logits as the integers Lava holds (``v`` in state units, ``v * 4096``)
+    as ``v_last``: predictions from them, as from a deployed readout."""
     import torch
+
+    from ..model.neuron import STATE_SCALE
+
+    membrane = net.neuron_config.readout == "membrane"
 
     def run(x: np.ndarray) -> BatchOutput:
         net.eval()
         with torch.no_grad():
+            outputs = net(torch.from_numpy(x).float())
+            v_last = None
+            if membrane:  # float32 v / 4096 of 24-bit integers: exact
+                v_last = (net.logits(outputs[-1]).double() * STATE_SCALE).round().to(
+                    torch.int64).numpy()
             return BatchOutput([o.numpy().astype(np.uint8)
-                                for o in net(torch.from_numpy(x).float())])
+                                for o in net.spike_outputs(outputs)], v_last)
 
     return run
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -19,6 +20,15 @@ def _lava_samples(text: str) -> int | None:
     if text == "all":
         return None
     return positive_int(text)
+
+
+def _read_json(path: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror})") from None
+    except ValueError:
+        raise UserError(f"{path}: not a JSON file") from None
 
 
 @entry("rouser-compare")
@@ -50,6 +60,10 @@ def compare_main(argv: list[str] | None = None) -> int:
     p.add_argument("--report", default="export/compare",
                    help="folder for report.json, report.md and PNG plots "
                         "(default export/compare)")
+    p.add_argument("--baseline", default=None, metavar="REPORT_JSON",
+                   help="report.json of an earlier rouser-compare on the same dataset (e.g. "
+                        "of a multi-spike network): also report how many fewer hidden "
+                        "spikes and synaptic operations per sample this network needs")
     p.add_argument("--fail-on", type=parse_gate, action="append", default=[],
                    metavar="NAME=LIMIT",
                    help="exit with status 4, naming the figures, when deployment breaks a "
@@ -60,7 +74,7 @@ def compare_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     check_output_dir(args.report)
 
-    from ..comparison.compare import compare, format_table
+    from ..comparison.compare import compare, format_table, with_baseline
     from ..comparison.report import write_report
     from ..data.registry import dataset_for
     from ..model.modelfile import load_model
@@ -73,11 +87,14 @@ def compare_main(argv: list[str] | None = None) -> int:
     data = dataset_for(name, meta.get("encoding") if name == meta["name"] else None,
                        args.data_root)
     k = len(data.x_test) if args.lava_samples is None else args.lava_samples
+    baseline = None if args.baseline is None else _read_json(args.baseline)
     result = compare(net, args.net, data, k, timeout=args.timeout, workers=args.workers)
+    if baseline is not None:
+        result = with_baseline(result, args.baseline, baseline)
     print(format_table(result))
     files = write_report(result, Path(args.report))
     log.info("wrote %s", ", ".join(str(f) for f in files))
-    if result.lava_mismatches:
+    if result.lava_mismatches or result.lava_readout_mismatches:
         print("rouser-compare: error: the emulator and Lava disagree (a bug; see the "
               "first divergence above)", file=sys.stderr)
         return 3

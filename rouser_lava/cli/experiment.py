@@ -16,6 +16,9 @@ COMMANDS = {
                "accuracy, dead neurons, spike rates, weight change, threshold histograms)",
     "grid": "fixed thresholds at each value and learned thresholds started from each "
             "(the paper's Fig. 2)",
+    "neurons": "the same architecture with cuba and with single-spike neurons over seeds "
+               "(accuracy trained and deployed, spikes and synaptic operations per sample "
+               "per layer, and the reduction in percent; --neuron is ignored)",
 }
 
 
@@ -33,9 +36,10 @@ def experiment_main(argv: list[str] | None = None) -> int:
                        help="seeds per mode (default %(default)s)")
         q.add_argument("--report", default=f"export/experiment-{name}",
                        help="report folder (default %(default)s); runs go to REPORT/runs")
-        q.add_argument("--deploy", action="store_true",
-                       help="export each run's best model and add the emulator's accuracy "
-                            "and spike counts to the report")
+        if name != "neurons":  # that one always deploys
+            q.add_argument("--deploy", action="store_true",
+                           help="export each run's best model and add the emulator's "
+                                "accuracy and spike counts to the report")
         q.add_argument("--jobs", type=positive_int, default=1,
                        help="runs trained at once, in separate processes sharing the cores "
                             "(default 1; on a 2-core CPU --jobs 2 nearly halves the time)")
@@ -43,18 +47,24 @@ def experiment_main(argv: list[str] | None = None) -> int:
             q.add_argument("--target-frac", type=fraction, default=0.95,
                            help="target accuracy as a fraction of the best final accuracy "
                                 "(default 0.95)")
-        else:
+        elif name == "grid":
             q.add_argument("--thresholds", type=threshold_list, required=True,
                            help="comma-separated thresholds, e.g. 0.25,0.5,0.75,1,1.25")
     args = p.parse_args(argv)
 
+    from ..experiments.neurons import compare_neurons
     from ..experiments.report import write_experiment_report
     from ..experiments.runs import compare_modes, threshold_grid
+    from ..model.neuron import NEURONS
     from ..training.trainrun import settings
 
     opt = settings(argparse.Namespace(**{**vars(args), "thresholds": None}))
     report = check_output_dir(args.report)
-    if args.command == "compare":
+    if args.command == "neurons":
+        opts = {n: settings(argparse.Namespace(**{**vars(args), "thresholds": None,
+                                                  "neuron": n})) for n in NEURONS}
+        result = compare_neurons(opts, args.preset, args.seeds, report, args.jobs)
+    elif args.command == "compare":
         result = compare_modes(opt, args.preset, args.seeds, report, args.target_frac,
                                args.deploy, args.jobs)
     else:

@@ -15,11 +15,12 @@ def export_main(argv: list[str] | None = None) -> int:
                     "that lava.lib.dl.netx.hdf5.Network loads. model.pt is not changed.")
     p.add_argument("model", help="model.pt written by rouser-train")
     p.add_argument("net", help="netx file to write (e.g. net.net)")
-    p.add_argument("--threshold-form", choices=("fold", "vector"), default="fold",
+    p.add_argument("--threshold-form", choices=("fold", "vector"), default=None,
                    help="fold (default): fold each neuron's threshold into its input "
                         "weights so a layer shares one vThMant (runs on Loihi 2); "
-                        "vector: per-neuron vThMant, bit-exact with training but only "
-                        "for Lava's CPU simulator")
+                        "vector (default for single-spike models, their only form): "
+                        "per-neuron vThMant, bit-exact with training but only for Lava's "
+                        "CPU simulator")
     p.add_argument("--hw-config", default="loihi2-oheogulch", metavar="FILE",
                    help="target whose design rules the network is checked against before "
                         "writing: a JSON file or a name in hw_configs/ (default "

@@ -1,14 +1,21 @@
 """Trained model vs deployed network: where did deployment keep or lose what training
 learned? Runs the torch model and the emulator on the whole test set and Lava's CPU
-simulator on the first K samples, and checks emulator == Lava spike for spike.
+simulator on the first K samples, and checks emulator == Lava spike for spike (and,
+with a membrane readout, in the readout's ``v`` after the last step, the logits).
+
+Activity per layer and sample: spikes, and synaptic operations into the layer
+(NeuroBench's: each spike of the layer before, or of the input for the first layer,
+costs one operation per synapse it drives; :mod:`rouser_lava.backends.activity`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..backends.activity import network_synops
+from ..backends.emulator import load_netx
 from ..backends.run import RunResult, netx_backend, run_backend, torch_backend
 from ..data.dataset import SpikeDataset
 from ..deploy.netx_check import check_netx
@@ -40,6 +47,8 @@ class LayerComparison:
     silent_deployed: list[int]  # active in training, silent when deployed
     silent_trained: list[int]  # silent in training, active when deployed
     mismatched: int  # spikes that differ, trained vs deployed, on the compared samples
+    trained_synops: float  # synaptic operations into the layer per sample, torch
+    deployed_synops: float  # the same on the emulator
 
     @property
     def delta(self) -> int:
@@ -55,12 +64,16 @@ class Exactness:
     """Trained model (torch) vs deployed network, spike for spike: the element-wise
     count of differing spikes over ``samples`` test samples (all of them unless their
     spikes would not fit in memory) and every layer, the first difference, and the
-    count against Lava on Lava's samples."""
+    count against Lava on Lava's samples; with a membrane readout, the samples whose
+    logits (``v`` after the last step) differ, torch vs emulator on all samples and
+    torch vs Lava on Lava's (None without one)."""
 
     samples: int
     mismatched_spikes: int
     first_divergence: Divergence | None  # "emulator" = torch, "lava" = emulator here
     mismatched_spikes_lava: int
+    readout_mismatches: int | None = None
+    readout_mismatches_lava: int | None = None
 
 
 @dataclass
@@ -76,6 +89,18 @@ class Comparison:
     lava_mismatches: int  # spikes where emulator and Lava differ (must be 0)
     first_divergence: Divergence | None
     exactness: Exactness
+    lava_readout_mismatches: int | None = None  # samples whose logits differ (must be 0)
+    baseline: dict | None = None  # another network's activity: see with_baseline
+
+    def per_sample(self, side: str) -> dict:
+        """Spikes and synaptic operations per sample of ``side`` (``trained``: torch, or
+        ``deployed``: the emulator), per layer and in total, and the hidden layers'
+        spikes per sample (every layer but the last)."""
+        run = self.trained if side == "trained" else self.deployed
+        spikes = [s / max(run.samples, 1) for s in run.layer_spikes]
+        synops = [getattr(la, f"{side}_synops") for la in self.layers]
+        return {"spikes": spikes, "synops": synops, "synops_total": sum(synops),
+                "hidden_spikes": sum(spikes[:-1])}
 
     def to_json(self) -> dict:
         return {
@@ -94,6 +119,8 @@ class Comparison:
                         "silent_deployed_active_trained": la.silent_deployed,
                         "silent_trained_active_deployed": la.silent_trained,
                         "mismatched_spikes": la.mismatched,
+                        "trained_synops_per_sample": la.trained_synops,
+                        "deployed_synops_per_sample": la.deployed_synops,
                         "bit_exact_with_training": la.mismatched == 0}
                        for la in self.layers],
             "mismatched_spikes": self.exactness.mismatched_spikes,
@@ -101,6 +128,13 @@ class Comparison:
             "mismatched_spikes_lava": self.exactness.mismatched_spikes_lava,
             "first_training_divergence": None if self.exactness.first_divergence is None
             else vars(self.exactness.first_divergence),
+            "readout": self.trained.readout,
+            "readout_mismatches": self.exactness.readout_mismatches,
+            "readout_mismatches_lava": self.exactness.readout_mismatches_lava,
+            "lava_readout_mismatches": self.lava_readout_mismatches,
+            "per_sample": {"torch": self.per_sample("trained"),
+                           "emulator": self.per_sample("deployed")},
+            "baseline": self.baseline,
             "lava_mismatches": self.lava_mismatches,
             "first_divergence": None if self.first_divergence is None
             else vars(self.first_divergence),
@@ -169,7 +203,14 @@ def compare(net, net_path: str, data: SpikeDataset, lava_samples: int,
                                               lava_run.spikes, names)
     exact = Exactness(keep, *first_divergence(trained.spikes, deployed.spikes, names),
                       first_divergence([s[:k] for s in trained.spikes], lava_run.spikes,
-                                       names)[0])
+                                       names)[0],
+                      _readout_mismatches(trained, deployed),
+                      _readout_mismatches(trained, lava_run))
+    emu_layers = load_netx(net_path)
+    counts_in = sum(np.asarray(x[i:i + 256]).sum(axis=(0, -1), dtype=np.int64)
+                    for i in range(0, len(x), 256))  # dense or SparseSpikes, in batches
+    synops = [np.array(network_synops(emu_layers, counts_in, run.neuron_spikes)) / len(x)
+              for run in (trained, deployed)]
     layers = []
     for i, name in enumerate(trained.layer_names):
         a, b = trained.neuron_spikes[i], deployed.neuron_spikes[i]
@@ -177,10 +218,42 @@ def compare(net, net_path: str, data: SpikeDataset, lava_samples: int,
             name, len(a), int(a.sum()), int(b.sum()), _correlation(a, b),
             [int(j) for j in np.flatnonzero((a > 0) & (b == 0))],
             [int(j) for j in np.flatnonzero((a == 0) & (b > 0))],
-            int(np.count_nonzero(trained.spikes[i] != deployed.spikes[i]))))
+            int(np.count_nonzero(trained.spikes[i] != deployed.spikes[i])),
+            float(synops[0][i]), float(synops[1][i])))
     agreement = float(np.mean(trained.predictions == deployed.predictions))
     return Comparison(data.name, trained, deployed, lava_run, layers, agreement, mismatches,
-                      divergence, exact)
+                      divergence, exact, _readout_mismatches(deployed, lava_run))
+
+
+def _readout_mismatches(a: RunResult, b: RunResult) -> int | None:
+    """Samples (the first ``b.samples``) whose membrane-readout logits differ between
+    ``a`` and ``b``; None unless both read a membrane readout."""
+    if a.logits is None or b.logits is None:
+        return None
+    return int(np.any(a.logits[:b.samples] != b.logits, axis=1).sum())
+
+
+def with_baseline(c: Comparison, path: str, doc: dict) -> Comparison:
+    """A copy of ``c`` with the reduction of its deployed hidden spikes and synaptic operations per
+    sample against those of ``doc``, the report.json of an earlier rouser-compare (of
+    another network on the same data, e.g. a multi-spike one) read from ``path``."""
+    try:
+        base = doc["per_sample"]["emulator"]
+        hidden, synops = float(base["hidden_spikes"]), float(base["synops_total"])
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{path}: not a rouser-compare report.json with per-sample "
+                        f"activity (per_sample.emulator); run rouser-compare again") from None
+    if doc.get("dataset") != c.dataset:
+        raise UserError(f"{path}: a report on {doc.get('dataset')}, not {c.dataset}")
+    act = c.per_sample("deployed")
+
+    def pct(old: float, new: float) -> float | None:
+        return 100.0 * (1.0 - new / old) if old else None
+
+    return replace(c, baseline={
+        "path": path, "hidden_spikes": hidden, "synops_total": synops,
+        "reduction_pct": {"hidden_spikes": pct(hidden, act["hidden_spikes"]),
+                          "synops": pct(synops, act["synops_total"])}})
 
 
 def format_table(c: Comparison) -> str:
@@ -201,16 +274,37 @@ def format_table(c: Comparison) -> str:
         lines.append(f"{la.name:<8}{la.neurons:>8}{la.trained_spikes:>11}"
                      f"{la.deployed_spikes:>11}{la.delta:>+9}{100 * la.relative_delta:>+7.1f}%"
                      f"{r:>10}{len(la.silent_deployed):>9}{len(la.silent_trained):>7}")
+    act = c.per_sample("deployed")
+    lines += ["", f"per sample (deployed)  {'spikes':>10}{'synops':>12}"]
+    for la, spikes, synops in zip(c.layers, act["spikes"], act["synops"]):
+        lines.append(f"  {la.name:<21}{spikes:>10.1f}{synops:>12.0f}")
+    lines.append(f"  {'total':<21}{sum(act['spikes']):>10.1f}{act['synops_total']:>12.0f}"
+                 f"   (hidden spikes {act['hidden_spikes']:.1f})")
+    if c.baseline is not None:
+        red = {k: "n/a" if v is None else f"{v:.1f} %"
+               for k, v in c.baseline["reduction_pct"].items()}
+        lines.append(f"  against {c.baseline['path']} ({c.baseline['hidden_spikes']:.1f} "
+                     f"hidden spikes, {c.baseline['synops_total']:.0f} synops): "
+                     f"{red['hidden_spikes']} fewer hidden spikes, {red['synops']} fewer "
+                     f"synops per sample")
     e = c.exactness
     exact = ", ".join(f"{la.name} {'yes' if la.mismatched == 0 else 'no'}" for la in c.layers)
     lines += ["", f"bit-exact with training (torch vs emulator, {e.samples} samples): {exact}; "
               f"{e.mismatched_spikes} mismatched spikes (torch vs Lava on {c.lava.samples}: "
               f"{e.mismatched_spikes_lava})"]
+    if e.readout_mismatches is not None:
+        lines.append(f"membrane readout (v after the last step): logits differ on "
+                     f"{e.readout_mismatches} of {c.trained.samples} samples torch vs "
+                     f"emulator, {e.readout_mismatches_lava} of {c.lava.samples} torch vs "
+                     f"Lava")
     if e.first_divergence is not None:
         d = e.first_divergence
         lines.append(f"  first divergence: sample {d.sample}, {d.layer}, neuron {d.neuron}, "
                      f"step {d.step} (trained {d.emulator}, deployed {d.lava})")
     lines.append("")
+    if c.lava_readout_mismatches:
+        lines.append(f"EMULATOR != LAVA: the readout's logits differ on "
+                     f"{c.lava_readout_mismatches} of {c.lava.samples} samples")
     if c.first_divergence is None:
         lines.append(f"emulator == Lava: 0 mismatched spikes on {c.lava.samples} samples")
     else:

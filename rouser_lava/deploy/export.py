@@ -10,8 +10,18 @@ File tree (the keys ``netx.hdf5.Network`` reads)::
                                       weight int (C_out, C_in/groups, kH, kW)
                         type='flatten': shape=(C*H*W,)
     /layer/i/neuron     type='CUBA', iDecay, vDecay, vThMant (scalar or (C,)),
-                        refDelay=1, gradedSpike=False
+                        refDelay, gradedSpike=False
     /simulation         Ts=1, tSample=T
+
+``refDelay`` is 1 (what slayer writes: Lava's plain ``LIF``) except for single-spike
+layers, where it is ``T``, the sample length: our runners build such a layer as
+``LIFRefractory`` (:mod:`rouser_lava.deploy.netx_check`), which after a spike at step
+``t >= 1`` holds ``v`` through step ``t + T > T``, so each neuron fires at most once in
+a sample of ``T`` steps, as in training; the runners clear the refractory state
+between samples. ``T`` is the shortest period that does this (any longer one runs the
+same), and keeps the number small for hardware with a narrow refractory field. A
+membrane readout is written as it is quantized (``vDecay`` 0, ``vThMant`` ``2**17 -
+1``), which the runners recognise (``NetxSummary.membrane_readout``).
 
 netx reads no ``bias`` here (our blocks have none). Root attributes
 ``rouser_threshold_form`` and ``rouser_dataset`` (JSON) describe how the file was
@@ -46,7 +56,7 @@ def _put_type(group: h5py.Group, name: str) -> None:
     group.create_dataset("type", (1,), "S10", [name.encode("ascii")])
 
 
-def _write_layer(group: h5py.Group, layer) -> None:
+def _write_layer(group: h5py.Group, layer, time_steps: int) -> None:
     _put_type(group, layer.kind)
     group.create_dataset("shape", data=np.array(layer.shape, dtype=np.int64))
     if layer.kind == "flatten":
@@ -68,7 +78,7 @@ def _write_layer(group: h5py.Group, layer) -> None:
     neuron.create_dataset("iDecay", data=layer.i_decay)
     neuron.create_dataset("vDecay", data=layer.v_decay)
     neuron.create_dataset("vThMant", data=layer.v_th_mant)
-    neuron.create_dataset("refDelay", data=1)
+    neuron.create_dataset("refDelay", data=int(time_steps) if layer.single_spike else 1)
     neuron.create_dataset("gradedSpike", data=False)
 
 
@@ -97,7 +107,7 @@ def netx_bytes(qnet: QuantizedNetwork, time_steps: int, dataset: dict | None = N
         _put_type(inp, "input")
         inp.create_dataset("shape", data=np.array(qnet.input_shape, dtype=np.int64))
         for i, layer in enumerate(qnet.layers, start=1):
-            _write_layer(layers.create_group(str(i)), layer)
+            _write_layer(layers.create_group(str(i)), layer, time_steps)
     return buffer.getvalue()
 
 
@@ -136,10 +146,17 @@ def format_export_report(qnet: QuantizedNetwork) -> str:
     return "\n".join(rows)
 
 
-def export_model(model_path: str, net_path: str, threshold_form: str,
+def default_threshold_form(neuron: str) -> str:
+    """The threshold form a model of ``neuron`` exports in unless told: ``fold`` (runs
+    on Loihi 2), ``vector`` for single-spike models (the only exact form for them)."""
+    return "vector" if neuron == "single-spike" else "fold"
+
+
+def export_model(model_path: str, net_path: str, threshold_form: str | None = None,
                  quiet: bool = False, hw_config: str = "loihi2-oheogulch") -> QuantizedNetwork:
-    """``rouser-export``: quantize ``model_path``, check the design rules of
-    ``hw_config`` (a name in ``hw_configs/`` or a path) and write ``net_path``.
+    """``rouser-export``: quantize ``model_path`` (``threshold_form`` None: the model's
+    :func:`default_threshold_form`), check the design rules of ``hw_config`` (a name in
+    ``hw_configs/`` or a path) and write ``net_path``.
 
     Value-range failures are errors; rules of the chip only (per-neuron thresholds,
     axons, chips) are warnings, since the file still runs on Lava's CPU simulator.
@@ -149,7 +166,11 @@ def export_model(model_path: str, net_path: str, threshold_form: str,
         raise UserError(f"{net_path}: output would overwrite the model file")
     hw = load_hw_config(hw_config)
     net, record = load_model(model_path)
-    qnet = quantize_network(net, threshold_form)
+    threshold_form = threshold_form or default_threshold_form(net.neuron_config.neuron)
+    try:
+        qnet = quantize_network(net, threshold_form)
+    except UserError as err:
+        raise UserError(f"{model_path}: {err}") from None
     if net.neuron_config.fold_exact and threshold_form != "fold":
         log.warning("warning: %s was trained fold-exact: only --threshold-form fold "
                     "reproduces its training forward spike for spike", model_path)

@@ -20,6 +20,15 @@ Two threshold forms:
     [-256, 254] *and* no neuron's state grows more than ``max_gain`` times (default
     8) over what training saw. Without rounding the fold is exact; the rounding
     error is reported per layer.
+
+Single-spike models (``NeuronConfig.neuron == "single-spike"``) export in ``vector``
+form only: their hidden layers are CUBA layers marked ``single_spike`` (the export
+writes them refractory for the whole sample, :mod:`.export`), which are exact; the fold
+would round their weights (fold-exact training is the cuba neuron's only), and Lava has
+no Loihi 2 model of a refractory layer to fold for. A membrane readout (any neuron) is
+the CUBA layer ``iDecay = readout_i_decay``, ``vDecay = 0``, ``vThMant = 2**17 - 1``
+with the training weights and one ``vThMant`` for the layer, in both forms (all its
+thresholds are equal: there is nothing to fold).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from ..model.fold import (
     folded_weights,
 )
 from ..model.neuron import TH_MANT_MAX, TH_SCALE
+from ..model.single_spike import MembraneReadout
 
 THRESHOLD_FORMS = ("fold", "vector")
 
@@ -60,6 +70,9 @@ class QuantLayer:
         int64 ``()`` (one per layer) or ``(C,)`` (one per neuron/channel).
     i_decay, v_decay : int
         12-bit decays.
+    single_spike : bool
+        A single-spike layer: each neuron fires at most once per sample (written with
+        ``refDelay`` = the sample length).
     """
 
     kind: str
@@ -69,6 +82,7 @@ class QuantLayer:
     v_th_mant: np.ndarray | None = None
     i_decay: int = 0
     v_decay: int = 0
+    single_spike: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,7 +137,11 @@ def _quantize_layer(name: str, block, shape, form: str,
     _check_values(name, block)
     w_mant = np.rint(block.weight().numpy().astype(np.float64) * W_SCALE).astype(np.int64)
     th_mant = block.neuron.threshold_mant().numpy()
-    if form == "vector":
+    readout = isinstance(block.neuron, MembraneReadout)
+    if readout:  # one vThMant for all: nothing to fold
+        weight, v_th, th_ref = w_mant, np.array(TH_MANT_MAX, dtype=np.int64), None
+        clipped, err = 0, 0.0
+    elif form == "vector":
         weight, v_th, th_ref = w_mant, th_mant.copy(), None
         clipped, err = 0, 0.0
     else:
@@ -141,8 +159,12 @@ def _quantize_layer(name: str, block, shape, form: str,
                         f"first")
     _, bits, exp, _ = optimize_weight_bits(weight.reshape(len(weight), -1))
     cfg = block.neuron.config
+    if readout:
+        decays, single = (cfg.readout_i_decay, 0), False
+    else:
+        decays, single = (cfg.i_decay, cfg.v_decay), cfg.neuron == "single-spike"
     layer = QuantLayer(block.spec["kind"], dict(block.spec), tuple(shape),
-                       weight.astype(np.int32), v_th, cfg.i_decay, cfg.v_decay)
+                       weight.astype(np.int32), v_th, *decays, single)
     report = LayerReport(name, int(exp), int(bits), clipped,
                          float(th_mant.min() / TH_SCALE), float(th_mant.max() / TH_SCALE),
                          th_ref, err)
@@ -157,6 +179,9 @@ def quantize_network(net: RouserNet, threshold_form: str = "fold",
     """
     if threshold_form not in THRESHOLD_FORMS:
         raise ValueError(f"threshold_form must be one of {THRESHOLD_FORMS}")
+    if threshold_form == "fold" and net.neuron_config.neuron == "single-spike":
+        raise UserError("a single-spike model exports only with --threshold-form vector "
+                        "(the fold would round its weights and is not exact for it)")
     shapes = layer_shapes(net.input_shape, net.arch)
     layers, reports = [], []
     for block, shape in zip(net.blocks, shapes):

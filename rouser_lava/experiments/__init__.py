@@ -1,5 +1,8 @@
-"""Step 7, experiments: the Rouser paper's learned-vs-fixed and threshold-grid runs.
+"""Step 7, experiments: the Rouser paper's learned-vs-fixed and threshold-grid runs, and
+the single-spike paper's savings.
 
 - ``runs``: training (and optionally deploying) many runs, in worker processes.
+- ``neurons``: the same architecture with cuba and single-spike neurons, deployed and
+  measured (accuracy, spikes and synaptic operations per sample).
 - ``report``: their report and plots.
 """

@@ -4,8 +4,9 @@
 ``dead_neurons.png``, ``spike_rate.png`` and ``weight_change.png`` (per layer vs
 epoch) and ``thresholds.png`` (per layer, a histogram of the learned thresholds of all
 seeds on Loihi's 1/64 grid, the fixed threshold as a dashed line). ``grid``:
-``grid.png`` (final accuracy vs initial threshold, fixed and learned). Titles name the
-dataset and preset.
+``grid.png`` (final accuracy vs initial threshold, fixed and learned). ``neurons``:
+``activity.png`` (spikes and synaptic operations per sample per layer, cuba and
+single-spike). Titles name the dataset and preset.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ MAX_BINS = 40
 
 def _name(result: dict) -> str:
     """The dataset and preset, for titles: ``digits preset``, ``yinyang (custom)``."""
-    dataset, preset = result["settings"]["dataset"], result["preset"]
+    opt = result["settings"]
+    dataset, preset = opt.get("dataset", opt.get("cuba", {}).get("dataset")), result["preset"]
     if preset is None:
         return f"{dataset} (custom)"
     return f"{preset} preset" if preset == dataset else f"{dataset} ({preset} preset)"
@@ -176,12 +178,53 @@ def _grid_plot(result: dict, out: Path) -> list[Path]:
     return [_save(fig, out / "grid.png")]
 
 
+def _neurons_md(result: dict) -> str:
+    neurons, red = result["neurons"], result["reduction_pct"]
+    seeds = sum(r["neuron"] == "cuba" for r in result["runs"])
+    lines = [f"# cuba vs single-spike neurons ({_name(result)}, {seeds} seed"
+             f"{'s' if seeds > 1 else ''})", "",
+             "Same architecture and seeds; deployed: the best model exported in vector form "
+             "on the emulator over the test set. Synaptic operations (synops): each spike, "
+             "input spikes included, costs one per synapse it drives.", "",
+             "| neuron | final acc (mean ± std) | deployed acc | hidden spikes / sample | "
+             "synops / sample | spikes / sample per layer |", "|---|---|---|---|---|---|"]
+    for name, m in neurons.items():
+        layers = ", ".join(f"{v:.1f}" for v in m["spikes_per_sample"])
+        lines.append(f"| {name} | {_pct(m['final_acc_mean'])} ± {100 * m['final_acc_std']:.2f}"
+                     f" | {_pct(m['deployed_acc_mean'])} | {m['hidden_spikes_per_sample']:.1f}"
+                     f" | {m['synops_total']:,.0f} | {layers} |")
+    shown = {k: "n/a" if v is None else f"{v:.1f} %" for k, v in red.items()}
+    lines += ["", f"Single-spike against cuba: {shown['hidden_spikes']} fewer hidden spikes "
+              f"per sample, {shown['synops']} fewer synaptic operations per sample "
+              f"(negative: more).", "", "Plot: activity.png. Per-run histories: report.json "
+              "(`runs`)."]
+    return "\n".join(lines) + "\n"
+
+
+def _neurons_plot(result: dict, out: Path) -> list[Path]:
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, key, label in ((axes[0], "spikes_per_sample", "spikes / sample"),
+                           (axes[1], "synops_per_sample", "synaptic operations / sample")):
+        for j, (name, m) in enumerate(result["neurons"].items()):
+            idx = np.arange(len(m[key]))
+            ax.bar(idx + 0.4 * j - 0.2, m[key], 0.4, label=name)
+        ax.set_xticks(idx, [f"layer{i}" for i in idx])
+        ax.set(ylabel=label)
+        ax.legend()
+    fig.suptitle(f"{_name(result)}: cuba vs single-spike")
+    return [_save(fig, out / "activity.png")]
+
+
+WRITERS = {"compare": (_compare_md, _compare_plots), "grid": (_grid_md, _grid_plot),
+           "neurons": (_neurons_md, _neurons_plot)}
+
+
 def write_experiment_report(result: dict, out: Path) -> list[Path]:
     """Write every report file into ``out`` (created if missing); returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=1)
     atomic_write(out / "report.json", lambda tmp: Path(tmp).write_text(text))
-    md = _compare_md(result) if result["kind"] == "compare" else _grid_md(result)
+    markdown, plot = WRITERS[result["kind"]]
+    md = markdown(result)
     atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(md))
-    plots = _compare_plots(result, out) if result["kind"] == "compare" else _grid_plot(result, out)
-    return [out / "report.json", out / "report.md", *plots]
+    return [out / "report.json", out / "report.md", *plot(result, out)]

@@ -38,12 +38,13 @@ MODES = ("learned", "fixed")
 
 
 def _deploy(best: Path) -> dict:
-    """Export a run's best model (fold form) and run the emulator on its test set."""
+    """Export a run's best model (its default threshold form: fold for cuba) and run the
+    emulator on its test set."""
     from ..backends.runfile import run_path
     from ..deploy.export import export_model
 
     net_path = best.with_name("best.net")
-    export_model(str(best), str(net_path), "fold", quiet=True)
+    export_model(str(best), str(net_path), quiet=True)
     result = run_path(str(net_path), progress=False)
     return {"emulator_acc": result.accuracy,
             "emulator_layer_spikes": [int(s) for s in result.layer_spikes]}
@@ -75,31 +76,30 @@ def _worker_init() -> None:
         handler.setFormatter(tag)
 
 
-def _run_in_worker(threads: int, *args) -> dict:
-    """:func:`run_one` with ``threads`` numba and torch threads, set in the task itself.
+def _run_in_worker(threads: int, task, *args) -> dict:
+    """``task(*args)`` with ``threads`` numba and torch threads, set in the task itself.
     Two workers each spinning two OpenMP threads on two cores train 7x slower."""
     import numba
     import torch
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     torch.set_num_threads(threads)
-    return run_one(*args)
+    return task(*args)
 
 
-def run_all(specs: list[tuple], opt: dict, root: Path, deploy: bool, jobs: int) -> list[dict]:
-    """:func:`run_one` for each ``(mode, seed, threshold)`` in ``specs``, ``jobs`` at a
-    time in forked processes (each with ``cores() // jobs`` threads; fork, because Lava
-    fixes the start method at import); results in the order of ``specs``. Every run is
-    seeded on its own, so ``jobs`` changes only the wall time (and, through the thread
-    count, float rounding in torch's kernels)."""
+def run_all(task, specs: list[tuple], jobs: int) -> list[dict]:
+    """``task(*spec)`` (a run, e.g. :func:`run_one`) for each argument tuple in
+    ``specs``, ``jobs`` at a time in forked processes (each with ``cores() // jobs``
+    threads; fork, because Lava fixes the start method at import); results in the order
+    of ``specs``. Every run is seeded on its own, so ``jobs`` changes only the wall time
+    (and, through the thread count, float rounding in torch's kernels)."""
     if jobs <= 1 or len(specs) <= 1:
-        return [run_one(opt, *spec, root, deploy) for spec in specs]
+        return [task(*spec) for spec in specs]
     jobs = min(jobs, len(specs))
     threads = max(1, cores() // jobs)
     with ProcessPoolExecutor(jobs, mp_context=get_context("fork"),
                              initializer=_worker_init) as pool:
-        futures = [pool.submit(_run_in_worker, threads, opt, *spec, root, deploy)
-                   for spec in specs]
+        futures = [pool.submit(_run_in_worker, threads, task, *spec) for spec in specs]
         return [f.result() for f in futures]
 
 
@@ -152,11 +152,11 @@ def summarize(runs: list[dict], target_frac: float, deploy: bool) -> tuple[float
 def compare_modes(opt: dict, preset: str | None, seeds: int, report: Path,
                   target_frac: float = 0.95, deploy: bool = False, jobs: int = 1) -> dict:
     """Learned vs fixed thresholds over ``seeds`` seeds (``opt['seed']``, +1, ...)."""
-    specs = [(mode, opt["seed"] + k, opt["threshold_init"])
+    specs = [(opt, mode, opt["seed"] + k, opt["threshold_init"], report, deploy)
              for k in range(seeds) for mode in MODES]
-    runs = run_all(specs, opt, report, deploy, jobs)
+    runs = run_all(run_one, specs, jobs)
     target, modes = summarize(runs, target_frac, deploy)
-    return {"kind": "compare", "preset": preset, "settings": _plain(opt),
+    return {"kind": "compare", "preset": preset, "settings": plain(opt),
             "target_frac": target_frac, "target_acc": target, "modes": modes,
             "runs": [{k: v for k, v in r.items() if k != "thresholds"} for r in runs]}
 
@@ -164,9 +164,9 @@ def compare_modes(opt: dict, preset: str | None, seeds: int, report: Path,
 def threshold_grid(opt: dict, preset: str | None, thresholds: list[float], seeds: int,
                    report: Path, deploy: bool = False, jobs: int = 1) -> dict:
     """Fixed thresholds at each value, and learned thresholds started from each."""
-    specs = [(mode, opt["seed"] + k, th)
+    specs = [(opt, mode, opt["seed"] + k, th, report, deploy)
              for th in thresholds for k in range(seeds) for mode in MODES]
-    runs = run_all(specs, opt, report, deploy, jobs)
+    runs = run_all(run_one, specs, jobs)
     table = []
     for th in thresholds:
         row = {"threshold": th}
@@ -179,10 +179,11 @@ def threshold_grid(opt: dict, preset: str | None, thresholds: list[float], seeds
                     [r["emulator_acc"] for r in runs if r["mode"] == mode
                      and r["threshold_init"] == th]))
         table.append(row)
-    return {"kind": "grid", "preset": preset, "settings": _plain(opt),
+    return {"kind": "grid", "preset": preset, "settings": plain(opt),
             "thresholds": thresholds, "table": table,
             "runs": [{k: v for k, v in r.items() if k != "thresholds"} for r in runs]}
 
 
-def _plain(opt: dict) -> dict:
+def plain(opt: dict) -> dict:
+    """``opt`` with tuples as lists (JSON)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in opt.items()}

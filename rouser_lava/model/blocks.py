@@ -16,8 +16,11 @@ synaptic delay.
 
 The neuron of every block is ``NeuronConfig.neuron``'s (``RouserCuba`` or
 ``RouserSingleSpike``); with ``NeuronConfig.readout == "membrane"`` the last block
-holds a ``MembraneReadout`` instead and outputs its voltage ``v`` (not delayed: the
-host reads it from the neuron).
+holds a ``MembraneReadout`` instead and outputs its voltage ``v``, delayed one step
+like every block's output: on Lava the readout's input arrives one step late (the
+synapse's delay buffer), so the ``v`` the host reads after the last step ``T - 1``
+holds the hidden spikes up to ``T - 2``, and the logits ``output[..., -1]`` are the
+undelayed ``v`` at ``T - 2``.
 """
 
 from __future__ import annotations
@@ -69,14 +72,6 @@ def delay_one_step(x: torch.Tensor) -> torch.Tensor:
     return nn.functional.pad(x[..., :-1], (1, 0))
 
 
-def _output(neuron: nn.Module, current: torch.Tensor) -> torch.Tensor:
-    """The block's output for ``current``: spikes delayed one step, or the membrane
-    readout's voltage as it is."""
-    if isinstance(neuron, MembraneReadout):
-        return neuron(current)
-    return delay_one_step(neuron(current))
-
-
 class Dense(nn.Module):
     """Fully connected synapse followed by a Rouser population (``make_neuron``).
 
@@ -113,7 +108,7 @@ class Dense(nn.Module):
         if self.neuron.config.fold_exact:
             return delay_one_step(self._fold_forward(x, w))
         current = nn.functional.linear(x.transpose(1, 2), w)
-        return _output(self.neuron, current.transpose(1, 2))
+        return delay_one_step(self.neuron(current.transpose(1, 2)))
 
     def _fold_forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Spikes of the fold export on Lava: the sum of Lava's effective integer weights
@@ -152,7 +147,7 @@ class Conv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.neuron.config.fold_exact:
-            return _output(self.neuron, self.synapse(x))
+            return delay_one_step(self.neuron(self.synapse(x)))
         w_int, m = fold(quantize_weight(self.synapse.weight), self.neuron)
         syn = self.synapse
         with torch.no_grad():  # Lava's Conv: file weights as they are, 24-bit activation

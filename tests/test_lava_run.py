@@ -150,6 +150,6 @@ def test_default_limits(net_file, tmp_path, clean_run, monkeypatch, capsys):
     monkeypatch.setattr(lava_guard, "STARTUP_S", 0.0)  # build ~0.5 s: slower than
     monkeypatch.setattr(lava_guard, "STEP_S", 0.001)  # 10 samples' 0.08 s share
     with pytest.raises(UserError, match=r"d.net: no Lava sample finished within 0.08 s, "
-                                        r"0/100 samples done: Lava's worker processes "
-                                        r"stalled or died"):
+                                        r"\d+/100 samples done: Lava's worker processes "
+                                        r"stalled or died"):  # a busy machine: not always 0
         simulate(path, np.ones((100, 4, 8), dtype=np.uint8), progress=False)

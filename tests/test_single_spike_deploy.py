@@ -82,12 +82,13 @@ def test_training_forward_equals_emulator_and_lava(kind, readout, tmp_path):
         np.testing.assert_array_equal(lava.v_last.reshape(len(x), -1), logits)
 
 
-def test_export_fields_design_rules_and_refused_fold(tmp_path, capsys):
+def test_export_fields_design_rules_and_refused_fold(tmp_path, capsys, caplog):
     net = _net("dense", "membrane")
     model = tmp_path / "m.pt"
     save_model(model, net, {"name": "yinyang", "encoding": {"time_steps": T}})
     path = tmp_path / "ss.net"
     assert export_main([str(model), str(path)]) == 0  # vector: the default here
+    assert "a plain lava.lib.dl.netx load ignores refDelay" in caplog.text
     with h5py.File(path, "r") as f:
         assert f.attrs["rouser_threshold_form"] == "vector"
         neurons = [f[f"layer/{i}/neuron"] for i in (1, 2, 3)]

@@ -183,12 +183,19 @@ def export_model(model_path: str, net_path: str, threshold_form: str | None = No
     write_bytes(net_path, data)
     if not quiet:
         print(format_export_report(qnet))
+    single = net.neuron_config.neuron == "single-spike"
     per_neuron = [w.where for w in warnings if w.rule == "threshold"]
     if per_neuron:
         log.warning("warning: per-neuron vThMant (%s) runs on Lava's CPU simulator only; "
                     "Lava's LIF holds one vth per population (lava#819) and Loihi 2 has "
-                    "no per-neuron threshold: use --threshold-form fold for the chip",
-                    ", ".join(per_neuron))
+                    "no per-neuron threshold: %s", ", ".join(per_neuron),
+                    "single-spike models have no fold form yet" if single else
+                    "use --threshold-form fold for the chip")
+    if single:
+        log.warning("warning: single-spike layers are CUBA with refDelay %d: rouser-run "
+                    "(emulator, lava) runs them exactly; a plain lava.lib.dl.netx load "
+                    "ignores refDelay: the same first spikes, but later spikes then reach "
+                    "the next layer", steps)
     for w in warnings:
         if w.rule != "threshold":
             log.warning("warning: %s (%s)", w, hw.name)

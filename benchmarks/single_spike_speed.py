@@ -63,8 +63,9 @@ class SequentialSingleSpike(nn.Module):
     Python loop over time (leak, fast-sigmoid spike, mask after the first spike) with
     autograd through it; the readout a non-spiking leaky integrator summed over time.
     Block's dead work is left out (the membrane copies and reset of hidden layers, whose
-    values are masked anyway, and the readout's spike test), so the loop is not slower
-    than Block's."""
+    values are masked anyway, and the readout's spike test), and the steps' currents are
+    taken by one ``unbind`` (Block indexes ``current[:, :, t]``, whose backward writes a
+    full-size gradient per step, O(T**2)), so the loop is not slower than Block's."""
 
     def __init__(self, sizes: list[int]):
         super().__init__()
@@ -81,8 +82,8 @@ class SequentialSingleSpike(nn.Module):
             readout = i == len(self.linears) - 1
             keep = 1 - (READOUT_DECAY if readout else V_DECAY)
             mem, mask, out = None, None, []
-            for t in range(x.shape[-1]):
-                mem = current[..., t] if mem is None else keep * mem + current[..., t]
+            for current_t in current.unbind(-1):
+                mem = current_t if mem is None else keep * mem + current_t
                 if readout:
                     out.append(mem)
                     continue

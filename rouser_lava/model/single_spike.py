@@ -32,16 +32,21 @@ cumulative sum), and the 24-bit clip breaks even those: the exact membrane is a 
 time per neuron, O(T). Everything else is O(T) per neuron too, and parallel over
 neurons: the first crossing is a running flag forward, and the whole backward pass (the
 two sums to the end, the surrogate, both leaky adjoints, the threshold's sum) is one
-reverse scan with five running sums. No step of either loops over time in Python.
+reverse scan with five running sums. On a CPU nothing loops over time in Python; on
+other devices only the forward membrane does (the selection and the backward never).
 
 - CPU (float32): one compiled kernel per layer forward and one backward
-  (:mod:`rouser_lava.model.single_spike_kernels`, neurons in parallel). Forward reads the
-  current as it lies (a dense layer's is a transposed view: no copy, no int64 tensor),
-  writes the spikes and ``v`` (float32, kept for the backward pass); backward writes the
-  input gradient in the input's layout and the per-neuron sums for the thresholds. Each
-  element is read and written once per pass, where the unfused form (integer
-  conversion, membrane, surrogate step, two cumulative sums and their flipped adjoints,
-  the surrogate's powers and quotients) passed over ``(N, C, T)`` about twenty times.
+  (:mod:`rouser_lava.model.single_spike_kernels`). They hold the data as ``(N, T, R)``,
+  neurons contiguous: a dense layer's current already lies so (the transposed matrix
+  product: read without a copy, the input gradient written back in that layout; the
+  incoming spike gradient is transposed into it by one copy), and
+  every step advances all neurons of a sample with the same integer operations, which
+  vectorize (SIMD) instead of waiting on one neuron's chain of latencies. Forward writes
+  the spikes and ``v`` (float32, kept for the backward pass only when a gradient is
+  needed); backward writes the input gradient and per-neuron sums for the thresholds.
+  Each element is read and written about once per pass, where the unfused form (integer
+  conversion, copies, membrane, surrogate step, two cumulative sums and their flipped
+  adjoints, the surrogate's powers and quotients) made some twenty passes.
 - Other devices (GPU): the same arithmetic as torch operations. The integer membrane is
   :func:`membrane_fixed`, T steps of a few operations on all neurons at once (a step is
   a data dependency, so this loop is inherent to the exact model; a hand-written CUDA

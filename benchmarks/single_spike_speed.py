@@ -2,25 +2,27 @@
 single-spike loop and against multi-spike CUBA training, in one run.
 
 Three trainings of one architecture (dense, per-neuron learned thresholds, 8-bit
-weights, batch 32, Adam; a step is forward, loss, backward and update):
+weights, batch ``--batch``, Adam; a step is forward, loss, backward and update):
 
 - ``parallel``: ``RouserNet`` with ``neuron="single-spike"`` and the membrane readout
   (compiled integer membrane, first spike by two cumulative sums), cross-entropy;
-- ``sequential``: the single-spike paper's baseline, a Python loop over time in torch
-  with autograd through it: the membrane step by step (instantaneous current, leaky
-  voltage), fast-sigmoid spikes masked after the first, the readout integrated in the
-  same loop, cross-entropy on the summed readout membrane;
+- ``sequential``: the single-spike paper's baseline as Block's code runs it (its
+  ``MethodStandard``): per layer one matrix product for the current of all steps, then a
+  Python loop over time in torch with autograd through it (leaky voltage, fast-sigmoid
+  spikes masked after the first; the readout a leaky integrator), cross-entropy on the
+  summed readout membrane;
 - ``cuba``: ``RouserNet`` with the multi-spike CUBA neuron and spike counts with
   slayer's spike-rate loss (this package's default training).
 
 Workloads: Yin-Yang 5-120-3 at T = 100 on the real training set (latency code; 5,000
-samples = 157 batches per epoch) and 700-300-20 at T = 500 on SHD-shaped random spikes
+samples = 157 batches of 32 per epoch) and 700-300-20 at T = 500 on SHD-shaped random spikes
 (5 % density; SHD's 8,156 training samples = 255 batches). An epoch's time is the mean
 time per batch over ``--batches`` timed batches (after one warm-up batch, which
 also compile the numba kernels) times the batches per epoch. The last line reads
 ``speedup_vs_sequential=<parallel vs sequential at T = 100>``.
 
     python benchmarks/single_spike_speed.py [--batches 5] [--shd-batches 2] [--threads 1]
+        [--batch 32]
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from rouser_lava.data.yinyang import load_yinyang
 from rouser_lava.model.blocks import RouserNet, dense_spec, quantize_weight
 from rouser_lava.model.neuron import NeuronConfig
 
-BATCH = 32
 V_DECAY = 0.095  # 1 - e**(-1/10), the paper's hidden beta
 READOUT_DECAY = 0.05  # 1 - e**(-1/20), the paper's readout beta
 
@@ -57,8 +58,14 @@ class FastSigmoid(torch.autograd.Function):
 
 
 class SequentialSingleSpike(nn.Module):
-    """The paper's sequential single-spike network: hidden layers masked after their
-    first spike, a non-spiking integrating readout, one Python loop over time."""
+    """The paper's sequential single-spike network, as Block's ``MethodStandard`` runs it:
+    layer by layer, the synaptic current of all steps in one matrix product, then a
+    Python loop over time (leak, fast-sigmoid spike, mask after the first spike) with
+    autograd through it; the readout a non-spiking leaky integrator summed over time.
+    Block's dead work is left out (the membrane copies and reset of hidden layers, whose
+    values are masked anyway, and the readout's spike test), and the steps' currents are
+    taken by one ``unbind`` (Block indexes ``current[:, :, t]``, whose backward writes a
+    full-size gradient per step, O(T**2)), so the loop is not slower than Block's."""
 
     def __init__(self, sizes: list[int]):
         super().__init__()
@@ -68,25 +75,26 @@ class SequentialSingleSpike(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, K)`` (readout membrane summed over time) for spikes ``(N, C, T)``."""
-        weights = [quantize_weight(lin.weight) for lin in self.linears]
-        mems = [None] * len(weights)
-        masks = [None] * (len(weights) - 1)
-        logits = 0.0
-        for t in range(x.shape[-1]):
-            s = x[..., t]
-            for i, w in enumerate(weights):
-                current = s @ w.t()
-                keep = 1 - (READOUT_DECAY if i == len(weights) - 1 else V_DECAY)
-                mems[i] = current if mems[i] is None else keep * mems[i] + current
-                if i == len(weights) - 1:
-                    logits = logits + mems[i]
+        s = x
+        for i, lin in enumerate(self.linears):
+            w = quantize_weight(lin.weight)
+            current = nn.functional.linear(s.transpose(1, 2), w).transpose(1, 2)
+            readout = i == len(self.linears) - 1
+            keep = 1 - (READOUT_DECAY if readout else V_DECAY)
+            mem, mask, out = None, None, []
+            for current_t in current.unbind(-1):
+                mem = current_t if mem is None else keep * mem + current_t
+                if readout:
+                    out.append(mem)
                     continue
-                s = FastSigmoid.apply(mems[i] - self.thresholds[i])
-                if masks[i] is not None:
-                    s = s * (1 - masks[i])
-                    mems[i] = mems[i] * (1 - masks[i])
-                masks[i] = s if masks[i] is None else torch.maximum(masks[i], s)
-        return logits
+                spikes = FastSigmoid.apply(mem - self.thresholds[i])
+                if mask is not None:
+                    spikes = spikes * (1 - mask)
+                    mem = mem * (1 - mask)
+                mask = spikes if mask is None else torch.maximum(mask, spikes)
+                out.append(spikes)
+            s = torch.stack(out, -1)
+        return s.sum(-1)
 
 
 def seconds_per_batch(net: nn.Module, loss_of, batches: list[tuple], timed: int) -> float:
@@ -153,25 +161,27 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=5, help="timed Yin-Yang batches")
     p.add_argument("--shd-batches", type=int, default=2, help="timed SHD-shaped batches")
     p.add_argument("--threads", type=int, default=1, help="torch threads (numba: same)")
+    p.add_argument("--batch", type=int, default=32, help="samples per batch (Block: 128)")
     args = p.parse_args()
     import numba
 
     torch.set_num_threads(args.threads)  # torch is imported before rouser_lava set the pools
     numba.set_num_threads(args.threads)
+    batch = args.batch
     data = load_yinyang(100, "latency")
     order = torch.randperm(len(data.x_train), generator=torch.Generator().manual_seed(0))
     yy = [(torch.from_numpy(data.x_train[idx.numpy()]).float(),
            torch.from_numpy(data.y_train[idx.numpy()]))
-          for idx in order[:BATCH * (args.batches + 1)].split(BATCH)]
-    speedup = report(f"Yin-Yang 5-120-3, T = 100, batch {BATCH}: {args.batches} timed "
-                     f"batches x 157 per epoch",
-                     epoch_seconds([5, 120, 3], yy, args.batches, math.ceil(5000 / BATCH)))
+          for idx in order[:batch * (args.batches + 1)].split(batch)]
+    speedup = report(f"Yin-Yang 5-120-3, T = 100, batch {batch}: {args.batches} timed "
+                     f"batches x {math.ceil(5000 / batch)} per epoch",
+                     epoch_seconds([5, 120, 3], yy, args.batches, math.ceil(5000 / batch)))
     gen = torch.Generator().manual_seed(1)
-    shd = [((torch.rand(BATCH, 700, 500, generator=gen) < 0.05).float(),
-            torch.randint(0, 20, (BATCH,), generator=gen)) for _ in range(args.shd_batches + 1)]
-    report(f"SHD-shaped 700-300-20, T = 500, batch {BATCH}: {args.shd_batches} timed "
-           f"batches x 255 per epoch",
-           epoch_seconds([700, 300, 20], shd, args.shd_batches, math.ceil(8156 / BATCH)))
+    shd = [((torch.rand(batch, 700, 500, generator=gen) < 0.05).float(),
+            torch.randint(0, 20, (batch,), generator=gen)) for _ in range(args.shd_batches + 1)]
+    report(f"SHD-shaped 700-300-20, T = 500, batch {batch}: {args.shd_batches} timed "
+           f"batches x {math.ceil(8156 / batch)} per epoch",
+           epoch_seconds([700, 300, 20], shd, args.shd_batches, math.ceil(8156 / batch)))
     print(f"speedup_vs_sequential={speedup:.2f}")
 
 

@@ -15,7 +15,9 @@ from rouser_lava.model.single_spike import (
     _Membrane,
     leaky_adjoint_conv,
     membrane_fixed,
+    single_spike_backward_torch,
     single_spike_fixed,
+    single_spike_torch,
 )
 from tests.conftest import random_spikes, random_thresholds
 
@@ -84,21 +86,96 @@ def test_network_equals_sequential_layer_by_layer(kind):
         layer += 1
 
 
+def _transposed(shape, scale, seed):
+    """A dense layer's current: ``(N, C, T)``, the transposed view of ``(N, T, C)``."""
+    n, c, t = shape
+    return _current((n, t, c), scale, seed).transpose(1, 2)
+
+
 def test_compiled_kernels_equal_the_torch_paths():
-    """The CPU kernels (forward, backward) against the torch paths other devices run."""
+    """The CPU kernels (forward, backward) against the torch paths other devices run, on
+    a contiguous and on a transposed (dense layer) current."""
     cfg = NeuronConfig(current_decay=0.3, voltage_decay=0.07)
-    x = _current((3, 7, 60), 200, seed=8)
-    x_int = (x * 4096).to(torch.int64)
-    v = x.clone().requires_grad_()
-    out = _Membrane.apply(v, cfg.i_decay, cfg.v_decay)
-    assert torch.equal(out * 4096, membrane_fixed(x_int, cfg.i_decay, cfg.v_decay).float())
-    grad = torch.randn(out.shape)
-    out.backward(grad)
     keep_v, keep_u = 1 - cfg.v_decay / 4096, 1 - cfg.i_decay / 4096
-    loops = leaky_adjoint(leaky_adjoint(grad, cfg.v_decay), cfg.i_decay)
-    assert torch.allclose(v.grad, loops, rtol=1e-4, atol=1e-4)
-    assert torch.allclose(leaky_adjoint_conv(grad, keep_v, keep_u), loops, rtol=1e-4,
-                          atol=1e-4)
+    for x in (_current((3, 7, 60), 200, seed=8), _transposed((3, 7, 60), 200, seed=8)):
+        x_int = (x * 4096).to(torch.int64)
+        v = x.clone().requires_grad_()
+        out = _Membrane.apply(v, cfg.i_decay, cfg.v_decay)
+        assert torch.equal(out * 4096, membrane_fixed(x_int, cfg.i_decay, cfg.v_decay).float())
+        grad = torch.randn(out.shape)
+        out.backward(grad)
+        loops = leaky_adjoint(leaky_adjoint(grad, cfg.v_decay), cfg.i_decay)
+        assert torch.allclose(v.grad, loops, rtol=1e-4, atol=1e-4)
+        assert torch.allclose(leaky_adjoint_conv(grad, keep_v, keep_u), loops, rtol=1e-4,
+                              atol=1e-4)
+
+    neuron = RouserSingleSpike(7, dataclasses.replace(cfg, neuron="single-spike"))
+    with torch.no_grad():
+        neuron.threshold.copy_(torch.linspace(0.5, 3.0, 7))
+    x = _transposed((3, 7, 60), 200, seed=9).requires_grad_()
+    s = neuron(x)
+    th = neuron.quantized_threshold().detach()
+    s_ref, v_ref = single_spike_torch(x.detach(), th, cfg.i_decay, cfg.v_decay)
+    assert torch.equal(s, s_ref) and s.sum() > 0
+    grad = torch.randn(s.shape)
+    s.backward(grad)
+    consts = (neuron.slope, neuron.surrogate_scale, keep_v, keep_u)
+    grad_x, grad_v_sum = single_spike_backward_torch(grad, v_ref, th, consts)
+    assert x.grad.stride() == x.stride()  # the matrix product's backward needs no copy
+    assert torch.allclose(x.grad, grad_x, rtol=1e-4, atol=1e-3)
+    assert torch.allclose(neuron.threshold.grad, -grad_v_sum.sum(0), rtol=1e-4, atol=1e-2)
+
+
+class _LinearFilters(torch.autograd.Function):
+    """The leaky filters' adjoint as autograd sees it (test reference): ``v`` (given,
+    exact) forward, ``A_u(A_v(grad))`` backward."""
+
+    @staticmethod
+    def forward(ctx, x, v, v_decay, i_decay):
+        ctx.decays = (v_decay, i_decay)
+        return v
+
+    @staticmethod
+    def backward(ctx, grad):
+        v_decay, i_decay = ctx.decays
+        return leaky_adjoint(leaky_adjoint(grad, v_decay), i_decay), None, None, None
+
+
+def _unfused_single_spike(neuron, x):
+    """The unfused form the fused kernels replace, differentiated by autograd: membrane,
+    fast-sigmoid step ``scale * d / (slope |d| + 1)`` (derivative ``scale / (slope |d| +
+    1)**2``), ``z = cumsum(cumsum(.))`` and ``z == 1`` with the gradient straight
+    through ``z``."""
+    cfg = neuron.config
+    th = neuron.quantized_threshold().reshape(-1, *[1] * (x.dim() - 2))
+    v = membrane_fixed((x.detach() * 4096).to(torch.int64), cfg.i_decay, cfg.v_decay) / 4096
+    d = _LinearFilters.apply(x, v.float(), cfg.v_decay, cfg.i_decay) - th
+    smooth = neuron.surrogate_scale * d / (neuron.slope * d.abs() + 1)
+    z = (smooth - smooth.detach() + (d > 0).float()).cumsum(-1).cumsum(-1)
+    return z - z.detach() + (z.detach() == 1).float()
+
+
+@pytest.mark.parametrize("layout", ["dense", "conv"])
+def test_gradients_equal_the_unfused_form(layout):
+    cfg = NeuronConfig(neuron="single-spike", current_decay=0.5, voltage_decay=0.1,
+                       threshold=0.75)
+    grads = []
+    for run in ("fused", "unfused"):
+        neuron = RouserSingleSpike(6, cfg)
+        with torch.no_grad():
+            neuron.threshold.copy_(torch.linspace(0.3, 2.0, 6))
+        if layout == "dense":
+            x = _transposed((4, 6, 70), 120, seed=13).requires_grad_()
+        else:
+            x = _current((4, 6, 3, 2, 70), 120, seed=13).requires_grad_()
+        s = neuron(x) if run == "fused" else _unfused_single_spike(neuron, x)
+        assert s.sum() > 0
+        (s * torch.randn(s.shape, generator=torch.Generator().manual_seed(14))).sum().backward()
+        grads.append((s.detach(), x.grad, neuron.threshold.grad))
+    (s, gx, gth), (s_ref, gx_ref, gth_ref) = grads
+    assert torch.equal(s, s_ref)
+    assert torch.allclose(gx, gx_ref, rtol=1e-4, atol=1e-4 * gx_ref.abs().max())
+    assert torch.allclose(gth, gth_ref, rtol=1e-4, atol=1e-4 * gth_ref.abs().max())
 
 
 def test_gradients_reach_weights_and_thresholds():

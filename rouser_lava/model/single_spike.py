@@ -18,22 +18,42 @@ after its first spike: Loihi's refractory neuron with a refractory period >= T (
 (``current_decay=1.0``) makes the current instantaneous, ``v[t] = a v[t-1] + x[t]`` as in
 the paper. The spike test is strict, ``v > vThMant << 6``, with ``vThMant = threshold*64``.
 
-The membrane is computed exactly, as a recurrence. Rounding toward zero after every
-decay makes the map from ``x`` to ``v`` non-linear, so the paper's causal convolution
-with ``beta**k`` is exact here only for ``d = 4096`` (identity) and ``d = 0`` (a
-cumulative sum) and the clip breaks even those. A pass over time per neuron is O(T) and
-exact: on a CPU a compiled kernel (:mod:`rouser_lava.model.single_spike_kernels`, a few
-integer operations per neuron and step, rows in parallel); elsewhere the torch loop
-:func:`membrane_fixed`, whose per-step operations act on all neurons at once. Only this
-forward recurrence runs over time; the selection is two cumulative sums, and the
-backward pass is a compiled kernel (CPU) or one convolution with the filters' impulse
-response (:func:`leaky_adjoint_conv`), with no loop over time in Python.
-
 Gradients: the fast sigmoid of Block's code on the distance to threshold in units of
 the initial threshold ``th0`` (Block's threshold is 1),
 ``ds~/dv = -ds~/dth = 1 / (th0 (10 |v - th| / th0 + 1)**2)``; the selection passes the
-gradient straight through ``z``; the membrane passes it through both leaky filters as
+gradient straight through ``z`` (so through both cumulative sums, whose adjoints are
+sums to the end of the sample); the membrane passes it through both leaky filters as
 linear filters (as slayer does for CUBA).
+
+Why this is computed the way it is. Rounding toward zero after every decay makes the
+map from ``x`` to ``v`` non-linear, so the paper's causal convolution with ``beta**k``
+(or any parallel scan) is exact here only for ``d = 4096`` (identity) and ``d = 0`` (a
+cumulative sum), and the 24-bit clip breaks even those: the exact membrane is a pass over
+time per neuron, O(T). Everything else is O(T) per neuron too, and parallel over
+neurons: the first crossing is a running flag forward, and the whole backward pass (the
+two sums to the end, the surrogate, both leaky adjoints, the threshold's sum) is one
+reverse scan with five running sums. On a CPU nothing loops over time in Python; on
+other devices only the forward membrane does (the selection and the backward never).
+
+- CPU (float32): one compiled kernel per layer forward and one backward
+  (:mod:`rouser_lava.model.single_spike_kernels`). They hold the data as ``(N, T, R)``,
+  neurons contiguous: a dense layer's current already lies so (the transposed matrix
+  product: read without a copy, the input gradient written back in that layout; the
+  incoming spike gradient is transposed into it by one copy), and
+  every step advances all neurons of a sample with the same integer operations, which
+  vectorize (SIMD) instead of waiting on one neuron's chain of latencies. Forward writes
+  the spikes and ``v`` (float32, kept for the backward pass only when a gradient is
+  needed); backward writes the input gradient and per-neuron sums for the thresholds.
+  Each element is read and written about once per pass, where the unfused form (integer
+  conversion, copies, membrane, surrogate step, two cumulative sums and their flipped
+  adjoints, the surrogate's powers and quotients) made some twenty passes.
+- Other devices (GPU): the same arithmetic as torch operations. The integer membrane is
+  :func:`membrane_fixed`, T steps of a few operations on all neurons at once (a step is
+  a data dependency, so this loop is inherent to the exact model; a hand-written CUDA
+  kernel with one thread per neuron would save its launch overhead, not done here); the
+  selection is one cumulative sum; the backward pass is two cumulative sums, the
+  surrogate, and :func:`leaky_adjoint_conv`, one convolution with the filters' impulse
+  response (O(T**2) multiply-adds per neuron, which a GPU runs in parallel).
 
 Readout (``readout="membrane"``): the paper's logits are the readout membrane summed
 over time. That is one CUBA layer Loihi can run: current decay ``readout_decay``,
@@ -51,7 +71,12 @@ from torch import nn
 
 from .cuba_kernels import UV_MAX
 from .neuron import STATE_SCALE, TH_MANT_MAX, TH_SCALE, NeuronConfig, RouserCuba, decay_rtz
-from .single_spike_kernels import adjoint_rows, membrane_rows
+from .single_spike_kernels import (
+    membrane_backward,
+    membrane_forward,
+    single_spike_backward,
+    single_spike_forward,
+)
 
 SLOPE = 10.0  # fast-sigmoid slope per initial threshold (Block: 10 with threshold 1)
 
@@ -112,9 +137,88 @@ def leaky_adjoint_conv(grad_v: torch.Tensor, keep_v: float, keep_u: float) -> to
     return out.reshape(grad_v.shape)
 
 
-def _rows(x: torch.Tensor) -> np.ndarray:
-    """``(..., T)`` as a C-contiguous ``(M, T)`` array sharing memory where it can."""
-    return x.detach().contiguous().reshape(-1, x.shape[-1]).numpy()
+def single_spike_torch(x: torch.Tensor, th: torch.Tensor, i_decay: int, v_decay: int
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The forward pass as torch operations (any device): spikes and ``v / 4096``, both
+    ``x``'s shape and dtype, for current ``x`` ``(N, C, ..., T)`` and thresholds ``th``
+    (``(C,)``, on the 1/64 grid)."""
+    v_int = membrane_fixed((x * STATE_SCALE).to(torch.int64), i_decay, v_decay)
+    th_int = torch.round(th * STATE_SCALE).to(torch.int64)
+    above = v_int > th_int.reshape(-1, *[1] * (x.dim() - 2))
+    first = above & (above.cumsum(-1) == 1)  # the double sum's 1: the first crossing
+    return first.to(x.dtype), v_int.to(x.dtype) / STATE_SCALE
+
+
+def single_spike_backward_torch(grad_s: torch.Tensor, v: torch.Tensor, th: torch.Tensor,
+                                consts: tuple[float, float, float, float]
+                                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The backward pass as torch operations (any device): the gradient at the current
+    and ``sum_t grad_v`` per neuron ``(N, C, ...)``; ``consts`` is ``(slope, scale,
+    keep_v, keep_u)``. Same arithmetic as the compiled
+    :func:`~rouser_lava.model.single_spike_kernels.single_spike_backward`."""
+    slope, scale, keep_v, keep_u = consts
+    selected = grad_s.flip(-1).cumsum(-1).cumsum(-1).flip(-1)  # both sums' adjoints
+    th = th.reshape(-1, *[1] * (v.dim() - 2))
+    grad_v = selected * scale / (slope * (v - th).abs() + 1.0) ** 2
+    return leaky_adjoint_conv(grad_v, keep_v, keep_u), grad_v.sum(-1)
+
+
+def _compiled(x: torch.Tensor) -> bool:
+    """Whether the compiled CPU kernels take ``x``."""
+    return x.device.type == "cpu" and x.dtype == torch.float32
+
+
+def _ntr(x: torch.Tensor) -> torch.Tensor:
+    """``(N, C, ..., T)`` as ``(N, T, R)``, the kernels' layout (a view where the strides
+    allow: a dense layer's current is the transposed matrix product, already laid out so).
+    """
+    return x.detach().reshape(x.shape[0], -1, x.shape[-1]).transpose(1, 2)
+
+
+def _from_ntr(y: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """The inverse of :func:`_ntr`: ``(N, T, R)`` as ``shape`` ``(N, C, ..., T)`` (a view)."""
+    return y.transpose(1, 2).reshape(shape)
+
+
+class _SingleSpike(torch.autograd.Function):
+    """Input current (float, weight units) -> spikes of the single-spike neuron (exact
+    integers), surrogate gradient to the current and the thresholds."""
+
+    @staticmethod
+    def forward(ctx, x, th, i_decay, v_decay, slope, scale, keep):
+        th = th.detach()
+        if _compiled(x):
+            x_ntr = _ntr(x).contiguous()
+            s = torch.empty(x_ntr.shape)
+            v = torch.empty(x_ntr.shape if keep else (0, 0, 0))
+            per = x_ntr.shape[2] // th.numel()
+            th_int = torch.round(th * STATE_SCALE).to(torch.int64).repeat_interleave(per)
+            single_spike_forward(x_ntr.numpy(), i_decay, v_decay, th_int.numpy(), s.numpy(),
+                                 v.numpy())
+            s = _from_ntr(s, x.shape)
+        else:
+            s, v = single_spike_torch(x, th, i_decay, v_decay)
+        ctx.save_for_backward(v, th)
+        ctx.consts = (slope, scale, 1.0 - v_decay / STATE_SCALE, 1.0 - i_decay / STATE_SCALE)
+        ctx.compiled, ctx.shape = _compiled(x), x.shape
+        return s
+
+    @staticmethod
+    def backward(ctx, grad_s):
+        v, th = ctx.saved_tensors
+        if ctx.compiled:
+            grad_x = torch.empty(v.shape)
+            grad_v_sum = torch.empty(v.shape[0], v.shape[2])
+            per = v.shape[2] // th.numel()
+            single_spike_backward(_ntr(grad_s).contiguous().numpy(), v.numpy(),
+                                  th.repeat_interleave(per).numpy(),
+                                  *map(np.float32, ctx.consts), grad_x.numpy(),
+                                  grad_v_sum.numpy())
+            grad_x = _from_ntr(grad_x, ctx.shape)
+        else:
+            grad_x, grad_v_sum = single_spike_backward_torch(grad_s, v, th, ctx.consts)
+        grad_th = -grad_v_sum.reshape(v.shape[0], th.numel(), -1).sum((0, 2))
+        return grad_x, grad_th, None, None, None, None, None
 
 
 class _Membrane(torch.autograd.Function):
@@ -123,60 +227,30 @@ class _Membrane(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, i_decay, v_decay):
-        x_int = (x * STATE_SCALE).to(torch.int64)  # slayer truncates toward zero
-        if x.device.type == "cpu" and x.dtype == torch.float32:
-            v = torch.empty(x.shape, dtype=x.dtype)
-            membrane_rows(_rows(x_int), i_decay, v_decay, v.view(-1, x.shape[-1]).numpy())
+        if _compiled(x):
+            x_ntr = _ntr(x).contiguous()
+            v = torch.empty(x_ntr.shape)
+            membrane_forward(x_ntr.numpy(), i_decay, v_decay, v.numpy())
+            v = _from_ntr(v, x.shape)
         else:
+            x_int = (x * STATE_SCALE).to(torch.int64)  # slayer truncates toward zero
             v = membrane_fixed(x_int, i_decay, v_decay).to(x.dtype) / STATE_SCALE
         ctx.keep = (1.0 - v_decay / STATE_SCALE, 1.0 - i_decay / STATE_SCALE)
+        ctx.compiled = _compiled(x)
         return v
 
     @staticmethod
     def backward(ctx, grad_v):
         keep_v, keep_u = ctx.keep
-        if grad_v.device.type == "cpu" and grad_v.dtype == torch.float32:
-            grad_x = torch.empty(grad_v.shape, dtype=grad_v.dtype)
-            adjoint_rows(_rows(grad_v), np.float32(keep_v), np.float32(keep_u),
-                         grad_x.view(-1, grad_v.shape[-1]).numpy())
+        if ctx.compiled:
+            grad_ntr = _ntr(grad_v).contiguous()
+            grad_x = torch.empty(grad_ntr.shape)
+            membrane_backward(grad_ntr.numpy(), np.float32(keep_v), np.float32(keep_u),
+                              grad_x.numpy())
+            grad_x = _from_ntr(grad_x, grad_v.shape)
         else:
             grad_x = leaky_adjoint_conv(grad_v, keep_v, keep_u)
         return grad_x, None, None
-
-
-class _FastSigmoidStep(torch.autograd.Function):
-    """``d > 0`` as float, gradient ``grad * scale / (slope |d| + 1)**2`` (Block)."""
-
-    @staticmethod
-    def forward(ctx, d, slope, scale):
-        ctx.save_for_backward(d)
-        ctx.consts = (slope, scale)
-        return (d > 0).to(d.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (d,) = ctx.saved_tensors
-        slope, scale = ctx.consts
-        return grad * scale / (slope * d.abs() + 1.0) ** 2, None, None
-
-
-class _FirstSpike(torch.autograd.Function):
-    """``z == 1`` as float, gradient passed straight through."""
-
-    @staticmethod
-    def forward(ctx, z):
-        return (z == 1).to(z.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad
-
-
-def first_crossing(candidates: torch.Tensor) -> torch.Tensor:
-    """Spikes ``(..., T)`` at the first 1 of ``candidates`` (float 0/1, ``(..., T)``):
-    ``cumsum(cumsum(s))`` over time is exactly 1 there (float32 sums of integers below
-    2**24 are exact); the gradient flows straight through the two sums."""
-    return _FirstSpike.apply(candidates.cumsum(-1).cumsum(-1))
 
 
 class RouserSingleSpike(RouserCuba):
@@ -192,11 +266,10 @@ class RouserSingleSpike(RouserCuba):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes ``(N, C, ..., T)`` float32 in {0, 1}, at most one per neuron, for input
         current ``x`` of that shape (weight units)."""
-        th = self.quantized_threshold().reshape(-1, *([1] * (x.dim() - 2)))  # (C, 1.., 1)
-        v = _Membrane.apply(x, self.config.i_decay, self.config.v_decay)
-        candidates = _FastSigmoidStep.apply(v - th, self.slope, self.surrogate_scale)
-        return first_crossing(candidates)
-
+        th = self.quantized_threshold()
+        keep = torch.is_grad_enabled() and (x.requires_grad or th.requires_grad)
+        return _SingleSpike.apply(x, th, self.config.i_decay, self.config.v_decay,
+                                  self.slope, self.surrogate_scale, keep)
 
 class MembraneReadout(nn.Module):
     """The non-spiking readout: a CUBA population with ``vDecay = 0`` and the largest

@@ -16,12 +16,12 @@ weights, batch ``--batch``, Adam; a step is forward, loss, backward and update):
 
 Workloads: Yin-Yang 5-120-3 at T = 100 on the real training set (latency code; 5,000
 samples = 157 batches of 32 per epoch) and 700-300-20 at T = 500 on SHD-shaped random spikes
-(5 % density; SHD's 8,156 training samples = 255 batches). An epoch's time is the mean
+(5 % density; SHD's 8,156 training samples = 255 batches). An epoch's time is the median
 time per batch over ``--batches`` timed batches (after one warm-up batch, which
-also compile the numba kernels) times the batches per epoch. The last line reads
+also compiles the numba kernels) times the batches per epoch. The last line reads
 ``speedup_vs_sequential=<parallel vs sequential at T = 100>``.
 
-    python benchmarks/single_spike_speed.py [--batches 5] [--shd-batches 2] [--threads 1]
+    python benchmarks/single_spike_speed.py [--batches 40] [--shd-batches 2] [--threads 1]
         [--batch 32]
 """
 
@@ -31,6 +31,7 @@ import argparse
 import math
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -98,9 +99,10 @@ class SequentialSingleSpike(nn.Module):
 
 
 def seconds_per_batch(net: nn.Module, loss_of, batches: list[tuple], timed: int) -> float:
-    """Mean wall time of one training step over ``timed`` batches, after one warm-up."""
+    """Median wall time of one training step over ``timed`` batches, after one warm-up
+    (the median: this shared VM stalls a step now and then, for all models alike)."""
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    total = 0.0
+    times = []
     for k, (x, y) in enumerate(batches[:timed + 1]):
         start = time.perf_counter()
         loss = loss_of(net, x, y)
@@ -108,8 +110,8 @@ def seconds_per_batch(net: nn.Module, loss_of, batches: list[tuple], timed: int)
         loss.backward()
         opt.step()
         if k >= 1:
-            total += time.perf_counter() - start
-    return total / timed
+            times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def rouser_net(sizes: list[int], neuron: str) -> RouserNet:
@@ -158,7 +160,7 @@ def report(title: str, times: dict[str, float]) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--batches", type=int, default=5, help="timed Yin-Yang batches")
+    p.add_argument("--batches", type=int, default=40, help="timed Yin-Yang batches")
     p.add_argument("--shd-batches", type=int, default=2, help="timed SHD-shaped batches")
     p.add_argument("--threads", type=int, default=1, help="torch threads (numba: same)")
     p.add_argument("--batch", type=int, default=32, help="samples per batch (Block: 128)")

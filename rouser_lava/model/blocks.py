@@ -69,6 +69,9 @@ def delay_one_step(x: torch.Tensor) -> torch.Tensor:
     """Shift spikes ``(..., T)`` one step later, dropping the last (Loihi's synaptic
     delay); the same values and gradient as ``slayer.axon.delay(x, 1)``, without its
     per-call tensor set-up."""
+    if x.dim() == 3 and x.stride(1) == 1 and x.stride(2) != 1:  # a (N, T, C) tensor seen
+        # as (N, C, T) (a dense layer's current): shift it in that layout, no copy back
+        return nn.functional.pad(x.transpose(1, 2)[:, :-1], (0, 0, 1, 0)).transpose(1, 2)
     return nn.functional.pad(x[..., :-1], (1, 0))
 
 

@@ -157,10 +157,12 @@ def _wait(workers: list[_Worker], net_path: str, n: int, timeout: float | None,
 def _read(w: _Worker, bar: Progress) -> bool:
     """Handle every message waiting from worker ``w``; False if it has gone without a
     result (its connection closed: it and every process it forked have ended)."""
-    while not w.done and w.conn.poll():
+    while not w.done:
         try:
+            if not w.conn.poll():
+                break
             kind, text = w.conn.recv()
-        except EOFError:
+        except (EOFError, ConnectionResetError):  # a killed worker's socket may reset
             return False
         w.ended = kind != "sample"
         if kind == "sample":

@@ -16,7 +16,10 @@ Values (what a reader needs to rebuild the integer network):
 
 NIR is declarative: it does not carry Loihi's one-step synaptic delay per layer or its
 truncation toward zero each step; ``rouser-import`` of this file rebuilds the same
-integer network exactly. Only CUBA models with the spiking readout are exported.
+integer network exactly. Only CUBA models with the spiking readout are exported. The
+graph is built without ``nir``'s type check: nir 1.0.8 infers a wrong output width for
+a Conv2d with a non-square kernel and unequal padding (``(4, 6, 5)`` for
+``(2, 6, 7)``, kernel (3, 2), padding (1, 0); torch and Lava give ``(4, 6, 6)``).
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def nir_graph(net: RouserNet, dt: float = DT) -> nir.NIRGraph:
         prev, shape = f"neuron{i}", tuple(out)
     nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
     edges.append((prev, "output"))
-    return nir.NIRGraph(nodes=nodes, edges=edges,
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False,  # see below
                         metadata={"source": "rouser-lava", "convention": "lava", "dt": dt})
 
 

@@ -178,7 +178,7 @@ def test_snntorch_export_runs_here_as_in_snntorch(tmp_path):
     for k, (a, b) in enumerate(zip(ref, got)):
         assert a.sum() > 0
         agreement = np.mean(a[..., :steps - k - 1] == b[..., k + 1:])
-        assert agreement >= 0.999, (k, agreement)  # measured: 0.99988 and 1.0
+        assert agreement >= 0.999, (k, agreement)  # measured: 0.99988, 0.99987
 
 
 def test_graph_is_what_the_model_holds(conv_net):

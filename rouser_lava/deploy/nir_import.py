@@ -109,7 +109,7 @@ class _Layer:
             return np.broadcast_to(np.asarray(value, np.float64), self.shape).copy()
         except ValueError:
             _fail(self.name, self.node, field, f"of shape {np.shape(value)} does not fit the "
-                  f"layer's {len(self.shape) and self.shape} neurons")
+                  f"layer's neurons {self.shape}")
 
     def approximate(self, field: str, what: str) -> None:
         if self.strict:
@@ -162,7 +162,7 @@ class _Layer:
             _fail(self.name, node, "v_threshold" if np.any(th <= 0) else "r",
                   "must be positive and finite")
         if len(self.shape) == 3:
-            th, gain = self.per_channel("v_threshold", th), self.per_channel("gain", gain)
+            th, gain = self.per_channel("v_threshold", th), self.per_channel("r/w_in", gain)
         w = weight * gain.reshape(-1, *[1] * (weight.ndim - 1))
         w, th, grid_notes = fit_grid(f"node '{self.name}'", w, th)
         self.notes += grid_notes

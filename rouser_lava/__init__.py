@@ -20,6 +20,9 @@ The names below are the Python API; each is imported on first use, so
 ``load_model``
 ``quantize_network``      trained net -> Loihi fixed point (fold or vector thresholds)
 ``write_netx``            -> netx HDF5 that ``lava.lib.dl.netx`` loads
+``import_netx``,          a lava-dl netx file or a NIR graph -> a trainable Rouser
+``import_nir``            network (``ImportResult``: net and what was approximated)
+``export_nir``            a Rouser network -> NIR graph (Lava convention)
 ``load_netx``,            the bit-exact batched emulator of Lava's fixed_pt models
 ``emulate``
 ``simulate``              Lava's CPU simulator (Loihi2SimCfg, fixed_pt)
@@ -44,6 +47,8 @@ _API = {
     "SpikeDataset": "data.dataset", "load_dataset": "data.registry",
     "TrainConfig": "training.loop", "train": "training.loop", "evaluate": "training.loop",
     "quantize_network": "deploy.quantize", "write_netx": "deploy.export",
+    "import_netx": "deploy.netx_import", "import_nir": "deploy.nir_import",
+    "export_nir": "deploy.nir_export",
     "load_netx": "backends.emulator", "emulate": "backends.emulator",
     "simulate": "backends.lava_sim",
     "compare": "comparison.compare",

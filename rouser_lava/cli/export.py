@@ -1,4 +1,5 @@
-"""``rouser-export``: model.pt -> Loihi fixed-point netx HDF5."""
+"""``rouser-export``: model.pt -> Loihi fixed-point netx HDF5 (``.net``) or a NIR graph
+(``.nir``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ def export_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="rouser-export",
         description="Quantize a trained model to Loihi fixed point and write netx HDF5 "
-                    "that lava.lib.dl.netx.hdf5.Network loads. model.pt is not changed.")
+                    "that lava.lib.dl.netx.hdf5.Network loads, or (FILE.nir) write it as a "
+                    "NIR graph in the Lava convention (dt 1e-4, per-neuron v_threshold). "
+                    "model.pt is not changed.")
     p.add_argument("model", help="model.pt written by rouser-train")
-    p.add_argument("net", help="netx file to write (e.g. net.net)")
+    p.add_argument("net", help="file to write: netx (e.g. net.net) or NIR (net.nir)")
     p.add_argument("--threshold-form", choices=("fold", "vector"), default=None,
                    help="fold (default): fold each neuron's threshold into its input "
                         "weights so a layer shares one vThMant (runs on Loihi 2); "
@@ -29,6 +32,11 @@ def export_main(argv: list[str] | None = None) -> int:
                         "per core, chips) are warnings")
     args = p.parse_args(argv)
 
+    if args.net.endswith(".nir"):
+        from ..deploy.nir_export import export_nir_model
+
+        export_nir_model(args.model, args.net)
+        return 0
     from ..deploy.export import export_model
 
     export_model(args.model, args.net, args.threshold_form, hw_config=args.hw_config)

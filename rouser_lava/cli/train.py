@@ -47,7 +47,8 @@ def train_main(argv: list[str] | None = None) -> int:
                    help="fraction of the voltage v lost per step, 0..1 (default 0.03)")
     p.add_argument("--init", default=None, metavar="MODEL",
                    help="start from a trained model.pt (fine-tuning): its architecture, "
-                        "neuron settings, weights, thresholds and data encoding; e.g. "
+                        "neuron settings, weights, thresholds and data encoding (a model "
+                        "from rouser-import without a dataset takes --dataset); e.g. "
                         "--init model.pt --deploy fold-exact --epochs 5")
     p.add_argument("--resume", action="store_true",
                    help="continue the run whose checkpoint is next to --out (NAME.ckpt.pt) "

@@ -4,6 +4,10 @@
 - ``export``: ``netx_bytes``, ``write_netx``, ``read_metadata``, and ``rouser-export``'s
   step.
 - ``netx_check``: the validator every netx reader runs first.
+- ``imported``: ``ImportResult`` and the grids an imported layer is fitted to;
+  ``netx_import`` (``import_netx``) and ``nir_import`` (``import_nir``, the source
+  conventions) build a trainable network from a netx file or a NIR graph;
+  ``nir_export`` (``export_nir``) writes a model as NIR.
 - ``hw_config``: ``load_hw_config`` reads a target from ``hw_configs/`` (``HwConfig``).
 - ``resource_map``: ``map_resources``, the cores and chips a netx network needs.
 - ``design_rules``: ``check_design_rules``, every rule of a target at once

@@ -176,6 +176,10 @@ def export_model(model_path: str, net_path: str, threshold_form: str | None = No
                     "reproduces its training forward spike for spike", model_path)
     dataset = record["dataset"]
     encoding = dataset.get("encoding", {})
+    if not encoding.get("time_steps") and not dataset.get("name"):
+        raise UserError(f"{model_path}: records neither a dataset nor a sample length "
+                        f"(an imported NIR graph); re-import it with --dataset or "
+                        f"--time-steps")
     steps = encoding.get("time_steps") or dataset_for(dataset["name"], encoding).time_steps
     data = netx_bytes(qnet, steps, dataset)
     warnings = check_design_rules(io.BytesIO(data), hw, chip_rules_warn=True,

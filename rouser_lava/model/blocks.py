@@ -8,6 +8,10 @@ can be stored in ``model.pt`` and rebuilt without pickled classes:
   "stride": [1, 1], "padding": [1, 1], "dilation": [1, 1], "groups": 1}``
 - ``{"kind": "flatten"}``
 
+A dense or conv dict may add ``"current_decay"`` and ``"voltage_decay"`` (fractions,
+as in ``NeuronConfig``): that layer's decays in place of the shared ones (an imported
+network whose layers decay differently, :mod:`rouser_lava.deploy.imported`).
+
 Synapses are lava-dl's (``slayer.synapse.Dense`` / ``Conv``) with slayer's 8-bit
 weight quantization hook, so weights are multiples of 1/32 in [-4, 3.97] — exactly
 what netx stores as even integers in [-256, 254]. Each spiking block delays its
@@ -24,6 +28,8 @@ undelayed ``v`` at ``T - 2``.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
@@ -203,6 +209,12 @@ def dense_spec(in_features: int, out_features: int) -> dict:
     return {"kind": "dense", "in_features": in_features, "out_features": out_features}
 
 
+def layer_config(neuron: NeuronConfig, spec: dict) -> NeuronConfig:
+    """``neuron`` with the layer's own decays where ``spec`` gives them."""
+    own = {k: float(spec[k]) for k in ("current_decay", "voltage_decay") if k in spec}
+    return dataclasses.replace(neuron, **own) if own else neuron
+
+
 class RouserNet(nn.Module):
     """A feed-forward SNN of Rouser blocks.
 
@@ -213,7 +225,8 @@ class RouserNet(nn.Module):
     arch : list of dict
         Layer descriptions (see module docstring).
     neuron : NeuronConfig
-        Neuron settings shared by all spiking layers.
+        Neuron settings shared by all spiking layers (a layer dict may override the
+        decays).
     """
 
     def __init__(self, input_shape: tuple[int, ...], arch: list[dict], neuron: NeuronConfig):
@@ -224,8 +237,8 @@ class RouserNet(nn.Module):
         kinds = {"dense": Dense, "conv": Conv}
         last = max(i for i, s in enumerate(arch) if s["kind"] in kinds)
         self.blocks = nn.ModuleList(
-            kinds[s["kind"]](s, neuron, readout=i == last) if s["kind"] in kinds
-            else Flatten(s) for i, s in enumerate(arch)
+            kinds[s["kind"]](s, layer_config(neuron, s), readout=i == last)
+            if s["kind"] in kinds else Flatten(s) for i, s in enumerate(arch)
         )
 
     @classmethod

@@ -56,6 +56,9 @@ def settings(args) -> dict:
                "neuron": base.neuron, "current_decay": base.current_decay,
                "voltage_decay": base.voltage_decay}
     opt = resolve(args.preset, {k: getattr(args, k, None) for k in SETTINGS}, builtin)
+    if opt.get("init"):  # the dataset given on the command line, not the default
+        opt["init_dataset"] = getattr(args, "dataset", None) or \
+            (resolve(args.preset, {}, {}).get("dataset") if args.preset else None)
     if opt.get("readout") is None:  # the paper's readout for single-spike networks
         opt["readout"] = "membrane" if opt["neuron"] == "single-spike" else "spikes"
     return opt
@@ -104,6 +107,25 @@ def _check_fold(fold: bool, neuron: str, readout: str) -> None:
                         f"{neuron}, {readout}): the fold assumes reset to zero")
 
 
+def _init_dataset(opt: dict, meta: dict, input_shape: tuple[int, ...]) -> SpikeDataset:
+    """The data to fine-tune a model on: the dataset its file records, or, for an
+    imported model that records none, ``--dataset`` (required then) with the recorded
+    sample length and the data options given; its input must fit the model's."""
+    if meta.get("name"):
+        data = dataset_for(meta["name"], meta.get("encoding"), opt.get("data_root"))
+    elif opt.get("init_dataset"):
+        options = {**meta.get("encoding", {}),
+                   **{k: opt[k] for k in DATA_OPTIONS if opt.get(k) is not None}}
+        data = load_dataset(opt["init_dataset"], **options)
+    else:
+        raise UserError(f"{opt['init']}: the model records no dataset (an imported "
+                        f"network); give --dataset")
+    if tuple(data.input_shape) != tuple(input_shape):
+        raise UserError(f"{opt['init']}: the model takes input {tuple(input_shape)}, "
+                        f"dataset '{data.name}' gives {tuple(data.input_shape)}")
+    return data
+
+
 def _dataset_and_net(opt: dict) -> tuple[SpikeDataset, RouserNet]:
     """The data and the initial network of a run: a new dense net, or (``--init``) a
     trained model to fine-tune, with its architecture, neuron settings, weights and
@@ -111,8 +133,7 @@ def _dataset_and_net(opt: dict) -> tuple[SpikeDataset, RouserNet]:
     fold = opt.get("deploy", "vector") == "fold-exact"
     if opt.get("init"):
         base, record = load_model(opt["init"])
-        meta = record["dataset"]
-        data = dataset_for(meta["name"], meta.get("encoding"), opt.get("data_root"))
+        data = _init_dataset(opt, record["dataset"], base.input_shape)
         neuron = base.neuron_config
         _check_fold(fold, neuron.neuron, neuron.readout)
         neuron = dataclasses.replace(neuron, fold_exact=fold)

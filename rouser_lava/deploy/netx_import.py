@@ -1,0 +1,156 @@
+"""A lava-dl netx file (``.net``) -> a trainable Rouser network whose vector-form
+export runs spike for spike as the original does (on Lava and the emulator).
+
+What is kept exact:
+
+- **Weights**: what a layer computes on Lava is not the file's integers but the
+  effective weights: a dense layer's pass through netx's ``optimize_weight_bits``
+  and Lava's clip and truncation, shifted by the chosen exponent
+  (:func:`rouser_lava.model.fold.lava_dense_synapse`); a conv layer's are the file's
+  (Lava's Conv model has no exponent). Those effective integers ``E`` become the
+  Rouser weights ``E / 64``; our export writes ``E`` back, and Lava's dense synapse
+  maps ``E`` to itself (checked here per layer). slayer writes even integers in
+  [-256, 254], which land on Rouser's 8-bit grid; other weights are scaled and
+  rounded onto it (:func:`~rouser_lava.deploy.imported.fit_grid`) and reported.
+- **Thresholds**: ``vThMant / 64``, one learnable threshold per neuron (dense) or per
+  channel (conv; a scalar ``vThMant`` is repeated).
+- **Decays**: ``iDecay`` and ``vDecay`` per layer (layers may differ).
+
+Refused, with one line naming the layer and the field: a bias (Rouser blocks have
+none), ``dense_rec``, synaptic ``delay``, an input layer with neurons, refractory
+(``refDelay >= 2``) or graded-spike neurons, neuron types other than CUBA/LOIHI, a
+layer without a neuron group, and per-neuron thresholds in a conv layer that differ
+within a channel. Geometry and value ranges are checked first by
+:func:`rouser_lava.deploy.netx_check.check_netx`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+
+from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
+from ..errors import UserError
+from ..model.blocks import W_SCALE
+from ..model.fold import lava_dense_synapse
+from ..model.neuron import TH_SCALE
+from .imported import ImportedLayer, ImportResult, build_network, fit_grid
+from .netx_check import REFRACTORY_MIN, check_netx
+
+
+def effective_weight(kind: str, weight: np.ndarray) -> np.ndarray:
+    """int64 weights a layer of ``kind`` acts with on Lava, same shape as ``weight``."""
+    if kind == "conv":
+        return np.rint(weight).astype(np.int64)
+    w_eff, exp = lava_dense_synapse(weight.reshape(len(weight), -1))
+    scaled = w_eff.astype(np.int64) << exp if exp >= 0 else w_eff.astype(np.int64) >> -exp
+    return scaled.reshape(weight.shape)
+
+
+def _refuse(path: str, index: int, kind: str, field: str, problem: str):
+    raise UserError(f"{path}: layer {index} ({kind}): {field}: {problem}")
+
+
+def _thresholds(path: str, index: int, kind: str, vth: np.ndarray,
+                shape: tuple[int, ...]) -> np.ndarray:
+    """int64 ``(C,)`` vThMant per neuron (dense) or per channel (conv)."""
+    channels = shape[0]
+    if vth.size == 1:
+        return np.full(channels, int(vth.reshape(-1)[0]), np.int64)
+    if vth.size == channels:
+        return vth.reshape(-1).astype(np.int64)
+    per = vth.reshape(channels, -1)
+    if np.any(per != per[:, :1]):
+        _refuse(path, index, kind, "neuron/vThMant", "differs between neurons of one "
+                "channel; a Rouser conv layer has one threshold per channel")
+    return per[:, 0].astype(np.int64)
+
+
+def _neuron(path: str, index: int, kind: str, group) -> tuple[int, int, np.ndarray]:
+    """``iDecay``, ``vDecay`` and raw ``vThMant`` of a layer's CUBA neurons."""
+    if "neuron" not in group:
+        _refuse(path, index, kind, "neuron", "missing; netx's default integrator (vThMant "
+                "2**17) has no Rouser equivalent")
+    n = group["neuron"]
+    neuron_type = n["type"][()].reshape(-1)[0].decode("ascii", "replace")
+    if neuron_type not in ("CUBA", "LOIHI"):
+        _refuse(path, index, kind, "neuron/type", f"{neuron_type}; only CUBA (and LOIHI, "
+                "which netx runs as the same LIF) can be trained")
+    if "refDelay" in n and int(np.asarray(n["refDelay"][()]).reshape(-1)[0]) >= REFRACTORY_MIN:
+        _refuse(path, index, kind, "neuron/refDelay", f"{int(np.asarray(n['refDelay'][()]))}"
+                "; refractory neurons are not Rouser's CUBA neurons")
+    if "gradedSpike" in n and bool(np.any(n["gradedSpike"][()])):
+        _refuse(path, index, kind, "neuron/gradedSpike", "graded spikes cannot be trained")
+    vth = np.asarray(n["vThMant"][()])
+    if np.any(vth < 1):
+        _refuse(path, index, kind, "neuron/vThMant", "0; Rouser thresholds must be > 0")
+    return int(np.asarray(n["iDecay"][()])), int(np.asarray(n["vDecay"][()])), vth
+
+
+def _spec(kind: str, group, weight: np.ndarray) -> dict:
+    if kind == "dense":
+        return {"kind": "dense", "in_features": int(weight.shape[1]),
+                "out_features": int(weight.shape[0])}
+    pair = {k: [int(v) for v in np.broadcast_to(np.asarray(group[k][()]).reshape(-1), (2,))]
+            if k in group else [0 if k == "padding" else 1] * 2
+            for k in ("stride", "padding", "dilation")}
+    groups = int(np.asarray(group["groups"][()]).reshape(-1)[0]) if "groups" in group else 1
+    return {"kind": "conv", "in_channels": int(weight.shape[1]) * groups,
+            "out_channels": int(weight.shape[0]), "kernel_size": list(weight.shape[2:4]),
+            **pair, "groups": groups}
+
+
+def _layer(path: str, index: int, kind: str, group, shape) -> tuple[ImportedLayer, list[str]]:
+    if kind in ("dense_rec", "dense_comp") or kind not in ("dense", "conv"):
+        _refuse(path, index, kind, "type", f"'{kind}' has no Rouser block (dense, conv and "
+                "flatten are imported)")
+    for field, problem in (("bias", "Rouser blocks have no bias"),
+                           ("delay", "synaptic delays cannot be trained")):
+        if field in group and np.any(np.asarray(group[field][()])):
+            _refuse(path, index, kind, field, problem)
+    i_decay, v_decay, vth = _neuron(path, index, kind, group)
+    raw = np.asarray(group["weight"][()]).astype(np.float64)
+    raw = raw.reshape(raw.shape[:4]) if kind == "conv" else raw.reshape(len(raw), -1)
+    weight = effective_weight(kind, raw)
+    if not weight.any():
+        _refuse(path, index, kind, "weight", "Lava acts with all-zero weights for this "
+                "matrix (netx's optimize_weight_bits and Lava's sign mode disagree)")
+    name = f"layer {index} ({kind})"
+    w, th, notes = fit_grid(name, weight / W_SCALE,
+                            _thresholds(path, index, kind, vth, shape) / TH_SCALE)
+    if kind == "dense" and not notes and not np.array_equal(
+            effective_weight(kind, np.rint(w * W_SCALE)), weight):
+        notes.append(f"{name}: Lava does not map the weights back onto themselves; the "
+                     f"export will differ slightly")
+    return ImportedLayer(_spec(kind, group, raw), w, th, i_decay, v_decay), notes
+
+
+def import_netx(path: str | os.PathLike) -> ImportResult:
+    """Read netx file ``path`` into a trainable Rouser network (see the module
+    docstring for what is kept exact and what is refused). Raises UserError."""
+    path = str(path)
+    summary = check_netx(path)
+    if summary.input_shape is None:
+        raise UserError(f"{path}: cannot tell the input shape (no input layer)")
+    layers, notes = [], []
+    with h5py.File(path, "r") as f:
+        for info in summary.layers:
+            group = f["layer"][str(info.index)]
+            if info.kind == "input":
+                if "neuron" in group:
+                    _refuse(path, info.index, "input", "neuron", "an input layer with "
+                            "neurons (a graded input encoder) cannot be trained")
+                continue
+            if info.kind == "flatten":
+                layers.append(ImportedLayer({"kind": "flatten"}))
+                continue
+            layer, layer_notes = _layer(path, info.index, info.kind, group, info.shape)
+            layers.append(layer)
+            notes += layer_notes
+    if not any(la.weight is not None for la in layers):
+        raise UserError(f"{path}: no dense or conv layer to import")
+    net = build_network(summary.input_shape, layers)
+    return ImportResult(net, notes, summary.time_steps, path)
+

@@ -1,0 +1,108 @@
+"""A Rouser model -> a NIR graph (``.nir``) in the Lava convention of the NIR paper.
+
+Nodes, in order: ``Input``, then per layer ``Affine`` (dense) or ``Conv2d`` (conv)
+followed by ``CubaLIF``, a ``Flatten`` where the model flattens, and ``Output``.
+Values (what a reader needs to rebuild the integer network):
+
+- weights ``w_mant / 64`` (the model's quantized weights), zero bias;
+- ``CubaLIF``: ``tau_syn = dt * 4096 / iDecay`` and ``tau_mem = dt * 4096 / vDecay``
+  (forward Euler: ``dt / tau`` is the fraction lost per step; a decay of 0 is
+  ``tau = inf``), ``r = tau_mem / dt`` and ``w_in = tau_syn / dt`` (so the current adds
+  the weighted spikes and the voltage adds the current unscaled, as on Loihi),
+  ``v_leak = 0``, ``v_reset = 0`` (Loihi resets to zero), and the per-neuron
+  ``v_threshold = vThMant / 64``, shaped ``(C,)`` or ``(C, H, W)``;
+- graph metadata ``{"source": "rouser-lava", "convention": "lava", "dt": dt}``: NIR
+  stores no time step, and ``rouser-import`` reads these back.
+
+NIR is declarative: it does not carry Loihi's one-step synaptic delay per layer or its
+truncation toward zero each step; ``rouser-import`` of this file rebuilds the same
+integer network exactly. Only CUBA models with the spiking readout are exported. The
+graph is built without ``nir``'s type check: nir 1.0.8 infers a wrong output width for
+a Conv2d with a non-square kernel and unequal padding (``(4, 6, 5)`` for
+``(2, 6, 7)``, kernel (3, 2), padding (1, 0); torch and Lava give ``(4, 6, 6)``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import nir
+import numpy as np
+
+from ..errors import UserError
+from ..fileio import check_output_file, write_bytes
+from ..model.blocks import RouserNet, layer_shapes
+from ..model.modelfile import load_model
+from ..model.neuron import STATE_SCALE
+
+DT = 1e-4  # the NIR paper's Lava convention
+
+
+def _tau(decay: int, dt: float) -> np.floating:
+    """Time constant whose forward-Euler step loses ``decay / 4096`` (``inf``: none)."""
+    return np.float64(np.inf) if decay == 0 else np.float64(dt * STATE_SCALE / decay)
+
+
+def _neuron(block, shape: tuple[int, ...], dt: float) -> nir.CubaLIF:
+    cfg = block.neuron.config
+    th = block.neuron.quantized_threshold().detach().double().numpy()
+    th = np.broadcast_to(th.reshape(-1, *[1] * (len(shape) - 1)), shape).copy()
+    tau_syn, tau_mem = _tau(cfg.i_decay, dt), _tau(cfg.v_decay, dt)
+    full = np.ones(shape)
+    return nir.CubaLIF(tau_syn=tau_syn * full, tau_mem=tau_mem * full,
+                       r=tau_mem / dt * full, v_leak=0 * full, v_threshold=th,
+                       v_reset=0 * full, w_in=tau_syn / dt * full)
+
+
+def nir_graph(net: RouserNet, dt: float = DT) -> nir.NIRGraph:
+    """``net`` as a NIR graph (see the module docstring); ``net`` is not changed."""
+    cfg = net.neuron_config
+    if (cfg.neuron, cfg.readout) != ("cuba", "spikes"):
+        raise UserError(f"NIR export supports cuba models with the spiking readout (this "
+                        f"one: {cfg.neuron} neurons, {cfg.readout} readout)")
+    nodes = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}
+    edges, prev, shape = [], "input", tuple(net.input_shape)
+    blocks = iter(net.spiking_blocks())
+    for i, (spec, out) in enumerate(zip(net.arch, layer_shapes(net.input_shape, net.arch))):
+        if spec["kind"] == "flatten":
+            nodes[f"flatten{i}"] = nir.Flatten(input_type={"input": np.array(shape)},
+                                               start_dim=0, end_dim=-1)
+            edges.append((prev, f"flatten{i}"))
+            prev, shape = f"flatten{i}", tuple(out)
+            continue
+        block = next(blocks)
+        w = block.weight().double().numpy()
+        if spec["kind"] == "dense":
+            synapse = nir.Affine(weight=w, bias=np.zeros(len(w)))
+        else:
+            synapse = nir.Conv2d(input_shape=tuple(shape[1:]), weight=w,
+                                 stride=tuple(spec["stride"]), padding=tuple(spec["padding"]),
+                                 dilation=tuple(spec["dilation"]), groups=spec["groups"],
+                                 bias=np.zeros(len(w)))
+        nodes[f"synapse{i}"], nodes[f"neuron{i}"] = synapse, _neuron(block, tuple(out), dt)
+        edges += [(prev, f"synapse{i}"), (f"synapse{i}", f"neuron{i}")]
+        prev, shape = f"neuron{i}", tuple(out)
+    nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
+    edges.append((prev, "output"))
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False,  # see below
+                        metadata={"source": "rouser-lava", "convention": "lava", "dt": dt})
+
+
+def export_nir(net: RouserNet, path: str | os.PathLike, dt: float = DT) -> None:
+    """Write ``net`` as a NIR graph at ``path`` (atomically; serialised in memory)."""
+    check_output_file(path)
+    buffer = io.BytesIO()
+    nir.write(buffer, nir_graph(net, dt))
+    write_bytes(path, buffer.getvalue())
+
+
+def export_nir_model(model_path: str, nir_path: str) -> None:
+    """``rouser-export model.pt FILE.nir``."""
+    check_output_file(nir_path)
+    net, _ = load_model(model_path)
+    try:
+        export_nir(net, nir_path)
+    except UserError as err:
+        raise UserError(f"{model_path}: {err}") from None
+    print(f"wrote {nir_path} (NIR, Lava convention, dt {DT:g} s)")

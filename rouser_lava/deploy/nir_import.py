@@ -1,0 +1,300 @@
+"""A NIR graph (``.nir``) -> a trainable Rouser network, with a per-layer report of
+what Loihi's integer CUBA cannot hold exactly.
+
+NIR is declarative: ``CubaLIF`` says ``tau_syn dI/dt = -I + w_in S`` and ``tau_mem
+dv/dt = (v_leak - v) + r I``; each framework discretizes it its own way, and the graph
+does not say which, nor its time step, nor its reset. A :class:`Convention` says how
+a framework turns ``(tau, r, w_in, dt)`` into the fraction of state lost per step and
+the gains of the two inputs; the source's per-step dynamics are then
+
+    I[t] = (1 - a) I[t-1] + g_I W s[t];   v[t] = (1 - b) v[t-1] + g_v I[t]
+
+and Loihi's ``u = g_v I`` gives weights ``g_I g_v W`` (per neuron) and the source's
+thresholds, exactly when ``a`` and ``b`` are multiples of 1/4096 and the weights and
+thresholds land on Rouser's grids (:func:`~rouser_lava.deploy.imported.fit_grid`).
+``LIF`` is the same with an instantaneous current (``iDecay`` 4096); ``IF`` adds ``r``
+times its input and never leaks (``vDecay`` 0).
+
+Conventions (``decay``: fraction lost per step; ``g_I``, ``g_v``):
+
+- ``lava`` (the NIR paper's, and ``rouser-export``'s; dt 1e-4) and ``snntorch``
+  (``Synaptic``/``Leaky`` export, dt 1e-4 hard-coded): forward Euler, ``dt / tau``,
+  ``g_I = w_in dt / tau_syn``, ``g_v = r dt / tau_mem`` (both 1 as they export).
+- ``norse`` (dt 1e-3): Euler decays, ``g_I = w_in`` (spikes jump the current), ``g_v =
+  r dt / tau_mem``; Norse's membrane reads the previous step's current (reported).
+- ``sinabs`` (tau in steps, dt 1): ``1 - exp(-dt / tau)``, ``g_v = r (1 - exp(-dt /
+  tau))`` (its normalised input).
+- ``rockpool``: ``1 - exp(-dt / tau)``, gains 1, dt recovered as ``min(tau_mem / (1 +
+  r))`` where not given.
+
+Reset: Loihi resets to zero. ``reset="subtract"`` (snnTorch's, Sinabs' and Rockpool's
+default; their exports all write ``v_reset = 0``) is approximated by reset to zero
+(reported) or refused with ``strict``; so are a non-zero ``v_leak`` (dropped) and
+per-neuron time constants (one decay per layer: the mean). Refused always, with one
+line naming the node and the field: recurrent subgraphs, branches, a bias,
+``v_reset != 0``, pooling, a synapse without neurons after it, thresholds ``<= 0``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import nir
+import numpy as np
+
+from ..errors import UserError
+from ..model.blocks import layer_shapes
+from .imported import ImportedLayer, ImportResult, build_network, decay_12bit, fit_grid
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How one framework discretizes NIR's neurons with time step ``dt``."""
+
+    dt: float | None  # its time step in seconds (None: recovered from the graph)
+    decay: str  # "euler": dt / tau lost per step; "exp": 1 - exp(-dt / tau)
+    current_gain: str  # "euler": w_in dt / tau_syn; "jump": w_in
+    voltage_gain: str  # "euler": r dt / tau_mem; "exp": r (1 - exp(-dt / tau)); "one": 1
+    reset: str  # its default reset after a spike: "zero" or "subtract"
+    lag: bool = False  # its membrane reads the previous step's current
+
+
+CONVENTIONS = {
+    "lava": Convention(1e-4, "euler", "euler", "euler", "zero"),
+    "snntorch": Convention(1e-4, "euler", "euler", "euler", "subtract"),
+    "norse": Convention(1e-3, "euler", "jump", "euler", "zero", lag=True),
+    "sinabs": Convention(1.0, "exp", "jump", "exp", "subtract"),
+    "rockpool": Convention(None, "exp", "jump", "one", "subtract"),
+}
+NEURONS = (nir.CubaLIF, nir.LIF, nir.IF)
+
+
+def _fail(name: str, node, field: str, problem: str):
+    raise UserError(f"node '{name}' ({type(node).__name__}): {field}: {problem}")
+
+
+def _fraction(tau: np.ndarray, dt: float, how: str) -> np.ndarray:
+    """Fraction of the state lost per step (0 for ``tau = inf``)."""
+    ratio = dt / tau
+    return ratio if how == "euler" else 1.0 - np.exp(-ratio)
+
+
+def _gain(k: np.ndarray, tau: np.ndarray, dt: float, how: str) -> np.ndarray:
+    """Input gain ``k dt / tau`` (``k = tau / dt = inf`` with ``tau = inf`` is 1),
+    ``k (1 - exp(-dt / tau))``, ``k`` or 1."""
+    if how == "one":
+        return np.ones_like(tau)
+    if how == "jump":
+        return k
+    if how == "exp":
+        return k * (1.0 - np.exp(-dt / tau))
+    with np.errstate(invalid="ignore"):
+        g = k * dt / tau
+    return np.where(np.isinf(k) & np.isinf(tau), 1.0, g)
+
+
+class _Layer:
+    """Turns one neuron node (after its synapse) into an ``ImportedLayer``."""
+
+    def __init__(self, name: str, node, shape: tuple[int, ...], conv: Convention, dt: float,
+                 strict: bool, notes: list[str]):
+        self.name, self.node, self.shape = name, node, shape
+        self.conv, self.dt, self.strict, self.notes = conv, dt, strict, notes
+
+    def param(self, field: str, default: float | None = None) -> np.ndarray:
+        value = getattr(self.node, field, None)
+        value = default if value is None else value
+        try:
+            return np.broadcast_to(np.asarray(value, np.float64), self.shape).copy()
+        except ValueError:
+            _fail(self.name, self.node, field, f"of shape {np.shape(value)} does not fit the "
+                  f"layer's neurons {self.shape}")
+
+    def approximate(self, field: str, what: str) -> None:
+        if self.strict:
+            _fail(self.name, self.node, field, f"{what}, which Loihi cannot represent "
+                  f"(--strict)")
+        self.notes.append(f"node '{self.name}': {what}")
+
+    def per_layer(self, field: str, fraction: np.ndarray) -> float:
+        """One decay (fraction lost per step) for the layer: the mean where neurons
+        differ (reported)."""
+        if np.ptp(fraction) > 1e-9:
+            self.approximate(field, f"per-neuron {field} (decays {fraction.min():.4g}.."
+                             f"{fraction.max():.4g} per step) -> one decay per layer (the "
+                             f"mean)")
+        return float(fraction.mean())
+
+    def per_channel(self, field: str, values: np.ndarray) -> np.ndarray:
+        """``(C,)`` from per-neuron values, which must agree within a channel."""
+        rows = values.reshape(self.shape[0], -1)
+        if np.any(rows != rows[:, :1]):
+            _fail(self.name, self.node, field, "differs between neurons of one channel; a "
+                  "Rouser conv layer has one value per channel")
+        return rows[:, 0]
+
+    def build(self, spec: dict, weight: np.ndarray, reset: str) -> ImportedLayer:
+        node, dt, conv = self.node, self.dt, self.conv
+        if np.any(self.param("v_reset", 0.0) != 0):
+            _fail(self.name, node, "v_reset", "non-zero; Loihi resets to 0")
+        if not isinstance(node, nir.IF) and np.any(self.param("v_leak", 0.0) != 0):
+            self.approximate("v_leak", "non-zero v_leak dropped (Rouser neurons have no "
+                             "constant drive): the resting voltage moves to 0")
+        if reset == "subtract":
+            self.approximate("reset", "subtractive reset mapped to reset to zero: the "
+                             "voltage above threshold is lost at each spike, so strongly "
+                             "driven neurons fire less often")
+        r = self.param("r", 1.0)
+        if isinstance(node, nir.IF):
+            i_frac, v_frac, gain = 1.0, 0.0, r
+        else:
+            tau_mem = self.param("tau" if isinstance(node, nir.LIF) else "tau_mem")
+            v_frac = self.per_layer("tau_mem", _fraction(tau_mem, dt, conv.decay))
+            gain = _gain(r, tau_mem, dt, conv.voltage_gain)
+            i_frac = 1.0
+            if isinstance(node, nir.CubaLIF):
+                tau_syn = self.param("tau_syn")
+                i_frac = self.per_layer("tau_syn", _fraction(tau_syn, dt, conv.decay))
+                gain = gain * _gain(self.param("w_in", 1.0), tau_syn, dt, conv.current_gain)
+        th = self.param("v_threshold")
+        if np.any(th <= 0) or not np.all(np.isfinite(th)) or not np.all(np.isfinite(gain)):
+            _fail(self.name, node, "v_threshold" if np.any(th <= 0) else "r",
+                  "must be positive and finite")
+        if len(self.shape) == 3:
+            th, gain = self.per_channel("v_threshold", th), self.per_channel("r/w_in", gain)
+        w = weight * gain.reshape(-1, *[1] * (weight.ndim - 1))
+        w, th, grid_notes = fit_grid(f"node '{self.name}'", w, th)
+        self.notes += grid_notes
+        i_decay = decay_12bit(f"node '{self.name}'", "current decay", i_frac, self.notes)
+        v_decay = decay_12bit(f"node '{self.name}'", "voltage decay", v_frac, self.notes)
+        return ImportedLayer(spec, w, th, i_decay, v_decay)
+
+
+def _chain(graph: nir.NIRGraph) -> list[str]:
+    """Node names from the one Input to the one Output; refuses anything else."""
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            _fail(name, node, "nodes", "a subgraph (a recurrent layer?) cannot be imported")
+    outgoing: dict[str, list[str]] = {}
+    for src, dst in graph.edges:
+        outgoing.setdefault(src, []).append(dst)
+    inputs = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    if len(inputs) != 1:
+        raise UserError(f"the graph has {len(inputs)} Input nodes; exactly one is imported")
+    chain = inputs
+    while not isinstance(graph.nodes[chain[-1]], nir.Output):
+        nxt = outgoing.get(chain[-1], [])
+        if len(nxt) != 1 or nxt[0] in chain or nxt[0] not in graph.nodes:
+            node = graph.nodes[chain[-1]]
+            _fail(chain[-1], node, "edges", f"{len(nxt)} successors {nxt}; a feed-forward "
+                  f"chain from Input to Output is imported")
+        chain.append(nxt[0])
+    left = sorted(set(graph.nodes) - set(chain))
+    if left:
+        _fail(left[0], graph.nodes[left[0]], "edges", "not on the Input-to-Output chain")
+    return chain
+
+
+def _synapse(name: str, node, shape: tuple[int, ...]) -> tuple[dict, np.ndarray]:
+    """The layer dict and float64 weight of an Affine, Linear or Conv2d node."""
+    weight = np.asarray(node.weight, np.float64)
+    if np.any(np.asarray(getattr(node, "bias", 0.0)) != 0):
+        _fail(name, node, "bias", "non-zero; Rouser blocks have no bias")
+    if isinstance(node, nir.Conv2d):
+        if len(shape) != 3 or weight.ndim != 4 or shape[0] != weight.shape[1] * node.groups:
+            _fail(name, node, "weight", f"of shape {weight.shape} does not take input {shape}")
+        if isinstance(node.padding, str):
+            _fail(name, node, "padding", f"'{node.padding}'; give numbers")
+        pair = {k: [int(v) for v in np.broadcast_to(np.asarray(getattr(node, k)), (2,))]
+                for k in ("stride", "padding", "dilation")}
+        return {"kind": "conv", "in_channels": shape[0], "out_channels": weight.shape[0],
+                "kernel_size": list(weight.shape[2:]), **pair,
+                "groups": int(node.groups)}, weight
+    if len(shape) != 1 or weight.ndim != 2 or weight.shape[1] != shape[0]:
+        _fail(name, node, "weight", f"of shape {weight.shape} does not take input {shape}"
+              f"{' (flatten first)' if len(shape) == 3 else ''}")
+    return {"kind": "dense", "in_features": shape[0], "out_features": weight.shape[0]}, weight
+
+
+def _setting(graph: nir.NIRGraph, convention: str | None, dt: float | None
+             ) -> tuple[str, Convention, float]:
+    meta = graph.metadata or {}
+    name = convention or meta.get("convention")
+    if name not in CONVENTIONS:
+        raise UserError("the graph does not say which framework wrote it; give --convention "
+                        f"({', '.join(CONVENTIONS)})" if name is None else
+                        f"unknown convention '{name}' (choose from: {', '.join(CONVENTIONS)})")
+    conv = CONVENTIONS[name]
+    dt = dt or meta.get("dt") or conv.dt
+    if dt is None:  # Rockpool hides dt in r = tau_mem exp(-dt / tau_mem) / dt
+        neurons = [n for n in graph.nodes.values() if isinstance(n, NEURONS[:2])]
+        dt = min(float(np.min(np.asarray(getattr(n, "tau_mem", getattr(n, "tau", np.inf)))
+                              / (1 + np.asarray(n.r)))) for n in neurons) if neurons else 1.0
+    return name, conv, float(dt)
+
+
+def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None,
+               convention: str | None = None, reset: str | None = None,
+               strict: bool = False) -> ImportResult:
+    """Import a NIR graph (a ``.nir`` path or a ``NIRGraph``) as a trainable Rouser
+    network; see the module docstring. ``None`` options come from the graph's metadata
+    or the convention's defaults. Raises UserError naming the node and the field."""
+    path = str(source) if not isinstance(source, nir.NIRGraph) else "graph"
+    graph = source if isinstance(source, nir.NIRGraph) else _read(path)
+    try:
+        name, conv, dt = _setting(graph, convention, dt)
+        reset = reset or conv.reset
+        chain = _chain(graph)
+        shape = tuple(int(s) for s in np.asarray(
+            graph.nodes[chain[0]].input_type["input"]).reshape(-1))
+        if len(shape) not in (1, 3):
+            _fail(chain[0], graph.nodes[chain[0]], "input_type", f"{shape}; expected (C,) "
+                  f"or (C, H, W)")
+        layers, notes, pending, input_shape = [], [], None, shape
+        for key in chain[1:-1]:
+            node = graph.nodes[key]
+            if isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)) and pending is None:
+                pending = _synapse(key, node, shape)
+            elif isinstance(node, NEURONS) and pending is not None:
+                spec = pending[0]
+                out = layer_shapes(shape, [spec])[0]
+                layers.append(_Layer(key, node, out, conv, dt, strict, notes).build(
+                    spec, pending[1], reset))
+                pending, shape = None, out
+            elif isinstance(node, nir.Flatten) and pending is None:
+                dims = {node.start_dim % len(shape), node.end_dim % len(shape)}
+                if len(shape) > 1 and dims != {0, len(shape) - 1}:
+                    _fail(key, node, "start_dim", f"{node.start_dim}..{node.end_dim} of "
+                          f"{shape}; only a full flatten is imported")
+                if len(shape) > 1:
+                    layers.append(ImportedLayer({"kind": "flatten"}))
+                    shape = (int(np.prod(shape)),)
+            else:
+                _fail(key, node, "type", "follows a synapse; a neuron must" if pending else
+                      "has no Rouser block here (a synapse: Affine, Linear or Conv2d, then "
+                      "a neuron: CubaLIF, LIF or IF; Flatten)")
+        if pending is not None or not layers:
+            raise UserError("the graph ends without neurons after its last synapse"
+                            if pending is not None else "the graph has no spiking layer")
+        if conv.lag:
+            notes.append(f"{name}: the membrane reads the previous step's current there; "
+                         f"here it reads this step's: each layer's spikes come one step "
+                         f"earlier (a shift, not a change of the spike trains)")
+        net = build_network(input_shape, layers)
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from None
+    return ImportResult(net, notes, None, path)
+
+
+def _read(path: str) -> nir.NIRGraph:
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such file")
+    try:
+        graph = nir.read(path, type_check=False)  # our chain checks shapes (see nir_export)
+    except Exception as err:  # h5py and nir raise many types on foreign bytes
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"{path}: not a readable NIR file ({first[:120]})") from None
+    if not isinstance(graph, nir.NIRGraph):
+        raise UserError(f"{path}: holds a single {type(graph).__name__} node, not a graph")
+    return graph

@@ -165,6 +165,9 @@ def test_refuses_other_neuron_types_and_delays(tmp_path):
         load_netx(path)
     write_dense(path, np.ones((2, 3), dtype=int), 0, 0, 10)
     with h5py.File(path, "a") as f:
+        del f["layer/0/type"]
+        f["layer/0"].create_dataset("type", (1,), "S10", [b"dense_rec"])
+        f["layer/0"].create_dataset("weight_rec", data=np.ones((2, 2), dtype=int))
         f["layer/0"].create_dataset("delay", data=np.ones(2))
-    with pytest.raises(UserError, match="synaptic delays"):
+    with pytest.raises(UserError, match="dense_rec with delays"):
         load_netx(path)

@@ -1,17 +1,27 @@
 """Batched, bit-exact emulator of what Lava's ``fixed_pt`` models do with a netx network.
 
-Reproduced (lava-nc 0.10.0, lava-dl 0.6.0, ``Loihi2SimCfg(select_tag='fixed_pt')``):
+Reproduced (lava-nc 0.10.0, lava-dl 0.6.0, ``Loihi2SimCfg(select_tag='fixed_pt')``;
+the file layouts in :mod:`rouser_lava.backends.emu_load`):
 
-- Layers ``input`` (shape only), ``dense``, ``dense_rec``, ``conv`` and ``flatten``;
-  neuron types ``CUBA`` and ``LOIHI`` (netx maps both to Lava's ``LIF``); a dense layer
-  without a neuron group gets netx's default (iDecay 0, vDecay 4096, vThMant 1 << 17).
+- Layers ``input``, ``dense``, ``dense_rec``, ``conv`` and ``flatten``; neuron types
+  ``CUBA`` and ``LOIHI`` (netx maps both to Lava's ``LIF``); a dense layer without a
+  neuron group gets netx's default (iDecay 0, vDecay 4096, vThMant 1 << 17). Any
+  ``iDecay``/``vDecay`` in 0..4096 (4096: no memory). ``bias`` as ``bias_mant << 6``:
+  one value, per channel or per neuron.
+- An ``input`` layer with a neuron group (slayer's ``Input`` block) is a spiking layer
+  with no synapse: input spikes reach its ``u`` in the same step (Lava's source on
+  ``neuron.a_in``), and a per-sample bias (``bias_mant`` set per sample, lava-dl's way
+  to feed an image) drives it. A network may begin with a conv layer and no input
+  layer (the input shape then comes from the samples).
 - Dense weights exactly as Lava ends up using them: netx's ``optimize_weight_bits``
   (clip to [-256, 254] for mixed signs, left-shift by the chosen exponent), then the
   Dense model's ``clip_weights`` (8 bits) and ``truncate_weights`` with the sign mode
   Lava determines from the matrix. The activation is ``sum(W[:, spiking])`` shifted by
   the weight exponent (``>>`` floors negative values) and arrives one step later (the
   Dense ``a_buff``). ``dense_rec`` has two synapses (feed-forward and recurrent, each
-  shifted separately, sign mode per matrix) that both feed the neuron.
+  shifted separately, sign mode per matrix) that both feed the neuron. Axonal
+  ``delay`` ``d`` (Lava's ``DelayDense``): a synapse's weight arrives ``d`` steps later
+  still; each delay group's sum is shifted on its own.
 - Conv: file weights used as they are (Lava's Conv model has no exponent and no clip),
   netx's kernel flip cancels Lava's, so the operation is torch's ``conv2d`` on
   ``(C, H, W)``; the activation is clamped to signed 24 bits and delayed one step.
@@ -26,12 +36,14 @@ Reproduced (lava-nc 0.10.0, lava-dl 0.6.0, ``Loihi2SimCfg(select_tag='fixed_pt')
 - Time: input column ``t`` is Lava step ``t + 1``; output column ``t`` is what a sink
   records at step ``t + 1``. Every sample starts from zero state (refractory state
   included), or, with ``stream``, the samples run back to back and netx's ``LIFReset``
-  zeroes ``u`` and ``v`` of layer ``k`` at the steps ``s`` with ``s % R ==
-  (reset_offset + 1 + k) % R`` (:mod:`rouser_lava.backends.stream`).
+  zeroes ``u`` and ``v`` of spiking layer ``k`` (an input layer with neurons is layer
+  0) at the steps ``s`` with ``s % R == (reset_offset + 1 + k) % R``
+  (:mod:`rouser_lava.backends.stream`).
 
-Refused with a clear error: layer types netx cannot build (pool, average, concat,
-convT, unpool), ``dense_comp``, synaptic ``delay``, ``input`` layers with a neuron
-(graded input encoders), other neuron types, and graded (multi-bit) spikes.
+Refused with a one-line error: layer types netx cannot build (pool, average, concat,
+convT, unpool), ``dense_comp``, sigma-delta and resonate-and-fire neurons, graded
+(multi-bit) spikes, and ``dense_rec`` with delays. netx ignores a conv layer's
+``delay`` and an input layer's ``weight`` and ``bias``; so does the emulator.
 
 Arithmetic: exact integers throughout. Synaptic sums are event-driven where spikes
 are sparse (each spike adds one weight column; int32) and float32 matrix products

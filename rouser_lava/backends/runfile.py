@@ -64,9 +64,9 @@ def load_input_bias(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
     if b.shape == lava_shape:
         b = b[None]
     if b.shape[1:] != lava_shape or not len(b):
-        raise UserError(f"{path}: expected bias images (N, *{lava_shape}) or one "
-                        f"{lava_shape} (Lava's order, the reverse of the input layer's "
-                        f"shape), got {b.shape}")
+        dims = ", ".join(map(str, lava_shape))
+        raise UserError(f"{path}: expected bias images (N, {dims}) or one ({dims}) (Lava's "
+                        f"order, the reverse of the input layer's shape), got {b.shape}")
     if not np.all(np.isfinite(b)) or not np.all(b == np.round(b)):
         raise UserError(f"{path}: bias values must be integers (Lava's bias_mant is int16)")
     if b.min() < BIAS_MIN or b.max() > BIAS_MAX:

@@ -14,7 +14,13 @@ the torch model's output at index ``t`` (slayer's ``delay_shift`` models the
 same one-step synaptic delay per layer).
 
 Layout: torch tensors are ``(C, H, W)``; Lava's conv processes use ``(W, H, C)``
-(netx reverses shapes), so conv input and output are transposed here.
+(netx reverses shapes), so conv input and output are transposed here. A network that
+begins with a conv layer gets netx's ``input_shape`` from the samples.
+
+Input layers with a neuron group (netx's ``Input`` block, whose ``inp`` is connected to
+nothing): the samples' spikes go to ``net.in_layer.neuron.a_in``, as lava-dl's
+tutorials wire it, and a bias input sets ``net.in_layer.neuron.bias_mant`` before each
+sample (``init`` for the first, ``set`` after), as lava-dl's tests feed an image.
 
 Single-spike layers: a CUBA layer whose ``refDelay`` is at least 2 is built as Lava's
 ``LIFRefractory`` with ``refractory_period = refDelay`` (netx ignores ``refDelay`` and

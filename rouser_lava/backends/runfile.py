@@ -43,8 +43,10 @@ def load_input_spikes(path: str, shapes: list[tuple[int, ...]]) -> np.ndarray:
     reshaped to ``(N, *input_shape, T)``; ``input_shape`` is the one of ``shapes``
     (the network's possible input shapes) of size C."""
     x = _load_npy(path, "--input", "0/1 spikes")
-    if x.ndim != 3:
-        raise UserError(f"{path}: expected spikes of shape (N, C, T), got {x.shape}")
+    want = int(np.prod(shapes[0])) if len(shapes) == 1 else None
+    if x.ndim != 3 or want is not None and x.shape[1] != want:
+        raise UserError(f"{path}: expected spikes of shape (N, {want or 'C'}, T), got "
+                        f"{x.shape}")
     input_shape = pick_input_shape(path, shapes, size=x.shape[1],
                                    source=" (from --input)")
     if x.shape[0] == 0 or x.shape[2] == 0:

@@ -100,7 +100,8 @@ class NetxSummary:
 
     @property
     def spiking(self) -> list[NetxLayer]:
-        """The layers with neurons (dense, dense_rec, conv), in netx's order."""
+        """The layers with neurons (an input layer with a neuron group, dense, dense_rec,
+        conv), in netx's order."""
         return [layer for layer in self.layers if layer.neurons > 0]
 
     @property

@@ -125,9 +125,9 @@ def load_network(net_path: str, input_shape: tuple[int, ...] | None = None, **kw
     begins with a conv layer."""
     from lava.lib.dl.netx import hdf5
 
-    summary = check_netx_fits(net_path, LAVA_BYTES_PER_SYNAPSE, "Lava",
-                              "run it on the emulator (the default backend)", input_shape)
-    if summary.layers[0].kind == "conv" and input_shape is not None:
+    check_netx_fits(net_path, LAVA_BYTES_PER_SYNAPSE, "Lava",
+                    "run it on the emulator (the default backend)", input_shape)
+    if input_shape is not None:  # netx reads it only for a first conv layer
         kwargs["input_shape"] = tuple(input_shape[::-1])
     try:
         with contextlib.redirect_stdout(io.StringIO()), _refractory_neurons():

@@ -52,11 +52,11 @@ def test_divergence_is_located_and_fails_the_command(model_file, tmp_path, capsy
     assert export_main([str(model_file), str(net)]) == 0
     real = run.emulator_backend
 
-    def faulty(path, stream=None):
-        backend = real(path, stream)
+    def faulty(path, *args):
+        backend = real(path, *args)
 
-        def flipped(x):
-            out = backend(x)
+        def flipped(x, bias):
+            out = backend(x, bias)
             out.spikes[1][1, 4, 20] ^= 1  # batch sample 1, layer1, neuron 4, step 20
             return out
         return flipped

@@ -56,6 +56,44 @@ def test_random_networks_match_lava(tmp_path, monkeypatch):
     assert seen["spiking_output"] >= NUM_RANDOM // 3, seen
 
 
+NUM_LAVADL = 40
+
+
+def test_lavadl_layouts_match_lava(tmp_path):
+    """Input layers with neurons (driven by a bias per sample, by spikes on ``a_in``, or
+    both), conv-first networks without an input layer, per-neuron conv biases in Lava's
+    order and axonal delays: the emulator equals Lava spike for spike and in u, v."""
+    seen = {"bias_input": 0, "spike_input": 0, "no_input": 0, "delay": 0,
+            "input_spiked": 0, "delayed_spiked": 0}
+    failures = []
+    for seed in range(NUM_LAVADL):
+        path = str(tmp_path / f"l{seed}.net")
+        shape, info = write_random_netx(path, 1000 + seed, lavadl=True)
+        rng = np.random.default_rng(seed)
+        drive = rng.choice(["bias", "spikes", "both"]) if info["input_neuron"] else "spikes"
+        x = (rng.random((2, *shape, 32)) < rng.uniform(0.1, 0.9)).astype(np.uint8)
+        bias = None
+        if drive != "spikes":
+            bias = rng.integers(-50, 400, (2, *shape))
+            x = x if drive == "both" else np.zeros_like(x)
+        lava = simulate(path, x, progress=False, record_state=True, bias=bias)
+        emu = emulate(load_netx(path, shape), x, record_state=True, bias=bias)
+        for name, a, b in [("spikes", emu.spikes, lava.spikes), ("u", emu.u, lava.u),
+                           ("v", emu.v, lava.v)]:
+            for layer, (e, la) in enumerate(zip(a, b)):
+                if e.shape != la.shape or not np.array_equal(e, la):
+                    where = np.argwhere(e != la)[0] if e.shape == la.shape else "shape"
+                    failures.append(f"seed {seed} layer {layer} {name} at {where}")
+        seen["bias_input"] += bias is not None
+        seen["spike_input"] += info["input_neuron"] and drive != "bias"
+        seen["no_input"] += "input" not in info["kinds"]
+        seen["delay"] += info["delay"]
+        seen["input_spiked"] += info["input_neuron"] and int(lava.spikes[0].sum() > 0)
+        seen["delayed_spiked"] += info["delay"] and int(lava.spikes[-1].sum() > 0)
+    assert not failures, failures[:5]
+    assert all(count >= 3 for count in seen.values()), str(seen)
+
+
 def write_dense(path, weight, i_decay, v_decay, vth, bias=None):
     with h5py.File(path, "w") as f:
         g = f.create_group("layer/0")
@@ -127,6 +165,9 @@ def test_refuses_other_neuron_types_and_delays(tmp_path):
         load_netx(path)
     write_dense(path, np.ones((2, 3), dtype=int), 0, 0, 10)
     with h5py.File(path, "a") as f:
+        del f["layer/0/type"]
+        f["layer/0"].create_dataset("type", (1,), "S10", [b"dense_rec"])
+        f["layer/0"].create_dataset("weight_rec", data=np.ones((2, 2), dtype=int))
         f["layer/0"].create_dataset("delay", data=np.ones(2))
-    with pytest.raises(UserError, match="synaptic delays"):
+    with pytest.raises(UserError, match="dense_rec with delays"):
         load_netx(path)

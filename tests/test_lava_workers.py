@@ -97,7 +97,7 @@ def test_error_in_a_worker_comes_back_as_its_line(dense_file):
     with pytest.raises(UserError) as two:
         simulate_parallel(dense_file, x, 2, progress=False)
     assert str(two.value) == str(one.value)
-    assert "does not fit samples of shape (7,)" in str(one.value)
+    assert "does not take samples of shape (7,)" in str(one.value)
 
 
 def test_killed_worker_fails_the_run(dense_file, monkeypatch):

@@ -18,7 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from ..deploy.export import read_metadata
-from .emulator import emulate, load_netx, netx_input_shape
+from .emu_load import load_netx
+from .emulator import emulate
+from .netx_input import netx_input_shapes
 from .runfile import load_inputs
 
 BATCH = 64  # samples per emulator call: bounds memory on long event samples
@@ -51,7 +53,10 @@ def layer_synops(layer, counts_in: np.ndarray, shape_in: tuple[int, ...],
     """Synaptic operations into ``layer`` (an ``EmuLayer``) for spike counts of its
     input neurons ``counts_in`` (``(*shape_in,)`` or flat, summed over any samples and
     steps) and of its own neurons ``counts_own`` (used by ``dense_rec``): linear in
-    the counts, so per-sample means follow from totals. Computed in float64."""
+    the counts, so per-sample means follow from totals. Computed in float64. An input
+    layer's neurons have no synapse: 0."""
+    if layer.kind == "input":
+        return 0.0
     if layer.kind != "conv":
         fan_out = int(np.prod(layer.shape))
         own = float(np.sum(counts_own, dtype=np.float64)) if layer.weight_rec_t.size else 0.0
@@ -81,10 +86,10 @@ def measure_activity(path: str, dataset: str | None = None, input_npy: str | Non
                      limit: int | None = None, data_root: str | None = None) -> Activity:
     """Run the emulator over a dataset's test split (``dataset``, default: the one
     recorded in the file) or spikes from ``input_npy`` and average per sample."""
-    input_shape = netx_input_shape(path)
-    x, _ = load_inputs(path, read_metadata(path)["dataset"], input_shape, dataset,
-                       input_npy, data_root, limit)
-    layers = load_netx(path)
+    x, _ = load_inputs(path, read_metadata(path)["dataset"], netx_input_shapes(path),
+                       dataset, input_npy, data_root, limit)
+    input_shape = x.shape[1:-1]
+    layers = load_netx(path, input_shape)
     spiking = [la for la in layers if la.kind != "flatten"]
     counts_in = np.zeros(input_shape, np.int64)
     counts = [np.zeros(int(np.prod(la.shape)), np.int64) for la in spiking]

@@ -48,19 +48,23 @@ def _decay(x, keep):
 
 
 @njit(cache=True, parallel=True)
-def lif(a, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interval, reset_phase,
-        ref_delay, fired, u_rec, v_rec, v_last):
+def lif(a, lag, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interval,
+        reset_phase, ref_delay, fired, u_rec, v_rec, v_last):
     """Lava's fixed-point CUBA LIF over all steps, one sample per thread.
 
     Parameters
     ----------
     a : int32 ndarray ``(N, T, C)``
-        Synaptic activations before the one-step delay (``a[:, t]`` reaches ``u`` at
-        step ``t + 1``).
+        Synaptic activations; ``a[:, t]`` reaches ``u`` at step ``t + lag``.
+    lag : int
+        1 behind a synapse (Lava's one-step ``a_buff``), 0 for an input layer's neurons
+        (the source drives ``a_in`` directly).
     i_decay, v_decay : int
         Effective 12-bit decays (``4096`` means full decay).
-    bias, vth : int64 ndarray ``(C,)``
-        ``bias_mant << 6`` and ``vThMant << 6`` per neuron.
+    bias : int64 ndarray ``(1, C)`` or ``(N, C)``
+        ``bias_mant << 6`` per neuron, shared by all samples or one row per sample.
+    vth : int64 ndarray ``(C,)``
+        ``vThMant << 6`` per neuron.
     weight_rec_t : int32 ndarray ``(C, C)``
         Transposed recurrent weight (``(0, 0)`` when the layer has none); its sums are
         shifted by ``rec_exp`` (floor for negative) and arrive one step later.
@@ -82,6 +86,7 @@ def lif(a, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interval, r
     record = u_rec.shape[0] > 0
     recurrent = weight_rec_t.shape[0] > 0
     for n in prange(n_samples):
+        b = bias[n] if bias.shape[0] > 1 else bias[0]
         u = np.zeros(size, dtype=np.int64)
         v = np.zeros(size, dtype=np.int64)
         rec = np.zeros(size, dtype=np.int64)
@@ -93,8 +98,8 @@ def lif(a, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interval, r
                 held[:] = 0
             for c in range(size):
                 uu = _decay(u[c], keep_u) + (rec[c] << 6)
-                if t > 0:
-                    uu += np.int64(a[n, t - 1, c]) << 6
+                if t >= lag:
+                    uu += np.int64(a[n, t - lag, c]) << 6
                 if uu > UV_MAX:
                     uu -= 2 * UV_MAX
                 elif uu <= -UV_MAX:
@@ -103,7 +108,7 @@ def lif(a, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interval, r
                     held[c] -= 1
                     vv = v[c]
                 else:
-                    vv = _decay(v[c], keep_v) + uu + bias[c]
+                    vv = _decay(v[c], keep_v) + uu + b[c]
                     vv = min(max(vv, 1 - UV_MAX), UV_MAX - 1)
                 if vv > vth[c]:
                     fired[n, t, c] = 1

@@ -1,17 +1,27 @@
 """Batched, bit-exact emulator of what Lava's ``fixed_pt`` models do with a netx network.
 
-Reproduced (lava-nc 0.10.0, lava-dl 0.6.0, ``Loihi2SimCfg(select_tag='fixed_pt')``):
+Reproduced (lava-nc 0.10.0, lava-dl 0.6.0, ``Loihi2SimCfg(select_tag='fixed_pt')``;
+the file layouts in :mod:`rouser_lava.backends.emu_load`):
 
-- Layers ``input`` (shape only), ``dense``, ``dense_rec``, ``conv`` and ``flatten``;
-  neuron types ``CUBA`` and ``LOIHI`` (netx maps both to Lava's ``LIF``); a dense layer
-  without a neuron group gets netx's default (iDecay 0, vDecay 4096, vThMant 1 << 17).
+- Layers ``input``, ``dense``, ``dense_rec``, ``conv`` and ``flatten``; neuron types
+  ``CUBA`` and ``LOIHI`` (netx maps both to Lava's ``LIF``); a dense layer without a
+  neuron group gets netx's default (iDecay 0, vDecay 4096, vThMant 1 << 17). Any
+  ``iDecay``/``vDecay`` in 0..4096 (4096: no memory). ``bias`` as ``bias_mant << 6``:
+  one value, per channel or per neuron.
+- An ``input`` layer with a neuron group (slayer's ``Input`` block) is a spiking layer
+  with no synapse: input spikes reach its ``u`` in the same step (Lava's source on
+  ``neuron.a_in``), and a per-sample bias (``bias_mant`` set per sample, lava-dl's way
+  to feed an image) drives it. A network may begin with a conv layer and no input
+  layer (the input shape then comes from the samples).
 - Dense weights exactly as Lava ends up using them: netx's ``optimize_weight_bits``
   (clip to [-256, 254] for mixed signs, left-shift by the chosen exponent), then the
   Dense model's ``clip_weights`` (8 bits) and ``truncate_weights`` with the sign mode
   Lava determines from the matrix. The activation is ``sum(W[:, spiking])`` shifted by
   the weight exponent (``>>`` floors negative values) and arrives one step later (the
   Dense ``a_buff``). ``dense_rec`` has two synapses (feed-forward and recurrent, each
-  shifted separately, sign mode per matrix) that both feed the neuron.
+  shifted separately, sign mode per matrix) that both feed the neuron. Axonal
+  ``delay`` ``d`` (Lava's ``DelayDense``): a synapse's weight arrives ``d`` steps later
+  still; each delay group's sum is shifted on its own.
 - Conv: file weights used as they are (Lava's Conv model has no exponent and no clip),
   netx's kernel flip cancels Lava's, so the operation is torch's ``conv2d`` on
   ``(C, H, W)``; the activation is clamped to signed 24 bits and delayed one step.
@@ -26,12 +36,14 @@ Reproduced (lava-nc 0.10.0, lava-dl 0.6.0, ``Loihi2SimCfg(select_tag='fixed_pt')
 - Time: input column ``t`` is Lava step ``t + 1``; output column ``t`` is what a sink
   records at step ``t + 1``. Every sample starts from zero state (refractory state
   included), or, with ``stream``, the samples run back to back and netx's ``LIFReset``
-  zeroes ``u`` and ``v`` of layer ``k`` at the steps ``s`` with ``s % R ==
-  (reset_offset + 1 + k) % R`` (:mod:`rouser_lava.backends.stream`).
+  zeroes ``u`` and ``v`` of spiking layer ``k`` (an input layer with neurons is layer
+  0) at the steps ``s`` with ``s % R == (reset_offset + 1 + k) % R``
+  (:mod:`rouser_lava.backends.stream`).
 
-Refused with a clear error: layer types netx cannot build (pool, average, concat,
-convT, unpool), ``dense_comp``, synaptic ``delay``, ``input`` layers with a neuron
-(graded input encoders), other neuron types, and graded (multi-bit) spikes.
+Refused with a one-line error: layer types netx cannot build (pool, average, concat,
+convT, unpool), ``dense_comp``, sigma-delta and resonate-and-fire neurons, graded
+(multi-bit) spikes, and ``dense_rec`` with delays. netx ignores a conv layer's
+``delay`` and an input layer's ``weight`` and ``bias``; so does the emulator.
 
 Arithmetic: exact integers throughout. Synaptic sums are event-driven where spikes
 are sparse (each spike adds one weight column; int32) and float32 matrix products
@@ -43,54 +55,24 @@ compiled int64 kernel (:mod:`rouser_lava.backends.emu_kernels`), one sample per 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
-from ..deploy.netx_check import check_netx, check_netx_fits, refractory_period
+from ..deploy.netx_check import BIAS_MAX, BIAS_MIN
 from ..errors import UserError
-from ..model.fold import lava_dense_synapse, lava_dense_weight
 from ..resources import require_memory
 from .emu_kernels import UV_MAX, event_sum, lif
+from .emu_load import EmuLayer, load_netx
 from .stream import StreamLayout, refractory_warnings, stream_warnings
+
+__all__ = ["EmuLayer", "EmuResult", "emulate", "input_bias", "load_netx"]  # load: emu_load
 
 log = logging.getLogger(__name__)
 
 SPARSE_BELOW = 0.05  # spike density under which synaptic sums use a sparse product
-BYTES_PER_SYNAPSE = 32  # peak while loading: the file's int64, netx's copy, float32, int32
-UNSUPPORTED = ("pool", "average", "concat", "convT", "unpool", "dense_comp")
-
-
-@dataclass(frozen=True)
-class EmuLayer:
-    """One spiking layer (or a flatten) in the emulator's layout.
-
-    ``weight`` is float32 holding integers, ``(C_out, C_in)`` or
-    ``(C_out, C_in / groups, kH, kW)``, for the dense products; ``weight_t`` is the
-    int32 transpose ``(C_in, C_out)`` of a dense weight for event-driven sums and
-    ``weight_rec_t`` that of a recurrent one (``(0, 0)`` when there is none).
-    ``vth`` and ``bias`` are int64 ``(prod(shape),)`` (already ``<< 6``).
-    ``sum_bound`` bounds ``|sum|`` of any binary input's synaptic sum (after the shift).
-    ``ref_delay`` is the refractory period in steps (0: plain LIF; see
-    :func:`rouser_lava.deploy.netx_check.refractory_period`).
-    """
-
-    kind: str
-    shape: tuple[int, ...]
-    weight: torch.Tensor | None = None
-    weight_t: np.ndarray | None = None
-    weight_rec_t: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int32))
-    weight_exp: int = 0
-    sum_bound: float = 0.0
-    conv: dict | None = None
-    i_decay: int = 0
-    v_decay: int = 0
-    vth: np.ndarray | None = None
-    bias: np.ndarray | None = None
-    ref_delay: int = 0
 
 
 @dataclass
@@ -106,113 +88,6 @@ class EmuResult:
     v_last: np.ndarray | None = None
 
 
-def _neuron_fields(cfg, path: str, name: str, shape: tuple[int, ...], bias) -> dict:
-    kind = cfg["type"] if cfg is not None else "CUBA"
-    if kind not in ("CUBA", "LOIHI"):
-        raise UserError(f"{path}: {name} has neuron type {kind}; only CUBA and LOIHI are "
-                        f"reproduced")
-    ref_delay = 0
-    if cfg is None:  # netx's non-leaky integrator default
-        i_decay, v_decay, vth = 0, 4096, np.array(1 << 18 - 1)
-    else:
-        i_decay, v_decay = int(cfg["iDecay"]), int(cfg["vDecay"])
-        vth = np.asarray(cfg["vThMant"]).astype(np.int64)
-        if "refDelay" in cfg.keys():
-            ref_delay = refractory_period(int(np.asarray(cfg["refDelay"]).reshape(-1)[0]))
-        if "gradedSpike" in cfg.keys() and bool(np.any(cfg.f["gradedSpike"][()])):
-            raise UserError(f"{path}: {name} has graded spikes; Lava's CUBA has none")
-    channels, size = shape[0], int(np.prod(shape))
-
-    def per_neuron(values: np.ndarray, what: str) -> np.ndarray:
-        values = np.asarray(values).astype(np.int64)
-        if values.size == 1:
-            return np.full(size, values.reshape(-1)[0], dtype=np.int64)
-        if values.size == size:
-            return values.reshape(-1)
-        if len(shape) == 3 and values.size == channels:
-            return np.repeat(values.reshape(-1), size // channels)
-        raise UserError(f"{path}: {name} {what} of size {values.size} fits neither one "
-                        f"value, one per channel nor one per neuron")
-
-    return {"i_decay": i_decay, "v_decay": v_decay, "ref_delay": ref_delay,
-            "vth": per_neuron(vth * 64, "vThMant"),
-            "bias": per_neuron(np.zeros(1) if bias is None else np.asarray(bias) * 64,
-                               "bias")}
-
-
-def load_netx(path: str) -> list[EmuLayer]:
-    """Read a netx HDF5 file into emulator layers (refusing what is not reproduced)."""
-    from lava.lib.dl.netx.utils import NetDict, optimize_weight_bits
-
-    check_netx_fits(path, BYTES_PER_SYNAPSE, "the emulator", "run a smaller network")
-    layers_cfg = NetDict(str(path))["layer"]
-    count = len(layers_cfg)
-    layers: list[EmuLayer] = []
-    shape: tuple[int, ...] | None = None
-    for i in range(count):
-        cfg = layers_cfg[i]
-        kind, name = cfg["type"], f"layer {i}"
-        keys = set(cfg.keys())
-        if kind in UNSUPPORTED or kind not in ("input", "dense", "dense_rec", "conv",
-                                               "flatten"):
-            raise UserError(f"{path}: {name} has type '{kind}', which is not reproduced")
-        if "delay" in keys:
-            raise UserError(f"{path}: {name} has synaptic delays, which are not reproduced")
-        if kind == "input":
-            if "neuron" in keys:
-                raise UserError(f"{path}: {name} is an input layer with a neuron (graded "
-                                f"input encoder), which is not reproduced")
-            shape = tuple(int(s) for s in cfg["shape"])
-            continue
-        if kind == "flatten":
-            shape = (int(np.prod(shape)),) if shape is not None else None
-            layers.append(EmuLayer("flatten", shape or (0,)))
-            continue
-        bias = cfg["bias"] if "bias" in keys else None
-        neuron = cfg["neuron"] if "neuron" in keys else None
-        if kind == "conv":
-            out_shape = tuple(int(s) for s in cfg["shape"])
-            weight = cfg["weight"]
-            conv = {k: tuple(int(v) for v in np.broadcast_to(cfg[k], (2,)))
-                    for k in ("stride", "padding", "dilation")}
-            conv["groups"] = int(np.asarray(cfg["groups"]).reshape(-1)[0])
-            weight = weight.reshape(weight.shape[:4])
-            layers.append(EmuLayer(
-                "conv", out_shape, torch.from_numpy(weight.astype(np.float32)), conv=conv,
-                sum_bound=float(np.abs(weight).sum((1, 2, 3)).max()),
-                **_neuron_fields(neuron, path, name, out_shape, bias)))
-        else:
-            out_shape = (int(np.prod(cfg["shape"])),)
-            weight = cfg["weight"].reshape(out_shape[0], -1)
-            rec = np.zeros((0, 0), np.int32)
-            if kind == "dense_rec":
-                rec = cfg["weight_rec"].reshape(out_shape[0], -1)
-                both, bits, exp, _ = optimize_weight_bits(np.hstack((weight, rec)))
-                weight, rec = both[:, :weight.shape[1]], both[:, weight.shape[1]:]
-                rec = np.ascontiguousarray(lava_dense_weight(rec, bits).T, np.int32)
-                weight = lava_dense_weight(weight, bits)
-            else:
-                weight, exp = lava_dense_synapse(weight)
-            layers.append(EmuLayer(kind, out_shape, torch.from_numpy(weight.astype(np.float32)),
-                                   np.ascontiguousarray(weight.T, np.int32), rec, int(exp),
-                                   float(np.abs(weight).sum(1).max()) * 2.0 ** max(exp, 0),
-                                   **_neuron_fields(neuron, path, name, out_shape, bias)))
-        shape = out_shape
-    if not any(la.kind != "flatten" for la in layers):
-        raise UserError(f"{path}: no spiking layer to run")
-    return layers
-
-
-def netx_input_shape(path: str) -> tuple[int, ...]:
-    """Input shape of a netx file in torch order: the ``input`` layer's ``shape``, else
-    the first dense layer's input size (structure checked, weights not read)."""
-    summary = check_netx(path, values=False)
-    if summary.input_shape is None:
-        raise UserError(f"{path}: cannot tell the input shape (no input layer before "
-                        f"'{summary.layers[0].kind}')")
-    return summary.input_shape
-
-
 def _shift(a: np.ndarray, exp: int) -> np.ndarray:
     """``a << exp`` or ``a >> -exp`` (which floors, as Lava's does)."""
     if exp == 0:
@@ -226,10 +101,31 @@ def _require_exact(bound: float, what: str) -> None:
                         f"the emulator reproduces exactly")
 
 
+def _dense_sum(layer: EmuLayer, weight: torch.Tensor, weight_t: np.ndarray, s: np.ndarray,
+               time_last: bool) -> np.ndarray:
+    """``sum(W[:, spiking])`` shifted by the exponent, int32 ``(N, T, C_out)``, for spikes
+    ``s`` ``(N, C_in, T)`` if ``time_last`` else ``(N, T, C_in)``."""
+    n, steps = len(s), s.shape[-1] if time_last else s.shape[1]
+    if s.shape[1 if time_last else 2] != weight_t.shape[0]:  # the kernel's bound
+        raise UserError(f"{layer.kind} layer takes {weight_t.shape[0]} inputs, "
+                        f"got {s.shape[1 if time_last else 2]}")
+    if np.count_nonzero(s) < SPARSE_BELOW * s.size:  # event sparsity
+        a = np.empty((n, steps, weight_t.shape[1]), np.int32)
+        event_sum(s, time_last, weight_t, a)
+    else:
+        _require_exact(layer.sum_bound, "dense")
+        x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(s, -1, 1) if time_last else s))
+        a = (x.reshape(n * steps, -1).float() @ weight.t()).to(torch.int32).numpy()
+        a = a.reshape(n, steps, -1)
+    return _shift(a, layer.weight_exp)
+
+
 def _synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
              time_last: bool) -> np.ndarray:
-    """Activations before the one-step delay, int32 ``(N, T, prod(shape))``, for uint8
-    spikes ``s``: ``(N, *shape_in, T)`` if ``time_last`` else ``(N, T, prod(shape_in))``."""
+    """Activations as the synapse sends them, int32 ``(N, T, prod(shape))`` (``a[:, t]``
+    reaches ``u`` at step ``t + 1``), for uint8 spikes ``s``: ``(N, *shape_in, T)`` if
+    ``time_last`` else ``(N, T, prod(shape_in))``. An axonal delay ``d`` moves a
+    synapse's share ``d`` steps later."""
     n, steps = len(s), s.shape[-1] if time_last else s.shape[1]
     if layer.kind == "conv":
         _require_exact(layer.sum_bound, "conv")
@@ -238,40 +134,35 @@ def _synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
         a = F.conv2d(frames.float(), layer.weight, **layer.conv)
         return a.clamp_(-UV_MAX, UV_MAX - 1).to(torch.int32).reshape(n, steps, -1).numpy()
     s = s.reshape(n, -1, steps) if time_last else s
-    if s.shape[1 if time_last else 2] != layer.weight_t.shape[0]:  # the kernel's bound
-        raise UserError(f"{layer.kind} layer takes {layer.weight_t.shape[0]} inputs, "
-                        f"got {s.shape[1 if time_last else 2]}")
-    if np.count_nonzero(s) < SPARSE_BELOW * s.size:  # event sparsity
-        a = np.empty((n, steps, layer.weight_t.shape[1]), np.int32)
-        event_sum(s, time_last, layer.weight_t, a)
-    else:
-        _require_exact(layer.sum_bound, "dense")
-        x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(s, -1, 1) if time_last else s))
-        a = (x.reshape(n * steps, -1).float() @ layer.weight.t()).to(torch.int32).numpy()
-        a = a.reshape(n, steps, -1)
-    a = _shift(a, layer.weight_exp)
+    a = _dense_sum(layer, layer.weight, layer.weight_t, s, time_last)
+    for d, weight, weight_t in layer.delayed:
+        if d < steps:
+            a[:, d:] += _dense_sum(layer, weight, weight_t, s, time_last)[:, :steps - d]
     if layer.sum_bound >= 2 ** 24:  # Lava's int32 ``a << 6`` would overflow: check the real sums
         _require_exact(float(np.abs(a).max()), "dense")
     return a
 
 
-def _lif(layer: EmuLayer, a: np.ndarray, record_state: bool, reset: tuple[int, int]):
-    """The neuron recurrence over activations ``a`` (int32 ``(N, T, C)``, not yet
-    delayed), with ``reset`` = (interval, phase) of ``LIFReset`` or (0, 0) (the stream
-    layout runs refractory layers as plain ``LIFReset``, as Lava does). Returns uint8
-    spikes and int64 u and v (empty unless recorded), all ``(N, T, C)``, and int64 v
-    after the last step ``(N, C)``."""
+def _lif(layer: EmuLayer, a: np.ndarray, lag: int, bias: np.ndarray, record_state: bool,
+         reset: tuple[int, int]):
+    """The neuron recurrence over activations ``a`` (int32 ``(N, T, C)``, reaching ``u``
+    ``lag`` steps later) with ``bias`` int64 ``(1 or N, C)`` (``<< 6``), with ``reset`` =
+    (interval, phase) of ``LIFReset`` or (0, 0) (the stream layout runs refractory
+    layers as plain ``LIFReset``, as Lava does). Returns uint8 spikes and int64 u and v
+    (empty unless recorded), all ``(N, T, C)``, and int64 v after the last step
+    ``(N, C)``."""
     size = a.shape[2]
-    if not len(layer.vth) == len(layer.bias) == size or layer.weight_rec_t.shape[0] not in \
-            (0, size) or layer.weight_rec_t.shape[0] != layer.weight_rec_t.shape[1]:
+    if not len(layer.vth) == bias.shape[1] == size or bias.shape[0] not in (1, len(a)) or \
+            layer.weight_rec_t.shape[0] not in (0, size) or \
+            layer.weight_rec_t.shape[0] != layer.weight_rec_t.shape[1]:
         raise UserError(f"{layer.kind} layer of {size} neurons has {len(layer.vth)} "
-                        f"thresholds, {len(layer.bias)} biases and a recurrent weight "
+                        f"thresholds, biases {bias.shape} and a recurrent weight "
                         f"{layer.weight_rec_t.shape}")  # the kernel's bounds
     fired = np.zeros(a.shape, np.uint8)
     state_shape = a.shape if record_state else (0, 0, 0)
     u_rec, v_rec = np.zeros(state_shape, np.int64), np.zeros(state_shape, np.int64)
     v_last = np.zeros((a.shape[0], size), np.int64)
-    lif(a, layer.i_decay, layer.v_decay, layer.bias, layer.vth, layer.weight_rec_t,
+    lif(a, lag, layer.i_decay, layer.v_decay, bias, layer.vth, layer.weight_rec_t,
         layer.weight_exp, *reset, layer.ref_delay if reset[0] == 0 else 0, fired, u_rec,
         v_rec, v_last)
     return fired, u_rec, v_rec, v_last
@@ -282,19 +173,43 @@ def _time_last(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(x.reshape(len(x), x.shape[1], *shape), 1, -1))
 
 
+def input_bias(layers: list[EmuLayer], bias: np.ndarray) -> np.ndarray:
+    """Per-sample ``bias_mant`` of the input layer's neurons, int ``(N, *shape)`` in torch
+    order, as int64 ``(N, prod(shape))`` ``<< 6``; UserError unless the first layer is an
+    input layer with neurons and the values fit Lava's int16 ``bias_mant``."""
+    if layers[0].kind != "input":
+        raise UserError("a bias input needs an input layer with a neuron group (the "
+                        "network's first layer is not one)")
+    bias = np.asarray(bias)
+    if bias.shape[1:] != layers[0].shape:
+        raise UserError(f"bias input of shape {bias.shape[1:]} per sample does not fit the "
+                        f"input layer {layers[0].shape}")
+    if bias.size and (bias.min() < BIAS_MIN or bias.max() > BIAS_MAX):
+        raise UserError(f"bias input spans {bias.min()}..{bias.max()}, beyond Lava's int16 "
+                        f"bias_mant ({BIAS_MIN}..{BIAS_MAX})")
+    return bias.reshape(len(bias), -1).astype(np.int64) << 6
+
+
 def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
-            record_state: bool = False, stream: StreamLayout | None = None) -> EmuResult:
+            record_state: bool = False, stream: StreamLayout | None = None,
+            bias: np.ndarray | None = None) -> EmuResult:
     """Run spikes ``x`` (``(N, C, T)`` or ``(N, C, H, W, T)``, 0/1) through ``layers``.
 
+    An input layer with neurons takes ``x`` on ``a_in`` (no synaptic delay) and, with
+    ``bias`` (int ``(N, *input_shape)``, torch order), one ``bias_mant`` per sample.
     Every sample starts from zero state; with ``stream``, the samples instead run back
     to back in one continuous run with ``LIFReset`` resets, laid out and read back as
-    :class:`rouser_lava.backends.stream.StreamLayout` says (what Lava and a board do).
-    ``v_last`` (the last layer's ``v`` after the last step) comes with every
-    per-sample run: it costs one copy per layer.
+    :class:`rouser_lava.backends.stream.StreamLayout` says (what Lava and a board do;
+    no per-sample bias there). ``v_last`` (the last layer's ``v`` after the last step)
+    comes with every per-sample run: it costs one copy per layer.
     """
     s = np.ascontiguousarray(x, dtype=np.uint8)  # spikes entering the next layer
     n = len(s)
+    sample_bias = None if bias is None else input_bias(layers, bias)
     if stream is not None:
+        if bias is not None:
+            raise UserError("the stream layout cannot set a bias per sample; run "
+                            "per-sample resets")
         spiking = [la for la in layers if la.vth is not None]
         for line in stream_warnings([bool(la.bias.any()) for la in spiking],
                                     [la.weight_rec_t.size > 0 for la in spiking]) + \
@@ -312,8 +227,16 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
             k = len(spikes)
             reset = (0, 0) if stream is None else (stream.reset_interval,
                                                    stream.reset_phase(k))
-            fired, u_rec, v_rec, v_last = _lif(layer, _synapse(layer, s, shape_in, time_last),
-                                               record_state, reset)
+            if layer.kind == "input":
+                if tuple(shape_in) != layer.shape:
+                    raise UserError(f"input layer {layer.shape} does not take samples of "
+                                    f"shape {tuple(shape_in)}")
+                a, lag = _synapse_free(s), 0
+            else:
+                a, lag = _synapse(layer, s, shape_in, time_last), 1
+            layer_bias = sample_bias if layer.kind == "input" and sample_bias is not None \
+                else layer.bias[None]
+            fired, u_rec, v_rec, v_last = _lif(layer, a, lag, layer_bias, record_state, reset)
             spikes.append(_time_last(fired, layer.shape))
             if record_state:
                 us.append(_time_last(u_rec, layer.shape))
@@ -325,3 +248,9 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
                           for rec in (spikes, us, vs))
     return EmuResult(spikes, us if record_state else None, vs if record_state else None,
                      None if stream is not None else v_last.reshape(spikes[-1].shape[:-1]))
+
+
+def _synapse_free(s: np.ndarray) -> np.ndarray:
+    """Input spikes ``(N, *shape, T)`` as an input layer's ``a_in``, int32 ``(N, T, C)``."""
+    return np.ascontiguousarray(np.moveaxis(s.reshape(len(s), -1, s.shape[-1]), -1, 1),
+                                np.int32)

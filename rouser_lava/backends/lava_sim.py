@@ -14,7 +14,13 @@ the torch model's output at index ``t`` (slayer's ``delay_shift`` models the
 same one-step synaptic delay per layer).
 
 Layout: torch tensors are ``(C, H, W)``; Lava's conv processes use ``(W, H, C)``
-(netx reverses shapes), so conv input and output are transposed here.
+(netx reverses shapes), so conv input and output are transposed here. A network that
+begins with a conv layer gets netx's ``input_shape`` from the samples.
+
+Input layers with a neuron group (netx's ``Input`` block, whose ``inp`` is connected to
+nothing): the samples' spikes go to ``net.in_layer.neuron.a_in``, as lava-dl's
+tutorials wire it, and a bias input sets ``net.in_layer.neuron.bias_mant`` before each
+sample (``init`` for the first, ``set`` after), as lava-dl's tests feed an image.
 
 Single-spike layers: a CUBA layer whose ``refDelay`` is at least 2 is built as Lava's
 ``LIFRefractory`` with ``refractory_period = refDelay`` (netx ignores ``refDelay`` and
@@ -111,14 +117,18 @@ def _refractory_neurons():
         hdf5.Network.get_neuron_params = original
 
 
-def load_network(net_path: str, **kwargs):
+def load_network(net_path: str, input_shape: tuple[int, ...] | None = None, **kwargs):
     """``netx.hdf5.Network`` for ``net_path``, checked first (:func:`check_netx_fits`),
     with layers of ``refDelay >= 2`` built as ``LIFRefractory`` (unless ``kwargs`` ask
-    for netx's ``reset_interval``: netx then builds ``LIFReset``)."""
+    for netx's ``reset_interval``: netx then builds ``LIFReset``). ``input_shape``
+    (torch order) is the samples' shape: netx needs it, reversed, for a network that
+    begins with a conv layer."""
     from lava.lib.dl.netx import hdf5
 
     check_netx_fits(net_path, LAVA_BYTES_PER_SYNAPSE, "Lava",
-                    "run it on the emulator (the default backend)")
+                    "run it on the emulator (the default backend)", input_shape)
+    if input_shape is not None:  # netx reads it only for a first conv layer
+        kwargs["input_shape"] = tuple(input_shape[::-1])
     try:
         with contextlib.redirect_stdout(io.StringIO()), _refractory_neurons():
             return hdf5.Network(net_config=str(net_path), **kwargs)
@@ -126,6 +136,19 @@ def load_network(net_path: str, **kwargs):
         raise UserError(f"{net_path}: netx cannot build this network ({err})") from None
     except (OSError, KeyError) as err:
         raise UserError(f"{net_path}: not a loadable netx file ({err})") from None
+
+
+def _input_port(net, net_path: str, bias: np.ndarray | None):
+    """Where the samples' spikes go: ``net.inp``, or for netx's ``Input`` block (whose
+    ``inp`` leads nowhere) its neurons' ``a_in``, as lava-dl's tutorials wire it."""
+    from lava.lib.dl.netx.blocks.process import Input
+
+    if not isinstance(net.layers[0], Input):
+        if bias is not None:
+            raise UserError(f"{net_path}: a bias input needs an input layer with a neuron "
+                            f"group (the network's first layer is not one)")
+        return net.inp
+    return net.layers[0].neuron.a_in
 
 
 def _state_vars(net) -> list:
@@ -145,8 +168,11 @@ def _state_vars(net) -> list:
 
 def simulate(net_path: str, x: np.ndarray, progress: bool = True,
              record_state: bool = False, timeout: float | None = None,
-             stream: StreamLayout | None = None, read_v_last: bool = False) -> LavaSpikes:
-    """Run ``x`` (uint8 ``(N, *input_shape, T)``, torch layout) through the netx file.
+             stream: StreamLayout | None = None, read_v_last: bool = False,
+             bias: np.ndarray | None = None) -> LavaSpikes:
+    """Run ``x`` (uint8 ``(N, *input_shape, T)``, torch layout) through the netx file;
+    ``bias`` (int ``(N, *input_shape)``, torch layout): each sample's ``bias_mant`` of
+    the input layer's neurons, set before the sample runs.
 
     Every sample starts from zero state: set from here between samples, or, with
     ``stream``, by the network itself (netx's ``reset_interval`` and ``reset_offset``,
@@ -173,12 +199,12 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
 
     n, steps = len(x), x.shape[-1]
     if stream is None:
-        net = load_network(net_path)
+        net = load_network(net_path, x.shape[1:-1])
     else:
-        if read_v_last:
-            raise UserError(f"{net_path}: the stream layout cannot read v per sample "
-                            f"(a membrane readout); run per-sample resets")
-        net = load_network(net_path, reset_interval=stream.reset_interval,
+        if read_v_last or bias is not None:
+            raise UserError(f"{net_path}: the stream layout cannot read v (a membrane "
+                            f"readout) or set a bias per sample; run per-sample resets")
+        net = load_network(net_path, x.shape[1:-1], reset_interval=stream.reset_interval,
                            reset_offset=stream.reset_offset)
         for line in refractory_warnings([layer.ref_delay for layer in
                                          check_netx(net_path, values=False).spiking]):
@@ -186,9 +212,13 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
     if x.ndim > 3 and len(net.inp.shape) == 1:  # input -> flatten: netx's first layer
         x = x.reshape(n, -1, steps)  # takes the flat (C*H*W) vector, in C order
     data = np.stack([_to_lava(s).astype(np.int32) for s in x])
-    if data.shape[1:-1] != tuple(net.inp.shape):
-        raise UserError(f"{net_path}: network input shape {tuple(net.inp.shape)} (Lava "
+    port = _input_port(net, net_path, bias)
+    if data.shape[1:-1] != tuple(port.shape):
+        raise UserError(f"{net_path}: network input shape {tuple(port.shape)} (Lava "
                         f"order) does not fit samples of shape {x.shape[1:-1]}")
+    if bias is not None:  # (N, W, H, C): Lava's order
+        bias = bias if bias.ndim == 2 else np.transpose(bias, (0, 3, 2, 1))
+        net.layers[0].neuron.bias_mant.init = bias[0].astype(np.int32)
     if stream is None:
         data, chunks = np.concatenate(data, axis=-1), [steps] * n
     else:
@@ -197,7 +227,7 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
         chunks[-1] += stream.reset_offset
     total = data.shape[-1]
     source = Source(data=data)
-    source.s_out.connect(net.inp)
+    source.s_out.connect(port)
     time_limit, stall = limits(net, n, chunks[0], timeout, record_state)
     with tempfile.TemporaryDirectory(prefix="rouser-lava-") as tmp:
         files = []
@@ -220,6 +250,8 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
                 if k > 0:
                     for var, zeros in state:
                         var.set(zeros)
+                    if bias is not None:
+                        net.layers[0].neuron.bias_mant.set(bias[k].astype(np.int32))
                 if record_state:
                     for _ in range(chunk):
                         net.run(condition=RunSteps(num_steps=1))

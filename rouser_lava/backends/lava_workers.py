@@ -71,9 +71,11 @@ class _Worker:
 
 
 def simulate_parallel(net_path: str, x: np.ndarray, workers: int, progress: bool = True,
-                      timeout: float | None = None, **kwargs) -> LavaSpikes:
-    """:func:`.lava_sim.simulate` of ``x`` (uint8 ``(N, *input_shape, T)``) in
-    ``workers`` processes, each running a contiguous chunk of the samples.
+                      timeout: float | None = None, bias: np.ndarray | None = None,
+                      **kwargs) -> LavaSpikes:
+    """:func:`.lava_sim.simulate` of ``x`` (uint8 ``(N, *input_shape, T)``) and ``bias``
+    (``(N, *input_shape)`` or None) in ``workers`` processes, each running a contiguous
+    chunk of the samples.
 
     ``workers`` is clamped to ``N``; with one, this is ``simulate`` in this process.
     ``timeout`` (seconds) bounds each worker's Lava run and the whole run; ``kwargs``
@@ -85,7 +87,7 @@ def simulate_parallel(net_path: str, x: np.ndarray, workers: int, progress: bool
 
     workers = min(workers, len(x))
     if workers <= 1:
-        return simulate(net_path, x, progress=progress, timeout=timeout, **kwargs)
+        return simulate(net_path, x, progress=progress, timeout=timeout, bias=bias, **kwargs)
     check_netx_fits(net_path, LAVA_BYTES_PER_SYNAPSE * workers,
                     f"Lava in {workers} worker processes",
                     "use fewer workers (each holds the whole network)")
@@ -93,6 +95,8 @@ def simulate_parallel(net_path: str, x: np.ndarray, workers: int, progress: bool
     bounds = [i * n // workers for i in range(workers + 1)]
     with tempfile.TemporaryDirectory(prefix="rouser-lava-workers-") as tmp:
         np.save(Path(tmp) / "x.npy", x)
+        if bias is not None:
+            np.save(Path(tmp) / "bias.npy", bias)
         outputs = [str(Path(tmp) / f"out{i}.npz") for i in range(workers)]
         started: list[_Worker] = []
         try:
@@ -229,6 +233,8 @@ def serve() -> None:
         multiprocessing.util.get_temp_dir()  # Lava's sockets: in a short path, as usual
         tempfile.tempdir = tmp  # other files: the parent removes what a killed worker leaves
         x = np.load(Path(tmp) / "x.npy", mmap_mode="r")[first:end]
+        bias = Path(tmp) / "bias.npy"
+        kwargs["bias"] = np.load(bias)[first:end] if bias.exists() else None
         if report:
             sample_reporter.set(lambda: conn.send(("sample", "")))
         result = simulate(net_path, x, progress=False, **kwargs)

@@ -101,7 +101,7 @@ def plan_run(net_path: str, hw: HwConfig, samples: int, steps: int,
     if summary.membrane_readout:
         raise UserError(f"{net_path}: its last layer is a membrane readout (v read after "
                         f"each sample); the board backend reads spikes only")
-    spiking = [la for la in summary.layers if la.kind not in ("input", "flatten")]
+    spiking = summary.spiking  # an input layer with neurons resets first, as in netx
     depth = len(spiking)
     for line in refractory_warnings([la.ref_delay for la in spiking]):
         log.warning("warning: %s", line)

@@ -1,12 +1,14 @@
 """Run a trained model (torch) or a netx network (emulator or Lava) and report the same
 result: predictions, accuracy, and spike counts per layer and per neuron.
 
-Every backend is a function from a batch of input spikes ``(N, *input_shape, T)`` to
-a :class:`BatchOutput`: the spikes of every spiking layer, ``[(N, *shape, T)]`` uint8,
-and, for a network whose last layer is a membrane readout, that layer's ``v`` after
-the last step; ``run_backend`` feeds it and accumulates the same statistics for all
-of them. Predictions are the argmax of that ``v`` when a backend gives it (netx files
-whose last layer has vDecay 0 and vThMant ``2**17 - 1``, see
+Every backend is a function from a batch of input spikes ``(N, *input_shape, T)`` (and,
+for a netx input layer with neurons, optionally each sample's bias ``(N,
+*input_shape)``) to a :class:`BatchOutput`: the spikes of every spiking layer,
+``[(N, *shape, T)]`` uint8, ``u`` and ``v`` when asked for, and, for a network whose
+last layer is a membrane readout, that layer's ``v`` after the last step;
+``run_backend`` feeds it and accumulates the same statistics for all of them.
+Predictions are the argmax of that ``v`` when a backend gives it (netx files whose
+last layer has vDecay 0 and vThMant ``2**17 - 1``, see
 :attr:`rouser_lava.deploy.netx_check.NetxSummary.membrane_readout`), else the output
 neuron with most spikes.
 """
@@ -36,13 +38,17 @@ class BatchOutput:
     v_last : np.ndarray or None
         int64 ``(B, *shape)``: a membrane readout's ``v`` after the last step (the
         logits); None when predictions come from output spike counts.
+    u, v : list of np.ndarray or None
+        int64 ``(B, *shape, T)`` per spiking layer, when the backend records states.
     """
 
     spikes: list[np.ndarray]
     v_last: np.ndarray | None = None
+    u: list[np.ndarray] | None = None
+    v: list[np.ndarray] | None = None
 
 
-Backend = Callable[[np.ndarray], BatchOutput]
+Backend = Callable[[np.ndarray, "np.ndarray | None"], BatchOutput]  # (spikes, bias)
 
 
 @dataclass
@@ -78,6 +84,11 @@ class RunResult:
     logits : np.ndarray or None
         int64 ``(samples, K)``: the membrane readout's ``v`` after the last step, per
         sample (None for the spiking readout).
+    u, v : list of np.ndarray or None
+        int64 ``(samples, *shape, S)`` per layer at the steps ``state_steps``, when the
+        backend recorded states.
+    state_steps : list of int or None
+        The columns (0-based time steps) of ``u`` and ``v``.
     """
 
     backend: str
@@ -92,6 +103,9 @@ class RunResult:
     spikes: list[np.ndarray] | None = None
     readout: str = "spikes"
     logits: np.ndarray | None = None
+    u: list[np.ndarray] | None = None
+    v: list[np.ndarray] | None = None
+    state_steps: list[int] | None = None
 
     def to_json(self) -> dict:
         """The ``--json`` document of rouser-run."""
@@ -119,17 +133,26 @@ class RunResult:
 
 
 def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None = None,
-                batch_size: int = 64, keep: int = 0, progress: bool = True) -> RunResult:
-    """Feed ``x`` (``(N, *input_shape, T)``) through ``backend`` in batches.
+                batch_size: int = 64, keep: int = 0, progress: bool = True,
+                bias: np.ndarray | None = None,
+                state_steps: list[int] | None = None) -> RunResult:
+    """Feed ``x`` (``(N, *input_shape, T)``) and ``bias`` (``(N, *input_shape)`` or
+    None) through ``backend`` in batches.
 
-    ``y`` (``(N,)``) gives accuracy; ``keep`` keeps the first ``keep`` samples' spikes.
+    ``y`` (``(N,)``) gives accuracy; ``keep`` keeps the first ``keep`` samples' spikes;
+    a backend that records states has ``u`` and ``v`` kept at ``state_steps`` (None:
+    every step) for all samples.
     """
     t0 = time.perf_counter()
-    preds, totals, kept, logits = [], None, [], []
+    preds, totals, kept, logits, states = [], None, [], [], []
+    steps = list(range(x.shape[-1])) if state_steps is None else list(state_steps)
     starts = range(0, len(x), batch_size)
     for start in tqdm(starts, disable=None if progress and len(starts) > 1 else True,
                       desc=name, unit="batch"):
-        batch = backend(np.asarray(x[start:start + batch_size]))
+        batch = backend(np.asarray(x[start:start + batch_size]),
+                        None if bias is None else np.asarray(bias[start:start + batch_size]))
+        if batch.u is not None:
+            states.append([r[..., steps] for r in batch.u + batch.v])
         out = batch.spikes  # dense (B, ..., T)
         if batch.v_last is not None:
             logits.append(batch.v_last.reshape(len(batch.v_last), -1).astype(np.int64))
@@ -145,11 +168,14 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
     predictions = np.concatenate(preds).astype(np.int64)
     accuracy = None if y is None else float(np.mean(predictions == y[:len(predictions)]))
     spikes = [np.concatenate(parts) for parts in zip(*kept)] if kept else None
+    states = [np.concatenate(parts) for parts in zip(*states)] if states else None
     return RunResult(name, len(x), accuracy, predictions,
                      [f"layer{i}" for i in range(len(totals))], [len(t) for t in totals],
                      [int(t.sum()) for t in totals], totals, time.perf_counter() - t0, spikes,
                      "membrane" if logits else "spikes",
-                     np.concatenate(logits) if logits else None)
+                     np.concatenate(logits) if logits else None,
+                     states[:len(totals)] if states else None,
+                     states[len(totals):] if states else None, steps if states else None)
 
 
 def torch_backend(net) -> Backend:
@@ -162,7 +188,9 @@ def torch_backend(net) -> Backend:
 
     membrane = net.neuron_config.readout == "membrane"
 
-    def run(x: np.ndarray) -> BatchOutput:
+    def run(x: np.ndarray, bias: np.ndarray | None) -> BatchOutput:
+        if bias is not None:
+            raise UserError("the torch backend takes input spikes only, not a bias input")
         net.eval()
         with torch.no_grad():
             outputs = net(torch.from_numpy(x).float())
@@ -176,41 +204,47 @@ def torch_backend(net) -> Backend:
     return run
 
 
-def emulator_backend(net_path: str, stream: StreamSpec | None = None) -> Backend:
-    """Spikes (and a membrane readout's ``v``) of a netx file from the bit-exact batched
-    emulator (``stream``: each batch run back to back in the stream layout of a board)."""
-    from .emulator import emulate, load_netx
+def emulator_backend(net_path: str, stream: StreamSpec | None = None,
+                     record_state: bool = False,
+                     input_shape: tuple[int, ...] | None = None) -> Backend:
+    """Spikes (and a membrane readout's ``v``; with ``record_state`` every layer's ``u``
+    and ``v``) of a netx file from the bit-exact batched emulator (``stream``: each
+    batch run back to back in the stream layout of a board; ``input_shape``: the
+    samples', torch order, for a file that does not state it)."""
+    from .emu_load import load_netx
+    from .emulator import emulate
 
     membrane = _membrane_readout(net_path, stream)
-    layers = load_netx(net_path)
+    layers = load_netx(net_path, input_shape)
     depth = sum(la.kind != "flatten" for la in layers)
 
-    def run(x: np.ndarray) -> BatchOutput:
-        out = emulate(layers, x, stream=None if stream is None else
-                      stream.layout(x.shape[-1], depth))
-        return BatchOutput(out.spikes, out.v_last if membrane else None)
+    def run(x: np.ndarray, bias: np.ndarray | None) -> BatchOutput:
+        out = emulate(layers, x, record_state, None if stream is None else
+                      stream.layout(x.shape[-1], depth), bias)
+        return BatchOutput(out.spikes, out.v_last if membrane else None, out.u, out.v)
 
     return run
 
 
 def lava_backend(net_path: str, progress: bool = True, timeout: float | None = None,
-                 stream: StreamSpec | None = None, workers: int = 1) -> Backend:
+                 stream: StreamSpec | None = None, workers: int = 1,
+                 record_state: bool = False) -> Backend:
     """Spikes of a netx file from Lava's CPU simulator (one network for all samples, or
     one per worker process over contiguous chunks of them; ``timeout`` in seconds, None
     for the default of ``lava_guard.limits``; ``stream``: reset by netx's
-    ``reset_interval`` instead of from the host)."""
+    ``reset_interval`` instead of from the host; ``record_state``: every layer's ``u``
+    and ``v`` too, one step per Lava call, slow)."""
     from .lava_workers import simulate_parallel
 
     membrane = _membrane_readout(net_path, stream)
-    depth = sum(la.kind not in ("input", "flatten")
-                for la in check_netx(net_path, values=False).layers)
+    depth = len(check_netx(net_path, values=False).spiking)
 
-    def run(x: np.ndarray) -> BatchOutput:
+    def run(x: np.ndarray, bias: np.ndarray | None) -> BatchOutput:
         out = simulate_parallel(net_path, x, workers, progress=progress, timeout=timeout,
                                 stream=None if stream is None else
                                 stream.layout(x.shape[-1], depth),
-                                read_v_last=membrane)
-        return BatchOutput(out.spikes, out.v_last)
+                                read_v_last=membrane, record_state=record_state, bias=bias)
+        return BatchOutput(out.spikes, out.v_last, out.u, out.v)
 
     return run
 
@@ -228,10 +262,13 @@ def _membrane_readout(net_path: str, stream: StreamSpec | None) -> bool:
 
 def netx_backend(kind: str, net_path: str, progress: bool = True,
                  timeout: float | None = None, stream: StreamSpec | None = None,
-                 workers: int = 1) -> tuple[Backend, int]:
+                 workers: int = 1, record_state: bool = False,
+                 input_shape: tuple[int, ...] | None = None) -> tuple[Backend, int]:
     """Backend and batch size for running a netx file on ``kind`` (``timeout`` and
     ``workers``: Lava's; ``stream``: the board's stream layout instead of per-sample
-    resets)."""
+    resets; ``record_state``: ``u`` and ``v`` of every layer; ``input_shape``: the
+    samples', for the emulator's checks; Lava takes it from the samples)."""
     if kind == "emulator":
-        return emulator_backend(net_path, stream), 64
-    return lava_backend(net_path, progress, timeout, stream, workers), 1 << 30  # streams
+        return emulator_backend(net_path, stream, record_state, input_shape), 64
+    return lava_backend(net_path, progress, timeout, stream, workers,
+                        record_state), 1 << 30  # streams

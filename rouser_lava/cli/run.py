@@ -12,6 +12,26 @@ from ..fileio import atomic_write, check_output_file
 from .common import entry, non_negative_int, positive_float, positive_int
 
 
+def _int_list(text: str, check, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or not check(values):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+    return values
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    """``C`` or ``C,H,W``: positive integers."""
+    return _int_list(text, lambda v: len(v) in (1, 3) and min(v) > 0, "C or C,H,W")
+
+
+def _steps(text: str) -> tuple[int, ...]:
+    """Comma-separated time steps >= 0."""
+    return _int_list(text, lambda v: min(v) >= 0, "steps such as 0,5,9")
+
+
 @entry("rouser-run")
 def run_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
@@ -41,8 +61,24 @@ def run_main(argv: list[str] | None = None) -> int:
                         "the file)")
     p.add_argument("--input", dest="input_npy", default=None,
                    help="raw input spikes instead of a dataset: .npy array (N, C, T) of "
-                        "0/1, C = the network's input size, flattened in C order of the "
-                        "input shape (C, H, W) stored in the file")
+                        "0/1, C = the network's input size, flattened in C order (row "
+                        "major) of the input shape (C, H, W) in torch order: the file's "
+                        "input layer 'shape', else --input-shape, else the first conv "
+                        "layer's geometry. An input layer with a neuron group takes them "
+                        "on its neurons' a_in in the same step")
+    p.add_argument("--input-bias", default=None, metavar="X.npy",
+                   help=".net files whose input layer has a neuron group: drive it with "
+                        "one bias image per sample instead of spikes (lava-dl's "
+                        "net.in_layer.neuron.bias_mant = image, integers in int16): "
+                        "(N, x, y, c) in Lava's order, the reverse of the file's shape, "
+                        "or one image without the N axis; needs --steps")
+    p.add_argument("--steps", type=positive_int, default=None, metavar="T",
+                   help="--input-bias: time steps each sample runs")
+    p.add_argument("--input-shape", type=_shape, default=None, metavar="C,H,W",
+                   help=".net files without an input layer: the shape of one sample in "
+                        "torch order (netx's input_shape, reversed). Without it a conv-first "
+                        "network's shape comes from the conv geometry when only one size "
+                        "fits it (stride 1) or fits the samples (--input size, dataset)")
     p.add_argument("--data-root", default=None,
                    help="folder of an event dataset, instead of the one recorded")
     p.add_argument("--limit", type=positive_int, default=None,
@@ -78,7 +114,16 @@ def run_main(argv: list[str] | None = None) -> int:
                         "times the memory; default 1)")
     p.add_argument("--dump-spikes", default=None,
                    help="write every layer's output spikes to an .npz: keys layer0, "
-                        "layer1, ... and output (last layer), each uint8 (N, C, T)")
+                        "layer1, ... and output (last layer), each uint8 (N, C, T) "
+                        "(an input layer with neurons is layer0)")
+    p.add_argument("--dump-state", default=None, metavar="FILE.npz",
+                   help=".net files: write u and v of every spiking layer to an .npz: "
+                        "keys u_layer0, v_layer0, ..., each int64 (N, C, S) (C flattened "
+                        "in torch order (C, H, W); v after the spike reset, as Lava holds "
+                        "it), and steps (S,): the time steps kept (column t = Lava step "
+                        "t + 1). lava records them one step per call: slow")
+    p.add_argument("--state-steps", type=_steps, default=None, metavar="0,5,9",
+                   help="--dump-state: keep only these time steps (default: every step)")
     args = p.parse_args(argv)
     board = args.backend == "loihi2"
     if board and args.stream == "per-sample":
@@ -88,7 +133,12 @@ def run_main(argv: list[str] | None = None) -> int:
         p.error("--reset-interval and --reset-offset need --stream reset-interval")
     if not board and (args.dry_run or args.hw_config):
         p.error("--dry-run and --hw-config go with --backend loihi2")
-    for out in (args.json_out, args.dump_spikes):
+    if args.state_steps is not None and args.dump_state is None:
+        p.error("--state-steps goes with --dump-state")
+    if board and (args.input_bias or args.dump_state or args.input_shape):
+        p.error("--backend loihi2 takes spike inputs of a file that states its shape, and "
+                "returns output spikes only")
+    for out in (args.json_out, args.dump_spikes, args.dump_state):
         if out is not None:  # before the run, not after it
             check_output_file(out)
 
@@ -110,7 +160,10 @@ def run_main(argv: list[str] | None = None) -> int:
         result = run_path(args.path, args.dataset, args.backend, args.limit, args.input_npy,
                           keep_spikes=args.dump_spikes is not None,
                           data_root=args.data_root, timeout=args.timeout, stream=stream,
-                          workers=args.workers)
+                          workers=args.workers, input_bias=args.input_bias, steps=args.steps,
+                          input_shape=args.input_shape,
+                          record_state=args.dump_state is not None,
+                          state_steps=args.state_steps)
     print(result.summary())
     if args.json_out:
         text = json.dumps(result.to_json(), indent=1)
@@ -119,10 +172,20 @@ def run_main(argv: list[str] | None = None) -> int:
         arrays = {name: s.reshape(len(s), -1, s.shape[-1])
                   for name, s in zip(result.layer_names, result.spikes)}
         arrays["output"] = arrays[result.layer_names[-1]]
-
-        def write(tmp: str) -> None:
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, **arrays)
-
-        atomic_write(args.dump_spikes, write)
+        _write_npz(args.dump_spikes, arrays)
+    if args.dump_state:
+        arrays = {f"{kind}_{name}": s.reshape(len(s), -1, s.shape[-1])
+                  for kind, states in (("u", result.u), ("v", result.v))
+                  for name, s in zip(result.layer_names, states)}
+        arrays["steps"] = np.asarray(result.state_steps, np.int64)
+        _write_npz(args.dump_state, arrays)
     return 0
+
+
+def _write_npz(path: str, arrays: dict) -> None:
+    """Compressed ``.npz`` of ``arrays``, written atomically."""
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+    atomic_write(path, write)

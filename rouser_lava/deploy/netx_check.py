@@ -14,8 +14,14 @@ checks, before anything is built:
   size from the geometry, flatten sizes;
 - weights finite and within what an 8-bit weight with Loihi's largest exponent
   holds; ``vThMant`` integers in ``0 .. 2**17 - 1`` (one value, per channel or per
-  neuron); decays integers in ``0 .. 4096``; bias integers that ``<< 6`` fit the
-  24-bit state; delays integers in ``0 .. 62``; ``refDelay`` a non-negative integer.
+  neuron); decays integers in ``0 .. 4096``; bias integers in Lava's int16 ``bias_mant``
+  (one value or one per neuron for dense layers; one per channel ``(C,)`` or per neuron
+  in Lava's order ``(W, H, C)`` for conv layers, as netx broadcasts them); dense
+  delays integers in ``0 .. 62``, one value, one per output, one per input or
+  ``(C_out, C_in)``; ``refDelay`` a non-negative integer;
+- an ``input`` layer's ``neuron`` group like any other; its ``weight`` and ``bias``
+  (which netx reads with ``int()`` and then ignores) single values; a ``flatten``'s
+  ``shape`` ``(C,)`` or ``(C, 1, 1)`` (slayer writes the latter).
 
 Two neuron fields change how our runners run a layer (plain netx ignores both):
 
@@ -49,7 +55,7 @@ LAYER_TYPES = (*CHECKED, "dense_comp", "pool", "average", "concat", "convT", "un
 NEURON_TYPES = ("CUBA", "LOIHI", "SDNN", "RF", "RF_IZ", "RF_PHASE")
 DECAY_MAX = 4096
 WEIGHT_ABS_MAX = 255 << 7  # an 8-bit mantissa with the largest weight exponent (7)
-BIAS_ABS_MAX = (1 << 17) - 1  # bias << 6 stays inside the 24-bit state
+BIAS_MIN, BIAS_MAX = -(1 << 15), (1 << 15) - 1  # Lava's fixed_pt LIF: int16 bias_mant
 DELAY_MAX = 62
 REFRACTORY_MIN = 2  # refDelay from which a layer is built as LIFRefractory
 
@@ -87,13 +93,15 @@ class NetxSummary:
     @property
     def input_shape(self) -> tuple[int, ...] | None:
         """Shape of one input sample (the ``input`` layer's, else the first layer's
-        input), or None when the file does not tell."""
+        input: a dense layer's size or the shape given to :func:`check_netx`), or None
+        when neither tells."""
         return self.layers[0].shape if self.layers[0].kind == "input" \
             else self.layers[0].in_shape
 
     @property
     def spiking(self) -> list[NetxLayer]:
-        """The layers with neurons (dense, dense_rec, conv), in netx's order."""
+        """The layers with neurons (an input layer with a neuron group, dense, dense_rec,
+        conv), in netx's order."""
         return [layer for layer in self.layers if layer.neurons > 0]
 
     @property
@@ -176,12 +184,16 @@ class _Layer:
                       "(optimize_weight_bits divides by its largest weight)")
         return data
 
-    def neuron(self, channels: int, size: int, values: bool) -> tuple[int, bool]:
+    def neuron(self, shape: tuple[int, ...], values: bool) -> tuple[int, bool]:
         """The ``neuron`` group (if any) and the layer's ``bias``: returns ``refDelay``
         (0 when absent) and whether the neurons form a membrane readout."""
+        channels, size = shape[0], int(np.prod(shape))
         per = (1, channels, size)
-        if values and "bias" in self.group:
-            self.numbers("bias", lo=-BIAS_ABS_MAX, hi=BIAS_ABS_MAX, sizes=per)
+        if values and "bias" in self.group and self.kind != "input":
+            bias = self.numbers("bias", lo=BIAS_MIN, hi=BIAS_MAX, sizes=per)
+            if len(shape) == 3 and bias.shape not in ((channels,), tuple(shape[::-1])):
+                self.fail("bias", f"of shape {bias.shape}", f"expected ({channels},) or "
+                          f"(W, H, C) = {tuple(shape[::-1])}")
         if "neuron" not in self.group:
             return 0, False
         group, ref_delay, membrane = self.group["neuron"], 0, False
@@ -254,14 +266,20 @@ def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLay
         if prev is None:
             layer.fail("type", kind, "a flatten needs a layer before it")
         shape = (int(np.prod(prev)),)
-        if "shape" in g and layer.shape() != shape:
+        if "shape" in g and layer.shape() not in (shape, (*shape, 1, 1)):
             layer.fail("shape", layer.shape(), f"flattening {prev} gives {shape}")
         return NetxLayer(layer.index, kind, shape, prev, 0, 0)
     shape = layer.shape()
     size = int(np.prod(shape))
     if kind == "input":
-        layer.neuron(shape[0], size, values)  # an input neuron is refused by the readers
-        return NetxLayer(layer.index, kind, shape, None, 0, 0)
+        if prev is not None and prev != shape:
+            layer.fail("shape", shape, f"does not take samples of shape {prev}")
+        for field in ("weight", "bias"):  # netx's unused transform, read with int()
+            if field in g and "neuron" in g:
+                layer.numbers(field, integer=False, sizes=(1,))
+        ref_delay, membrane = layer.neuron(shape, values)
+        neurons = size if "neuron" in g else 0
+        return NetxLayer(layer.index, kind, shape, None, neurons, 0, ref_delay, membrane)
     if kind in ("dense", "dense_rec"):
         cols = None if prev is None else int(np.prod(prev))
         data = layer.weight("weight", size, cols, values)
@@ -272,22 +290,30 @@ def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLay
         if kind == "dense_rec":
             synapses += int(np.prod(layer.weight("weight_rec", size, size, values).shape))
         if "delay" in g:
-            layer.numbers("delay", lo=0 if values else None, hi=DELAY_MAX if values else None,
-                          sizes=(1, size, size * cols))
+            delay = layer.numbers("delay", lo=0 if values else None,
+                                  hi=DELAY_MAX if values else None,
+                                  sizes=(1, size, cols, size * cols))
+            if delay.size > 1 and delay.shape not in ((size,), (cols,), (size, cols)):
+                layer.fail("delay", f"of shape {delay.shape}", f"expected one value, "
+                           f"({size},), ({cols},) or ({size}, {cols})")
         synapses += size * cols
         prev = prev if prev is not None else (cols,)
     elif kind == "conv":
         synapses = _conv(layer, shape, prev, values)
-    ref_delay, membrane = layer.neuron(shape[0], size, values)
+    ref_delay, membrane = layer.neuron(shape, values)
     return NetxLayer(layer.index, kind, shape, prev, size, synapses, ref_delay, membrane)
 
 
-def check_netx(path: str, values: bool = True) -> NetxSummary:
+def check_netx(path: str, values: bool = True,
+               input_shape: tuple[int, ...] | None = None) -> NetxSummary:
     """Check a netx file's structure (and, with ``values``, every number in it).
 
     ``values=False`` reads only shapes and small fields, not the weight arrays, and
-    checks no value ranges: for a quick look at the geometry. Raises UserError naming
-    the file, the layer, the field, the value and what is allowed.
+    checks no value ranges: for a quick look at the geometry. ``input_shape`` (torch
+    order), the samples' shape, is checked against an input layer's shape or serves
+    as the input of a first layer that is not one (a conv layer's geometry is then
+    checked from it). Raises UserError naming the file, the layer, the field, the value
+    and what is allowed.
     """
     import h5py
 
@@ -310,7 +336,7 @@ def check_netx(path: str, values: bool = True) -> NetxSummary:
         if missing:
             raise UserError(f"{path}: layer indices are not contiguous (layer {missing[0]} "
                             f"is missing)")
-        layers, prev = [], None
+        layers, prev = [], None if input_shape is None else tuple(input_shape)
         for i in indices:
             group = f["layer"][str(i)]
             if not hasattr(group, "keys"):
@@ -328,12 +354,13 @@ def check_netx(path: str, values: bool = True) -> NetxSummary:
     return NetxSummary(str(path), layers, steps)
 
 
-def check_netx_fits(path: str, bytes_per_synapse: int, reader: str,
-                    advice: str) -> NetxSummary:
+def check_netx_fits(path: str, bytes_per_synapse: int, reader: str, advice: str,
+                    input_shape: tuple[int, ...] | None = None) -> NetxSummary:
     """:func:`check_netx` for a reader that needs ``bytes_per_synapse``: the structure
     first, then the memory (UserError naming ``reader`` and ``advice`` if it does not
     fit), then every value (reading the weights only once they fit)."""
-    synapses = sum(layer.synapses for layer in check_netx(path, values=False).layers)
+    synapses = sum(layer.synapses for layer in
+                   check_netx(path, values=False, input_shape=input_shape).layers)
     require_memory(bytes_per_synapse * synapses, f"{reader} on {path} ({synapses:,} "
                    f"synapses)", advice)
-    return check_netx(path)
+    return check_netx(path, input_shape=input_shape)

@@ -203,3 +203,37 @@ def test_cli_errors_are_one_line_and_write_nothing(name, content, expect, tmp_pa
     assert import_main([str(src), str(out)]) == 1
     assert expect in error_line(capsys)
     assert not out.exists() and not list(tmp_path.glob(".m.pt*"))
+
+
+def test_lavadl_exported_conv_first_network(tmp_path, capsys):
+    """lava-dl's own exporter: conv-first (no input layer), neuron types stored as
+    scalar bytes. The first conv fits several input shapes (stride 2): --input-shape
+    picks one; the vector export then gives the original's spikes."""
+    import torch
+
+    from rouser_lava._slayer import slayer
+
+    torch.manual_seed(0)
+    p = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03,
+         "tau_grad": 0.03, "scale_grad": 3, "requires_grad": False}
+    blocks = [slayer.block.cuba.Conv(p, 2, 4, 3, padding=1, stride=2, weight_scale=3),
+              slayer.block.cuba.Flatten(), slayer.block.cuba.Dense(p, 4 * 4 * 4, 5,
+                                                                   weight_scale=3)]
+    x = torch.rand(1, 2, 8, 8, 4)
+    for block in blocks:
+        x = block(x)
+    orig = tmp_path / "lavadl.net"
+    with h5py.File(orig, "w") as f:
+        for i, block in enumerate(blocks):
+            block.export_hdf5(f.create_group(f"layer/{i}"))
+    model = tmp_path / "m.pt"
+    assert import_main([str(orig), str(model), "--time-steps", "12"]) == 1
+    assert "pass --input-shape C,H,W" in error_line(capsys)
+    assert import_main([str(orig), str(model), "--time-steps", "12", "--input-shape",
+                        "2,8,8", "--quiet"]) == 0
+    assert export_main([str(model), str(tmp_path / "v.net"), "--threshold-form", "vector",
+                        "--hw-config", "lava-cpu-sim"]) == 0
+    spikes = random_spikes((3, 2, 8, 8, 12), 0.3, seed=4)
+    want = emulate(load_netx(str(orig), input_shape=(2, 8, 8)), spikes).spikes
+    got = emulate(load_netx(str(tmp_path / "v.net")), spikes).spikes
+    assert want[0].sum() > 0 and all(np.array_equal(a, b) for a, b in zip(want, got))

@@ -8,9 +8,9 @@ import h5py
 import numpy as np
 import pytest
 
-from rouser_lava.backends.netx_input import netx_input_shapes
 from rouser_lava.backends.runfile import load_input_bias, run_path
 from rouser_lava.deploy.netx_check import check_netx
+from rouser_lava.deploy.netx_input import netx_input_shapes
 from rouser_lava.errors import UserError
 
 

@@ -3,7 +3,6 @@
 - ``run``: ``RunResult``, ``run_backend`` and the torch, emulator and Lava backends.
 - ``emulator``, ``emu_load``, ``emu_kernels``: bit-exact batched emulator of Lava's fixed_pt
   netx models (``emu_load``: the file layouts netx reads, as it builds them).
-- ``netx_input``: a netx file's input shape (input layer, dense size or conv geometry).
 - ``lava_sim``, ``lava_io``: Lava's CPU simulator, streaming samples through one network;
   ``lava_refractory``: our fixed-point ``LIFRefractory`` model (single-spike layers).
 - ``stream``: the stream layout of a board (samples back to back, ``LIFReset``).

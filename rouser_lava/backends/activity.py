@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from ..deploy.export import read_metadata
+from ..deploy.netx_input import netx_input_shapes
 from .emu_load import load_netx
 from .emulator import emulate
-from .netx_input import netx_input_shapes
 from .runfile import load_inputs
 
 BATCH = 64  # samples per emulator call: bounds memory on long event samples

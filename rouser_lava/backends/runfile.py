@@ -12,9 +12,9 @@ import numpy as np
 from ..data.registry import dataset_for
 from ..deploy.export import read_metadata
 from ..deploy.netx_check import BIAS_MAX, BIAS_MIN, check_netx
+from ..deploy.netx_input import netx_input_shapes, pick_input_shape
 from ..errors import UserError
 from ..model.modelfile import load_model
-from .netx_input import netx_input_shapes, pick_input_shape
 from .run import BatchOutput, RunResult, netx_backend, run_backend, torch_backend
 from .stream import StreamSpec
 

@@ -60,6 +60,23 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def int_list(text: str, check, what: str) -> tuple[int, ...]:
+    """Comma-separated integers that pass ``check`` (else an argparse error naming
+    ``what``)."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or not check(values):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+    return values
+
+
+def input_shape_value(text: str) -> tuple[int, ...]:
+    """``C`` or ``C,H,W``: positive integers (one sample's shape, torch order)."""
+    return int_list(text, lambda v: len(v) in (1, 3) and min(v) > 0, "C or C,H,W")
+
+
 def positive_float(text: str) -> float:
     """A finite number > 0."""
     value = _parse(text, float, "a positive number")

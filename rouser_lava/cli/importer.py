@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
-from .common import entry, positive_float, positive_int
+from .common import entry, input_shape_value, positive_float, positive_int
 
 CONVENTIONS = ("lava", "snntorch", "norse", "sinabs", "rockpool")
 
@@ -36,6 +36,10 @@ def import_main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-steps", type=positive_int, default=None,
                    help="steps per sample to record (default: the netx file's tSample; "
                         "the dataset's default for NIR graphs)")
+    p.add_argument("--input-shape", type=input_shape_value, default=None, metavar="C,H,W",
+                   help=".net files without an input layer (lava-dl's exporter writes "
+                        "conv-first networks so) whose first conv layer fits several "
+                        "input shapes: one sample's shape, torch order")
     g = p.add_argument_group("NIR graphs (what the graph does not say)")
     g.add_argument("--convention", choices=CONVENTIONS, default=None,
                    help="framework that wrote the graph, which fixes how its continuous "
@@ -69,7 +73,7 @@ def import_main(argv: list[str] | None = None) -> int:
     if source.suffix == ".net":
         from ..deploy.netx_import import import_netx
 
-        result = import_netx(source)
+        result = import_netx(source, args.input_shape)
     else:
         from ..deploy.nir_import import import_nir
 

@@ -9,27 +9,19 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_write, check_output_file
-from .common import entry, non_negative_int, positive_float, positive_int
-
-
-def _int_list(text: str, check, what: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if not values or not check(values):
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
-    return values
-
-
-def _shape(text: str) -> tuple[int, ...]:
-    """``C`` or ``C,H,W``: positive integers."""
-    return _int_list(text, lambda v: len(v) in (1, 3) and min(v) > 0, "C or C,H,W")
+from .common import (
+    entry,
+    input_shape_value,
+    int_list,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 
 def _steps(text: str) -> tuple[int, ...]:
     """Comma-separated time steps >= 0."""
-    return _int_list(text, lambda v: min(v) >= 0, "steps such as 0,5,9")
+    return int_list(text, lambda v: min(v) >= 0, "steps such as 0,5,9")
 
 
 @entry("rouser-run")
@@ -74,7 +66,7 @@ def run_main(argv: list[str] | None = None) -> int:
                         "or one image without the N axis; needs --steps")
     p.add_argument("--steps", type=positive_int, default=None, metavar="T",
                    help="--input-bias: time steps each sample runs")
-    p.add_argument("--input-shape", type=_shape, default=None, metavar="C,H,W",
+    p.add_argument("--input-shape", type=input_shape_value, default=None, metavar="C,H,W",
                    help=".net files without an input layer: the shape of one sample in "
                         "torch order (netx's input_shape, reversed). Without it a conv-first "
                         "network's shape comes from the conv geometry when only one size "

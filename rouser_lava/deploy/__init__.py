@@ -3,7 +3,8 @@
 - ``quantize``: ``quantize_network`` (fold or vector thresholds) -> ``QuantizedNetwork``.
 - ``export``: ``netx_bytes``, ``write_netx``, ``read_metadata``, and ``rouser-export``'s
   step.
-- ``netx_check``: the validator every netx reader runs first.
+- ``netx_check``: the validator every netx reader runs first; ``netx_input``: a netx
+  file's input shape (input layer, dense size or a first conv layer's geometry).
 - ``imported``: ``ImportResult`` and the grids an imported layer is fitted to;
   ``netx_import`` (``import_netx``) and ``nir_import`` (``import_nir``, the source
   conventions) build a trainable network from a netx file or a NIR graph;

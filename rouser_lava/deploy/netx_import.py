@@ -38,6 +38,7 @@ from ..model.fold import lava_dense_synapse
 from ..model.neuron import TH_SCALE
 from .imported import ImportedLayer, ImportResult, build_network, fit_grid
 from .netx_check import REFRACTORY_MIN, check_netx
+from .netx_input import netx_input_shapes
 
 
 def effective_weight(kind: str, weight: np.ndarray) -> np.ndarray:
@@ -74,7 +75,9 @@ def _neuron(path: str, index: int, kind: str, group) -> tuple[int, int, np.ndarr
         _refuse(path, index, kind, "neuron", "missing; netx's default integrator (vThMant "
                 "2**17) has no Rouser equivalent")
     n = group["neuron"]
-    neuron_type = n["type"][()].reshape(-1)[0].decode("ascii", "replace")
+    raw_type = np.asarray(n["type"][()]).reshape(-1)[0]  # lava-dl: bytes; h5py arrays: S10
+    neuron_type = raw_type.decode("ascii", "replace") if isinstance(raw_type, bytes) \
+        else str(raw_type)
     if neuron_type not in ("CUBA", "LOIHI"):
         _refuse(path, index, kind, "neuron/type", f"{neuron_type}; only CUBA (and LOIHI, "
                 "which netx runs as the same LIF) can be trained")
@@ -127,13 +130,19 @@ def _layer(path: str, index: int, kind: str, group, shape) -> tuple[ImportedLaye
     return ImportedLayer(_spec(kind, group, raw), w, th, i_decay, v_decay), notes
 
 
-def import_netx(path: str | os.PathLike) -> ImportResult:
+def import_netx(path: str | os.PathLike,
+                input_shape: tuple[int, ...] | None = None) -> ImportResult:
     """Read netx file ``path`` into a trainable Rouser network (see the module
-    docstring for what is kept exact and what is refused). Raises UserError."""
+    docstring for what is kept exact and what is refused). ``input_shape`` (torch
+    order) is needed only where the file has no input layer and the first conv layer's
+    geometry allows several shapes. Raises UserError."""
     path = str(path)
-    summary = check_netx(path)
-    if summary.input_shape is None:
-        raise UserError(f"{path}: cannot tell the input shape (no input layer)")
+    summary = check_netx(path, input_shape=input_shape)
+    shapes = netx_input_shapes(path, input_shape)
+    if len(shapes) != 1:
+        listed = " ".join(str(s) for s in shapes[:6]) + (" ..." if len(shapes) > 6 else "")
+        raise UserError(f"{path}: no input layer, and the first conv layer fits the input "
+                        f"shapes {listed}; pass --input-shape C,H,W")
     layers, notes = [], []
     with h5py.File(path, "r") as f:
         for info in summary.layers:
@@ -151,6 +160,6 @@ def import_netx(path: str | os.PathLike) -> ImportResult:
             notes += layer_notes
     if not any(la.weight is not None for la in layers):
         raise UserError(f"{path}: no dense or conv layer to import")
-    net = build_network(summary.input_shape, layers)
+    net = build_network(shapes[0], layers)
     return ImportResult(net, notes, summary.time_steps, path)
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from ..deploy.netx_check import check_netx
 from ..errors import UserError
+from .netx_check import check_netx
 
 
 def _pair(group, field: str, default: int) -> list[int]:

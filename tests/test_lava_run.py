@@ -4,6 +4,7 @@ logged when output is not a terminal."""
 
 import logging
 import multiprocessing.resource_tracker
+import multiprocessing.util
 import os
 import select
 import signal
@@ -45,6 +46,7 @@ def clean_run(tmp_path, monkeypatch):
     """Temporary files go to an empty folder; after the test, it must be empty again and
     no process this test started may be left."""
     multiprocessing.resource_tracker.ensure_running()  # lives on, started or not here
+    multiprocessing.util.get_temp_dir()  # so is the process's pymp-* folder (Lava's sockets)
     before = child_pids()
     tmp = tmp_path / "tmp"
     tmp.mkdir()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -102,14 +103,18 @@ def stop(ranks: Ranks) -> None:
     nothing to do alone).
 
     torch 2.3's gloo process group joins its worker threads in its destructor while
-    holding the GIL; a worker still dropping the last collective's Python tensors waits
-    for the GIL, and the process hangs (seen about every other run right after an
-    ``all_gather_object``). Waiting in a barrier first, with the GIL released, lets the
-    workers finish; the barrier itself holds no Python tensor.
+    holding the GIL. A worker that drops the last reference to a collective's tensor
+    whose Python object is already gone (as ``all_gather_object``'s are) needs the GIL
+    to free it, so it waits for it and the process hangs (seen once in 3 to 12 runs).
+    So the last collective is on a tensor that outlives the destructor, and a short
+    wait with the GIL released lets the workers finish dropping the earlier ones.
     """
     if ranks.world > 1 and dist.is_initialized():
-        dist.barrier()
+        last = torch.zeros(1, device=ranks.device)
+        dist.all_reduce(last)
+        time.sleep(0.05)
         dist.destroy_process_group()
+        del last
 
 
 def agree(ranks: Ranks, step: Callable[[], T]) -> T:

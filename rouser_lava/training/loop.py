@@ -234,9 +234,9 @@ def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool =
             if not math.isfinite(total):
                 raise UserError(_diverged(epoch, "the loss"))
             bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / seen:.3f}")
-        check_same(ranks, net)
         if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
             raise UserError(_diverged(epoch, "the weights or thresholds"))
+        check_same(ranks, net)
         t_m = time.perf_counter()
         counts = [all_sum(ranks, c).cpu() for c in counts]
         layers = layer_metrics(net, counts, seen, data.time_steps, w0)

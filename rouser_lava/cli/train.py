@@ -14,7 +14,9 @@ def train_main(argv: list[str] | None = None) -> int:
         description="Train a spiking network whose CUBA LIF (or single-spike) neurons "
                     "learn one threshold each (Rouser), with lava-dl SLAYER. Writes "
                     "model.pt (loadable with torch.load(weights_only=True)) for "
-                    "rouser-export and rouser-run.",
+                    "rouser-export and rouser-run. Under torchrun (torchrun "
+                    "--nproc_per_node K rouser-train ...) it trains data-parallel: "
+                    "--batch-size is the global batch, rank 0 writes the files.",
         epilog="Presets set dataset, architecture and hyperparameters of the papers' "
                "setups; any option given here overrides them. See rouser_lava/training/presets.py.")
     add_train_options(p)
@@ -54,6 +56,9 @@ def train_main(argv: list[str] | None = None) -> int:
                    help="continue the run whose checkpoint is next to --out (NAME.ckpt.pt) "
                         "with its settings; --epochs may extend it, other options are "
                         "ignored")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="cpu (default) or cuda (under torchrun: each process uses the GPU "
+                        "of its LOCAL_RANK)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
 

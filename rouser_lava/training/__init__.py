@@ -3,5 +3,6 @@
 - ``loop``: ``TrainConfig``, ``train``, ``evaluate``, learning-rate schedules.
 - ``metrics``: dead neurons, spike rates, threshold statistics, weight change.
 - ``trainrun``: ``rouser-train``'s run files, checkpoints and resume.
+- ``distributed``: data-parallel training over processes (torchrun, DDP).
 - ``presets``: the papers' settings by dataset.
 """

@@ -17,6 +17,7 @@ from .._slayer import slayer
 from ..data.dataset import SpikeDataset
 from ..errors import UserError
 from ..model.blocks import RouserNet, dense_spec
+from .distributed import Ranks, all_sum, check_same, wrap
 from .metrics import batch_counts, format_epoch, layer_metrics, weights
 
 log = logging.getLogger(__name__)
@@ -84,19 +85,38 @@ def _loss_fn(net: RouserNet, cfg: TrainConfig):
 @torch.no_grad()
 def evaluate(net: RouserNet, x: np.ndarray, y: np.ndarray, batch_size: int = 128,
              cfg: TrainConfig | None = None) -> EvalResult:
-    """Run ``net`` on spikes ``x`` (uint8 ``(N, ..., T)``) with labels ``y`` (``(N,)``)."""
+    """Run ``net`` on spikes ``x`` (uint8 ``(N, ..., T)``) with labels ``y`` (``(N,)``),
+    on the device that holds ``net``."""
     net.eval()
+    device = _device(net)
     loss_fn = _loss_fn(net, cfg or TrainConfig())
     preds, total_loss = [], 0.0
     for start in range(0, len(x), batch_size):
-        xb = torch.from_numpy(np.asarray(x[start:start + batch_size])).float()
-        yb = torch.from_numpy(y[start:start + batch_size])
+        xb = torch.from_numpy(np.asarray(x[start:start + batch_size])).float().to(device)
+        yb = torch.from_numpy(y[start:start + batch_size]).to(device)
         outs = net(xb)
         total_loss += loss_fn(outs[-1], yb).item()
-        preds.append(predict(net, outs[-1]).numpy())
+        preds.append(predict(net, outs[-1]).cpu().numpy())
     predictions = np.concatenate(preds).astype(np.int64)
     return EvalResult(predictions, float(np.mean(predictions == y)),
                       total_loss / max(len(x), 1))
+
+
+def _device(net: nn.Module) -> torch.device:
+    return next(net.parameters()).device
+
+
+def _evaluate_all(net: RouserNet, x: np.ndarray, y: np.ndarray, cfg: TrainConfig,
+                  ranks: Ranks) -> tuple[float, float]:
+    """Accuracy and mean loss over all of ``x``, each rank evaluating its part."""
+    part = ranks.part(len(x))
+    n = part.stop - part.start
+    mine = evaluate(net, x[part], y[part], cfg=cfg) if n else None
+    sums = all_sum(ranks, torch.tensor(
+        [float(np.sum(mine.predictions == y[part])), mine.loss * n, n] if n else [0.0] * 3,
+        dtype=torch.float64))
+    correct, loss, total = sums.tolist()
+    return correct / max(total, 1), loss / max(total, 1)
 
 
 COSINE_FLOOR = 0.01  # the cosine schedule's last epoch runs at this fraction of lr
@@ -150,7 +170,8 @@ def _diverged(epoch: int, what: str) -> str:
 
 def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool = True,
           resume: TrainState | None = None,
-          on_epoch: Callable[[TrainState], None] | None = None) -> list[dict]:
+          on_epoch: Callable[[TrainState], None] | None = None,
+          ranks: Ranks | None = None) -> list[dict]:
     """Train ``net`` in place on ``data``; returns per-epoch metrics.
 
     Each row has ``epoch, train_loss, train_acc, test_loss, test_acc`` (plus
@@ -161,9 +182,17 @@ def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool =
     state (``net`` must hold that state's weights); ``on_epoch`` is called with the
     state after every epoch (for checkpoints). Raises UserError, naming the epoch, when
     the loss or a parameter becomes NaN or infinite.
+
+    ``ranks`` (from :func:`rouser_lava.training.distributed.start`) makes this one of
+    several data-parallel processes: each takes its part of every global batch of
+    ``cfg.batch_size`` samples, and the metrics are those of the whole batch and epoch,
+    the same on every rank (``on_epoch`` is called on every rank). Alone by default, on
+    the device that holds ``net``.
     """
+    ranks = ranks or Ranks(device=_device(net))
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = make_optimizer(net, cfg)
+    model = wrap(net, ranks)
     w0, history, first = weights(net), [], 1
     if resume is not None:
         opt.load_state_dict(resume.optimizer)
@@ -172,45 +201,52 @@ def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool =
     loss_fn = _loss_fn(net, cfg)
     for epoch in range(first, cfg.epochs + 1):
         t0 = time.perf_counter()
-        net.train()
+        model.train()
         factor = lr_factor(cfg.lr_schedule, epoch, cfg.epochs)
         for group in opt.param_groups:
             group["lr"] = group["base_lr"] * factor
         order = torch.randperm(len(data.x_train), generator=gen).numpy()
         total, correct, seen, metrics_s, counts = 0.0, 0, 0, 0.0, None
-        bar = tqdm(range(0, len(order), cfg.batch_size), disable=None if progress else True,
-                   desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False)
+        bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}",
+                   disable=None if progress and ranks.main else True, unit="batch",
+                   leave=False)
         for start in bar:
             idx = order[start:start + cfg.batch_size]
-            xb = torch.from_numpy(np.asarray(data.x_train[idx])).float()
-            yb = torch.from_numpy(data.y_train[idx])
-            outs = net(xb)
+            mine = idx[ranks.part(len(idx))]  # this rank's part of the global batch
+            keep = int(len(mine) > 0)  # 0: a last batch smaller than the world; this rank
+            run = mine if keep else idx[:1]  # runs one sample unweighted, to meet DDP
+            xb = torch.from_numpy(np.asarray(data.x_train[run])).float().to(ranks.device)
+            yb = torch.from_numpy(data.y_train[run]).to(ranks.device)
+            outs = model(xb)
             loss = loss_fn(outs[-1], yb)
             opt.zero_grad()
-            loss.backward()
+            (loss * (ranks.grad_scale * keep)).backward()
             opt.step()
             net.clamp_()
             t_m = time.perf_counter()
-            batch = batch_counts(net.spike_outputs(outs))
+            batch = [c * keep for c in batch_counts(net.spike_outputs(outs))]
             counts = batch if counts is None else [a + b for a, b in zip(counts, batch)]
             metrics_s += time.perf_counter() - t_m
-            total += loss.item()
+            sums = all_sum(ranks, torch.tensor(  # loss, correct, samples of the global batch
+                [loss.item() * keep, int((predict(net, outs[-1]) == yb).sum()) * keep,
+                 len(mine)], dtype=torch.float64)).tolist()
+            total, correct, seen = total + sums[0], correct + int(sums[1]), seen + int(sums[2])
             if not math.isfinite(total):
                 raise UserError(_diverged(epoch, "the loss"))
-            correct += int((predict(net, outs[-1]) == yb).sum())
-            seen += len(idx)
             bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / seen:.3f}")
         if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
             raise UserError(_diverged(epoch, "the weights or thresholds"))
+        check_same(ranks, net)
         t_m = time.perf_counter()
+        counts = [all_sum(ranks, c).cpu() for c in counts]
         layers = layer_metrics(net, counts, seen, data.time_steps, w0)
         metrics_s += time.perf_counter() - t_m
-        test = evaluate(net, data.x_test, data.y_test, cfg=cfg)
+        test_acc, test_loss = _evaluate_all(net, data.x_test, data.y_test, cfg, ranks)
         row = {"epoch": epoch, "train_loss": total / seen, "train_acc": correct / seen,
-               "test_loss": test.loss, "test_acc": test.accuracy}
+               "test_loss": test_loss, "test_acc": test_acc}
         if data.x_val is not None:
-            val = evaluate(net, data.x_val, data.y_val, cfg=cfg)
-            row.update(val_loss=val.loss, val_acc=val.accuracy)
+            val_acc, val_loss = _evaluate_all(net, data.x_val, data.y_val, cfg, ranks)
+            row.update(val_loss=val_loss, val_acc=val_acc)
         row.update({
             "lr": opt.param_groups[0]["lr"], "wall_s": time.perf_counter() - t0,
             "metrics_s": metrics_s, "layers": layers})

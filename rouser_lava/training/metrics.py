@@ -20,8 +20,8 @@ def batch_counts(outputs: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def weights(net: RouserNet) -> list[torch.Tensor]:
-    """Detached copies of each spiking layer's synaptic weight."""
-    return [b.synapse.weight.detach().clone() for b in net.spiking_blocks()]
+    """Detached copies of each spiking layer's synaptic weight, on the CPU."""
+    return [b.synapse.weight.detach().cpu().clone() for b in net.spiking_blocks()]
 
 
 def layer_metrics(net: RouserNet, counts: list[torch.Tensor], samples: int, steps: int,
@@ -44,8 +44,8 @@ def layer_metrics(net: RouserNet, counts: list[torch.Tensor], samples: int, step
     """
     rows = []
     for name, block, c, w_init in zip(net.layer_names(), net.spiking_blocks(), counts, w0):
-        th = block.neuron.quantized_threshold().detach().double()
-        w = block.synapse.weight.detach()
+        th = block.neuron.quantized_threshold().detach().cpu().double()
+        w = block.synapse.weight.detach().cpu()
         rows.append({
             "name": name,
             "dead_pct": 100.0 * float((c == 0).double().mean()),

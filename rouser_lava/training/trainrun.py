@@ -9,6 +9,10 @@ state, data-order RNG state, initial weights, history and settings). All are wri
 atomically, so a run killed at any moment leaves the last complete epoch's files;
 ``--resume`` continues from ``NAME.ckpt.pt`` and gives the same result as an
 uninterrupted run with the same seed.
+
+Under ``torchrun`` (see :mod:`rouser_lava.training.distributed`) every rank trains its
+part of each batch and rank 0 alone writes the files; ``--resume`` may use a different
+number of processes, as the data order does not depend on it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from ..model.blocks import RouserNet, layer_shapes
 from ..model.modelfile import load_model, load_record, save_model, save_record
 from ..model.neuron import NeuronConfig
 from ..resources import require_memory
+from .distributed import Ranks, agree, start, stop
 from .loop import TrainConfig, TrainState, config_dict, dense_arch, train
 from .presets import resolve
 
@@ -126,10 +131,11 @@ def _init_dataset(opt: dict, meta: dict, input_shape: tuple[int, ...]) -> SpikeD
     return data
 
 
-def _dataset_and_net(opt: dict) -> tuple[SpikeDataset, RouserNet]:
-    """The data and the initial network of a run: a new dense net, or (``--init``) a
-    trained model to fine-tune, with its architecture, neuron settings, weights and
-    data encoding. ``--deploy fold-exact`` makes its forward pass the fold export."""
+def _dataset_and_net(opt: dict, ranks: Ranks) -> tuple[SpikeDataset, RouserNet]:
+    """The data and the initial network of a run (on the CPU): a new dense net, or
+    (``--init``) a trained model to fine-tune, with its architecture, neuron settings,
+    weights and data encoding. ``--deploy fold-exact`` makes its forward pass the fold
+    export. The memory check counts this rank's part of the batch."""
     fold = opt.get("deploy", "vector") == "fold-exact"
     if opt.get("init"):
         base, record = load_model(opt["init"])
@@ -150,7 +156,7 @@ def _dataset_and_net(opt: dict) -> tuple[SpikeDataset, RouserNet]:
         data = load_dataset(opt["dataset"], **{k: opt.get(k) for k in DATA_OPTIONS})
         arch, input_shape = dense_arch(data, tuple(opt["hidden"])), data.input_shape
     sizes = [int(np.prod(input_shape))] + [s.get("out_features", 0) for s in arch]
-    require_memory(training_bytes(sizes, opt["batch_size"], data.time_steps),
+    require_memory(training_bytes(sizes, opt["batch_size"] // ranks.world, data.time_steps),
                    f"training {'-'.join(map(str, sizes))} with batch {opt['batch_size']} "
                    f"and {data.time_steps} steps", "use smaller --hidden, --batch-size or "
                    "--time-steps")
@@ -161,30 +167,54 @@ def _dataset_and_net(opt: dict) -> tuple[SpikeDataset, RouserNet]:
     return data, net
 
 
-def train_run(opt: dict, out: str | Path, progress: bool = True,
-              resume: bool = False) -> list[dict]:
-    """Train with settings ``opt`` (see :data:`SETTINGS`), writing the run's files.
-
-    With ``resume``, the settings are the checkpoint's, except ``opt['epochs']`` when
-    given (extending a run; under the cosine schedule this reshapes the remaining lr).
-    """
+def _open_run(opt: dict, out: str | Path, resume: bool, ranks: Ranks
+              ) -> tuple[dict[str, Path], dict, dict | None]:
+    """The run's files, its settings (the checkpoint's when resuming, ``opt['epochs']``
+    aside) and the checkpoint (None for a new run); UserError when these do not fit
+    together or with the launch."""
     files = run_files(check_output_file(out))
     for path in files.values():
         if path.is_dir():
             raise UserError(f"{path}: is a folder; the run writes this file")
-    state = None
+    ckpt = None
     if resume:
         if not files["checkpoint"].is_file():
             raise UserError(f"{files['checkpoint']}: no checkpoint to resume from")
         ckpt = load_record(files["checkpoint"], CHECKPOINT)
         opt = {**ckpt["settings"], "epochs": opt.get("epochs") or ckpt["settings"]["epochs"]}
+    if opt["batch_size"] % ranks.world:
+        raise UserError(f"--batch-size {opt['batch_size']} is the global batch, split "
+                        f"equally over the {ranks.world} processes: give a multiple of "
+                        f"{ranks.world}")
+    if ranks.device.type == "cuda" and opt.get("deploy") == "fold-exact":
+        raise UserError("--deploy fold-exact trains on the CPU only (the fold is computed "
+                        "with NumPy); use --device cpu")
+    return files, opt, ckpt
+
+
+def train_run(opt: dict, out: str | Path, progress: bool = True, resume: bool = False,
+              ranks: Ranks | None = None) -> list[dict]:
+    """Train with settings ``opt`` (see :data:`SETTINGS`), writing the run's files.
+
+    With ``resume``, the settings are the checkpoint's, except ``opt['epochs']`` when
+    given (extending a run; under the cosine schedule this reshapes the remaining lr).
+    ``ranks`` (default: one process on the CPU) places this process in a data-parallel
+    run; a UserError on any rank is raised on all of them.
+    """
+    ranks = ranks or Ranks()
+    files, opt, ckpt = agree(ranks, lambda: _open_run(opt, out, resume, ranks))
+    state = None
+    if ckpt is not None:
         state = TrainState(ckpt["epoch"], ckpt["optimizer"], ckpt["generator"], ckpt["w0"],
                            ckpt["history"])
         if state.epoch >= opt["epochs"]:
             log.info("nothing to do: %s already has %d epochs (of %d); no file written",
                      files["checkpoint"], state.epoch, opt["epochs"])
             return state.history
-    data, net = _dataset_and_net(opt)
+    # rank 0 first, so that it alone bins (and caches) an event dataset
+    first = agree(ranks, lambda: _dataset_and_net(opt, ranks) if ranks.main else None)
+    rest = agree(ranks, lambda: None if ranks.main else _dataset_and_net(opt, ranks))
+    data, net = first or rest
     cfg = TrainConfig(epochs=opt["epochs"], batch_size=opt["batch_size"], lr=opt["lr"],
                       lr_threshold=opt["lr_threshold"],
                       lr_schedule=opt.get("lr_schedule", "constant"),  # older checkpoints
@@ -193,27 +223,35 @@ def train_run(opt: dict, out: str | Path, progress: bool = True,
         net.load_state_dict(ckpt["state_dict"])
         log.info("resuming %s after epoch %d of %d", files["checkpoint"], state.epoch,
                  cfg.epochs)
+    net.to(ranks.device)
     nc = net.neuron_config
     log.info("training %s on %s: %d train / %d test samples, %d steps, %s neurons, %s "
              "readout, thresholds %s%s", _sizes(net), data.name, len(data.x_train),
              len(data.x_test), data.time_steps, nc.neuron, nc.readout, opt["thresholds"],
              ", fold-exact" if nc.fold_exact else "")
+    if ranks.world > 1:
+        log.info("data-parallel on %d processes (%s): %d samples per process and batch",
+                 ranks.world, ranks.device.type, cfg.batch_size // ranks.world)
     dataset = {"name": data.name, "encoding": data.encoding, "train": config_dict(cfg)}
     saved = dict(opt, hidden=list(opt["hidden"]))
 
-    def on_epoch(s: TrainState) -> None:
+    def save(s: TrainState) -> None:
         save_model(files["model"], net, dataset, s.history)
         accs = [row[best_key(row)] for row in s.history]
         if accs.index(max(accs)) == len(accs) - 1:
             save_model(files["best"], net, dataset, s.history)
         _write_metrics(files["metrics"], s.history)
         record = {"format": CHECKPOINT, "version": 1, "settings": saved, "epoch": s.epoch,
-                  "state_dict": {k: v.detach().clone() for k, v in net.state_dict().items()},
+                  "state_dict": {k: v.detach().cpu().clone()
+                                 for k, v in net.state_dict().items()},
                   "optimizer": s.optimizer, "generator": s.generator, "w0": s.w0,
                   "history": s.history}
         save_record(files["checkpoint"], record)
 
-    history = train(net, data, cfg, progress, resume=state, on_epoch=on_epoch)
+    def on_epoch(s: TrainState) -> None:  # rank 0 writes; its error stops every rank
+        agree(ranks, lambda: save(s) if ranks.main else None)
+
+    history = train(net, data, cfg, progress, resume=state, on_epoch=on_epoch, ranks=ranks)
     accs = [row[best_key(row)] for row in history]
     log.info("wrote %s, %s, %s; %s holds epoch %d", files["model"], files["metrics"].name,
              files["checkpoint"].name, files["best"].name, accs.index(max(accs)) + 1)
@@ -222,6 +260,15 @@ def train_run(opt: dict, out: str | Path, progress: bool = True,
 
 def train_model(args) -> list[dict]:
     """``rouser-train``: train from parsed CLI arguments (``--resume`` takes every setting
-    from the checkpoint, and ``--epochs`` only if given)."""
+    from the checkpoint, and ``--epochs`` only if given) on ``args.device``, as one of
+    torchrun's processes where torchrun started this one."""
     opt = {"epochs": args.epochs} if args.resume else settings(args)
-    return train_run(opt, args.out, progress=not args.quiet, resume=args.resume)
+    ranks = start(args.device)
+    try:
+        history = train_run(opt, args.out, progress=not args.quiet, resume=args.resume,
+                            ranks=ranks)
+    except UserError:  # raised on every rank alike (see agree), so they leave together
+        stop(ranks)
+        raise
+    stop(ranks)  # not after other errors: that rank exits and torchrun stops the rest
+    return history

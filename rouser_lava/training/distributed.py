@@ -1,0 +1,165 @@
+"""Data-parallel training over processes (torch DDP), as ``torchrun`` launches them.
+
+``torchrun --nproc_per_node K rouser-train ...`` starts K copies of the command with
+``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (and the rendezvous address) in their
+environment; :func:`start` reads them and joins the process group: gloo on the CPU,
+nccl on CUDA (one GPU per process, ``LOCAL_RANK``'s).
+
+How the K processes split the work so that one epoch on K equals one epoch on one
+(up to float summation order):
+
+- every rank draws the single process's seeded data order and cuts each global batch
+  of ``B`` samples into K contiguous parts (:meth:`Ranks.part`), ``B / K`` each;
+- the loss is summed over samples, and DDP averages the gradients over ranks, so each
+  rank scales its loss by K (:attr:`Ranks.grad_scale`): the all-reduced gradient is the
+  gradient of the global batch's summed loss;
+- weights and thresholds are parameters, equal on every rank at the start (same seed,
+  or the same checkpoint) and after every step (the same all-reduced gradient, Adam
+  step and clamping); :func:`check_same` asserts it bit for bit after every epoch;
+- counts and sums behind the per-epoch metrics are all-reduced (:func:`all_sum`).
+
+A UserError on one rank must not leave the others waiting in a collective:
+:func:`agree` runs a step on every rank and raises the first rank's error on all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..errors import UserError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """Where this process sits in a data-parallel run (one process: rank 0 of 1)."""
+
+    rank: int = 0  # this process, 0 .. world - 1
+    world: int = 1  # processes in the run
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        """True on rank 0, the one that writes files and logs."""
+        return self.rank == 0
+
+    @property
+    def grad_scale(self) -> float:
+        """Factor of the summed loss that turns DDP's gradient average into the sum."""
+        return float(self.world)
+
+    def part(self, n: int) -> slice:
+        """This rank's contiguous share of ``n`` items (sizes differ by at most one)."""
+        return slice(self.rank * n // self.world, (self.rank + 1) * n // self.world)
+
+
+def launched() -> bool:
+    """True when torchrun (or another launcher setting its variables) started us."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def device_for(name: str, local_rank: int = 0) -> torch.device:
+    """The torch device for ``--device name`` (cpu or cuda); raises UserError when CUDA is asked for
+    but absent, or when a node runs more processes than it has GPUs."""
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is available to torch on this machine "
+                        "(torch.cuda.is_available() is False); use --device cpu")
+    count = torch.cuda.device_count()
+    if local_rank >= count:
+        raise UserError(f"--device cuda: local rank {local_rank} but this node has {count} "
+                        f"GPU(s); start at most {count} processes per node")
+    torch.cuda.set_device(local_rank)
+    return torch.device("cuda", local_rank)
+
+
+def start(device: str) -> Ranks:
+    """Join the process group torchrun set up (gloo on CPU, nccl on CUDA), or, without
+    torchrun or with one process, run alone. Ranks other than 0 log only errors."""
+    if not launched() or int(os.environ["WORLD_SIZE"]) == 1:
+        return Ranks(device=device_for(device))
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    dev = device_for(device, int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank,
+                            world_size=world)
+    if rank != 0:
+        logging.getLogger().setLevel(logging.ERROR)
+    return Ranks(rank, world, dev)
+
+
+def stop(ranks: Ranks) -> None:
+    """Leave the process group :func:`start` joined, together (every rank must call it;
+    nothing to do alone).
+
+    torch 2.3's gloo process group joins its worker threads in its destructor while
+    holding the GIL. A worker that drops the last reference to a collective's tensor
+    whose Python object is already gone (as ``all_gather_object``'s are) needs the GIL
+    to free it, so it waits for it and the process hangs (seen once in 3 to 12 runs).
+    So the last collective is on a tensor that outlives the destructor, and a short
+    wait with the GIL released lets the workers finish dropping the earlier ones.
+    """
+    if ranks.world > 1 and dist.is_initialized():
+        last = torch.zeros(1, device=ranks.device)
+        dist.all_reduce(last)
+        time.sleep(0.05)
+        dist.destroy_process_group()
+        del last
+
+
+def agree(ranks: Ranks, step: Callable[[], T]) -> T:
+    """``step()`` on every rank; if it raises UserError on any, every rank raises the
+    lowest such rank's error (so all exit with the same line, none left waiting)."""
+    error, result = None, None
+    try:
+        result = step()
+    except UserError as err:
+        error = str(err)
+    if ranks.world > 1:
+        errors = [None] * ranks.world
+        dist.all_gather_object(errors, error)
+        error = next((e for e in errors if e is not None), None)
+    if error is not None:
+        raise UserError(error)
+    return result
+
+
+def all_sum(ranks: Ranks, values: torch.Tensor) -> torch.Tensor:
+    """``values`` summed over ranks (a new tensor on ``values``' device)."""
+    values = values.to(ranks.device).clone()
+    if ranks.world > 1:
+        dist.all_reduce(values)
+    return values
+
+
+def wrap(net: nn.Module, ranks: Ranks) -> nn.Module:
+    """The module to train: ``net`` itself alone, else ``net`` in DDP (which checks at
+    construction that every rank holds the same parameters). Buffers (fixed thresholds)
+    never change in training, so they are not re-broadcast before every forward."""
+    if ranks.world == 1:
+        return net
+    ids = [ranks.device.index] if ranks.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False)
+
+
+def check_same(ranks: Ranks, net: nn.Module) -> None:
+    """Raise RuntimeError on every rank unless all ranks hold bit-identical parameters."""
+    if ranks.world == 1:
+        return
+    flat = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+    first = flat.clone()
+    dist.broadcast(first, src=0)
+    differ = all_sum(ranks, torch.tensor([float(not torch.equal(flat, first))]))
+    if differ.item():
+        raise RuntimeError(f"parameters differ between ranks on {int(differ.item())} "
+                           f"rank(s): data-parallel training lost step with rank 0")

@@ -2,6 +2,7 @@
 worker processes and leave no process and no temporary folder behind; progress is
 logged when output is not a terminal."""
 
+import contextlib
 import logging
 import multiprocessing.resource_tracker
 import multiprocessing.util
@@ -68,13 +69,30 @@ def read_until(proc: subprocess.Popen, prefix: bytes, timeout: float) -> bytes:
     return out
 
 
+def wait_or_dump(proc: subprocess.Popen, timeout: float) -> int:
+    """The process's exit status; if it has not ended within ``timeout`` seconds, fail
+    with its threads' stacks (faulthandler, set by ``PYTHONFAULTHANDLER=1``, writes them
+    to stderr on SIGABRT) and what it had printed."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        raise AssertionError(f"still running {timeout} s after Ctrl-C; its stderr:\n"
+                             f"{proc.stderr.read().decode(errors='replace')}") from None
+
+
 def test_ctrl_c_stops_the_run(net_file, tmp_path):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     root = str(Path(rouser_lava.__file__).parents[1])
-    env = dict(os.environ, TMPDIR=str(tmp),
+    env = dict(os.environ, TMPDIR=str(tmp), PYTHONFAULTHANDLER="1",
                PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-    code = "from rouser_lava.cli import run_main; raise SystemExit(run_main())"
+    # Ctrl-C as in a terminal, also where this test runs as a background job (whose
+    # processes inherit SIGINT ignored)
+    code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            "from rouser_lava.cli import run_main; raise SystemExit(run_main())")
     proc = subprocess.Popen([sys.executable, "-c", code, str(net_file), "--backend", "lava"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
@@ -82,7 +100,7 @@ def test_ctrl_c_stops_the_run(net_file, tmp_path):
         err = read_until(proc, b"lava: 1/360 samples, ", timeout=120)  # samples running
         assert len(os.listdir(tmp)) > 0  # Lava's temporary folders exist
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
-        assert proc.wait(timeout=10) == 130
+        assert wait_or_dump(proc, 10) == 130
         err += proc.stderr.read()
     finally:
         if proc.poll() is None:

@@ -26,7 +26,7 @@ from rouser_lava.deploy.quantize import quantize_network
 from rouser_lava.errors import UserError
 
 from .conftest import error_line, random_spikes
-from .test_lava_run import clean_run, read_until  # noqa: F401  (clean_run: a fixture)
+from .test_lava_run import clean_run, read_until, wait_or_dump  # noqa: F401  (clean_run: a fixture)
 
 pytestmark = pytest.mark.usefixtures("clean_run")
 
@@ -162,9 +162,12 @@ def test_ctrl_c_stops_every_worker(dense_file, tmp_path):
     tmp = tmp_path / "tmp"  # clean_run's
     np.save(tmp_path / "x.npy", random_spikes((2000, 20, 16), 0.4, seed=15))
     root = str(Path(rouser_lava.__file__).parents[1])
-    env = dict(os.environ, TMPDIR=str(tmp),
+    env = dict(os.environ, TMPDIR=str(tmp), PYTHONFAULTHANDLER="1",
                PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-    code = "from rouser_lava.cli import run_main; raise SystemExit(run_main())"
+    # Ctrl-C as in a terminal, also where this test runs as a background job (whose
+    # processes inherit SIGINT ignored)
+    code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            "from rouser_lava.cli import run_main; raise SystemExit(run_main())")
     proc = subprocess.Popen([sys.executable, "-c", code, dense_file, "--backend", "lava",
                              "--workers", "2", "--input", str(tmp_path / "x.npy")],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -176,7 +179,7 @@ def test_ctrl_c_stops_every_worker(dense_file, tmp_path):
                    if "lava_workers" in Path(f"/proc/{pid}/cmdline").read_text()]
         assert len(workers) == 2
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
-        assert proc.wait(timeout=20) == 130
+        assert wait_or_dump(proc, 20) == 130
         err += proc.stderr.read()
     finally:
         if proc.poll() is None:

@@ -227,6 +227,9 @@ def serve() -> None:
     if os.getppid() != parent:  # it ended before the line above
         return
     conn = Connection(fd)
+    # SIGINT is the parent's stop request, also where the user's shell made the parent
+    # ignore it (``nohup rouser-run ... &``: a background job inherits SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # the parent's stop
         net_path, tmp, first, end, out, report, kwargs = conn.recv()

@@ -69,23 +69,10 @@ def read_until(proc: subprocess.Popen, prefix: bytes, timeout: float) -> bytes:
     return out
 
 
-def wait_or_dump(proc: subprocess.Popen, timeout: float) -> int:
-    """The process's exit status; if it has not ended within ``timeout`` seconds, fail
-    with its threads' stacks (faulthandler, set by ``PYTHONFAULTHANDLER=1``, writes them
-    to stderr on SIGABRT) and what it had printed."""
-    try:
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGABRT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
-        raise AssertionError(f"still running {timeout} s after Ctrl-C; its stderr:\n"
-                             f"{proc.stderr.read().decode(errors='replace')}") from None
-
-
-def test_ctrl_c_stops_the_run(net_file, tmp_path):
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
+@contextlib.contextmanager
+def rouser_run(args: list[str], tmp: Path):
+    """``rouser-run ARGS`` in a process group of its own with temporary files in ``tmp``;
+    yields the process (stderr piped) and kills what is left of the group on leaving."""
     root = str(Path(rouser_lava.__file__).parents[1])
     env = dict(os.environ, TMPDIR=str(tmp), PYTHONFAULTHANDLER="1",
                PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
@@ -93,21 +80,45 @@ def test_ctrl_c_stops_the_run(net_file, tmp_path):
     # processes inherit SIGINT ignored)
     code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "from rouser_lava.cli import run_main; raise SystemExit(run_main())")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(net_file), "--backend", "lava"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
-        err = read_until(proc, b"lava: 1/360 samples, ", timeout=120)  # samples running
-        assert len(os.listdir(tmp)) > 0  # Lava's temporary folders exist
-        os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
-        assert wait_or_dump(proc, 10) == 130
-        err += proc.stderr.read()
+        yield proc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def ctrl_c(proc: subprocess.Popen, err: bytes, timeout: float) -> None:
+    """Send Ctrl-C to the process's group, as a terminal does; it must exit with 130
+    within ``timeout`` seconds and print nothing but progress (``err``: what it printed
+    so far) and ``rouser-run: interrupted``. A process still running fails the test
+    with its threads' stacks (faulthandler writes them to stderr on SIGABRT)."""
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        raise AssertionError(f"still running {timeout} s after Ctrl-C; its stderr:\n"
+                             f"{(err + proc.stderr.read()).decode(errors='replace')}"
+                             ) from None
+    err += proc.stderr.read()
+    assert proc.returncode == 130, err.decode()
     lines = [line for line in err.decode().splitlines() if not line.startswith("lava: ")]
     assert lines == ["rouser-run: interrupted"], err.decode()
+
+
+def test_ctrl_c_stops_the_run(net_file, tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    with rouser_run([str(net_file), "--backend", "lava"], tmp) as proc:
+        err = read_until(proc, b"lava: 1/360 samples, ", timeout=120)  # samples running
+        assert len(os.listdir(tmp)) > 0  # Lava's temporary folders exist
+        ctrl_c(proc, err, 10)
     deadline = time.monotonic() + 5  # the resource tracker ends once its parent has
     while True:
         try:

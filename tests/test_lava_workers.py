@@ -5,8 +5,6 @@ file left behind."""
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rouser_lava
 from rouser_lava.backends import lava_workers
 from rouser_lava.backends.emulator import emulate, load_netx
 from rouser_lava.backends.lava_sim import simulate
@@ -26,7 +23,7 @@ from rouser_lava.deploy.quantize import quantize_network
 from rouser_lava.errors import UserError
 
 from .conftest import error_line, random_spikes
-from .test_lava_run import clean_run, read_until, wait_or_dump  # noqa: F401  (clean_run: a fixture)
+from .test_lava_run import clean_run, ctrl_c, read_until, rouser_run  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("clean_run")
 
@@ -161,31 +158,14 @@ def test_cli_workers(dense_file, tmp_path, capsys):
 def test_ctrl_c_stops_every_worker(dense_file, tmp_path):
     tmp = tmp_path / "tmp"  # clean_run's
     np.save(tmp_path / "x.npy", random_spikes((2000, 20, 16), 0.4, seed=15))
-    root = str(Path(rouser_lava.__file__).parents[1])
-    env = dict(os.environ, TMPDIR=str(tmp), PYTHONFAULTHANDLER="1",
-               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-    # Ctrl-C as in a terminal, also where this test runs as a background job (whose
-    # processes inherit SIGINT ignored)
-    code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-            "from rouser_lava.cli import run_main; raise SystemExit(run_main())")
-    proc = subprocess.Popen([sys.executable, "-c", code, dense_file, "--backend", "lava",
-                             "--workers", "2", "--input", str(tmp_path / "x.npy")],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    try:
+    args = [dense_file, "--backend", "lava", "--workers", "2", "--input",
+            str(tmp_path / "x.npy")]
+    with rouser_run(args, tmp) as proc:
         err = read_until(proc, b"lava: 1/2000 samples, ", timeout=120)  # samples running
         workers = [int(pid) for pid in
                    Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
                    if "lava_workers" in Path(f"/proc/{pid}/cmdline").read_text()]
         assert len(workers) == 2
-        os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
-        assert wait_or_dump(proc, 20) == 130
-        err += proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    lines = [line for line in err.decode().splitlines() if not line.startswith("lava: ")]
-    assert lines == ["rouser-run: interrupted"], err.decode()
+        ctrl_c(proc, err, 20)
     assert_sessions_end(workers)
     assert os.listdir(tmp) == []

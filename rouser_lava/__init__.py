@@ -23,9 +23,14 @@ The names below are the Python API; each is imported on first use, so
 ``import_netx``,          a lava-dl netx file or a NIR graph -> a trainable Rouser
 ``import_nir``            network (``ImportResult``: net and what was approximated)
 ``export_nir``            a Rouser network -> NIR graph (Lava convention)
+``read_netx``             a netx file read and checked once (``NetxFile``), for the
+                          runners below
 ``load_netx``,            the bit-exact batched emulator of Lava's fixed_pt models
 ``emulate``
 ``simulate``              Lava's CPU simulator (Loihi2SimCfg, fixed_pt)
+``run_path``,             ``rouser-run``: a model or netx file over a dataset or
+``RunOptions``,           spikes on a backend (``RunOptions``: what and how, checked
+``RunResult``             in one place) -> ``RunResult`` (accuracy, spikes per layer)
 ``compare``               trained model vs emulator vs Lava on a test set
 ``UserError``             the one error type for bad input
 ========================  ==========================================================
@@ -46,11 +51,13 @@ _API = {
     "save_model": "model.modelfile", "load_model": "model.modelfile",
     "SpikeDataset": "data.dataset", "load_dataset": "data.registry",
     "TrainConfig": "training.loop", "train": "training.loop", "evaluate": "training.loop",
-    "quantize_network": "deploy.quantize", "write_netx": "deploy.export",
-    "import_netx": "deploy.netx_import", "import_nir": "deploy.nir_import",
-    "export_nir": "deploy.nir_export",
+    "quantize_network": "deploy.quantize", "write_netx": "netx.write",
+    "import_netx": "interop.netx_import", "import_nir": "interop.nir_import",
+    "export_nir": "interop.nir_export",
     "load_netx": "backends.emulator", "emulate": "backends.emulator",
-    "simulate": "backends.lava_sim",
+    "simulate": "backends.lava_sim", "read_netx": "netx.file",
+    "run_path": "backends.runfile", "RunOptions": "backends.options",
+    "RunResult": "backends.run",
     "compare": "comparison.compare",
     "UserError": "errors",
 }

@@ -76,7 +76,9 @@ def test_first_divergence_orders_by_sample_then_time():
     b[0][2, 1, 1] = 1
     b[1][1, 0, 7] = 1
     b[0][1, 3, 8] = 1
-    count, d = first_divergence(a, b, ["layer0", "layer1"])
+    count, d = first_divergence(a, b, ["layer0", "layer1"], ("emulator", "lava"))
     assert count == 3
-    assert (d.sample, d.layer, d.neuron, d.step, d.emulator, d.lava) == (1, "layer1", 0, 7,
-                                                                          0, 1)
+    assert (d.sample, d.layer, d.neuron, d.step, d.first, d.second) == (1, "layer1", 0, 7,
+                                                                        0, 1)
+    assert d.to_json() == {"sample": 1, "layer": "layer1", "neuron": 0, "step": 7,
+                           "emulator": 0, "lava": 1}

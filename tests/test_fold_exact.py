@@ -14,9 +14,9 @@ import torch
 from rouser_lava.backends.emulator import emulate, load_netx
 from rouser_lava.backends.lava_sim import simulate
 from rouser_lava.cli import compare_main, export_main, train_main
-from rouser_lava.deploy.export import write_netx
 from rouser_lava.deploy.quantize import quantize_network
 from rouser_lava.model.blocks import RouserNet
+from rouser_lava.netx.write import write_netx
 
 from .conftest import random_spikes
 

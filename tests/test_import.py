@@ -12,11 +12,11 @@ import pytest
 
 from rouser_lava.backends.emulator import emulate, load_netx
 from rouser_lava.cli import export_main, import_main, train_main
-from rouser_lava.deploy.export import write_netx
-from rouser_lava.deploy.netx_import import import_netx
 from rouser_lava.deploy.quantize import quantize_network
 from rouser_lava.errors import UserError
+from rouser_lava.interop.netx_import import import_netx
 from rouser_lava.model.modelfile import load_model
+from rouser_lava.netx.write import write_netx
 
 from .conftest import error_line, random_spikes
 

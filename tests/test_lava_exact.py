@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from rouser_lava.backends.lava_sim import load_network, simulate
-from rouser_lava.deploy.export import write_netx
 from rouser_lava.deploy.quantize import quantize_network
+from rouser_lava.netx.file import LAVA, read_netx
+from rouser_lava.netx.write import write_netx
 
 from .conftest import random_spikes
 
@@ -67,4 +68,4 @@ def test_plain_netx_loads_export(conv_net, tmp_path):
     path = export(conv_net, tmp_path / "c.net", "fold", 8)
     net = netx.hdf5.Network(net_config=path)
     assert len(net.layers) == 3
-    assert load_network(path).layers[-1].out.shape == (5,)
+    assert load_network(read_netx(path, reader=LAVA)).layers[-1].out.shape == (5,)

@@ -24,6 +24,8 @@ from rouser_lava.backends.lava_guard import limits
 from rouser_lava.backends.lava_sim import load_network, simulate
 from rouser_lava.cli import export_main, run_main
 from rouser_lava.errors import UserError
+from rouser_lava.netx.check import NetxSummary
+from rouser_lava.netx.file import LAVA, NetxFile, NetxMetadata, read_netx
 
 from .conftest import error_line
 from .test_emulator import write_dense
@@ -144,8 +146,9 @@ def test_worker_that_dies_is_detected(tmp_path, clean_run, monkeypatch):
     """vThMant of 3 values for 5 neurons: netx builds it, the LIF worker fails at its
     first step, and Lava would wait for the other workers forever. (The netx validator
     refuses this file; it is switched off here to reach a worker that dies.)"""
-    monkeypatch.setattr(lava_sim, "check_netx_fits", lambda *args: None)
     path = str(tmp_path / "bad.net")
+    unchecked = NetxFile(path, NetxSummary(path, [], None), NetxMetadata(), [(4,)], True)
+    monkeypatch.setattr(lava_sim, "as_netx", lambda *args: unchecked)
     write_dense(path, np.full((5, 4), 50), 0, 0, np.array([10, 20, 30]))
     x = np.ones((3, 4, 8), dtype=np.uint8)
     t0 = time.monotonic()
@@ -171,7 +174,7 @@ def test_progress_lines_off_a_terminal(tmp_path, clean_run, capsys, caplog):
 def test_default_limits(net_file, tmp_path, clean_run, monkeypatch, capsys):
     """The documented formula; with the default, a run that makes no progress for
     start-up plus ten samples' share stops even before its timeout."""
-    net = load_network(str(net_file))  # digits 64-32-10: 2 layers
+    net = load_network(read_netx(str(net_file), reader=LAVA))  # digits 64-32-10: 2 layers
     per_step = 0.02 * (2 + (32 + 10 + 64 * 32 + 32 * 10) / 500_000)
     assert limits(net, 360, 32, None) == pytest.approx((60 + 360 * 32 * per_step,
                                                         60 + 10 * 32 * per_step))

@@ -18,9 +18,9 @@ from rouser_lava.backends.lava_sim import simulate
 from rouser_lava.backends.lava_workers import simulate_parallel
 from rouser_lava.backends.stream import StreamLayout
 from rouser_lava.cli import run_main
-from rouser_lava.deploy.export import write_netx
 from rouser_lava.deploy.quantize import quantize_network
 from rouser_lava.errors import UserError
+from rouser_lava.netx.write import write_netx
 
 from .conftest import error_line, random_spikes
 from .test_lava_run import clean_run, ctrl_c, read_until, rouser_run  # noqa: F401

@@ -8,10 +8,11 @@ import h5py
 import numpy as np
 import pytest
 
+from rouser_lava.backends.options import RunOptions
 from rouser_lava.backends.runfile import load_input_bias, run_path
-from rouser_lava.deploy.netx_check import check_netx
-from rouser_lava.deploy.netx_input import netx_input_shapes
 from rouser_lava.errors import UserError
+from rouser_lava.netx.check import check_netx
+from rouser_lava.netx.shape import netx_input_shapes
 
 
 def _put(g, key, value):
@@ -67,8 +68,9 @@ def test_bias_input_runs_alike_on_emulator_and_lava(tmp_path):
     _write(net)
     np.save(images, np.random.default_rng(0).integers(0, 150, (3, 6, 6, 2)))  # (N, x, y, c)
     steps = [0, 3, 11]
-    runs = [run_path(net, backend=b, input_bias=images, steps=12, keep_spikes=True,
-                     progress=False, record_state=True, state_steps=steps)
+    runs = [run_path(net, RunOptions(backend=b, input_bias=images, steps=12, keep_spikes=True,
+                                     progress=False, record_state=True,
+                                     state_steps=tuple(steps)))
             for b in ("emulator", "lava")]
     emu, lava = runs
     assert all(s.sum() > 0 for s in lava.spikes), [int(s.sum()) for s in lava.spikes]
@@ -101,10 +103,10 @@ def test_conv_first_input_shape(tmp_path):
     assert check_netx(path, input_shape=(2, 6, 6)).input_shape == (2, 6, 6)
     spikes = str(tmp_path / "x.npy")
     np.save(spikes, np.ones((1, 2 * 6 * 6, 4), np.uint8))
-    result = run_path(path, input_npy=spikes, progress=False)  # the row length decides
+    result = run_path(path, RunOptions(input_npy=spikes, progress=False))  # the row length decides
     assert result.layer_neurons == [4 * 3 * 3, 5]
     np.save(spikes, np.ones((1, 2 * 5 * 6, 4), np.uint8))
     with pytest.raises(UserError, match="ambiguous"):
-        run_path(path, input_npy=spikes, progress=False)
+        run_path(path, RunOptions(input_npy=spikes, progress=False))
     with pytest.raises(UserError, match="geometry gives"):
-        run_path(path, input_npy=spikes, input_shape=(2, 3, 20), progress=False)
+        run_path(path, RunOptions(input_npy=spikes, input_shape=(2, 3, 20), progress=False))

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from rouser_lava.cli import run_main
-from rouser_lava.deploy.export import write_netx
 from rouser_lava.deploy.hw_config import CONFIG_DIR
 from rouser_lava.deploy.quantize import quantize_network
+from rouser_lava.netx.write import write_netx
 
 from .conftest import error_line, random_spikes
 

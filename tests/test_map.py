@@ -8,12 +8,13 @@ import h5py
 import numpy as np
 import pytest
 
+from rouser_lava.backends.lava_sim import SELECT_TAG
 from rouser_lava.cli import map_main
 from rouser_lava.deploy.design_rules import DesignRuleError, check_design_rules
 from rouser_lava.deploy.hw_config import CONFIG_DIR, load_hw_config
-from rouser_lava.deploy.netx_check import check_netx
 from rouser_lava.deploy.resource_map import map_resources
 from rouser_lava.errors import UserError
+from rouser_lava.netx.check import check_netx
 
 from .conftest import error_line, random_spikes
 
@@ -85,7 +86,7 @@ def test_bundled_configs():
     assert OHEO.chips == 1 and OHEO.limits.cores_per_chip == 120
     assert OHEO.limits.weight_range == (-256, 254) and OHEO.limits.threshold_max == 131071
     assert OHEO.run["output_latency_extra"] == 2 and OHEO.source("limits.neurons_per_core")
-    assert SIM.run["select_tag"] == "fixed_pt" and SIM.limits.per_neuron_threshold
+    assert SIM.run["select_tag"] == SELECT_TAG == "fixed_pt" and SIM.limits.per_neuron_threshold
     assert SIM.limits.cores_per_chip is None and SIM.chips is None
     assert load_hw_config(str(CONFIG_DIR / "lava-cpu-sim.json")) == SIM
 

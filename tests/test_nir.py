@@ -12,12 +12,12 @@ import torch
 
 from rouser_lava.backends.emulator import emulate, load_netx
 from rouser_lava.cli import export_main, import_main
-from rouser_lava.deploy.export import write_netx
-from rouser_lava.deploy.nir_export import export_nir, nir_graph
-from rouser_lava.deploy.nir_import import import_nir
 from rouser_lava.deploy.quantize import quantize_network
 from rouser_lava.errors import UserError
+from rouser_lava.interop.nir_export import export_nir, nir_graph
+from rouser_lava.interop.nir_import import import_nir
 from rouser_lava.model.modelfile import save_model
+from rouser_lava.netx.write import write_netx
 
 from .conftest import random_spikes
 

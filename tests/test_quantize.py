@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from rouser_lava.deploy.design_rules import DesignRuleError, check_design_rules
-from rouser_lava.deploy.export import netx_bytes, write_netx
 from rouser_lava.deploy.hw_config import load_hw_config
 from rouser_lava.deploy.quantize import quantize_network
 from rouser_lava.errors import UserError
 from rouser_lava.model.fold import W_MAX, W_MIN, choose_shared_threshold, fold_weights
+from rouser_lava.netx.write import netx_bytes, write_netx
 
 
 def cuba_float(x, w, th, i_keep, v_keep):

@@ -15,8 +15,9 @@ from rouser_lava.backends.emulator import emulate, load_netx
 from rouser_lava.backends.lava_sim import simulate
 from rouser_lava.backends.run import netx_backend, run_backend
 from rouser_lava.backends.stream import StreamLayout, StreamSpec
-from rouser_lava.deploy.netx_check import check_netx
 from rouser_lava.errors import UserError
+from rouser_lava.netx.check import check_netx
+from rouser_lava.netx.file import read_netx
 
 from .netx_random import write_random_netx
 
@@ -140,12 +141,12 @@ def test_refractory_state_cleared_between_samples(case):
 def test_membrane_readout_predicts(case):
     path, weights, x = case
     _, v_ref = _reference(weights, x)
-    backend, batch = netx_backend("emulator", path)
+    backend, batch = netx_backend("emulator", read_netx(path, layers=True))
     result = run_backend("emulator", backend, x, batch_size=2, progress=False)
     assert result.readout == "membrane"
     np.testing.assert_array_equal(result.predictions, v_ref.argmax(1))
     with pytest.raises(UserError, match="membrane readout"):
-        netx_backend("emulator", path, stream=StreamSpec())
+        netx_backend("emulator", read_netx(path, layers=True), stream=StreamSpec())
 
 
 def test_stream_layout_warns_and_runs_plain(case, caplog):

@@ -6,9 +6,10 @@ import dataclasses
 import pytest
 import torch
 
+from rouser_lava.loihi import TH_MANT_MAX
 from rouser_lava.model.blocks import RouserNet, conv_spec, delay_one_step, dense_spec
 from rouser_lava.model.modelfile import load_model, save_model
-from rouser_lava.model.neuron import TH_MANT_MAX, NeuronConfig, cuba_fixed, leaky_adjoint
+from rouser_lava.model.neuron import NeuronConfig, cuba_fixed, leaky_adjoint
 from rouser_lava.model.single_spike import (
     MembraneReadout,
     RouserSingleSpike,

@@ -17,14 +17,15 @@ from rouser_lava.backends.emulator import emulate, load_netx
 from rouser_lava.backends.lava_sim import simulate
 from rouser_lava.cli import compare_main, export_main, train_main
 from rouser_lava.deploy.design_rules import check_design_rules
-from rouser_lava.deploy.export import netx_bytes
 from rouser_lava.deploy.hw_config import load_hw_config
-from rouser_lava.deploy.netx_check import check_netx
 from rouser_lava.deploy.quantize import quantize_network
 from rouser_lava.errors import UserError
+from rouser_lava.loihi import TH_MANT_MAX
 from rouser_lava.model.blocks import RouserNet, conv_spec, dense_spec
 from rouser_lava.model.modelfile import save_model
-from rouser_lava.model.neuron import TH_MANT_MAX, NeuronConfig
+from rouser_lava.model.neuron import NeuronConfig
+from rouser_lava.netx.check import check_netx
+from rouser_lava.netx.write import netx_bytes
 from tests.conftest import error_line, random_spikes, random_thresholds
 
 T = 30

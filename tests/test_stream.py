@@ -10,11 +10,11 @@ from rouser_lava.backends.emulator import emulate, load_netx
 from rouser_lava.backends.lava_sim import simulate
 from rouser_lava.backends.stream import StreamLayout, stream_warnings
 from rouser_lava.cli import run_main
-from rouser_lava.deploy.export import write_netx
 from rouser_lava.deploy.quantize import quantize_network
 from rouser_lava.errors import UserError
 from rouser_lava.model.blocks import RouserNet, dense_spec
 from rouser_lava.model.neuron import NeuronConfig
+from rouser_lava.netx.write import write_netx
 
 from .conftest import error_line, random_spikes, random_thresholds
 from .netx_random import write_random_netx

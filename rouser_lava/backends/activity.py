@@ -17,9 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..deploy.export import read_metadata
-from ..deploy.netx_input import netx_input_shapes
-from .emu_load import load_netx
+from ..netx.file import NetxFile, read_netx
 from .emulator import emulate
 from .runfile import load_inputs
 
@@ -82,14 +80,19 @@ def network_synops(layers: list, input_counts: np.ndarray,
     return synops
 
 
-def measure_activity(path: str, dataset: str | None = None, input_npy: str | None = None,
-                     limit: int | None = None, data_root: str | None = None) -> Activity:
-    """Run the emulator over a dataset's test split (``dataset``, default: the one
-    recorded in the file) or spikes from ``input_npy`` and average per sample."""
-    x, _ = load_inputs(path, read_metadata(path)["dataset"], netx_input_shapes(path),
-                       dataset, input_npy, data_root, limit)
+def measure_activity(netx: NetxFile | str, dataset: str | None = None,
+                     input_npy: str | None = None, limit: int | None = None,
+                     data_root: str | None = None) -> Activity:
+    """Run the emulator on the netx file ``netx`` (read with
+    :func:`rouser_lava.netx.file.read_netx`, or its path) over a dataset's test split
+    (``dataset``, default: the one recorded in the file) or spikes from ``input_npy``
+    and average per sample."""
+    if not isinstance(netx, NetxFile):
+        netx = read_netx(str(netx), layers=True)
+    x, _ = load_inputs(netx.path, netx.metadata.dataset, netx.input_shapes, dataset,
+                       input_npy, data_root, limit)
     input_shape = x.shape[1:-1]
-    layers = load_netx(path, input_shape)
+    layers = netx.emulator_layers(input_shape)
     spiking = [la for la in layers if la.kind != "flatten"]
     counts_in = np.zeros(input_shape, np.int64)
     counts = [np.zeros(int(np.prod(la.shape)), np.int64) for la in spiking]

@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._numba import njit, prange
-
-UV_MAX = 1 << 23
+from ..loihi import UV_MAX
 
 
 @njit(cache=True, parallel=True)

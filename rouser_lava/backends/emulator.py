@@ -1,7 +1,7 @@
 """Batched, bit-exact emulator of what Lava's ``fixed_pt`` models do with a netx network.
 
 Reproduced (lava-nc 0.10.0, lava-dl 0.6.0, ``Loihi2SimCfg(select_tag='fixed_pt')``;
-the file layouts in :mod:`rouser_lava.backends.emu_load`):
+the file layouts in :mod:`rouser_lava.netx.layers`):
 
 - Layers ``input``, ``dense``, ``dense_rec``, ``conv`` and ``flatten``; neuron types
   ``CUBA`` and ``LOIHI`` (netx maps both to Lava's ``LIF``); a dense layer without a
@@ -61,14 +61,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..deploy.netx_check import BIAS_MAX, BIAS_MIN
 from ..errors import UserError
+from ..loihi import BIAS_MAX, BIAS_MIN, UV_MAX
+from ..netx.layers import EmuLayer, load_netx
 from ..resources import require_memory
-from .emu_kernels import UV_MAX, event_sum, lif
-from .emu_load import EmuLayer, load_netx
+from .emu_kernels import event_sum, lif
 from .stream import StreamLayout, refractory_warnings, stream_warnings
 
-__all__ = ["EmuLayer", "EmuResult", "emulate", "input_bias", "load_netx"]  # load: emu_load
+__all__ = ["EmuLayer", "EmuResult", "emulate", "input_bias", "load_netx"]  # load: netx.layers
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
         for line in stream_warnings([bool(la.bias.any()) for la in spiking],
                                     [la.weight_rec_t.size > 0 for la in spiking]) + \
                 refractory_warnings([la.ref_delay for la in spiking]):
-            log.warning("warning: %s", line)
+            log.warning("%s", line)
         s = stream.pack(s)[None]
     shape_in, time_last = s.shape[1:-1], True
     per_step = sum(int(np.prod(la.shape)) for la in layers if la.kind != "flatten")

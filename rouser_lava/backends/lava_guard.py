@@ -53,7 +53,7 @@ from multiprocessing.connection import wait
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import UserError
+from ..errors import UserError, param
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +314,7 @@ class LavaGuard:
         if self._dead is not None:
             return f"{where} ({reports.get(self._dead, 'no report')}); stopped the others"
         return (f"{where}: Lava's worker processes stalled or died; stopped them "
-                f"(--timeout sets the limit)")
+                f"({param('timeout')} sets the limit)")
 
 
 def format_seconds(value: float) -> str:

@@ -43,16 +43,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
-from ..deploy.hw_config import load_hw_config
-from ..deploy.netx_check import check_netx, check_netx_fits, refractory_period
 from ..errors import UserError
+from ..netx.check import refractory_period, require_fits
+from ..netx.file import LAVA, NetxFile, as_netx
 from .stream import StreamLayout, refractory_warnings
 
 log = logging.getLogger(__name__)
 
-# Lava's processes hold several copies of every weight: 64-1000-1000-10 -> 64-2000-2000-10
-# added ~310 bytes per synapse to the summed RSS of the parent and its workers.
-LAVA_BYTES_PER_SYNAPSE = 320
+# The bit-exact model set: the emulator and our LIFRefractory model reproduce fixed_pt
+# (hw_configs/lava-cpu-sim.json states the same; tests/test_map.py holds them equal).
+SELECT_TAG = "fixed_pt"
 
 
 @dataclass
@@ -117,25 +117,24 @@ def _refractory_neurons():
         hdf5.Network.get_neuron_params = original
 
 
-def load_network(net_path: str, input_shape: tuple[int, ...] | None = None, **kwargs):
-    """``netx.hdf5.Network`` for ``net_path``, checked first (:func:`check_netx_fits`),
-    with layers of ``refDelay >= 2`` built as ``LIFRefractory`` (unless ``kwargs`` ask
-    for netx's ``reset_interval``: netx then builds ``LIFReset``). ``input_shape``
-    (torch order) is the samples' shape: netx needs it, reversed, for a network that
-    begins with a conv layer."""
+def load_network(netx: NetxFile, input_shape: tuple[int, ...] | None = None, **kwargs):
+    """``netx.hdf5.Network`` for the checked file ``netx`` (its memory for Lava checked
+    first), with layers of ``refDelay >= 2`` built as ``LIFRefractory`` (unless
+    ``kwargs`` ask for netx's ``reset_interval``: netx then builds ``LIFReset``).
+    ``input_shape`` (torch order) is the samples' shape: netx needs it, reversed, for a
+    network that begins with a conv layer."""
     from lava.lib.dl.netx import hdf5
 
-    check_netx_fits(net_path, LAVA_BYTES_PER_SYNAPSE, "Lava",
-                    "run it on the emulator (the default backend)", input_shape)
+    require_fits(netx.summary, LAVA.bytes_per_synapse, LAVA.name, LAVA.advice)
     if input_shape is not None:  # netx reads it only for a first conv layer
         kwargs["input_shape"] = tuple(input_shape[::-1])
     try:
         with contextlib.redirect_stdout(io.StringIO()), _refractory_neurons():
-            return hdf5.Network(net_config=str(net_path), **kwargs)
+            return hdf5.Network(net_config=netx.path, **kwargs)
     except NotImplementedError as err:
-        raise UserError(f"{net_path}: netx cannot build this network ({err})") from None
+        raise UserError(f"{netx.path}: netx cannot build this network ({err})") from None
     except (OSError, KeyError) as err:
-        raise UserError(f"{net_path}: not a loadable netx file ({err})") from None
+        raise UserError(f"{netx.path}: not a loadable netx file ({err})") from None
 
 
 def _input_port(net, net_path: str, bias: np.ndarray | None):
@@ -166,13 +165,14 @@ def _state_vars(net) -> list:
     return state
 
 
-def simulate(net_path: str, x: np.ndarray, progress: bool = True,
+def simulate(netx: NetxFile | str, x: np.ndarray, progress: bool = True,
              record_state: bool = False, timeout: float | None = None,
              stream: StreamLayout | None = None, read_v_last: bool = False,
-             bias: np.ndarray | None = None) -> LavaSpikes:
-    """Run ``x`` (uint8 ``(N, *input_shape, T)``, torch layout) through the netx file;
-    ``bias`` (int ``(N, *input_shape)``, torch layout): each sample's ``bias_mant`` of
-    the input layer's neurons, set before the sample runs.
+             bias: np.ndarray | None = None, select_tag: str = SELECT_TAG) -> LavaSpikes:
+    """Run ``x`` (uint8 ``(N, *input_shape, T)``, torch layout) through the netx file
+    ``netx`` (read with :func:`rouser_lava.netx.file.read_netx`, or its path); ``bias``
+    (int ``(N, *input_shape)``, torch layout): each sample's ``bias_mant`` of the input
+    layer's neurons, set before the sample runs.
 
     Every sample starts from zero state: set from here between samples, or, with
     ``stream``, by the network itself (netx's ``reset_interval`` and ``reset_offset``,
@@ -188,82 +188,16 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
     ``lava_guard.limits``: 60 s + ``N * T * 0.02 s * (layers + (neurons + synapses) /
     500000)``, and no sample may take longer than 60 s + ten samples' share.
     """
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.source import RingBuffer as Source
-    from lava.proc.lif.process import LIFRefractory
-
-    from .lava_guard import LavaGuard, limits
-    from .lava_io.memsink import MemSink
-    from .lava_refractory.model import PyLifRefractoryModelFixed
-
-    n, steps = len(x), x.shape[-1]
-    if stream is None:
-        net = load_network(net_path, x.shape[1:-1])
-    else:
-        if read_v_last or bias is not None:
-            raise UserError(f"{net_path}: the stream layout cannot read v (a membrane "
-                            f"readout) or set a bias per sample; run per-sample resets")
-        net = load_network(net_path, x.shape[1:-1], reset_interval=stream.reset_interval,
-                           reset_offset=stream.reset_offset)
-        for line in refractory_warnings([layer.ref_delay for layer in
-                                         check_netx(net_path, values=False).spiking]):
-            log.warning("warning: %s", line)
-    if x.ndim > 3 and len(net.inp.shape) == 1:  # input -> flatten: netx's first layer
-        x = x.reshape(n, -1, steps)  # takes the flat (C*H*W) vector, in C order
-    data = np.stack([_to_lava(s).astype(np.int32) for s in x])
-    port = _input_port(net, net_path, bias)
-    if data.shape[1:-1] != tuple(port.shape):
-        raise UserError(f"{net_path}: network input shape {tuple(port.shape)} (Lava "
-                        f"order) does not fit samples of shape {x.shape[1:-1]}")
-    if bias is not None:  # (N, W, H, C): Lava's order
-        bias = bias if bias.ndim == 2 else np.transpose(bias, (0, 3, 2, 1))
-        net.layers[0].neuron.bias_mant.init = bias[0].astype(np.int32)
-    if stream is None:
-        data, chunks = np.concatenate(data, axis=-1), [steps] * n
-    else:
-        data = stream.pack(data)
-        chunks = [stream.reset_interval] * n
-        chunks[-1] += stream.reset_offset
+    netx = as_netx(netx, LAVA, x.shape[1:-1])
+    n = len(x)
+    net = _build(netx, x, stream, read_v_last, bias)
+    data, chunks, port = _feed(net, netx.path, x, stream, bias)
     total = data.shape[-1]
-    source = Source(data=data)
-    source.s_out.connect(port)
-    time_limit, stall = limits(net, n, chunks[0], timeout, record_state)
+    _source(data).s_out.connect(port)
     with tempfile.TemporaryDirectory(prefix="rouser-lava-") as tmp:
-        files = []
-        for i, layer in enumerate(net.layers):
-            shape = tuple(layer.out.shape)
-            files.append((Path(tmp) / f"layer{i}.bin", shape))
-            np.memmap(files[-1][0], dtype=np.int8, mode="w+", shape=(total, *shape)).flush()
-            layer.out.connect(MemSink(shape=shape, buffer=total, path=str(files[-1][0])).a_in)
-        state = [(var, np.zeros(var.shape)) for var in _state_vars(net)] if stream is None \
-            else []
-        trace = {"u": [[] for _ in net.layers], "v": [[] for _ in net.layers]}
-        v_last = []
-        select_tag = load_hw_config("lava-cpu-sim").run["select_tag"]
-        models = {LIFRefractory: PyLifRefractoryModelFixed} if select_tag == "fixed_pt" \
-            else {}
-        with LavaGuard(net, net_path, n, time_limit, stall, progress) as guard:
-            guard.start(Loihi2SimCfg(select_tag=select_tag,
-                                     exception_proc_model_map=models))
-            for k, chunk in enumerate(chunks):
-                if k > 0:
-                    for var, zeros in state:
-                        var.set(zeros)
-                    if bias is not None:
-                        net.layers[0].neuron.bias_mant.set(bias[k].astype(np.int32))
-                if record_state:
-                    for _ in range(chunk):
-                        net.run(condition=RunSteps(num_steps=1))
-                        for i, layer in enumerate(net.layers):
-                            trace["u"][i].append(layer.neuron.u.get())
-                            trace["v"][i].append(layer.neuron.v.get())
-                else:
-                    net.run(condition=RunSteps(num_steps=chunk))
-                if read_v_last:
-                    v_last.append(net.layers[-1].neuron.v.get())
-                guard.sample_done()
-            guard.stop()
+        files = _sinks(net, total, Path(tmp))
+        trace, v_last = _run(net, netx.path, chunks, timeout, progress, select_tag,
+                             stream is None, bias, record_state, read_v_last)
         records = [np.moveaxis(np.fromfile(path, dtype=np.int8).reshape(total, *shape), 0, -1)
                    for path, shape in files]  # (*shape, total)
     states = {key: [np.moveaxis(np.stack(values), 0, -1) for values in per_layer]
@@ -275,6 +209,111 @@ def simulate(net_path: str, x: np.ndarray, progress: bool = True,
                         if record_state else (None, None)),
                       _from_lava(np.stack(v_last)[..., None])[..., 0].astype(np.int64)
                       if read_v_last else None)
+
+
+def _build(netx: NetxFile, x: np.ndarray, stream: StreamLayout | None, read_v_last: bool,
+           bias: np.ndarray | None):
+    """The Lava network for samples ``x``: per-sample resets from the host, or netx's
+    ``reset_interval`` for the stream layout (which reads no ``v`` and sets no bias)."""
+    if stream is None:
+        return load_network(netx, x.shape[1:-1])
+    if read_v_last or bias is not None:
+        raise UserError(f"{netx.path}: the stream layout cannot read v (a membrane "
+                        f"readout) or set a bias per sample; run per-sample resets")
+    net = load_network(netx, x.shape[1:-1], reset_interval=stream.reset_interval,
+                       reset_offset=stream.reset_offset)
+    for line in refractory_warnings([layer.ref_delay for layer in netx.spiking]):
+        log.warning("%s", line)
+    return net
+
+
+def _feed(net, net_path: str, x: np.ndarray, stream: StreamLayout | None,
+          bias: np.ndarray | None) -> tuple[np.ndarray, list[int], object]:
+    """The samples as one int32 array in Lava's order ``(*lava_shape, steps)``, the
+    steps of each run call (one per sample) and the port they go to; sets the first
+    sample's bias."""
+    n, steps = len(x), x.shape[-1]
+    if x.ndim > 3 and len(net.inp.shape) == 1:  # input -> flatten: netx's first layer
+        x = x.reshape(n, -1, steps)  # takes the flat (C*H*W) vector, in C order
+    data = np.stack([_to_lava(s).astype(np.int32) for s in x])
+    port = _input_port(net, net_path, bias)
+    if data.shape[1:-1] != tuple(port.shape):
+        raise UserError(f"{net_path}: network input shape {tuple(port.shape)} (Lava "
+                        f"order) does not fit samples of shape {x.shape[1:-1]}")
+    if bias is not None:  # (N, W, H, C): Lava's order
+        net.layers[0].neuron.bias_mant.init = _lava_bias(bias)[0]
+    if stream is None:
+        return np.concatenate(data, axis=-1), [steps] * n, port
+    chunks = [stream.reset_interval] * n
+    chunks[-1] += stream.reset_offset
+    return stream.pack(data), chunks, port
+
+
+def _lava_bias(bias: np.ndarray) -> np.ndarray:
+    """int32 bias images ``(N, *lava_shape)`` from torch order ``(N, *shape)``."""
+    return (bias if bias.ndim == 2 else np.transpose(bias, (0, 3, 2, 1))).astype(np.int32)
+
+
+def _source(data: np.ndarray):
+    from lava.proc.io.source import RingBuffer
+
+    return RingBuffer(data=data)
+
+
+def _sinks(net, total: int, folder: Path) -> list[tuple[Path, tuple[int, ...]]]:
+    """A file-backed sink of ``total`` steps on every layer's output: (file, Lava shape)."""
+    from .lava_io.memsink import MemSink
+
+    files = []
+    for i, layer in enumerate(net.layers):
+        shape = tuple(layer.out.shape)
+        files.append((folder / f"layer{i}.bin", shape))
+        np.memmap(files[-1][0], dtype=np.int8, mode="w+", shape=(total, *shape)).flush()
+        layer.out.connect(MemSink(shape=shape, buffer=total, path=str(files[-1][0])).a_in)
+    return files
+
+
+def _run(net, net_path: str, chunks: list[int], timeout: float | None, progress: bool,
+         select_tag: str, reset: bool, bias: np.ndarray | None, record_state: bool,
+         read_v_last: bool) -> tuple[dict, list]:
+    """Run ``chunks`` (steps per sample) under the guard; between samples zero every
+    state (``reset``) and set the next bias. Returns the ``u``/``v`` trace per layer
+    (with ``record_state``) and the last layer's ``v`` after each sample (``read_v_last``)."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.lif.process import LIFRefractory
+
+    from .lava_guard import LavaGuard, limits
+    from .lava_refractory.model import PyLifRefractoryModelFixed
+
+    n = len(chunks)
+    time_limit, stall = limits(net, n, chunks[0], timeout, record_state)
+    state = [(var, np.zeros(var.shape)) for var in _state_vars(net)] if reset else []
+    lava_bias = None if bias is None else _lava_bias(bias)
+    trace: dict = {"u": [[] for _ in net.layers], "v": [[] for _ in net.layers]}
+    v_last = []
+    models = {LIFRefractory: PyLifRefractoryModelFixed} if select_tag == "fixed_pt" else {}
+    with LavaGuard(net, net_path, n, time_limit, stall, progress) as guard:
+        guard.start(Loihi2SimCfg(select_tag=select_tag, exception_proc_model_map=models))
+        for k, chunk in enumerate(chunks):
+            if k > 0:
+                for var, zeros in state:
+                    var.set(zeros)
+                if lava_bias is not None:
+                    net.layers[0].neuron.bias_mant.set(lava_bias[k])
+            if record_state:
+                for _ in range(chunk):
+                    net.run(condition=RunSteps(num_steps=1))
+                    for i, layer in enumerate(net.layers):
+                        trace["u"][i].append(layer.neuron.u.get())
+                        trace["v"][i].append(layer.neuron.v.get())
+            else:
+                net.run(condition=RunSteps(num_steps=chunk))
+            if read_v_last:
+                v_last.append(net.layers[-1].neuron.v.get())
+            guard.sample_done()
+        guard.stop()
+    return trace, v_last
 
 
 def _per_sample(record: np.ndarray, n: int, layer: int,

@@ -49,9 +49,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, current_naming, name_parameters_as, param
+from ..netx.check import require_fits
+from ..netx.file import LAVA, NetxFile, as_netx
 from .lava_guard import Progress, format_seconds, sample_reporter
-from .lava_sim import LAVA_BYTES_PER_SYNAPSE, LavaSpikes, simulate
+from .lava_sim import LavaSpikes, simulate
 
 STOP_S = 10.0  # a worker asked to stop (SIGINT) is killed after this many seconds
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -70,8 +72,9 @@ class _Worker:
     ended: bool = False  # it sent its last message and ends by itself
 
 
-def simulate_parallel(net_path: str, x: np.ndarray, workers: int, progress: bool = True,
-                      timeout: float | None = None, bias: np.ndarray | None = None,
+def simulate_parallel(netx: NetxFile | str, x: np.ndarray, workers: int,
+                      progress: bool = True, timeout: float | None = None,
+                      bias: np.ndarray | None = None,
                       **kwargs) -> LavaSpikes:
     """:func:`.lava_sim.simulate` of ``x`` (uint8 ``(N, *input_shape, T)``) and ``bias``
     (``(N, *input_shape)`` or None) in ``workers`` processes, each running a contiguous
@@ -83,14 +86,14 @@ def simulate_parallel(net_path: str, x: np.ndarray, workers: int, progress: bool
     ``x`` returns. Raises UserError when a worker fails or dies, or the memory of
     ``workers`` networks is not available; KeyboardInterrupt once all are stopped.
     """
-    from ..deploy.netx_check import check_netx_fits
-
     workers = min(workers, len(x))
     if workers <= 1:
-        return simulate(net_path, x, progress=progress, timeout=timeout, bias=bias, **kwargs)
-    check_netx_fits(net_path, LAVA_BYTES_PER_SYNAPSE * workers,
-                    f"Lava in {workers} worker processes",
-                    "use fewer workers (each holds the whole network)")
+        return simulate(netx, x, progress=progress, timeout=timeout, bias=bias, **kwargs)
+    netx = as_netx(netx, LAVA, x.shape[1:-1])
+    net_path = netx.path
+    require_fits(netx.summary, LAVA.bytes_per_synapse * workers,
+                 f"Lava in {workers} worker processes",
+                 "use fewer workers (each holds the whole network)")
     n = len(x)
     bounds = [i * n // workers for i in range(workers + 1)]
     with tempfile.TemporaryDirectory(prefix="rouser-lava-workers-") as tmp:
@@ -102,7 +105,7 @@ def simulate_parallel(net_path: str, x: np.ndarray, workers: int, progress: bool
         try:
             for out, first, end in zip(outputs, bounds[:-1], bounds[1:]):
                 conn = _start(started, first, end - 1)
-                conn.send((str(net_path), tmp, first, end, out, progress,
+                conn.send((str(net_path), tmp, first, end, out, progress, current_naming(),
                            dict(kwargs, timeout=timeout)))
             _wait(started, str(net_path), n, timeout, progress)
         finally:
@@ -143,8 +146,8 @@ def _wait(workers: list[_Worker], net_path: str, n: int, timeout: float | None,
             if left is not None and left <= 0:
                 raise UserError(f"{net_path}: the Lava run passed its timeout of "
                                 f"{format_seconds(timeout)}, {bar.done}/{n} samples done in "
-                                f"{len(workers)} worker processes; stopped them (--timeout "
-                                f"sets the limit)")
+                                f"{len(workers)} worker processes; stopped them "
+                                f"({param('timeout')} sets the limit)")
             ready = wait([w.conn for w in workers if not w.done], left)
             for w in workers:
                 if w.conn in ready and not _read(w, bar):
@@ -232,7 +235,7 @@ def serve() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # the parent's stop
-        net_path, tmp, first, end, out, report, kwargs = conn.recv()
+        net_path, tmp, first, end, out, report, naming, kwargs = conn.recv()
         multiprocessing.util.get_temp_dir()  # Lava's sockets: in a short path, as usual
         tempfile.tempdir = tmp  # other files: the parent removes what a killed worker leaves
         x = np.load(Path(tmp) / "x.npy", mmap_mode="r")[first:end]
@@ -240,7 +243,8 @@ def serve() -> None:
         kwargs["bias"] = np.load(bias)[first:end] if bias.exists() else None
         if report:
             sample_reporter.set(lambda: conn.send(("sample", "")))
-        result = simulate(net_path, x, progress=False, **kwargs)
+        with name_parameters_as(naming):  # messages name parameters as the parent does
+            result = simulate(net_path, x, progress=False, **kwargs)
         arrays = {f"spikes_{i}": s for i, s in enumerate(result.spikes)}
         for kind, values in (("u", result.u), ("v", result.v)):
             arrays.update({f"{kind}_{i}": a for i, a in enumerate(values or [])})

@@ -36,9 +36,9 @@ import numpy as np
 
 from ..deploy.design_rules import check_design_rules
 from ..deploy.hw_config import HwConfig
-from ..deploy.netx_check import check_netx
 from ..deploy.resource_map import ResourceMap, map_resources
 from ..errors import UserError
+from ..netx.file import NetxFile
 from .stream import StreamLayout, StreamSpec, refractory_warnings
 
 log = logging.getLogger(__name__)
@@ -88,23 +88,24 @@ class BoardPlan:
             f"{self.latency} step(s) later than on the simulator"])
 
 
-def plan_run(net_path: str, hw: HwConfig, samples: int, steps: int,
+def plan_run(netx: NetxFile, hw: HwConfig, samples: int, steps: int,
              stream: StreamSpec | None = None, timeout: float | None = None) -> BoardPlan:
-    """Check ``net_path`` against ``hw`` and lay out ``samples`` of ``steps`` steps.
+    """Check the netx file ``netx`` against ``hw`` and lay out ``samples`` of ``steps``
+    steps.
 
     Raises DesignRuleError (every broken rule, the chips needed included) or UserError.
     """
     if hw.target != "loihi2":
         raise UserError(f"{hw.path}: is a {hw.target} config; the loihi2 backend needs a "
                         f"Loihi 2 board config (hw_configs/loihi2-*.json)")
-    summary = check_netx(net_path, values=False)
+    net_path, summary = netx.path, netx.summary
     if summary.membrane_readout:
         raise UserError(f"{net_path}: its last layer is a membrane readout (v read after "
                         f"each sample); the board backend reads spikes only")
     spiking = summary.spiking  # an input layer with neurons resets first, as in netx
     depth = len(spiking)
     for line in refractory_warnings([la.ref_delay for la in spiking]):
-        log.warning("warning: %s", line)
+        log.warning("%s", line)
     layout = (stream or StreamSpec()).layout(steps, depth)
     check_design_rules(net_path, hw, reset_interval=layout.reset_interval)
     if summary.input_shape is None:
@@ -112,7 +113,7 @@ def plan_run(net_path: str, hw: HwConfig, samples: int, steps: int,
     last = summary.layers[-1]
     return BoardPlan(net_path, hw, map_resources(summary, hw), layout, samples,
                      tuple(reversed(summary.input_shape)), tuple(reversed(last.shape)),
-                     depth,                     int(hw.run["output_latency_extra"]),
+                     depth, int(hw.run["output_latency_extra"]),
                      float(timeout or hw.run["timeout_s"]))
 
 

@@ -9,7 +9,7 @@ last layer is a membrane readout, that layer's ``v`` after the last step;
 ``run_backend`` feeds it and accumulates the same statistics for all of them.
 Predictions are the argmax of that ``v`` when a backend gives it (netx files whose
 last layer has vDecay 0 and vThMant ``2**17 - 1``, see
-:attr:`rouser_lava.deploy.netx_check.NetxSummary.membrane_readout`), else the output
+:attr:`rouser_lava.netx.check.NetxSummary.membrane_readout`), else the output
 neuron with most spikes.
 """
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..deploy.netx_check import check_netx
-from ..errors import UserError
+from ..errors import UserError, param
+from ..netx.file import NetxFile
 from .stream import StreamSpec
 
 
@@ -51,27 +51,19 @@ class BatchOutput:
 Backend = Callable[[np.ndarray, "np.ndarray | None"], BatchOutput]  # (spikes, bias)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
     """Accuracy and spike counts of one backend over a set of samples.
 
     Attributes
     ----------
     backend : str
-        ``torch``, ``emulator`` or ``lava``.
-    samples : int
-        Number of samples run.
-    accuracy : float or None
-        Fraction correct in [0, 1]; None when no labels were given.
+        ``torch``, ``emulator``, ``lava`` or ``loihi2``.
     predictions : np.ndarray
         int64 ``(samples,)``: output neuron with most spikes, or with the largest
         ``v`` at the last step for a membrane readout (first on ties).
-    layer_names : list of str
-        ``layer0``, ``layer1``, ...
-    layer_neurons : list of int
-        Neurons per spiking layer.
-    layer_spikes : list of int
-        Total spikes per layer over all samples.
+    labels : np.ndarray or None
+        ``(samples,)`` true classes; None when no labels were given.
     neuron_spikes : list of np.ndarray
         int64 ``(neurons,)`` per layer: spikes of each neuron over all samples
         (conv neurons flattened in ``(C, H, W)`` order).
@@ -79,8 +71,6 @@ class RunResult:
         Wall time of the run, seconds.
     spikes : list of np.ndarray or None
         uint8 ``(keep, *shape, T)`` per layer for the first ``keep`` samples, when kept.
-    readout : str
-        ``spikes`` or ``membrane``: what the predictions were read from.
     logits : np.ndarray or None
         int64 ``(samples, K)``: the membrane readout's ``v`` after the last step, per
         sample (None for the spiking readout).
@@ -89,23 +79,52 @@ class RunResult:
         backend recorded states.
     state_steps : list of int or None
         The columns (0-based time steps) of ``u`` and ``v``.
+    first_layer : int
+        Index of the first layer reported (the board reports only the last layer).
     """
 
     backend: str
-    samples: int
-    accuracy: float | None
     predictions: np.ndarray
-    layer_names: list[str]
-    layer_neurons: list[int]
-    layer_spikes: list[int]
+    labels: np.ndarray | None
     neuron_spikes: list[np.ndarray]
     wall_s: float
     spikes: list[np.ndarray] | None = None
-    readout: str = "spikes"
     logits: np.ndarray | None = None
     u: list[np.ndarray] | None = None
     v: list[np.ndarray] | None = None
     state_steps: list[int] | None = None
+    first_layer: int = 0
+
+    @property
+    def samples(self) -> int:
+        """Number of samples run."""
+        return len(self.predictions)
+
+    @property
+    def accuracy(self) -> float | None:
+        """Fraction correct in [0, 1]; None without labels."""
+        return None if self.labels is None else \
+            float(np.mean(self.predictions == self.labels))
+
+    @property
+    def readout(self) -> str:
+        """``spikes`` or ``membrane``: what the predictions were read from."""
+        return "spikes" if self.logits is None else "membrane"
+
+    @property
+    def layer_names(self) -> list[str]:
+        """``layer0``, ``layer1``, ... (netx's spiking layers, from ``first_layer``)."""
+        return [f"layer{self.first_layer + i}" for i in range(len(self.neuron_spikes))]
+
+    @property
+    def layer_neurons(self) -> list[int]:
+        """Neurons per reported layer."""
+        return [len(t) for t in self.neuron_spikes]
+
+    @property
+    def layer_spikes(self) -> list[int]:
+        """Total spikes per reported layer over all samples."""
+        return [int(t.sum()) for t in self.neuron_spikes]
 
     def to_json(self) -> dict:
         """The ``--json`` document of rouser-run."""
@@ -131,17 +150,17 @@ class RunResult:
                          f"({s / max(self.samples * c, 1):.3f} per neuron per sample)")
         return "\n".join(lines)
 
-
 def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None = None,
                 batch_size: int = 64, keep: int = 0, progress: bool = True,
                 bias: np.ndarray | None = None,
-                state_steps: list[int] | None = None) -> RunResult:
+                state_steps: list[int] | None = None, first_layer: int = 0) -> RunResult:
     """Feed ``x`` (``(N, *input_shape, T)``) and ``bias`` (``(N, *input_shape)`` or
     None) through ``backend`` in batches.
 
     ``y`` (``(N,)``) gives accuracy; ``keep`` keeps the first ``keep`` samples' spikes;
     a backend that records states has ``u`` and ``v`` kept at ``state_steps`` (None:
-    every step) for all samples.
+    every step) for all samples. ``first_layer`` numbers the layers a backend returns
+    (the board returns only the last).
     """
     t0 = time.perf_counter()
     preds, totals, kept, logits, states = [], None, [], [], []
@@ -166,16 +185,16 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
         if start < keep:
             kept.append([o[:keep - start] for o in out])
     predictions = np.concatenate(preds).astype(np.int64)
-    accuracy = None if y is None else float(np.mean(predictions == y[:len(predictions)]))
     spikes = [np.concatenate(parts) for parts in zip(*kept)] if kept else None
     states = [np.concatenate(parts) for parts in zip(*states)] if states else None
-    return RunResult(name, len(x), accuracy, predictions,
-                     [f"layer{i}" for i in range(len(totals))], [len(t) for t in totals],
-                     [int(t.sum()) for t in totals], totals, time.perf_counter() - t0, spikes,
-                     "membrane" if logits else "spikes",
-                     np.concatenate(logits) if logits else None,
-                     states[:len(totals)] if states else None,
-                     states[len(totals):] if states else None, steps if states else None)
+    depth = len(totals)
+    return RunResult(
+        backend=name, predictions=predictions,
+        labels=None if y is None else np.asarray(y[:len(predictions)]),
+        neuron_spikes=totals, wall_s=time.perf_counter() - t0, spikes=spikes,
+        logits=np.concatenate(logits) if logits else None,
+        u=states[:depth] if states else None, v=states[depth:] if states else None,
+        state_steps=steps if states else None, first_layer=first_layer)
 
 
 def torch_backend(net) -> Backend:
@@ -184,7 +203,7 @@ def torch_backend(net) -> Backend:
     as ``v_last``: predictions from them, as from a deployed readout."""
     import torch
 
-    from ..model.neuron import STATE_SCALE
+    from ..loihi import STATE_SCALE
 
     membrane = net.neuron_config.readout == "membrane"
 
@@ -204,18 +223,17 @@ def torch_backend(net) -> Backend:
     return run
 
 
-def emulator_backend(net_path: str, stream: StreamSpec | None = None,
+def emulator_backend(netx: NetxFile, stream: StreamSpec | None = None,
                      record_state: bool = False,
                      input_shape: tuple[int, ...] | None = None) -> Backend:
     """Spikes (and a membrane readout's ``v``; with ``record_state`` every layer's ``u``
     and ``v``) of a netx file from the bit-exact batched emulator (``stream``: each
     batch run back to back in the stream layout of a board; ``input_shape``: the
     samples', torch order, for a file that does not state it)."""
-    from .emu_load import load_netx
     from .emulator import emulate
 
-    membrane = _membrane_readout(net_path, stream)
-    layers = load_netx(net_path, input_shape)
+    membrane = _membrane_readout(netx, stream)
+    layers = netx.emulator_layers(input_shape)
     depth = sum(la.kind != "flatten" for la in layers)
 
     def run(x: np.ndarray, bias: np.ndarray | None) -> BatchOutput:
@@ -226,7 +244,7 @@ def emulator_backend(net_path: str, stream: StreamSpec | None = None,
     return run
 
 
-def lava_backend(net_path: str, progress: bool = True, timeout: float | None = None,
+def lava_backend(netx: NetxFile, progress: bool = True, timeout: float | None = None,
                  stream: StreamSpec | None = None, workers: int = 1,
                  record_state: bool = False) -> Backend:
     """Spikes of a netx file from Lava's CPU simulator (one network for all samples, or
@@ -236,11 +254,11 @@ def lava_backend(net_path: str, progress: bool = True, timeout: float | None = N
     and ``v`` too, one step per Lava call, slow)."""
     from .lava_workers import simulate_parallel
 
-    membrane = _membrane_readout(net_path, stream)
-    depth = len(check_netx(net_path, values=False).spiking)
+    membrane = _membrane_readout(netx, stream)
+    depth = len(netx.spiking)
 
     def run(x: np.ndarray, bias: np.ndarray | None) -> BatchOutput:
-        out = simulate_parallel(net_path, x, workers, progress=progress, timeout=timeout,
+        out = simulate_parallel(netx, x, workers, progress=progress, timeout=timeout,
                                 stream=None if stream is None else
                                 stream.layout(x.shape[-1], depth),
                                 read_v_last=membrane, record_state=record_state, bias=bias)
@@ -249,26 +267,26 @@ def lava_backend(net_path: str, progress: bool = True, timeout: float | None = N
     return run
 
 
-def _membrane_readout(net_path: str, stream: StreamSpec | None) -> bool:
-    """Whether ``net_path`` ends in a membrane readout (refused in the stream layout,
-    which cannot read ``v`` per sample)."""
-    membrane = check_netx(net_path, values=False).membrane_readout
-    if membrane and stream is not None:
-        raise UserError(f"{net_path}: its last layer is a membrane readout (vDecay 0, "
+def _membrane_readout(netx: NetxFile, stream: StreamSpec | None) -> bool:
+    """Whether ``netx`` ends in a membrane readout (refused in the stream layout, which
+    cannot read ``v`` per sample)."""
+    if netx.membrane_readout and stream is not None:
+        raise UserError(f"{netx.path}: its last layer is a membrane readout (vDecay 0, "
                         f"vThMant 2**17 - 1), read as v after each sample; the stream "
-                        f"layout cannot read it: run without --stream")
-    return membrane
+                        f"layout cannot read it: run without {param('stream')}")
+    return netx.membrane_readout
 
 
-def netx_backend(kind: str, net_path: str, progress: bool = True,
+def netx_backend(kind: str, netx: NetxFile, progress: bool = True,
                  timeout: float | None = None, stream: StreamSpec | None = None,
                  workers: int = 1, record_state: bool = False,
                  input_shape: tuple[int, ...] | None = None) -> tuple[Backend, int]:
-    """Backend and batch size for running a netx file on ``kind`` (``timeout`` and
-    ``workers``: Lava's; ``stream``: the board's stream layout instead of per-sample
-    resets; ``record_state``: ``u`` and ``v`` of every layer; ``input_shape``: the
-    samples', for the emulator's checks; Lava takes it from the samples)."""
+    """Backend and batch size for running the netx file ``netx`` on ``kind``
+    (``timeout`` and ``workers``: Lava's; ``stream``: the board's stream layout instead
+    of per-sample resets; ``record_state``: ``u`` and ``v`` of every layer;
+    ``input_shape``: the samples', for the emulator's layers; Lava takes it from the
+    samples)."""
     if kind == "emulator":
-        return emulator_backend(net_path, stream, record_state, input_shape), 64
-    return lava_backend(net_path, progress, timeout, stream, workers,
+        return emulator_backend(netx, stream, record_state, input_shape), 64
+    return lava_backend(netx, progress, timeout, stream, workers,
                         record_state), 1 << 30  # streams

@@ -40,8 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..deploy.netx_check import refractory_period
 from ..errors import UserError
+from ..netx.check import refractory_period
 
 
 def next_power_of_2(n: int) -> int:

@@ -13,17 +13,40 @@ import logging
 import math
 import sys
 
-from ..errors import UserError
+from ..errors import UserError, name_parameters_as
+
+# where a flag is not --param-name
+FLAGS = {"input_npy": "--input", "json_out": "--json", "record_state": "--dump-state",
+         "keep_spikes": "--dump-spikes"}
+
+
+def flag(param: str) -> str:
+    """The command-line flag of an API parameter: ``batch_size`` -> ``--batch-size``."""
+    return FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+class _Levels(logging.Formatter):
+    """The message alone; a warning or error starts with its level (``warning: ...``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return f"{record.levelname.lower()}: {text}" if record.levelno >= logging.WARNING \
+            else text
 
 
 def entry(prog: str):
-    """Wrap a main function: configure logging, turn UserError into a one-line exit."""
+    """Wrap a main function: configure logging (warnings prefixed with their level),
+    name parameters as flags in messages (:func:`flag`), turn UserError into a one-line
+    exit."""
     def wrap(main):
         @functools.wraps(main)
         def run(argv: list[str] | None = None) -> int:
-            logging.basicConfig(level=logging.INFO, format="%(message)s")
+            handler = logging.StreamHandler()
+            handler.setFormatter(_Levels("%(message)s"))
+            logging.basicConfig(level=logging.INFO, handlers=[handler])
             try:
-                return main(argv) or 0
+                with name_parameters_as(flag):
+                    return main(argv) or 0
             except UserError as err:
                 print(f"{prog}: error: {err}", file=sys.stderr)
                 return 1
@@ -103,7 +126,7 @@ learning_rate = bounded_float(0.0, 1.0, "a learning rate")  # Adam diverges abov
 
 def threshold_value(text: str) -> float:
     """A threshold Loihi can hold: ``vThMant = threshold * 64`` in ``1 .. 2**17 - 1``."""
-    from ..model.neuron import TH_MANT_MAX, TH_SCALE
+    from ..loihi import TH_MANT_MAX, TH_SCALE
 
     return bounded_float(1 / TH_SCALE, TH_MANT_MAX / TH_SCALE, "a threshold",
                          low_open=False)(text)

@@ -94,7 +94,7 @@ def compare_main(argv: list[str] | None = None) -> int:
     print(format_table(result))
     files = write_report(result, Path(args.report))
     log.info("wrote %s", ", ".join(str(f) for f in files))
-    if result.lava_mismatches or result.lava_readout_mismatches:
+    if result.emulator_lava_spikes or result.emulator_lava_logits:
         print("rouser-compare: error: the emulator and Lava disagree (a bug; see the "
               "first divergence above)", file=sys.stderr)
         return 3

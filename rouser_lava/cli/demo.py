@@ -20,6 +20,7 @@ from ..data.dataset import load_digits
 from ..deploy.export import export_model
 from ..fileio import atomic_write
 from ..model.modelfile import load_model
+from ..netx.file import LAVA, read_netx
 from .common import entry, positive_int
 from .train import train_main
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_digits(**record["dataset"]["encoding"])
     trained_all = run_backend("torch", torch_backend(net), data.x_test, data.y_test, 128)
     n = len(data.x_test) if args.lava_samples is None else args.lava_samples
-    lava, batch = netx_backend("lava", str(net_file))
+    lava, batch = netx_backend("lava", read_netx(str(net_file), reader=LAVA))
     deployed = run_backend("lava", lava, data.x_test[:n], data.y_test[:n], batch)
     trained = trained_all if n >= len(data.x_test) else run_backend(
         "torch", torch_backend(net), data.x_test[:n], data.y_test[:n], 128)

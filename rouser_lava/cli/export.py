@@ -33,7 +33,7 @@ def export_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     if args.net.endswith(".nir"):
-        from ..deploy.nir_export import export_nir_model
+        from ..interop.nir_export import export_nir_model
 
         export_nir_model(args.model, args.net)
         return 0

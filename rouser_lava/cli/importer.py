@@ -71,15 +71,15 @@ def import_main(argv: list[str] | None = None) -> int:
     if out.resolve() == source.resolve():
         raise UserError(f"{out}: output would overwrite the source")
     if source.suffix == ".net":
-        from ..deploy.netx_import import import_netx
+        from ..interop.netx_import import import_netx
 
         result = import_netx(source, args.input_shape)
     else:
-        from ..deploy.nir_import import import_nir
+        from ..interop.nir_import import import_nir
 
         result = import_nir(source, dt=args.dt, convention=args.convention,
                             reset=args.reset, strict=args.strict)
-    from ..deploy.imported import format_notes
+    from ..interop.imported import format_notes
     from ..model.modelfile import save_model
 
     steps = args.time_steps or result.time_steps

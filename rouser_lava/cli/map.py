@@ -66,8 +66,8 @@ def map_main(argv: list[str] | None = None) -> int:
 
     from ..deploy.design_rules import DesignRuleError, check_design_rules
     from ..deploy.hw_config import load_hw_config
-    from ..deploy.netx_check import check_netx
     from ..deploy.resource_map import map_resources
+    from ..netx.check import check_netx
 
     hw = load_hw_config(args.hw_config)
     rmap = map_resources(check_netx(args.net, values=False), hw)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import OptionError
 from ..fileio import atomic_write, check_output_file
 from .common import (
     entry,
@@ -123,39 +124,34 @@ def run_main(argv: list[str] | None = None) -> int:
     stream_on = board or args.stream == "reset-interval"
     if not stream_on and (args.reset_interval or args.reset_offset):
         p.error("--reset-interval and --reset-offset need --stream reset-interval")
-    if not board and (args.dry_run or args.hw_config):
-        p.error("--dry-run and --hw-config go with --backend loihi2")
-    if args.state_steps is not None and args.dump_state is None:
-        p.error("--state-steps goes with --dump-state")
-    if board and (args.input_bias or args.dump_state or args.input_shape):
-        p.error("--backend loihi2 takes spike inputs of a file that states its shape, and "
-                "returns output spikes only")
+
+    from ..backends.options import RunOptions
+    from ..backends.stream import StreamSpec
+
+    try:
+        options = RunOptions(
+            backend=args.backend, dataset=args.dataset, data_root=args.data_root,
+            input_npy=args.input_npy, input_bias=args.input_bias, steps=args.steps,
+            input_shape=args.input_shape, limit=args.limit, timeout=args.timeout,
+            stream=StreamSpec(args.reset_interval, args.reset_offset) if stream_on else None,
+            workers=args.workers, keep_spikes=args.dump_spikes is not None,
+            record_state=args.dump_state is not None, state_steps=args.state_steps,
+            hw_config=args.hw_config, dry_run=args.dry_run)
+    except OptionError as err:
+        p.error(str(err))
     for out in (args.json_out, args.dump_spikes, args.dump_state):
         if out is not None:  # before the run, not after it
             check_output_file(out)
 
-    from ..backends.runfile import run_path
-    from ..backends.stream import StreamSpec
+    from ..backends.runfile import board_run, run_path
 
-    stream = StreamSpec(args.reset_interval, args.reset_offset) if stream_on else None
     if board:
-        from ..backends.runfile import board_run
-
-        plan, result = board_run(args.path, args.hw_config or "loihi2-oheogulch",
-                                 args.dataset, args.limit, args.input_npy, args.data_root,
-                                 args.timeout, stream, args.dry_run,
-                                 keep_spikes=args.dump_spikes is not None)
+        plan, result = board_run(args.path, options)
         if result is None:
             print(plan.describe())
             return 0
     else:
-        result = run_path(args.path, args.dataset, args.backend, args.limit, args.input_npy,
-                          keep_spikes=args.dump_spikes is not None,
-                          data_root=args.data_root, timeout=args.timeout, stream=stream,
-                          workers=args.workers, input_bias=args.input_bias, steps=args.steps,
-                          input_shape=args.input_shape,
-                          record_state=args.dump_state is not None,
-                          state_steps=args.state_steps)
+        result = run_path(args.path, options)
     print(result.summary())
     if args.json_out:
         text = json.dumps(result.to_json(), indent=1)

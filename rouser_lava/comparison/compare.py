@@ -15,24 +15,30 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..backends.activity import network_synops
-from ..backends.emulator import load_netx
 from ..backends.run import RunResult, netx_backend, run_backend, torch_backend
 from ..data.dataset import SpikeDataset
-from ..deploy.netx_check import check_netx
 from ..errors import UserError
 from ..model.blocks import layer_shapes
+from ..netx.file import NetxFile, read_netx
 
 
 @dataclass
 class Divergence:
-    """First place where the emulator and Lava differ (time step = sink column)."""
+    """First place where two runs differ (time step = sink column): ``runs`` names them
+    (e.g. ``("emulator", "lava")``), ``first`` and ``second`` are their spikes there."""
 
     sample: int
     layer: str
     neuron: int
     step: int
-    emulator: int
-    lava: int
+    first: int
+    second: int
+    runs: tuple[str, str]
+
+    def to_json(self) -> dict:
+        """``sample, layer, neuron, step`` and each run's spike under its name."""
+        return {"sample": self.sample, "layer": self.layer, "neuron": self.neuron,
+                "step": self.step, self.runs[0]: self.first, self.runs[1]: self.second}
 
 
 @dataclass
@@ -69,11 +75,11 @@ class Exactness:
     torch vs Lava on Lava's (None without one)."""
 
     samples: int
-    mismatched_spikes: int
-    first_divergence: Divergence | None  # "emulator" = torch, "lava" = emulator here
-    mismatched_spikes_lava: int
-    readout_mismatches: int | None = None
-    readout_mismatches_lava: int | None = None
+    torch_emulator_spikes: int  # differing spikes, torch vs emulator
+    first_divergence: Divergence | None  # torch vs emulator
+    torch_lava_spikes: int  # differing spikes, torch vs Lava, on Lava's samples
+    torch_emulator_logits: int | None = None  # samples whose readout logits differ
+    torch_lava_logits: int | None = None
 
 
 @dataclass
@@ -86,10 +92,10 @@ class Comparison:
     lava: RunResult
     layers: list[LayerComparison]
     agreement: float  # fraction of equal predictions, trained vs deployed
-    lava_mismatches: int  # spikes where emulator and Lava differ (must be 0)
-    first_divergence: Divergence | None
-    exactness: Exactness
-    lava_readout_mismatches: int | None = None  # samples whose logits differ (must be 0)
+    emulator_lava_spikes: int  # spikes where emulator and Lava differ (must be 0)
+    first_divergence: Divergence | None  # emulator vs Lava
+    exactness: Exactness  # torch vs the deployed runs
+    emulator_lava_logits: int | None = None  # samples whose logits differ (must be 0)
     baseline: dict | None = None  # another network's activity: see with_baseline
 
     def per_sample(self, side: str) -> dict:
@@ -123,21 +129,21 @@ class Comparison:
                         "deployed_synops_per_sample": la.deployed_synops,
                         "bit_exact_with_training": la.mismatched == 0}
                        for la in self.layers],
-            "mismatched_spikes": self.exactness.mismatched_spikes,
+            "mismatched_spikes": self.exactness.torch_emulator_spikes,
             "mismatched_spikes_samples": self.exactness.samples,
-            "mismatched_spikes_lava": self.exactness.mismatched_spikes_lava,
+            "mismatched_spikes_lava": self.exactness.torch_lava_spikes,
             "first_training_divergence": None if self.exactness.first_divergence is None
-            else vars(self.exactness.first_divergence),
+            else self.exactness.first_divergence.to_json(),
             "readout": self.trained.readout,
-            "readout_mismatches": self.exactness.readout_mismatches,
-            "readout_mismatches_lava": self.exactness.readout_mismatches_lava,
-            "lava_readout_mismatches": self.lava_readout_mismatches,
+            "readout_mismatches": self.exactness.torch_emulator_logits,
+            "readout_mismatches_lava": self.exactness.torch_lava_logits,
+            "lava_readout_mismatches": self.emulator_lava_logits,
             "per_sample": {"torch": self.per_sample("trained"),
                            "emulator": self.per_sample("deployed")},
             "baseline": self.baseline,
-            "lava_mismatches": self.lava_mismatches,
+            "lava_mismatches": self.emulator_lava_spikes,
             "first_divergence": None if self.first_divergence is None
-            else vars(self.first_divergence),
+            else self.first_divergence.to_json(),
             "wall_s": {"torch": self.trained.wall_s, "emulator": self.deployed.wall_s,
                        "lava": self.lava.wall_s},
         }
@@ -146,10 +152,10 @@ class Comparison:
 KEEP_BYTES = 1 << 30  # most memory for the spikes compared between torch and the emulator
 
 
-def first_divergence(a: list[np.ndarray], b: list[np.ndarray],
-                     names: list[str]) -> tuple[int, Divergence | None]:
-    """Count differing spikes of two runs ``[(N, *shape, T)]`` and locate the earliest
-    (by sample, then time step, then layer, then neuron)."""
+def first_divergence(a: list[np.ndarray], b: list[np.ndarray], names: list[str],
+                     runs: tuple[str, str]) -> tuple[int, Divergence | None]:
+    """Count differing spikes of two runs ``[(N, *shape, T)]`` named ``runs`` and locate
+    the earliest (by sample, then time step, then layer, then neuron)."""
     total, best = 0, None
     for name, x, y in zip(names, a, b):
         x = x.reshape(len(x), -1, x.shape[-1])
@@ -161,7 +167,7 @@ def first_divergence(a: list[np.ndarray], b: list[np.ndarray],
             key = (s, t, names.index(name))
             if best is None or key < best[0]:
                 best = (key, Divergence(int(s), name, int(n), int(t), int(x[s, n, t]),
-                                        int(y[s, n, t])))
+                                        int(y[s, n, t]), runs))
     return total, None if best is None else best[1]
 
 
@@ -171,42 +177,47 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def compare(net, net_path: str, data: SpikeDataset, lava_samples: int,
+def compare(net, netx: NetxFile | str, data: SpikeDataset, lava_samples: int,
             progress: bool = True, timeout: float | None = None,
             workers: int = 1) -> Comparison:
-    """Run all three backends on ``data``'s test split and compare them (``timeout``:
-    seconds the Lava run may take, None for its default; ``workers``: Lava processes).
+    """Run all three backends on ``data``'s test split and compare them: ``net`` (a
+    ``RouserNet``) against its export ``netx`` (read with
+    :func:`rouser_lava.netx.file.read_netx`, or its path); ``timeout``: seconds the Lava
+    run may take, None for its default; ``workers``: Lava processes.
 
-    Raises UserError when ``net_path`` is not the export of ``net`` (other layer sizes).
+    Raises UserError when ``netx`` is not the export of ``net`` (other layer sizes).
     """
+    if not isinstance(netx, NetxFile):
+        netx = read_netx(str(netx), layers=True)
     trained_shapes = [shape for spec, shape in zip(net.arch, layer_shapes(net.input_shape,
                                                                           net.arch))
                       if spec["kind"] != "flatten"]
-    summary = check_netx(net_path, values=False)
+    summary = netx.summary
     deployed_shapes = [la.shape for la in summary.layers if la.kind not in ("input",
                                                                              "flatten")]
     if deployed_shapes != trained_shapes or summary.input_shape != tuple(net.input_shape):
-        raise UserError(f"{net_path}: layers {deployed_shapes} on input "
+        raise UserError(f"{netx.path}: layers {deployed_shapes} on input "
                         f"{summary.input_shape} are not the model's {trained_shapes} on "
                         f"{tuple(net.input_shape)}; export the model with rouser-export")
     x, y = data.x_test, data.y_test
     per_sample = x.shape[-1] * sum(int(np.prod(shape)) for shape in trained_shapes)
     keep = int(min(len(x), max(lava_samples, KEEP_BYTES // (2 * per_sample), 1)))
     trained = run_backend("torch", torch_backend(net), x, y, 128, keep, progress)
-    emu, batch = netx_backend("emulator", net_path)
+    emu, batch = netx_backend("emulator", netx)
     deployed = run_backend("emulator", emu, x, y, batch, keep, progress)
-    lava, batch = netx_backend("lava", net_path, progress, timeout, workers=workers)
+    lava, batch = netx_backend("lava", netx, progress, timeout, workers=workers)
     k = min(lava_samples, len(x))
     lava_run = run_backend("lava", lava, x[:k], y[:k], batch, k, progress)
     names = deployed.layer_names
     mismatches, divergence = first_divergence([s[:k] for s in deployed.spikes],
-                                              lava_run.spikes, names)
-    exact = Exactness(keep, *first_divergence(trained.spikes, deployed.spikes, names),
+                                              lava_run.spikes, names, ("emulator", "lava"))
+    exact = Exactness(keep, *first_divergence(trained.spikes, deployed.spikes, names,
+                                              ("torch", "emulator")),
                       first_divergence([s[:k] for s in trained.spikes], lava_run.spikes,
-                                       names)[0],
+                                       names, ("torch", "lava"))[0],
                       _readout_mismatches(trained, deployed),
                       _readout_mismatches(trained, lava_run))
-    emu_layers = load_netx(net_path)
+    emu_layers = netx.emulator_layers()
     counts_in = sum(np.asarray(x[i:i + 256]).sum(axis=(0, -1), dtype=np.int64)
                     for i in range(0, len(x), 256))  # dense or SparseSpikes, in batches
     synops = [np.array(network_synops(emu_layers, counts_in, run.neuron_spikes)) / len(x)
@@ -290,26 +301,26 @@ def format_table(c: Comparison) -> str:
     e = c.exactness
     exact = ", ".join(f"{la.name} {'yes' if la.mismatched == 0 else 'no'}" for la in c.layers)
     lines += ["", f"bit-exact with training (torch vs emulator, {e.samples} samples): {exact}; "
-              f"{e.mismatched_spikes} mismatched spikes (torch vs Lava on {c.lava.samples}: "
-              f"{e.mismatched_spikes_lava})"]
-    if e.readout_mismatches is not None:
+              f"{e.torch_emulator_spikes} mismatched spikes (torch vs Lava on {c.lava.samples}: "
+              f"{e.torch_lava_spikes})"]
+    if e.torch_emulator_logits is not None:
         lines.append(f"membrane readout (v after the last step): logits differ on "
-                     f"{e.readout_mismatches} of {c.trained.samples} samples torch vs "
-                     f"emulator, {e.readout_mismatches_lava} of {c.lava.samples} torch vs "
+                     f"{e.torch_emulator_logits} of {c.trained.samples} samples torch vs "
+                     f"emulator, {e.torch_lava_logits} of {c.lava.samples} torch vs "
                      f"Lava")
     if e.first_divergence is not None:
         d = e.first_divergence
         lines.append(f"  first divergence: sample {d.sample}, {d.layer}, neuron {d.neuron}, "
-                     f"step {d.step} (trained {d.emulator}, deployed {d.lava})")
+                     f"step {d.step} (trained {d.first}, deployed {d.second})")
     lines.append("")
-    if c.lava_readout_mismatches:
+    if c.emulator_lava_logits:
         lines.append(f"EMULATOR != LAVA: the readout's logits differ on "
-                     f"{c.lava_readout_mismatches} of {c.lava.samples} samples")
+                     f"{c.emulator_lava_logits} of {c.lava.samples} samples")
     if c.first_divergence is None:
         lines.append(f"emulator == Lava: 0 mismatched spikes on {c.lava.samples} samples")
     else:
         d = c.first_divergence
-        lines.append(f"EMULATOR != LAVA: {c.lava_mismatches} mismatched spikes; first at "
+        lines.append(f"EMULATOR != LAVA: {c.emulator_lava_spikes} mismatched spikes; first at "
                      f"sample {d.sample}, {d.layer}, neuron {d.neuron}, step {d.step} "
-                     f"(emulator {d.emulator}, lava {d.lava})")
+                     f"(emulator {d.first}, lava {d.second})")
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import param
 from ..resources import require_memory
 
 
@@ -69,7 +70,7 @@ def rate_encode(values: np.ndarray, time_steps: int, max_rate: float, seed: int)
         uint8 ``(N, C, T)`` spikes.
     """
     require_memory(9 * values.size * time_steps, f"rate-coding {len(values)} samples "
-                   f"to {time_steps} steps", "use fewer --time-steps")
+                   f"to {time_steps} steps", f"use fewer {param('time_steps')}")
     rng = np.random.default_rng(seed)
     p = np.clip(values, 0.0, 1.0)[..., None] * max_rate
     return (rng.random((*values.shape, time_steps)) < p).astype(np.uint8)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import UserError
+from ..errors import UserError, param
 from ..fileio import atomic_write, check_output_dir
 from .binning import BinSpec, SparseSpikes, bin_indices
 from .dataset import SpikeDataset
@@ -58,7 +58,7 @@ def _bin_split(name: str, spec: BinSpec, items: list, skip_bad: bool, desc: str)
             samples = read_item(name, item)
         except UserError as err:
             if not skip_bad:
-                raise UserError(f"{err} (use --skip-bad to leave such samples out)") \
+                raise UserError(f"{err} (use {param('skip_bad')} to leave such samples out)") \
                     from None
             log.warning("skipped: %s", err)
             bad.append(str(err))
@@ -140,7 +140,8 @@ def load_event_dataset(name: str, data_root: str | None = None, time_steps: int 
         log.info("cached binned %s in %s", name, path)
     skipped = json.loads(str(arrays["bad"]))
     if skipped:
-        log.warning("%d %s file(s) skipped as unreadable (--skip-bad)", len(skipped), name)
+        log.warning("%d %s file(s) skipped as unreadable (%s)", len(skipped), name,
+                    param("skip_bad"))
     sensor = SENSORS[name]
     shape = spec.shape(sensor.width, sensor.height, sensor.polarities)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, param
 from .events import (
     check_sensor,
     read_aedat31,
@@ -134,10 +134,10 @@ FINDERS = {"nmnist": _nmnist, "shd": _shd, "dvs128": _dvs128}
 def find_items(name: str, root: str | Path | None) -> tuple[str, dict[str, list[Item]]]:
     """Check ``root`` and list its items per split; returns (layout description, items)."""
     if root is None:
-        raise UserError(f"dataset '{name}' is read from disk: give --data-root DIR")
+        raise UserError(f"dataset '{name}' is read from disk: give {param('data_root')} DIR")
     root = Path(root)
     if not root.is_dir():
-        raise UserError(f"{root}: --data-root folder does not exist")
+        raise UserError(f"{root}: {param('data_root')} folder does not exist")
     return FINDERS[name](root)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, param
 from ..resources import require_memory
 from .dataset import SpikeDataset
 
@@ -73,7 +73,7 @@ def encode(values: np.ndarray, time_steps: int, encoding: str,
     """Spikes uint8 ``(N, 5, T)`` for values float ``(N, 4)``; channel 4 is the bias."""
     n = len(values)
     require_memory(18 * n * 5 * (time_steps + 1), f"encoding {n} Yin-Yang samples to "
-                   f"{time_steps} steps", "use fewer --time-steps")
+                   f"{time_steps} steps", f"use fewer {param('time_steps')}")
     with_bias = np.concatenate([values, np.ones((n, 1))], axis=1)  # (N, 5)
     spikes = np.zeros((n, 5, time_steps), dtype=np.uint8)
     if encoding == "latency":
@@ -99,7 +99,8 @@ def load_yinyang(time_steps: int = 100, encoding: str = "latency",
         raise UserError(f"unknown Yin-Yang encoding '{encoding}' (choose from: "
                         f"{', '.join(ENCODINGS)})")
     if time_steps < MIN_STEPS:
-        raise UserError(f"Yin-Yang needs --time-steps >= {MIN_STEPS} (got {time_steps}): "
+        raise UserError(f"Yin-Yang needs {param('time_steps')} >= {MIN_STEPS} (got "
+                        f"{time_steps}): "
                         f"shorter latency codes put every value at one time step")
     splits = {}
     for split, (size, seed) in SPLITS.items():

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UserError
+from ..netx.check import check_netx
 from ..resources import require_memory
 from .hw_config import HwConfig
-from .netx_check import check_netx
 from .resource_map import SYNAPTIC, ResourceMap, map_resources
 
 RULE_BYTES_PER_SYNAPSE = 24  # a layer's weights as float64, and the rules' temporaries

@@ -15,7 +15,7 @@ File tree (the keys ``netx.hdf5.Network`` reads)::
 
 ``refDelay`` is 1 (what slayer writes: Lava's plain ``LIF``) except for single-spike
 layers, where it is ``T``, the sample length: our runners build such a layer as
-``LIFRefractory`` (:mod:`rouser_lava.deploy.netx_check`), which after a spike at step
+``LIFRefractory`` (:mod:`rouser_lava.netx.check`), which after a spike at step
 ``t >= 1`` holds ``v`` through step ``t + T > T``, so each neuron fires at most once in
 a sample of ``T`` steps, as in training; the runners clear the refractory state
 between samples. ``T`` is the shortest period that does this (any longer one runs the
@@ -33,104 +33,20 @@ a failed export leaves no file.
 from __future__ import annotations
 
 import io
-import json
 import logging
-import os
 from pathlib import Path
 
-import h5py
-import numpy as np
-
 from ..data.registry import dataset_for
-from ..errors import UserError
+from ..errors import UserError, param
 from ..fileio import check_output_file, write_bytes
 from ..model.modelfile import load_model
+from ..netx.network import QuantizedNetwork
+from ..netx.write import netx_bytes
 from .design_rules import check_design_rules
 from .hw_config import load_hw_config
-from .quantize import QuantizedNetwork, quantize_network
+from .quantize import quantize_network
 
 log = logging.getLogger(__name__)
-
-
-def _put_type(group: h5py.Group, name: str) -> None:
-    group.create_dataset("type", (1,), "S10", [name.encode("ascii")])
-
-
-def _write_layer(group: h5py.Group, layer, time_steps: int) -> None:
-    _put_type(group, layer.kind)
-    group.create_dataset("shape", data=np.array(layer.shape, dtype=np.int64))
-    if layer.kind == "flatten":
-        return
-    spec = layer.spec
-    if layer.kind == "dense":
-        group.create_dataset("inFeatures", data=spec["in_features"])
-        group.create_dataset("outFeatures", data=spec["out_features"])
-    else:
-        group.create_dataset("inChannels", data=spec["in_channels"])
-        group.create_dataset("outChannels", data=spec["out_channels"])
-        for key, name in (("kernel_size", "kernelSize"), ("stride", "stride"),
-                          ("padding", "padding"), ("dilation", "dilation")):
-            group.create_dataset(name, data=np.array(spec[key], dtype=np.int64))
-        group.create_dataset("groups", data=spec["groups"])
-    group.create_dataset("weight", data=layer.weight)
-    neuron = group.create_group("neuron")
-    _put_type(neuron, "CUBA")
-    neuron.create_dataset("iDecay", data=layer.i_decay)
-    neuron.create_dataset("vDecay", data=layer.v_decay)
-    neuron.create_dataset("vThMant", data=layer.v_th_mant)
-    neuron.create_dataset("refDelay", data=int(time_steps) if layer.single_spike else 1)
-    neuron.create_dataset("gradedSpike", data=False)
-
-
-def netx_bytes(qnet: QuantizedNetwork, time_steps: int, dataset: dict | None = None) -> bytes:
-    """``qnet`` as the bytes of a netx HDF5 file (built in memory: HDF5 crashes on a
-    full disk, Python raises).
-
-    Parameters
-    ----------
-    qnet : QuantizedNetwork
-        Network in Loihi fixed point.
-    time_steps : int
-        Steps per sample, stored as ``/simulation/tSample``.
-    dataset : dict, optional
-        Dataset name and encoding, stored as a root attribute.
-    """
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as f:
-        f.attrs["rouser_threshold_form"] = qnet.threshold_form
-        f.attrs["rouser_dataset"] = json.dumps(dataset or {})
-        sim = f.create_group("simulation")
-        sim.create_dataset("Ts", data=1)
-        sim.create_dataset("tSample", data=int(time_steps))
-        layers = f.create_group("layer")
-        inp = layers.create_group("0")
-        _put_type(inp, "input")
-        inp.create_dataset("shape", data=np.array(qnet.input_shape, dtype=np.int64))
-        for i, layer in enumerate(qnet.layers, start=1):
-            _write_layer(layers.create_group(str(i)), layer, time_steps)
-    return buffer.getvalue()
-
-
-def write_netx(qnet: QuantizedNetwork, path: str | os.PathLike, time_steps: int,
-               dataset: dict | None = None) -> None:
-    """Write ``qnet`` as netx HDF5 at ``path`` (atomically; its folder must exist);
-    arguments as :func:`netx_bytes`."""
-    write_bytes(path, netx_bytes(qnet, time_steps, dataset))
-
-
-def read_metadata(path: str | os.PathLike) -> dict:
-    """Dataset description and threshold form stored by ``write_netx`` ({} if absent)."""
-    try:
-        with h5py.File(path, "r") as f:
-            if "layer" not in f:
-                raise UserError(f"{path}: not a netx network (no /layer group)")
-            meta = {"dataset": json.loads(f.attrs.get("rouser_dataset", "{}")),
-                    "threshold_form": f.attrs.get("rouser_threshold_form", None)}
-            if "simulation/tSample" in f:
-                meta["time_steps"] = int(f["simulation/tSample"][()])
-            return meta
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path}: not a readable netx HDF5 file ({err})") from None
 
 
 def format_export_report(qnet: QuantizedNetwork) -> str:
@@ -172,14 +88,14 @@ def export_model(model_path: str, net_path: str, threshold_form: str | None = No
     except UserError as err:
         raise UserError(f"{model_path}: {err}") from None
     if net.neuron_config.fold_exact and threshold_form != "fold":
-        log.warning("warning: %s was trained fold-exact: only --threshold-form fold "
-                    "reproduces its training forward spike for spike", model_path)
+        log.warning("%s was trained fold-exact: only %s fold reproduces its training "
+                    "forward spike for spike", model_path, param("threshold_form"))
     dataset = record["dataset"]
     encoding = dataset.get("encoding", {})
     if not encoding.get("time_steps") and not dataset.get("name"):
         raise UserError(f"{model_path}: records neither a dataset nor a sample length "
-                        f"(an imported NIR graph); re-import it with --dataset or "
-                        f"--time-steps")
+                        f"(an imported NIR graph); re-import it with {param('dataset')} or "
+                        f"{param('time_steps')}")
     steps = encoding.get("time_steps") or dataset_for(dataset["name"], encoding).time_steps
     data = netx_bytes(qnet, steps, dataset)
     warnings = check_design_rules(io.BytesIO(data), hw, chip_rules_warn=True,
@@ -190,18 +106,18 @@ def export_model(model_path: str, net_path: str, threshold_form: str | None = No
     single = net.neuron_config.neuron == "single-spike"
     per_neuron = [w.where for w in warnings if w.rule == "threshold"]
     if per_neuron:
-        log.warning("warning: per-neuron vThMant (%s) runs on Lava's CPU simulator only; "
+        log.warning("per-neuron vThMant (%s) runs on Lava's CPU simulator only; "
                     "Lava's LIF holds one vth per population (lava#819) and Loihi 2 has "
                     "no per-neuron threshold: %s", ", ".join(per_neuron),
                     "single-spike models have no fold form yet" if single else
-                    "use --threshold-form fold for the chip")
+                    f"use {param('threshold_form')} fold for the chip")
     if single:
-        log.warning("warning: single-spike layers are CUBA with refDelay %d: rouser-run "
+        log.warning("single-spike layers are CUBA with refDelay %d: rouser-run "
                     "(emulator, lava) runs them exactly; a plain lava.lib.dl.netx load "
                     "ignores refDelay: the same first spikes, but later spikes then reach "
                     "the next layer", steps)
     for w in warnings:
         if w.rule != "threshold":
-            log.warning("warning: %s (%s)", w, hw.name)
+            log.warning("%s (%s)", w, hw.name)
     log.info("wrote %s", net_path)
     return qnet

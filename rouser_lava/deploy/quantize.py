@@ -33,11 +33,10 @@ thresholds are equal: there is nothing to fold).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, param
+from ..loihi import TH_MANT_MAX, TH_SCALE
 from ..model.blocks import W_SCALE, Flatten, RouserNet, layer_shapes
 from ..model.fold import (
     DEFAULT_MAX_GAIN,
@@ -45,73 +44,8 @@ from ..model.fold import (
     fold_weights,
     folded_weights,
 )
-from ..model.neuron import TH_MANT_MAX, TH_SCALE
 from ..model.single_spike import MembraneReadout
-
-THRESHOLD_FORMS = ("fold", "vector")
-
-
-@dataclass(frozen=True)
-class QuantLayer:
-    """One layer in Loihi fixed point, as netx stores it.
-
-    Attributes
-    ----------
-    kind : str
-        ``dense``, ``conv`` or ``flatten``.
-    spec : dict
-        Geometry from the architecture (see model/blocks.py).
-    shape : tuple of int
-        Output shape ``(C,)`` or ``(C, H, W)``.
-    weight : np.ndarray or None
-        int32 ``(C_out, C_in)`` or ``(C_out, C_in / groups, kH, kW)`` in units of
-        1/64 of the threshold scale (netx's ``weight``).
-    v_th_mant : np.ndarray or None
-        int64 ``()`` (one per layer) or ``(C,)`` (one per neuron/channel).
-    i_decay, v_decay : int
-        12-bit decays.
-    single_spike : bool
-        A single-spike layer: each neuron fires at most once per sample (written with
-        ``refDelay`` = the sample length).
-    """
-
-    kind: str
-    spec: dict
-    shape: tuple[int, ...]
-    weight: np.ndarray | None = None
-    v_th_mant: np.ndarray | None = None
-    i_decay: int = 0
-    v_decay: int = 0
-    single_spike: bool = False
-
-
-@dataclass(frozen=True)
-class LayerReport:
-    """What quantization did to one spiking layer.
-
-    ``max_rel_error`` is the largest ``|w_deployed - w_trained|`` relative to the
-    largest ``|w|`` of the same neuron's input row, with ``w_deployed`` read back in
-    the trained scale (``w_q * Th_i / Th_ref``).
-    """
-
-    name: str
-    weight_exp: int  # exponent netx's optimize_weight_bits picks
-    weight_bits: int  # mantissa bits netx keeps
-    clipped: int  # weights clipped to [-256, 254]
-    th_min: float  # smallest learned threshold
-    th_max: float  # largest learned threshold
-    th_ref: float | None  # shared threshold after folding (None: vector form)
-    max_rel_error: float
-
-
-@dataclass(frozen=True)
-class QuantizedNetwork:
-    """The contract between quantization, export and the runners."""
-
-    input_shape: tuple[int, ...]
-    layers: list[QuantLayer]
-    threshold_form: str
-    reports: list[LayerReport] = field(default_factory=list)
+from ..netx.network import THRESHOLD_FORMS, LayerReport, QuantizedNetwork, QuantLayer
 
 
 def _check_values(name: str, block) -> None:
@@ -180,8 +114,8 @@ def quantize_network(net: RouserNet, threshold_form: str = "fold",
     if threshold_form not in THRESHOLD_FORMS:
         raise ValueError(f"threshold_form must be one of {THRESHOLD_FORMS}")
     if threshold_form == "fold" and net.neuron_config.neuron == "single-spike":
-        raise UserError("a single-spike model exports only with --threshold-form vector "
-                        "(the fold would round its weights and is not exact for it)")
+        raise UserError(f"a single-spike model exports only with {param('threshold_form')} "
+                        f"vector (the fold would round its weights and is not exact for it)")
     shapes = layer_shapes(net.input_shape, net.arch)
     layers, reports = [], []
     for block, shape in zip(net.blocks, shapes):

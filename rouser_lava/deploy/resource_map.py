@@ -38,8 +38,8 @@ import math
 from dataclasses import asdict, dataclass
 
 from ..errors import UserError
+from ..netx.check import NetxSummary
 from .hw_config import HwConfig
-from .netx_check import NetxSummary
 
 SYNAPTIC = ("dense", "dense_rec", "conv")
 NO_CORES = ("input", "flatten")

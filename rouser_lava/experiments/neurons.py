@@ -38,6 +38,7 @@ def run_neuron(opt: dict, neuron: str, seed: int, root: Path) -> dict:
     """Train one run of ``neuron`` (``opt`` are its settings), deploy its best model and
     measure it; returns its record (see the module docstring)."""
     from ..backends.activity import measure_activity
+    from ..backends.options import RunOptions
     from ..backends.runfile import run_path
     from ..deploy.export import export_model
 
@@ -47,7 +48,7 @@ def run_neuron(opt: dict, neuron: str, seed: int, root: Path) -> dict:
     history = train_run({**opt, "seed": seed}, out, progress=False)
     net_path = out.with_name("best.net")
     export_model(str(out.with_name("model.best.pt")), str(net_path), "vector", quiet=True)
-    deployed = run_path(str(net_path), progress=False)
+    deployed = run_path(str(net_path), RunOptions(progress=False))
     activity = measure_activity(str(net_path))
     accs = [row["test_acc"] for row in history]
     return {"neuron": neuron, "seed": seed, "history": history, "final_acc": accs[-1],

@@ -40,12 +40,13 @@ MODES = ("learned", "fixed")
 def _deploy(best: Path) -> dict:
     """Export a run's best model (its default threshold form: fold for cuba) and run the
     emulator on its test set."""
+    from ..backends.options import RunOptions
     from ..backends.runfile import run_path
     from ..deploy.export import export_model
 
     net_path = best.with_name("best.net")
     export_model(str(best), str(net_path), quiet=True)
-    result = run_path(str(net_path), progress=False)
+    result = run_path(str(net_path), RunOptions(progress=False))
     return {"emulator_acc": result.accuracy,
             "emulator_layer_spikes": [int(s) for s in result.layer_spikes]}
 

@@ -10,7 +10,7 @@ can be stored in ``model.pt`` and rebuilt without pickled classes:
 
 A dense or conv dict may add ``"current_decay"`` and ``"voltage_decay"`` (fractions,
 as in ``NeuronConfig``): that layer's decays in place of the shared ones (an imported
-network whose layers decay differently, :mod:`rouser_lava.deploy.imported`).
+network whose layers decay differently, :mod:`rouser_lava.interop.imported`).
 
 Synapses are lava-dl's (``slayer.synapse.Dense`` / ``Conv``) with slayer's 8-bit
 weight quantization hook, so weights are multiples of 1/32 in [-4, 3.97] — exactly
@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from .._slayer import slayer
+from ..loihi import clip_activation
 from .fold import DEFAULT_MAX_GAIN, choose_shared_threshold, folded_weights, lava_dense_synapse
 from .neuron import NeuronConfig, RouserCuba
 from .single_spike import MembraneReadout, RouserSingleSpike
@@ -162,7 +163,7 @@ class Conv(nn.Module):
         with torch.no_grad():  # Lava's Conv: file weights as they are, 24-bit activation
             a = nn.functional.conv3d(x, torch.from_numpy(w_int.astype(np.float32)), None,
                                      syn.stride, syn.padding, syn.dilation, syn.groups)
-            a = a.clamp_(-(1 << 23), (1 << 23) - 1)
+            a = clip_activation(a)
         return delay_one_step(self.neuron(self.synapse(x), (a / W_SCALE, m)))
 
 

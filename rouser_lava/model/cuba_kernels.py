@@ -14,9 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._numba import njit, prange
-
-STATE_SCALE = 1 << 12
-UV_MAX = 1 << 23  # u and v are signed 24-bit on Loihi
+from ..loihi import STATE_SCALE, UV_MAX
 
 
 @njit(cache=True, inline="always")

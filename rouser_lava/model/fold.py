@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .neuron import TH_MANT_MAX
+from ..loihi import TH_MANT_MAX
 
 W_MIN, W_MAX = -256, 254  # integer weights netx keeps intact for mixed-sign matrices
 DEFAULT_MAX_GAIN = 8.0  # most a folded neuron's u, v may grow relative to training

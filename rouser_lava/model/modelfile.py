@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..errors import UserError, param
 from ..fileio import write_bytes
 from ..resources import require_memory
 from .blocks import RouserNet
@@ -99,7 +99,7 @@ def load_model(path: str | os.PathLike) -> tuple[RouserNet, dict]:
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             bad = int((~torch.isfinite(value)).sum())
             raise UserError(f"{path}: {key} holds {bad} NaN or infinite value(s); the model "
-                            f"cannot be run or exported (retrain with a lower --lr)")
+                            f"cannot be run or exported (retrain with a lower {param('lr')})")
     for block in net.spiking_blocks():
         th = block.neuron.threshold.detach()
         if not torch.all(th > 0):

@@ -38,11 +38,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .cuba_kernels import UV_MAX, cuba_rows, spike_backward_rows
+from ..loihi import STATE_SCALE, TH_MANT_MAX, TH_SCALE, clip_v, wrap_u
+from .cuba_kernels import cuba_rows, spike_backward_rows
 
-STATE_SCALE = 1 << 12  # slayer s_scale: 1.0 of state == 4096 integer units
-TH_SCALE = 1 << 6  # vThMant = threshold * 64; Loihi compares v > vThMant << 6
-TH_MANT_MAX = (1 << 17) - 1  # vth is a 17-bit unsigned mantissa on Loihi 2
 TAU_RHO_MULT = 100  # lava-dl slayer.neuron.cuba
 SCALE_RHO_MULT = 0.1  # lava-dl slayer.neuron.cuba
 NEURONS = ("cuba", "single-spike")  # NeuronConfig.neuron
@@ -129,9 +127,8 @@ def cuba_fixed(
     v_t = torch.zeros_like(u_t)
     for t in range(x_int.shape[-1]):
         u_t = decay_rtz(u_t, i_decay) + x_int[..., t]
-        u_t = torch.where(u_t > UV_MAX, u_t - 2 * UV_MAX,
-                          torch.where(u_t <= -UV_MAX, u_t + 2 * UV_MAX, u_t))  # 24-bit wrap
-        v_t = (decay_rtz(v_t, v_decay) + u_t).clamp(1 - UV_MAX, UV_MAX - 1)  # 24-bit clip
+        u_t = wrap_u(u_t)  # 24-bit wrap
+        v_t = clip_v(decay_rtz(v_t, v_decay) + u_t)  # 24-bit clip
         u[..., t] = u_t
         v[..., t] = v_t
         s[..., t] = v_t > th_int

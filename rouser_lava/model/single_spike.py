@@ -69,8 +69,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .cuba_kernels import UV_MAX
-from .neuron import STATE_SCALE, TH_MANT_MAX, TH_SCALE, NeuronConfig, RouserCuba, decay_rtz
+from ..loihi import STATE_SCALE, TH_MANT_MAX, TH_SCALE, clip_v, wrap_u
+from .neuron import NeuronConfig, RouserCuba, decay_rtz
 from .single_spike_kernels import (
     membrane_backward,
     membrane_forward,
@@ -83,8 +83,7 @@ SLOPE = 10.0  # fast-sigmoid slope per initial threshold (Block: 10 with thresho
 
 def _wrap_clip(u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Loihi's signed 24 bits: ``u`` wraps, ``v`` clips (int64 tensors)."""
-    u = torch.where(u > UV_MAX, u - 2 * UV_MAX, torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u))
-    return u, v.clamp(1 - UV_MAX, UV_MAX - 1)
+    return wrap_u(u), clip_v(v)
 
 
 def membrane_fixed(x_int: torch.Tensor, i_decay: int, v_decay: int) -> torch.Tensor:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._numba import njit, prange
-from .cuba_kernels import STATE_SCALE, UV_MAX
+from ..loihi import STATE_SCALE, UV_MAX
 
 SCALE = np.float32(STATE_SCALE)
 BLOCK = 512  # neurons of a sample advanced together, step by step (one parallel job)

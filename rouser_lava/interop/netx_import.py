@@ -11,7 +11,7 @@ What is kept exact:
   Rouser weights ``E / 64``; our export writes ``E`` back, and Lava's dense synapse
   maps ``E`` to itself (checked here per layer). slayer writes even integers in
   [-256, 254], which land on Rouser's 8-bit grid; other weights are scaled and
-  rounded onto it (:func:`~rouser_lava.deploy.imported.fit_grid`) and reported.
+  rounded onto it (:func:`~rouser_lava.interop.imported.fit_grid`) and reported.
 - **Thresholds**: ``vThMant / 64``, one learnable threshold per neuron (dense) or per
   channel (conv; a scalar ``vThMant`` is repeated).
 - **Decays**: ``iDecay`` and ``vDecay`` per layer (layers may differ).
@@ -21,7 +21,7 @@ none), ``dense_rec``, synaptic ``delay``, an input layer with neurons, refractor
 (``refDelay >= 2``) or graded-spike neurons, neuron types other than CUBA/LOIHI, a
 layer without a neuron group, and per-neuron thresholds in a conv layer that differ
 within a channel. Geometry and value ranges are checked first by
-:func:`rouser_lava.deploy.netx_check.check_netx`.
+:func:`rouser_lava.netx.check.check_netx`.
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ import h5py
 import numpy as np
 
 from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
-from ..errors import UserError
+from ..errors import UserError, param
+from ..loihi import TH_SCALE
 from ..model.blocks import W_SCALE
 from ..model.fold import lava_dense_synapse
-from ..model.neuron import TH_SCALE
+from ..netx.check import REFRACTORY_MIN, check_netx
+from ..netx.shape import netx_input_shapes
 from .imported import ImportedLayer, ImportResult, build_network, fit_grid
-from .netx_check import REFRACTORY_MIN, check_netx
-from .netx_input import netx_input_shapes
 
 
 def effective_weight(kind: str, weight: np.ndarray) -> np.ndarray:
@@ -142,7 +142,7 @@ def import_netx(path: str | os.PathLike,
     if len(shapes) != 1:
         listed = " ".join(str(s) for s in shapes[:6]) + (" ..." if len(shapes) > 6 else "")
         raise UserError(f"{path}: no input layer, and the first conv layer fits the input "
-                        f"shapes {listed}; pass --input-shape C,H,W")
+                        f"shapes {listed}; pass {param('input_shape')} C,H,W")
     layers, notes = [], []
     with h5py.File(path, "r") as f:
         for info in summary.layers:

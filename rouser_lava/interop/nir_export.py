@@ -32,9 +32,9 @@ import numpy as np
 
 from ..errors import UserError
 from ..fileio import check_output_file, write_bytes
+from ..loihi import STATE_SCALE
 from ..model.blocks import RouserNet, layer_shapes
 from ..model.modelfile import load_model
-from ..model.neuron import STATE_SCALE
 
 DT = 1e-4  # the NIR paper's Lava convention
 

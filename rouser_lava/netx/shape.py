@@ -16,8 +16,8 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from ..errors import UserError
-from .netx_check import check_netx
+from ..errors import UserError, param
+from .check import NetxSummary, check_open, open_netx
 
 
 def _pair(group, field: str, default: int) -> list[int]:
@@ -29,7 +29,14 @@ def netx_input_shapes(path: str, given: tuple[int, ...] | None = None) -> list[t
     """The input shapes a sample of ``path`` may have: ``[given]`` (checked against the
     file), the one the file states, or every shape a first conv layer's geometry
     allows (UserError if there is none, or the first layer tells nothing)."""
-    summary = check_netx(path, values=False, input_shape=given)
+    with open_netx(path) as f:
+        return input_shapes(f, check_open(f, path, False, given), given)
+
+
+def input_shapes(f: h5py.File, summary: NetxSummary,
+                 given: tuple[int, ...] | None = None) -> list[tuple[int, ...]]:
+    """:func:`netx_input_shapes` of the open file ``f`` whose check is ``summary``."""
+    path = summary.path
     if given is not None:
         return [tuple(given)]
     if summary.input_shape is not None:
@@ -37,13 +44,11 @@ def netx_input_shapes(path: str, given: tuple[int, ...] | None = None) -> list[t
     first = summary.layers[0]
     if first.kind != "conv":
         raise UserError(f"{path}: cannot tell the input shape (no input layer before "
-                        f"'{first.kind}'); pass --input-shape C,H,W")
-    with h5py.File(path, "r") as f:
-        g = f["layer/0"]
-        dims = g["weight"].shape
-        groups = int(np.asarray(g["groups"][()]).reshape(-1)[0]) if "groups" in g else 1
-        stride, pad, dil = _pair(g, "stride", 1), _pair(g, "padding", 0), \
-            _pair(g, "dilation", 1)
+                        f"'{first.kind}'); pass {param('input_shape')} C,H,W")
+    g = f["layer/0"]
+    dims = g["weight"].shape
+    groups = int(np.asarray(g["groups"][()]).reshape(-1)[0]) if "groups" in g else 1
+    stride, pad, dil = _pair(g, "stride", 1), _pair(g, "padding", 0), _pair(g, "dilation", 1)
     sizes = []
     for out, k, s, p, d in zip(first.shape[1:], dims[2:4], stride, pad, dil):
         lo = (out - 1) * s - 2 * p + d * (k - 1) + 1
@@ -69,4 +74,4 @@ def pick_input_shape(path: str, shapes: list[tuple[int, ...]], size: int | None 
         raise UserError(f"{path}: {what}{source} fit none of the network's input shapes "
                         f"{listed}")
     raise UserError(f"{path}: the input shape is ambiguous for {what}{source} ({listed}); "
-                    f"pass --input-shape C,H,W")
+                    f"pass {param('input_shape')} C,H,W")

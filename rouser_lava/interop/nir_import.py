@@ -11,7 +11,7 @@ the gains of the two inputs; the source's per-step dynamics are then
 
 and Loihi's ``u = g_v I`` gives weights ``g_I g_v W`` (per neuron) and the source's
 thresholds, exactly when ``a`` and ``b`` are multiples of 1/4096 and the weights and
-thresholds land on Rouser's grids (:func:`~rouser_lava.deploy.imported.fit_grid`).
+thresholds land on Rouser's grids (:func:`~rouser_lava.interop.imported.fit_grid`).
 ``LIF`` is the same with an instantaneous current (``iDecay`` 4096); ``IF`` adds ``r``
 times its input and never leaks (``vDecay`` 0).
 
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import nir
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, param
 from ..model.blocks import layer_shapes
 from .imported import ImportedLayer, ImportResult, build_network, decay_12bit, fit_grid
 
@@ -114,7 +114,7 @@ class _Layer:
     def approximate(self, field: str, what: str) -> None:
         if self.strict:
             _fail(self.name, self.node, field, f"{what}, which Loihi cannot represent "
-                  f"(--strict)")
+                  f"({param('strict')})")
         self.notes.append(f"node '{self.name}': {what}")
 
     def per_layer(self, field: str, fraction: np.ndarray) -> float:
@@ -222,7 +222,8 @@ def _setting(graph: nir.NIRGraph, convention: str | None, dt: float | None
     meta = graph.metadata or {}
     name = convention or meta.get("convention")
     if name not in CONVENTIONS:
-        raise UserError("the graph does not say which framework wrote it; give --convention "
+        raise UserError(f"the graph does not say which framework wrote it; give "
+                        f"{param('convention')} "
                         f"({', '.join(CONVENTIONS)})" if name is None else
                         f"unknown convention '{name}' (choose from: {', '.join(CONVENTIONS)})")
     conv = CONVENTIONS[name]

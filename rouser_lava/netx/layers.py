@@ -1,4 +1,5 @@
-"""Load a netx HDF5 file into the emulator's layers, as netx (lava-dl 0.6.0) builds it.
+"""The layers of a netx HDF5 file as netx (lava-dl 0.6.0) builds them: the typed layout
+the emulator runs and the importers read.
 
 What each file field becomes (read in ``lava/lib/dl/netx/hdf5.py`` and
 ``netx/blocks/process.py``):
@@ -30,15 +31,15 @@ import numpy as np
 import torch
 
 from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
-from ..deploy.netx_check import check_netx_fits, refractory_period
 from ..errors import UserError
+from ..loihi import DELAY_MAX
 from ..model.fold import lava_dense_synapse, lava_dense_weight
+from .check import check_open_fits, open_netx, refractory_period
 
 log = logging.getLogger(__name__)
 
 BYTES_PER_SYNAPSE = 32  # peak while loading: the file's int64, netx's copy, float32, int32
 UNSUPPORTED = ("pool", "average", "concat", "convT", "unpool", "dense_comp")
-MAX_DELAY = 62  # netx's DelayDense max_delay
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class EmuLayer:
     ``vth`` and ``bias`` are int64 ``(prod(shape),)`` (already ``<< 6``).
     ``sum_bound`` bounds ``|sum|`` of any binary input's synaptic sum (after the shift).
     ``ref_delay`` is the refractory period in steps (0: plain LIF; see
-    :func:`rouser_lava.deploy.netx_check.refractory_period`).
+    :func:`rouser_lava.netx.check.refractory_period`).
     """
 
     kind: str
@@ -116,7 +117,7 @@ def _neuron_fields(cfg, where: str, shape: tuple[int, ...], bias) -> dict:
 
 def _delays(raw, rows: int, cols: int, where: str) -> np.ndarray:
     """A dense layer's ``delay`` as netx expands it: int ``(C_out, C_in)``."""
-    delay = np.clip(np.asarray(raw), 0, MAX_DELAY).astype(np.int64)
+    delay = np.clip(np.asarray(raw), 0, DELAY_MAX).astype(np.int64)
     if delay.size == 1:
         return np.full((rows, cols), delay.reshape(-1)[0])
     if delay.ndim == 1 and delay.size in (rows, cols):  # per output neuron wins a tie
@@ -163,11 +164,17 @@ def _dense(cfg, kind: str, where: str, keys: set) -> dict:
 def load_netx(path: str, input_shape: tuple[int, ...] | None = None) -> list[EmuLayer]:
     """Read a netx HDF5 file into emulator layers (refusing what is not reproduced);
     ``input_shape`` (torch order) checks a file without an input layer against it."""
+    with open_netx(path) as f:
+        check_open_fits(f, path, BYTES_PER_SYNAPSE, "the emulator", "run a smaller network",
+                        input_shape)
+        return load_layers(f, path, input_shape)
+
+
+def load_layers(f, path: str, input_shape: tuple[int, ...] | None = None) -> list[EmuLayer]:
+    """:func:`load_netx` of the open, checked file ``f`` (memory and values checked)."""
     from lava.lib.dl.netx.utils import NetDict
 
-    check_netx_fits(path, BYTES_PER_SYNAPSE, "the emulator", "run a smaller network",
-                    input_shape)
-    layers_cfg = NetDict(str(path))["layer"]
+    layers_cfg = NetDict(f=f)["layer"]
     layers: list[EmuLayer] = []
     shape: tuple[int, ...] | None = input_shape
     for i in range(len(layers_cfg)):
@@ -192,7 +199,7 @@ def load_netx(path: str, input_shape: tuple[int, ...] | None = None) -> list[Emu
         bias = cfg["bias"] if "bias" in keys else None
         if kind == "conv":
             if "delay" in keys:
-                log.warning("warning: %s: netx ignores a conv layer's delay; so does the "
+                log.warning("%s: netx ignores a conv layer's delay; so does the "
                             "emulator", where)
             weight = cfg["weight"]
             conv = {k: tuple(int(v) for v in np.broadcast_to(cfg[k], (2,)))

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..loihi import STATE_SCALE, TH_MANT_MAX, TH_SCALE
 from ..model.blocks import W_SCALE, RouserNet
-from ..model.neuron import STATE_SCALE, TH_MANT_MAX, TH_SCALE, NeuronConfig
+from ..model.neuron import NeuronConfig
 
 W_STEP = 2 / W_SCALE  # slayer's 8-bit weight grid
 W_LO, W_HI = -256 / W_SCALE, 254 / W_SCALE

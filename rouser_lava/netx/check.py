@@ -2,7 +2,7 @@
 
 A netx file is a tree ``/layer/0 .. /layer/{n-1}``; each layer has a ``type``, a
 ``shape`` (torch order: ``(C,)`` or ``(C, H, W)``) and, by type, weights, geometry and
-a ``neuron`` group (see :mod:`rouser_lava.deploy.export`). Lava rejects some broken
+a ``neuron`` group (see :mod:`rouser_lava.netx.write`). Lava rejects some broken
 files deep in its compiler, hangs on others (a NaN ``vThMant``), and a compiled
 kernel given shapes that do not chain reads out of bounds. :func:`check_netx`
 checks, before anything is built:
@@ -41,22 +41,20 @@ Every failure is one UserError: ``file: layer i (type): field value: problem
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 
+import h5py
 import numpy as np
 
 from ..errors import UserError
-from ..model.neuron import TH_MANT_MAX
+from ..loihi import BIAS_MAX, BIAS_MIN, DECAY_MAX, DELAY_MAX, TH_MANT_MAX, WEIGHT_ABS_MAX
 from ..resources import require_memory
 
 CHECKED = ("input", "dense", "dense_rec", "conv", "flatten")  # geometry checked here
 LAYER_TYPES = (*CHECKED, "dense_comp", "pool", "average", "concat", "convT", "unpool")
 NEURON_TYPES = ("CUBA", "LOIHI", "SDNN", "RF", "RF_IZ", "RF_PHASE")
-DECAY_MAX = 4096
-WEIGHT_ABS_MAX = 255 << 7  # an 8-bit mantissa with the largest weight exponent (7)
-BIAS_MIN, BIAS_MAX = -(1 << 15), (1 << 15) - 1  # Lava's fixed_pt LIF: int16 bias_mant
-DELAY_MAX = 62
 REFRACTORY_MIN = 2  # refDelay from which a layer is built as LIFRefractory
 
 
@@ -315,42 +313,51 @@ def check_netx(path: str, values: bool = True,
     checked from it). Raises UserError naming the file, the layer, the field, the value
     and what is allowed.
     """
-    import h5py
+    with open_netx(path) as f:
+        return check_open(f, path, values, input_shape)
 
+
+def open_netx(path) -> h5py.File:
+    """``path`` opened read-only as HDF5 (UserError naming the file if it cannot be)."""
     try:
-        f = h5py.File(path, "r")
+        return h5py.File(path, "r")
     except (OSError, ValueError) as err:
-        reason = "no such file" if not os.path.exists(path) else \
+        reason = "no such file" if not isinstance(path, io.IOBase) and \
+            not os.path.exists(path) else \
             f"not a readable netx HDF5 file ({str(err).splitlines()[0][:100]})"
         raise UserError(f"{path}: {reason}") from None
-    with f:
-        if "layer" not in f or not hasattr(f["layer"], "keys"):
-            raise UserError(f"{path}: not a netx network (no /layer group)")
-        keys = list(f["layer"].keys())
-        bad = [k for k in keys if not k.isdigit()]
-        if bad or not keys:
-            raise UserError(f"{path}: /layer holds {bad[0] if bad else 'nothing'!r}; "
-                            f"expected layers named 0, 1, 2, ...")
-        indices = sorted(int(k) for k in keys)
-        missing = sorted(set(range(indices[-1] + 1)) - set(indices))
-        if missing:
-            raise UserError(f"{path}: layer indices are not contiguous (layer {missing[0]} "
-                            f"is missing)")
-        layers, prev = [], None if input_shape is None else tuple(input_shape)
-        for i in indices:
-            group = f["layer"][str(i)]
-            if not hasattr(group, "keys"):
-                raise UserError(f"{path}: layer {i} is not a group")
-            layer = _layer(_Layer(str(path), i, group), prev, values)
-            layers.append(layer)
-            prev = layer.shape
-        steps = None
-        if "simulation/tSample" in f:
-            t = np.asarray(f["simulation/tSample"][()]).reshape(-1)
-            if t.size != 1 or t.dtype.kind not in "iu" or not 0 < int(t[0]) <= 1 << 24:
-                raise UserError(f"{path}: /simulation/tSample {t[:2]}: expected a positive "
-                                f"integer")
-            steps = int(t[0])
+
+
+def check_open(f: h5py.File, path, values: bool = True,
+               input_shape: tuple[int, ...] | None = None) -> NetxSummary:
+    """:func:`check_netx` on an open file ``f`` (``path`` names it in errors)."""
+    if "layer" not in f or not hasattr(f["layer"], "keys"):
+        raise UserError(f"{path}: not a netx network (no /layer group)")
+    keys = list(f["layer"].keys())
+    bad = [k for k in keys if not k.isdigit()]
+    if bad or not keys:
+        raise UserError(f"{path}: /layer holds {bad[0] if bad else 'nothing'!r}; "
+                        f"expected layers named 0, 1, 2, ...")
+    indices = sorted(int(k) for k in keys)
+    missing = sorted(set(range(indices[-1] + 1)) - set(indices))
+    if missing:
+        raise UserError(f"{path}: layer indices are not contiguous (layer {missing[0]} "
+                        f"is missing)")
+    layers, prev = [], None if input_shape is None else tuple(input_shape)
+    for i in indices:
+        group = f["layer"][str(i)]
+        if not hasattr(group, "keys"):
+            raise UserError(f"{path}: layer {i} is not a group")
+        layer = _layer(_Layer(str(path), i, group), prev, values)
+        layers.append(layer)
+        prev = layer.shape
+    steps = None
+    if "simulation/tSample" in f:
+        t = np.asarray(f["simulation/tSample"][()]).reshape(-1)
+        if t.size != 1 or t.dtype.kind not in "iu" or not 0 < int(t[0]) <= 1 << 24:
+            raise UserError(f"{path}: /simulation/tSample {t[:2]}: expected a positive "
+                            f"integer")
+        steps = int(t[0])
     return NetxSummary(str(path), layers, steps)
 
 
@@ -359,8 +366,21 @@ def check_netx_fits(path: str, bytes_per_synapse: int, reader: str, advice: str,
     """:func:`check_netx` for a reader that needs ``bytes_per_synapse``: the structure
     first, then the memory (UserError naming ``reader`` and ``advice`` if it does not
     fit), then every value (reading the weights only once they fit)."""
-    synapses = sum(layer.synapses for layer in
-                   check_netx(path, values=False, input_shape=input_shape).layers)
-    require_memory(bytes_per_synapse * synapses, f"{reader} on {path} ({synapses:,} "
-                   f"synapses)", advice)
-    return check_netx(path, input_shape=input_shape)
+    with open_netx(path) as f:
+        return check_open_fits(f, path, bytes_per_synapse, reader, advice, input_shape)
+
+
+def check_open_fits(f: h5py.File, path, bytes_per_synapse: int, reader: str, advice: str,
+                    input_shape: tuple[int, ...] | None = None) -> NetxSummary:
+    """:func:`check_netx_fits` on an open file ``f``."""
+    require_fits(check_open(f, path, False, input_shape), bytes_per_synapse, reader, advice)
+    return check_open(f, path, True, input_shape)
+
+
+def require_fits(summary: NetxSummary, bytes_per_synapse: int, reader: str,
+                 advice: str) -> None:
+    """UserError naming ``reader`` and ``advice`` unless ``bytes_per_synapse`` for every
+    synapse of ``summary`` fits in the memory available."""
+    synapses = sum(layer.synapses for layer in summary.layers)
+    require_memory(bytes_per_synapse * synapses, f"{reader} on {summary.path} "
+                   f"({synapses:,} synapses)", advice)

@@ -31,11 +31,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check rouser_lava tests benchmarks examples
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check rouser_lava tests benchmarks examples
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) export/demo

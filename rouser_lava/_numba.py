@@ -9,6 +9,6 @@ here guarantees. The pool's size is set in :mod:`rouser_lava._threads`.
 
 from numba import config, njit, prange
 
-config.THREADING_LAYER = "forksafe"
+config.THREADING_LAYER = "forksafe"  # type: ignore[attr-defined]  # numba.config fills itself at run time
 
 __all__ = ["njit", "prange"]

@@ -69,7 +69,8 @@ def network_synops(layers: list, input_counts: np.ndarray,
     """:func:`layer_synops` of every spiking layer of ``layers`` (the emulator's, flatten
     included) for the per-neuron spike counts of the input (``(*input_shape,)``) and of
     each spiking layer (flat, netx order), summed over the same samples."""
-    synops, counts_in, shape_in = [], np.asarray(input_counts), tuple(input_counts.shape)
+    synops: list[float] = []
+    counts_in, shape_in = np.asarray(input_counts), tuple(input_counts.shape)
     for layer in layers:
         if layer.kind == "flatten":
             shape_in = (int(np.prod(shape_in)),)

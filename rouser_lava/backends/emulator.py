@@ -128,11 +128,13 @@ def _synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
     synapse's share ``d`` steps later."""
     n, steps = len(s), s.shape[-1] if time_last else s.shape[1]
     if layer.kind == "conv":
+        assert layer.weight is not None and layer.conv is not None  # a conv layer's (emu_load)
         _require_exact(layer.sum_bound, "conv")
-        frames = np.moveaxis(s, -1, 1) if time_last else s
-        frames = torch.from_numpy(np.ascontiguousarray(frames)).reshape(n * steps, *shape_in)
-        a = F.conv2d(frames.float(), layer.weight, **layer.conv)
-        return a.clamp_(-UV_MAX, UV_MAX - 1).to(torch.int32).reshape(n, steps, -1).numpy()
+        frames_np = np.moveaxis(s, -1, 1) if time_last else s
+        frames = torch.from_numpy(np.ascontiguousarray(frames_np)).reshape(n * steps, *shape_in)
+        summed = F.conv2d(frames.float(), layer.weight, **layer.conv)
+        return summed.clamp_(-UV_MAX, UV_MAX - 1).to(torch.int32).reshape(n, steps, -1).numpy()
+    assert layer.weight is not None and layer.weight_t is not None  # a dense layer's (emu_load)
     s = s.reshape(n, -1, steps) if time_last else s
     a = _dense_sum(layer, layer.weight, layer.weight_t, s, time_last)
     for d, weight, weight_t in layer.delayed:
@@ -151,6 +153,7 @@ def _lif(layer: EmuLayer, a: np.ndarray, lag: int, bias: np.ndarray, record_stat
     layers as plain ``LIFReset``, as Lava does). Returns uint8 spikes and int64 u and v
     (empty unless recorded), all ``(N, T, C)``, and int64 v after the last step
     ``(N, C)``."""
+    assert layer.vth is not None  # every layer but a flatten has neurons (emu_load)
     size = a.shape[2]
     if not len(layer.vth) == bias.shape[1] == size or bias.shape[0] not in (1, len(a)) or \
             layer.weight_rec_t.shape[0] not in (0, size) or \
@@ -211,7 +214,8 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
             raise UserError("the stream layout cannot set a bias per sample; run "
                             "per-sample resets")
         spiking = [la for la in layers if la.vth is not None]
-        for line in stream_warnings([bool(la.bias.any()) for la in spiking],
+        # (a layer with vth has a bias too: emu_load sets both)
+        for line in stream_warnings([bool(la.bias.any()) for la in spiking],  # type: ignore[union-attr]
                                     [la.weight_rec_t.size > 0 for la in spiking]) + \
                 refractory_warnings([la.ref_delay for la in spiking]):
             log.warning("%s", line)
@@ -221,7 +225,9 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
     require_memory(s.shape[0] * s.shape[-1] * per_step * (40 if record_state else 8),
                    f"the emulator on {n} samples of {x.shape[-1]} steps",
                    "run fewer samples at once or fewer steps")
-    spikes, us, vs = [], [], []
+    spikes: list[np.ndarray] = []
+    us: list[np.ndarray] = []
+    vs: list[np.ndarray] = []
     for layer in layers:
         if layer.kind != "flatten":  # a flatten only changes how shape_in is read
             k = len(spikes)
@@ -234,6 +240,7 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
                 a, lag = _synapse_free(s), 0
             else:
                 a, lag = _synapse(layer, s, shape_in, time_last), 1
+            assert layer.bias is not None  # every layer but a flatten has neurons (emu_load)
             layer_bias = sample_bias if layer.kind == "input" and sample_bias is not None \
                 else layer.bias[None]
             fired, u_rec, v_rec, v_last = _lif(layer, a, lag, layer_bias, record_state, reset)

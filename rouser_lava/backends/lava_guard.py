@@ -49,6 +49,8 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from multiprocessing.connection import wait
+from types import FrameType
+from typing import Any, Literal
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -186,7 +188,8 @@ class LavaGuard:
         self._armed = False  # the handlers raise only while the run is on
         self._sentinels: dict[int, int] = {}  # duplicated worker sentinel fd -> pid
         self._stopping = False  # the workers end on purpose: stop watching them
-        self._handlers: dict[int, object] = {}  # signal -> handler before the run
+        # signal -> handler before the run (what signal.getsignal returns)
+        self._handlers: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> LavaGuard:
@@ -239,7 +242,7 @@ class LavaGuard:
         self.net.stop()
         self._armed = False  # from here on the run has ended well
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         self._armed = False
         if self._thread is not None:
             if signal.SIGINT in self._handlers:  # from here Ctrl-C is noted, not raised
@@ -281,9 +284,11 @@ class LavaGuard:
     def _watch(self) -> None:
         """Watchdog thread: wait for a worker to end, a limit to pass, or a wake-up;
         once something is pending, signal the main thread until it has left the run."""
+        main = threading.main_thread().ident
+        assert main is not None  # the main thread has started
         while self._armed:
             if self._pending is not None:
-                signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+                signal.pthread_kill(main, signal.SIGUSR1)
                 watched, timeout = [], RESEND_S
             else:
                 watched = [] if self._stopping else list(self._sentinels)
@@ -341,7 +346,7 @@ def _alive(process: multiprocessing.Process) -> bool:
         return False
 
 
-def _end_workers(net, children: set[int]) -> dict[int, str]:
+def _end_workers(net, children: set[int | None]) -> dict[int, str]:
     """Terminate every process Lava started, without talking to it (the exchange may
     have been cut mid-message), and shut its shared memory down.
 

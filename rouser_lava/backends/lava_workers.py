@@ -144,6 +144,7 @@ def _wait(workers: list[_Worker], net_path: str, n: int, timeout: float | None,
         while not all(w.done for w in workers):
             left = None if timeout is None else t0 + timeout - time.monotonic()
             if left is not None and left <= 0:
+                assert timeout is not None  # left is set only with a timeout
                 raise UserError(f"{net_path}: the Lava run passed its timeout of "
                                 f"{format_seconds(timeout)}, {bar.done}/{n} samples done in "
                                 f"{len(workers)} worker processes; stopped them "

@@ -30,8 +30,8 @@ def data_main(argv: list[str] | None = None) -> int:
     name = args.dataset or "digits"
     if name not in ON_DISK:
         data = load_dataset(name, **data_options(args))
-        splits = [("train", data.y_train), ("validation", data.y_val), ("test", data.y_test)]
-        splits = [(split, y) for split, y in splits if y is not None]
+        every = [("train", data.y_train), ("validation", data.y_val), ("test", data.y_test)]
+        splits = [(split, y) for split, y in every if y is not None]
         print(f"{name}: built in; " + " / ".join(f"{len(y)} {split}" for split, y in splits)
               + f" samples, {data.num_classes} classes, sample shape "
               f"{(*data.input_shape, data.time_steps)}")

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 def comparison_table(trained: RunResult, deployed: RunResult, trained_all: RunResult) -> str:
     """Accuracy per backend and per-layer spikes of two runs over the same samples."""
+    assert trained.accuracy is not None and deployed.accuracy is not None and \
+        trained_all.accuracy is not None  # the demo runs with labels
     lines = [
         f"{'':<26}{'torch (trained)':>17}{'lava (deployed)':>17}{'difference':>13}",
         f"{'samples':<26}{trained.samples:>17}{deployed.samples:>17}{'':>13}",

@@ -157,11 +157,13 @@ def run_main(argv: list[str] | None = None) -> int:
         text = json.dumps(result.to_json(), indent=1)
         atomic_write(args.json_out, lambda tmp: Path(tmp).write_text(text))
     if args.dump_spikes:
+        assert result.spikes is not None  # kept: keep_spikes
         arrays = {name: s.reshape(len(s), -1, s.shape[-1])
                   for name, s in zip(result.layer_names, result.spikes)}
         arrays["output"] = arrays[result.layer_names[-1]]
         _write_npz(args.dump_spikes, arrays)
     if args.dump_state:
+        assert result.u is not None and result.v is not None  # recorded: record_state
         arrays = {f"{kind}_{name}": s.reshape(len(s), -1, s.shape[-1])
                   for kind, states in (("u", result.u), ("v", result.v))
                   for name, s in zip(result.layer_names, states)}

@@ -39,6 +39,7 @@ def failed_gates(c: Comparison, gates: list[tuple[str, float]]) -> list[str]:
     failures = []
     for name, limit in gates:
         if name == "accuracy-drop" and c.trained.accuracy is not None:
+            assert c.deployed.accuracy is not None  # the same labels as the trained run
             drop = 100 * (c.trained.accuracy - c.deployed.accuracy)
             if drop > limit:
                 failures.append(f"accuracy dropped {drop:.2f} pp "

@@ -71,6 +71,7 @@ def plot_all(c: Comparison, out: Path) -> None:
     for row, name in enumerate(c.deployed.layer_names):
         for col, (run, title) in enumerate(((c.trained, "trained (torch)"),
                                             (c.deployed, "deployed (emulator)"))):
+            assert run.spikes is not None  # compare() keeps the first samples' spikes
             s = run.spikes[row][0]
             s = s.reshape(-1, s.shape[-1])
             n, t = np.nonzero(s)

@@ -116,6 +116,7 @@ def load_event_dataset(name: str, data_root: str | None = None, time_steps: int 
     """
     spec = make_spec(name, time_steps, bin_ms, polarity, downsample)
     layout, items = find_items(name, data_root)
+    assert data_root is not None  # find_items refuses None
     cache = check_output_dir(cache_dir if cache_dir else default_cache_dir())
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"{name}-{_cache_key(name, spec, items, skip_bad)}.npz"
@@ -145,14 +146,17 @@ def load_event_dataset(name: str, data_root: str | None = None, time_steps: int 
     sensor = SENSORS[name]
     shape = spec.shape(sensor.width, sensor.height, sensor.polarities)
 
-    def split(s: str) -> SparseSpikes:
+    def spikes(s: str) -> SparseSpikes:
         return SparseSpikes(arrays[f"{s}_indptr"], arrays[f"{s}_indices"], shape, spec.bins)
 
     log.info("%s: %s in %s, %d train / %d test samples, binned %s", name, layout, data_root,
              len(arrays["train_labels"]), len(arrays["test_labels"]), (*shape, spec.bins))
+    # SparseSpikes stands in for the dense arrays SpikeDataset is annotated with (len,
+    # shape, indexing, np.asarray); the run_backend and training signatures say ndarray too.
     return SpikeDataset(
-        name=name, x_train=split("train"), y_train=arrays["train_labels"],
-        x_test=split("test"), y_test=arrays["test_labels"], num_classes=sensor.classes,
+        name=name, x_train=spikes("train"),  # type: ignore[arg-type]
+        y_train=arrays["train_labels"], x_test=spikes("test"),  # type: ignore[arg-type]
+        y_test=arrays["test_labels"], num_classes=sensor.classes,
         encoding={"data_root": str(Path(data_root).resolve()), "time_steps": spec.bins,
                   "bin_ms": spec.bin_us / 1000, "polarity": spec.polarity,
                   "downsample": spec.downsample, "skip_bad": skip_bad})

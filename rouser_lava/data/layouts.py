@@ -65,7 +65,8 @@ def _missing(root: Path, missing: list[str], what: str) -> None:
 
 
 def _nmnist(root: Path) -> tuple[str, dict[str, list[Item]]]:
-    items, missing = {}, []
+    items: dict[str, list[Item]] = {}
+    missing: list[str] = []
     for split, folder in zip(SPLITS, ("Train", "Test")):
         if not (root / folder).is_dir():
             missing.append(f"{folder}/")
@@ -95,7 +96,8 @@ def _shd(root: Path) -> tuple[str, dict[str, list[Item]]]:
 def _dvs128(root: Path) -> tuple[str, dict[str, list[Item]]]:
     base = root / "DvsGesture" if (root / "DvsGesture").is_dir() else root
     if (base / "trials_to_train.txt").exists() or (base / "trials_to_test.txt").exists():
-        items, missing = {}, []
+        items: dict[str, list[Item]] = {}
+        missing: list[str] = []
         for split in SPLITS:
             listing = base / f"trials_to_{split}.txt"
             if not listing.is_file():

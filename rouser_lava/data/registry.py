@@ -4,6 +4,7 @@ files under ``--data-root`` (``nmnist``, ``dvs128``, ``shd``)."""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from functools import partial
 
 from ..errors import UserError
@@ -14,8 +15,9 @@ from .yinyang import load_yinyang
 ON_DISK = ("nmnist", "dvs128", "shd")
 DATA_OPTIONS = ("data_root", "time_steps", "bin_ms", "polarity", "downsample", "encoding",
                 "cache_dir", "skip_bad")  # loader options settable on the command line
-LOADERS = {"digits": load_digits, "yinyang": load_yinyang,
-           **{name: partial(load_event_dataset, name) for name in ON_DISK}}
+LOADERS: dict[str, Callable[..., SpikeDataset]] = {
+    "digits": load_digits, "yinyang": load_yinyang,
+    **{name: partial(load_event_dataset, name) for name in ON_DISK}}
 
 
 def load_dataset(name: str, **options) -> SpikeDataset:

@@ -213,7 +213,7 @@ def check_design_rules(source: str | os.PathLike | io.BytesIO, hw: HwConfig,
     import h5py
 
     where = name or str(source)
-    summary = check_netx(source, values=False)
+    summary = check_netx(source, values=False)  # type: ignore[arg-type]  # h5py reads any
     largest = max(layer.synapses for layer in summary.layers)  # read one layer at a time
     require_memory(RULE_BYTES_PER_SYNAPSE * largest, f"the design rules on {where} "
                    f"({largest:,} synapses in one layer)", "check a smaller network")

@@ -69,8 +69,9 @@ class ChipLimits:
 _BOOLS = ("per_neuron_threshold", "reset_interval_power_of_2")
 _REAL = ("synapses_per_unit",)
 _LOIHI_ONLY = tuple(f.name for f in fields(ChipLimits) if f.default is None)
-_RUN = {"simulator": {"run_cfg": str, "select_tag": str},
-        "loihi2": {"output_latency_extra": int, "timeout_s": int}}
+_RUN: dict[str, dict[str, type]] = {
+    "simulator": {"run_cfg": str, "select_tag": str},
+    "loihi2": {"output_latency_extra": int, "timeout_s": int}}
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ class _Reader:
     """Reads fields of one config file, naming file and field in errors."""
 
     def __init__(self, path: Path):
-        self.path, self.sources = path, {}
+        self.path = path
+        self.sources: dict[str, str] = {}  # field -> where its value comes from
 
     def fail(self, field: str, problem: str):
         raise UserError(f"{self.path}: field '{field}': {problem}")
@@ -146,8 +148,8 @@ def load_hw_config(name_or_path: str) -> HwConfig:
     """Read and check a hardware config (a path, or a bare name in ``hw_configs/``)."""
     path = resolve_config_path(name_or_path)
     if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.json")))
-        raise UserError(f"{path}: no such hardware config (bundled: {known})")
+        bundled = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.json")))
+        raise UserError(f"{path}: no such hardware config (bundled: {bundled})")
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as err:

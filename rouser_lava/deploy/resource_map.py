@@ -133,10 +133,12 @@ def _cost(layer, hw: HwConfig) -> LayerCost:
     if lim.neurons_per_core is None:
         return LayerCost(layer.index, layer.kind, n, layer.synapses, fan_in, axons,
                          syn_units, None, None)
+    # A loihi2 config must give every core limit (hw_config); a simulator config that
+    # gives neurons_per_core alone fails here (TypeError), as before.
     shares = {"neurons": n / lim.neurons_per_core,
-              "synmem": syn_units / lim.synmem_per_core,
+              "synmem": syn_units / lim.synmem_per_core,  # type: ignore[operator]
               "axons": axons / lim.axons_per_core}
-    binding = max(shares, key=shares.get)
+    binding = max(shares, key=shares.__getitem__)
     cores = max(1, *(math.ceil(round(s, 9)) for s in shares.values()))
     return LayerCost(layer.index, layer.kind, n, layer.synapses, fan_in, axons, syn_units,
                      cores, binding)
@@ -155,7 +157,10 @@ def map_resources(summary: NetxSummary, hw: HwConfig) -> ResourceMap:
     if not layers:
         raise UserError(f"{summary.path}: no synaptic layer to map")
     lim = hw.limits
-    cores = None if lim.cores_per_chip is None else sum(la.cores for la in layers)
-    chips = None if cores is None else math.ceil(cores / lim.cores_per_chip)
+    # cores_per_chip set: a loihi2 config, which sets neurons_per_core too (la.cores not None)
+    cores = None if lim.cores_per_chip is None else \
+        sum(la.cores for la in layers)  # type: ignore[misc]
+    chips = None if cores is None else \
+        math.ceil(cores / lim.cores_per_chip)  # type: ignore[operator]  # set with cores
     return ResourceMap(hw.name, hw.target, layers, cores, chips, hw.chips,
                        lim.cores_per_chip)

@@ -83,7 +83,8 @@ def _run_in_worker(threads: int, task, *args) -> dict:
     import numba
     import torch
 
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    # (numba.config sets its attributes from a function: mypy does not see them)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     torch.set_num_threads(threads)
     return task(*args)
 

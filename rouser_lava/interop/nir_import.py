@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import NoReturn
 
 import nir
 import numpy as np
@@ -70,7 +71,7 @@ CONVENTIONS = {
 NEURONS = (nir.CubaLIF, nir.LIF, nir.IF)
 
 
-def _fail(name: str, node, field: str, problem: str):
+def _fail(name: str, node, field: str, problem: str) -> NoReturn:
     raise UserError(f"node '{name}' ({type(node).__name__}): {field}: {problem}")
 
 
@@ -108,7 +109,8 @@ class _Layer:
         try:
             return np.broadcast_to(np.asarray(value, np.float64), self.shape).copy()
         except ValueError:
-            _fail(self.name, self.node, field, f"of shape {np.shape(value)} does not fit the "
+            shape = np.shape(value)  # type: ignore[arg-type]  # also None (shape ())
+            _fail(self.name, self.node, field, f"of shape {shape} does not fit the "
                   f"layer's neurons {self.shape}")
 
     def approximate(self, field: str, what: str) -> None:
@@ -252,7 +254,8 @@ def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None
         if len(shape) not in (1, 3):
             _fail(chain[0], graph.nodes[chain[0]], "input_type", f"{shape}; expected (C,) "
                   f"or (C, H, W)")
-        layers, notes, pending, input_shape = [], [], None, shape
+        notes: list[str] = []
+        layers, pending, input_shape = [], None, shape
         for key in chain[1:-1]:
             node = graph.nodes[key]
             if isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)) and pending is None:

@@ -30,6 +30,7 @@ undelayed ``v`` at ``T - 2``.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -124,7 +125,7 @@ class Dense(nn.Module):
         """Spikes of the fold export on Lava: the sum of Lava's effective integer weights
         over the spikes, shifted (floored) by netx's weight exponent, into neurons with
         the shared threshold; gradients through the unfolded current."""
-        w_int, m = fold(w, self.neuron)
+        w_int, m = fold(w, cast(RouserCuba, self.neuron))  # fold_exact: a cuba neuron
         w_eff, exp = lava_dense_synapse(w_int)
         xt = x.transpose(1, 2)  # (N, T, C_in)
         with torch.no_grad():
@@ -158,7 +159,8 @@ class Conv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.neuron.config.fold_exact:
             return delay_one_step(self.neuron(self.synapse(x)))
-        w_int, m = fold(quantize_weight(self.synapse.weight), self.neuron)
+        w_int, m = fold(quantize_weight(self.synapse.weight),
+                        cast(RouserCuba, self.neuron))  # fold_exact: a cuba neuron
         syn = self.synapse
         with torch.no_grad():  # Lava's Conv: file weights as they are, 24-bit activation
             a = nn.functional.conv3d(x, torch.from_numpy(w_int.astype(np.float32)), None,
@@ -212,7 +214,8 @@ def dense_spec(in_features: int, out_features: int) -> dict:
 
 def layer_config(neuron: NeuronConfig, spec: dict) -> NeuronConfig:
     """``neuron`` with the layer's own decays where ``spec`` gives them."""
-    own = {k: float(spec[k]) for k in ("current_decay", "voltage_decay") if k in spec}
+    own: dict[str, Any] = {k: float(spec[k]) for k in ("current_decay", "voltage_decay")
+                           if k in spec}
     return dataclasses.replace(neuron, **own) if own else neuron
 
 

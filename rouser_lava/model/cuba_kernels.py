@@ -53,7 +53,8 @@ def cuba_rows(x_int, i_decay, v_decay, th_rows, v_out, s_out):  # pragma: no cov
                 u -= 2 * UV_MAX
             elif u <= -UV_MAX:
                 u += 2 * UV_MAX
-            v = min(max(_rtz(v, keep_v) + u, 1 - UV_MAX), UV_MAX - 1)  # 24-bit v clips
+            # 24-bit v clips (min/max of int64 and int: fine in numba; typeshed wants one type)
+            v = min(max(_rtz(v, keep_v) + u, 1 - UV_MAX), UV_MAX - 1)  # type: ignore[arg-type]
             v_out[r, t] = np.float32(v) / scale
             if v > th:
                 s_out[r, t] = 1.0

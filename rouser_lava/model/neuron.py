@@ -196,7 +196,8 @@ class _CubaSpike(torch.autograd.Function):
             grad_x = torch.empty(v.shape, dtype=v.dtype)
             grad_v_sum = torch.empty(v.shape[:-1], dtype=v.dtype)
             keep = [np.float32(1.0 - d / STATE_SCALE) for d in (v_decay, i_decay)]
-            spike_backward_rows(_rows(grad_s), _rows(v), th_rows.reshape(-1).numpy(),
+            # (mypy counts the starred ``keep`` as any length; it is two values)
+            spike_backward_rows(_rows(grad_s), _rows(v), th_rows.reshape(-1).numpy(),  # type: ignore[call-arg]
                                 np.float32(coef), np.float32(tau_rho), *keep,
                                 grad_x.view(-1, v.shape[-1]).numpy(),
                                 grad_v_sum.view(-1).numpy())

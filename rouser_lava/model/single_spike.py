@@ -209,7 +209,8 @@ class _SingleSpike(torch.autograd.Function):
             grad_x = torch.empty(v.shape)
             grad_v_sum = torch.empty(v.shape[0], v.shape[2])
             per = v.shape[2] // th.numel()
-            single_spike_backward(_ntr(grad_s).contiguous().numpy(), v.numpy(),
+            # (mypy counts the starred ``consts`` as any length; they are four values)
+            single_spike_backward(_ntr(grad_s).contiguous().numpy(), v.numpy(),  # type: ignore[call-arg]
                                   th.repeat_interleave(per).numpy(),
                                   *map(np.float32, ctx.consts), grad_x.numpy(),
                                   grad_v_sum.numpy())
@@ -262,7 +263,7 @@ class RouserSingleSpike(RouserCuba):
         th0 = max(round(config.threshold * TH_SCALE), 1) / TH_SCALE  # on the grid
         self.slope, self.surrogate_scale = SLOPE / th0, 1.0 / th0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]  # never folded
         """Spikes ``(N, C, ..., T)`` float32 in {0, 1}, at most one per neuron, for input
         current ``x`` of that shape (weight units)."""
         th = self.quantized_threshold()

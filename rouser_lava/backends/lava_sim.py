@@ -204,9 +204,9 @@ def simulate(netx: NetxFile | str, x: np.ndarray, progress: bool = True,
               for key, per_layer in trace.items()} if record_state else {}
     result = [[_per_sample(r, n, k, stream) for k, r in enumerate(rec)]
               for rec in (records, states.get("u", []), states.get("v", []))]
-    return LavaSpikes([s.astype(np.uint8) for s in result[0]],
-                      *([[s.astype(np.int64) for s in r] for r in result[1:]]
-                        if record_state else (None, None)),
+    u, v = ([s.astype(np.int64) for s in r] for r in result[1:]) if record_state \
+        else (None, None)
+    return LavaSpikes([s.astype(np.uint8) for s in result[0]], u, v,
                       _from_lava(np.stack(v_last)[..., None])[..., 0].astype(np.int64)
                       if read_v_last else None)
 

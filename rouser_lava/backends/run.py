@@ -163,14 +163,18 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
     (the board returns only the last).
     """
     t0 = time.perf_counter()
-    preds, totals, kept, logits, states = [], None, [], [], []
+    preds: list[np.ndarray] = []
+    totals: list[np.ndarray] = []
+    kept: list[list[np.ndarray]] = []
+    logits: list[np.ndarray] = []
+    states: list[list[np.ndarray]] = []
     steps = list(range(x.shape[-1])) if state_steps is None else list(state_steps)
     starts = range(0, len(x), batch_size)
     for start in tqdm(starts, disable=None if progress and len(starts) > 1 else True,
                       desc=name, unit="batch"):
         batch = backend(np.asarray(x[start:start + batch_size]),
                         None if bias is None else np.asarray(bias[start:start + batch_size]))
-        if batch.u is not None:
+        if batch.u is not None and batch.v is not None:
             states.append([r[..., steps] for r in batch.u + batch.v])
         out = batch.spikes  # dense (B, ..., T)
         if batch.v_last is not None:
@@ -181,20 +185,20 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
                          .argmax(1))
         counts = [o.reshape(len(o), -1, o.shape[-1]).sum(axis=(0, 2), dtype=np.int64)
                   for o in out]
-        totals = counts if totals is None else [a + b for a, b in zip(totals, counts)]
+        totals = [a + b for a, b in zip(totals, counts)] if totals else counts
         if start < keep:
             kept.append([o[:keep - start] for o in out])
     predictions = np.concatenate(preds).astype(np.int64)
     spikes = [np.concatenate(parts) for parts in zip(*kept)] if kept else None
-    states = [np.concatenate(parts) for parts in zip(*states)] if states else None
+    joined = [np.concatenate(parts) for parts in zip(*states)]  # u of each layer, then v
     depth = len(totals)
     return RunResult(
         backend=name, predictions=predictions,
         labels=None if y is None else np.asarray(y[:len(predictions)]),
         neuron_spikes=totals, wall_s=time.perf_counter() - t0, spikes=spikes,
         logits=np.concatenate(logits) if logits else None,
-        u=states[:depth] if states else None, v=states[depth:] if states else None,
-        state_steps=steps if states else None, first_layer=first_layer)
+        u=joined[:depth] if joined else None, v=joined[depth:] if joined else None,
+        state_steps=steps if joined else None, first_layer=first_layer)
 
 
 def torch_backend(net) -> Backend:

@@ -169,5 +169,6 @@ def _netx_samples(netx: NetxFile, o: RunOptions):
     if first.kind != "input" or not first.neurons:
         raise UserError(f"{netx.path}: {param('input_bias')} drives an input layer with a "
                         f"neuron group; this network's first layer is {first.kind} without one")
+    assert o.steps is not None  # RunOptions.check_file: input_bias needs steps
     bias = load_input_bias(o.input_bias, shapes[0])[:o.limit]
     return np.zeros((len(bias), *shapes[0], o.steps), np.uint8), None, bias

@@ -209,12 +209,13 @@ def compare(net, netx: NetxFile | str, data: SpikeDataset, lava_samples: int,
     k = min(lava_samples, len(x))
     lava_run = run_backend("lava", lava, x[:k], y[:k], batch, k, progress)
     names = deployed.layer_names
-    mismatches, divergence = first_divergence([s[:k] for s in deployed.spikes],
-                                              lava_run.spikes, names, ("emulator", "lava"))
-    exact = Exactness(keep, *first_divergence(trained.spikes, deployed.spikes, names,
+    t_spikes, d_spikes, l_spikes = (_kept(run) for run in (trained, deployed, lava_run))
+    mismatches, divergence = first_divergence([s[:k] for s in d_spikes], l_spikes, names,
+                                              ("emulator", "lava"))
+    exact = Exactness(keep, *first_divergence(t_spikes, d_spikes, names,
                                               ("torch", "emulator")),
-                      first_divergence([s[:k] for s in trained.spikes], lava_run.spikes,
-                                       names, ("torch", "lava"))[0],
+                      first_divergence([s[:k] for s in t_spikes], l_spikes, names,
+                                       ("torch", "lava"))[0],
                       _readout_mismatches(trained, deployed),
                       _readout_mismatches(trained, lava_run))
     emu_layers = netx.emulator_layers()
@@ -229,11 +230,17 @@ def compare(net, netx: NetxFile | str, data: SpikeDataset, lava_samples: int,
             name, len(a), int(a.sum()), int(b.sum()), _correlation(a, b),
             [int(j) for j in np.flatnonzero((a > 0) & (b == 0))],
             [int(j) for j in np.flatnonzero((a == 0) & (b > 0))],
-            int(np.count_nonzero(trained.spikes[i] != deployed.spikes[i])),
+            int(np.count_nonzero(t_spikes[i] != d_spikes[i])),
             float(synops[0][i]), float(synops[1][i])))
     agreement = float(np.mean(trained.predictions == deployed.predictions))
     return Comparison(data.name, trained, deployed, lava_run, layers, agreement, mismatches,
                       divergence, exact, _readout_mismatches(deployed, lava_run))
+
+
+def _kept(run: RunResult) -> list[np.ndarray]:
+    """The spikes ``run`` kept (every run here keeps at least one sample's)."""
+    assert run.spikes is not None, run.backend
+    return run.spikes
 
 
 def _readout_mismatches(a: RunResult, b: RunResult) -> int | None:

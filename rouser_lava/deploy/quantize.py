@@ -117,7 +117,8 @@ def quantize_network(net: RouserNet, threshold_form: str = "fold",
         raise UserError(f"a single-spike model exports only with {param('threshold_form')} "
                         f"vector (the fold would round its weights and is not exact for it)")
     shapes = layer_shapes(net.input_shape, net.arch)
-    layers, reports = [], []
+    layers: list[QuantLayer] = []
+    reports: list[LayerReport] = []
     for block, shape in zip(net.blocks, shapes):
         if isinstance(block, Flatten):
             layers.append(QuantLayer("flatten", dict(block.spec), tuple(shape)))

@@ -44,6 +44,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
+from typing import NoReturn
 
 import h5py
 import numpy as np
@@ -116,7 +117,7 @@ class _Layer:
         self.path, self.index, self.group = path, index, group
         self.kind = "?"
 
-    def fail(self, field: str, value, problem: str):
+    def fail(self, field: str, value, problem: str) -> NoReturn:
         shown = np.array2string(np.asarray(value).reshape(-1)[:4], separator=",") \
             if np.ndim(value) else value
         raise UserError(f"{self.path}: layer {self.index} ({self.kind}): {field} {shown}: "

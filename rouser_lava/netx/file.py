@@ -149,7 +149,7 @@ def read_metadata(path: str) -> dict:
         if "layer" not in f:
             raise UserError(f"{path}: not a netx network (no /layer group)")
         meta = _metadata(f, path)
-    out = {"dataset": meta.dataset, "threshold_form": meta.threshold_form}
+    out: dict = {"dataset": meta.dataset, "threshold_form": meta.threshold_form}
     if meta.time_steps is not None:
         out["time_steps"] = meta.time_steps
     return out

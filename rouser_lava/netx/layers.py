@@ -150,7 +150,8 @@ def _dense(cfg, kind: str, where: str, keys: set) -> dict:
     bound = float(np.abs(weight).sum(1).max()) * 2.0 ** max(exp, 0)
     delayed = []
     if "delay" in keys:
-        delay = _delays(cfg["delay"], *weight.shape, where)
+        rows, cols = weight.shape
+        delay = _delays(cfg["delay"], rows, cols, where)
         for d in np.unique(delay[(delay > 0) & (weight != 0)]):
             part = np.where(delay == d, weight, 0)
             delayed.append((int(d), torch.from_numpy(part.astype(np.float32)),
@@ -202,8 +203,8 @@ def load_layers(f, path: str, input_shape: tuple[int, ...] | None = None) -> lis
                 log.warning("%s: netx ignores a conv layer's delay; so does the "
                             "emulator", where)
             weight = cfg["weight"]
-            conv = {k: tuple(int(v) for v in np.broadcast_to(cfg[k], (2,)))
-                    for k in ("stride", "padding", "dilation")}
+            conv: dict = {k: tuple(int(v) for v in np.broadcast_to(cfg[k], (2,)))
+                          for k in ("stride", "padding", "dilation")}
             conv["groups"] = int(np.asarray(cfg["groups"]).reshape(-1)[0])
             weight = weight.reshape(weight.shape[:4])
             layers.append(EmuLayer(

@@ -53,7 +53,8 @@ def input_shapes(f: h5py.File, summary: NetxSummary,
     for out, k, s, p, d in zip(first.shape[1:], dims[2:4], stride, pad, dil):
         lo = (out - 1) * s - 2 * p + d * (k - 1) + 1
         sizes.append([size for size in range(lo, lo + s) if size >= 1])
-    shapes = [(dims[1] * groups, h, w) for h in sizes[0] for w in sizes[1]]
+    shapes: list[tuple[int, ...]] = [(dims[1] * groups, h, w) for h in sizes[0]
+                                     for w in sizes[1]]
     if not shapes:
         raise UserError(f"{path}: layer 0 (conv): no input size gives its shape "
                         f"{first.shape}")

@@ -1,33 +1,12 @@
-"""``QuantizedNetwork`` -> netx HDF5 (``.net``) that unmodified ``lava.lib.dl.netx`` loads.
+"""``rouser-export``'s step: a trained ``model.pt`` -> Loihi fixed point
+(:mod:`.quantize`) -> a netx file (:mod:`rouser_lava.netx.write`, which describes the
+file tree).
 
-File tree (the keys ``netx.hdf5.Network`` reads)::
-
-    /layer/0            type='input', shape=(C,) or (C, H, W)
-    /layer/i            type='dense': shape=(C_out,), inFeatures, outFeatures,
-                                      weight int (C_out, C_in)
-                        type='conv':  shape=(C, H, W), inChannels, outChannels,
-                                      kernelSize, stride, padding, dilation, groups,
-                                      weight int (C_out, C_in/groups, kH, kW)
-                        type='flatten': shape=(C*H*W,)
-    /layer/i/neuron     type='CUBA', iDecay, vDecay, vThMant (scalar or (C,)),
-                        refDelay, gradedSpike=False
-    /simulation         Ts=1, tSample=T
-
-``refDelay`` is 1 (what slayer writes: Lava's plain ``LIF``) except for single-spike
-layers, where it is ``T``, the sample length: our runners build such a layer as
-``LIFRefractory`` (:mod:`rouser_lava.netx.check`), which after a spike at step
-``t >= 1`` holds ``v`` through step ``t + T > T``, so each neuron fires at most once in
-a sample of ``T`` steps, as in training; the runners clear the refractory state
-between samples. ``T`` is the shortest period that does this (any longer one runs the
-same), and keeps the number small for hardware with a narrow refractory field. A
-membrane readout is written as it is quantized (``vDecay`` 0, ``vThMant`` ``2**17 -
-1``), which the runners recognise (``NetxSummary.membrane_readout``).
-
-netx reads no ``bias`` here (our blocks have none). Root attributes
-``rouser_threshold_form`` and ``rouser_dataset`` (JSON) describe how the file was
-made; netx ignores them. The file is built in memory and checked against the
-target's design rules (:mod:`.design_rules`) before it is written; writing is atomic:
-a failed export leaves no file.
+The file is built in memory and checked against the target's design rules
+(:mod:`.design_rules`) before it is written; writing is atomic: a failed export leaves
+no file. Value-range failures are errors; rules of the chip only (per-neuron
+thresholds, axons, chips) are warnings, since the file still runs on Lava's CPU
+simulator.
 """
 
 from __future__ import annotations

@@ -362,18 +362,12 @@ def check_open(f: h5py.File, path, values: bool = True,
     return NetxSummary(str(path), layers, steps)
 
 
-def check_netx_fits(path: str, bytes_per_synapse: int, reader: str, advice: str,
-                    input_shape: tuple[int, ...] | None = None) -> NetxSummary:
-    """:func:`check_netx` for a reader that needs ``bytes_per_synapse``: the structure
-    first, then the memory (UserError naming ``reader`` and ``advice`` if it does not
-    fit), then every value (reading the weights only once they fit)."""
-    with open_netx(path) as f:
-        return check_open_fits(f, path, bytes_per_synapse, reader, advice, input_shape)
-
-
 def check_open_fits(f: h5py.File, path, bytes_per_synapse: int, reader: str, advice: str,
                     input_shape: tuple[int, ...] | None = None) -> NetxSummary:
-    """:func:`check_netx_fits` on an open file ``f``."""
+    """:func:`check_netx` of the open file ``f`` for a reader that needs
+    ``bytes_per_synapse``: the structure first, then the memory (UserError naming
+    ``reader`` and ``advice`` if it does not fit), then every value (reading the weights
+    only once they fit)."""
     require_fits(check_open(f, path, False, input_shape), bytes_per_synapse, reader, advice)
     return check_open(f, path, True, input_shape)
 

@@ -140,16 +140,3 @@ def read_netx(path: str, input_shape: tuple[int, ...] | None = None, *,
         emu = load_layers(f, path, shapes[0]) if layers and len(shapes) == 1 else None
         return NetxFile(str(path), summary, _metadata(f, path), shapes, reader is not None,
                         emu)
-
-
-def read_metadata(path: str) -> dict:
-    """Dataset description, threshold form and (when stored) sample length written by
-    ``rouser-export``, as a dict (``dataset`` is {} in files from elsewhere)."""
-    with open_netx(path) as f:
-        if "layer" not in f:
-            raise UserError(f"{path}: not a netx network (no /layer group)")
-        meta = _metadata(f, path)
-    out: dict = {"dataset": meta.dataset, "threshold_form": meta.threshold_form}
-    if meta.time_steps is not None:
-        out["time_steps"] = meta.time_steps
-    return out

@@ -1,4 +1,4 @@
-"""``QuantizedNetwork`` -> netx HDF5 bytes (``.net``) that unmodified ``lava.lib.dl.netx`` loads.
+"""``QuantizedNetwork`` -> netx HDF5 (``.net``) that unmodified ``lava.lib.dl.netx`` loads.
 
 File tree (the keys ``netx.hdf5.Network`` reads)::
 
@@ -25,9 +25,8 @@ membrane readout is written as it is quantized (``vDecay`` 0, ``vThMant`` ``2**1
 
 netx reads no ``bias`` here (our blocks have none). Root attributes
 ``rouser_threshold_form`` and ``rouser_dataset`` (JSON) describe how the file was
-made; netx ignores them. The file is built in memory and checked against the
-target's design rules (:mod:`.design_rules`) before it is written; writing is atomic:
-a failed export leaves no file.
+made; netx ignores them. The file is built in memory (:func:`netx_bytes`) and written
+atomically (:func:`write_netx`).
 """
 
 from __future__ import annotations

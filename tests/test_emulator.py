@@ -16,6 +16,7 @@ from .netx_random import write_random_netx
 NUM_RANDOM = 60
 
 
+@pytest.mark.lava
 def test_random_networks_match_lava(tmp_path, monkeypatch):
     seen = {"clip": 0, "wrap_range": 0, "dense_rec": 0, "conv": 0, "vector_vth": 0,
             "bias": 0, "decay0": 0, "decay4096": 0, "spiking_output": 0}
@@ -59,6 +60,7 @@ def test_random_networks_match_lava(tmp_path, monkeypatch):
 NUM_LAVADL = 40
 
 
+@pytest.mark.lava
 def test_lavadl_layouts_match_lava(tmp_path):
     """Input layers with neurons (driven by a bias per sample, by spikes on ``a_in``, or
     both), conv-first networks without an input layer, per-neuron conv biases in Lava's
@@ -111,6 +113,7 @@ def write_dense(path, weight, i_decay, v_decay, vth, bias=None):
             n.create_dataset(key, data=value)
 
 
+@pytest.mark.lava
 def test_hand_computed_trace(tmp_path):
     path = str(tmp_path / "hand.net")
     # one neuron, two inputs (weights 100 and -30), iDecay 2048, vDecay 1024,
@@ -132,6 +135,7 @@ def test_hand_computed_trace(tmp_path):
         assert result.spikes[0][0, 0].tolist() == expected_s
 
 
+@pytest.mark.lava
 def test_24_bit_wrap_and_clip(tmp_path):
     path = str(tmp_path / "wrap.net")
     # 20 inputs at +-254 all spiking: a << 6 = +-325120 per step, no decay. Neuron 0's u

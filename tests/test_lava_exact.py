@@ -11,6 +11,8 @@ from rouser_lava.deploy.quantize import quantize_network
 
 from .conftest import random_spikes
 
+pytestmark = pytest.mark.lava
+
 
 def torch_spikes(net, x: np.ndarray) -> list[np.ndarray]:
     with torch.no_grad():

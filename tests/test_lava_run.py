@@ -28,6 +28,8 @@ from rouser_lava.errors import UserError
 from .conftest import error_line
 from .test_emulator import write_dense
 
+pytestmark = pytest.mark.lava
+
 
 @pytest.fixture
 def net_file(model_file, tmp_path) -> Path:

@@ -44,7 +44,6 @@ def _strip(history):
             for row in history]
 
 
-@pytest.mark.slow
 def test_metrics_file_best_model_and_resume(tmp_path, monkeypatch, caplog):
     full, part = tmp_path / "full.pt", tmp_path / "part.pt"
     run = [*TINY, "--epochs", "3", "--lr-schedule", "cosine", "--quiet"]
@@ -92,7 +91,6 @@ def test_lr_schedules():
     assert lr_factor("cosine", 1, 1) == 1.0
 
 
-@pytest.mark.slow
 def test_best_model_picked_on_validation_split(tmp_path):
     out = tmp_path / "yy.pt"
     assert train_main(["--dataset", "yinyang", "--time-steps", "8", "--hidden", "8",
@@ -147,7 +145,6 @@ def test_mean_epochs_to_target_says_how_many_seeds_reached_it():
     assert epochs_to_target_text(none) == ("never, never", "n/a (none of 2 seeds reached it)")
 
 
-@pytest.mark.slow
 def test_neurons_experiment_reports_the_savings(tmp_path, capsys):
     report = tmp_path / "neurons"
     assert experiment_main(["neurons", *TINY, "--epochs", "1", "--threshold-init", "0.5",

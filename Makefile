@@ -33,8 +33,8 @@ test: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q tests
 
-# The lint and the tests not marked lava or slow (markers in pyproject.toml): well under a
-# minute on 2 cores, against ~10 for `make test`, which runs everything (as CI does).
+# The lint and the tests not marked lava or slow (markers in pyproject.toml): about 30 s on
+# 2 cores, against 8-10 min for `make test`, which runs everything (as CI does).
 # ROUSER_TEST_LAVA_NETS=N (e.g. `ROUSER_TEST_LAVA_NETS=8 make test`) runs the two slowest
 # Lava tests on N random networks instead of 60 and 40 (tests/test_emulator.py).
 test-fast: $(STAMP)

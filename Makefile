@@ -10,7 +10,7 @@ PYTHON310 ?= $(shell for p in $$(command -v python3.10 2>/dev/null) \
 	/usr/local/bin/python3.10; do [ -x "$$p" ] && "$$p" -c 'import sys; assert sys.version_info[:2]==(3,10)' \
 	2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: venv demo test lint clean
+.PHONY: venv demo test test-fast lint clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,16 @@ test: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q tests
+
+# The lint and the tests not marked lava or slow (markers in pyproject.toml): about 30 s on
+# 2 cores, against 8-10 min for `make test`, which runs everything (as CI does).
+# ROUSER_TEST_LAVA_NETS=N (e.g. `ROUSER_TEST_LAVA_NETS=8 make test`) runs the two slowest
+# Lava tests on N random networks instead of 60 and 40 (tests/test_emulator.py).
+test-fast: $(STAMP)
+	$(VENV)/bin/ruff check rouser_lava tests benchmarks examples
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q -m "not lava and not slow" tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check rouser_lava tests benchmarks examples

@@ -34,6 +34,7 @@ def test_readme_includes_the_example_verbatim():
     assert f"```python\n{EXAMPLE.read_text()}```" in readme
 
 
+@pytest.mark.slow
 def test_readme_example_trains_exports_and_emulates(capsys):
     result = runpy.run_path(str(EXAMPLE), run_name="__main__")
     assert result["accuracy"] >= 0.6, capsys.readouterr().out

@@ -159,6 +159,7 @@ def test_degenerate_input_arrays(model_file, tmp_path, capsys):
             assert expected in error_line(capsys)
 
 
+@pytest.mark.lava
 def test_compare_refuses_another_models_netx_and_fails_on_gates(model_file, tmp_path,
                                                                 capsys):
     net = tmp_path / "n.net"

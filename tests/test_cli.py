@@ -35,6 +35,7 @@ def test_training_is_reproducible(model_file, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.lava
 def test_export_and_run_end_to_end(model_file, tmp_path):
     before = digest(model_file)
     results = {}
@@ -104,6 +105,7 @@ def test_non_positive_threshold_flag(capsys):
     assert "expected a threshold in [0.015625, 2047.98]" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_console_scripts_installed():
     bindir = Path(sys.executable).parent
     for name in ("rouser-train", "rouser-export", "rouser-run"):
@@ -111,6 +113,7 @@ def test_console_scripts_installed():
         assert done.returncode == 0 and "usage:" in done.stdout
 
 
+@pytest.mark.lava
 def test_emulator_default_raw_input_and_spike_dump(model_file, tmp_path, capsys):
     net = tmp_path / "f.net"
     assert export_main([str(model_file), str(net)]) == 0

@@ -10,6 +10,7 @@ from rouser_lava.cli import compare_main, export_main
 from rouser_lava.comparison.compare import first_divergence
 
 
+@pytest.mark.lava
 def test_compare_end_to_end(model_file, tmp_path, capsys):
     net = tmp_path / "net.net"
     assert export_main([str(model_file), str(net)]) == 0
@@ -45,6 +46,7 @@ def test_compare_end_to_end(model_file, tmp_path, capsys):
     assert act["hidden_spikes"] == pytest.approx(layer["deployed_spikes"] / 360)
 
 
+@pytest.mark.lava
 def test_divergence_is_located_and_fails_the_command(model_file, tmp_path, capsys,
                                                      monkeypatch):
     """Fault injection: flip one emulator spike; compare must name it and exit 3."""

@@ -92,6 +92,7 @@ def test_bad_aedat_header_and_labels(tmp_path, capsys, cache):
     assert str(labels) in line and "does not fit the recording" in line
 
 
+@pytest.mark.lava
 def test_nmnist_preset_trains_exports_and_runs_on_lava(tmp_path, capsys, cache):
     root = tmp_path / "nmnist"
     write_nmnist_folder(root, per_class=2, events=3000)

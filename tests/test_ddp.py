@@ -14,6 +14,8 @@ import torch
 
 from rouser_lava.cli import train_main
 
+pytestmark = pytest.mark.slow  # torchrun: two training processes per run
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--preset", "digits", "--hidden", "12", "--time-steps", "8", "--quiet"]
 # what the console script rouser-train runs; the driver can also stop rank 0 right after

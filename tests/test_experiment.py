@@ -103,6 +103,7 @@ def test_best_model_picked_on_validation_split(tmp_path):
     assert best["history"][-1]["epoch"] == int(np.argmax([r["val_acc"] for r in rows])) + 1
 
 
+@pytest.mark.slow
 def test_compare_and_grid_reports(tmp_path, capsys):
     report = tmp_path / "compare"
     assert experiment_main(["compare", *TINY, "--epochs", "2", "--seeds", "2", "--deploy",

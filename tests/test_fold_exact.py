@@ -47,6 +47,7 @@ def train_steps(net: RouserNet, steps: int, seed: int) -> list[torch.Tensor]:
 
 
 @pytest.mark.parametrize("fixture", ["dense_net", "conv_net"])
+@pytest.mark.lava
 def test_fold_exact_training_equals_emulator_and_lava(fixture, request, tmp_path):
     net = fold_exact(request.getfixturevalue(fixture))
     before = train_steps(net, 4, seed=5)
@@ -78,6 +79,7 @@ def test_fold_exact_thresholds_receive_gradient(dense_net):
         assert grad is not None and grad.abs().sum() > 0
 
 
+@pytest.mark.lava
 def test_fold_exact_digits_and_fine_tuning_end_to_end(model_file, tmp_path, capsys):
     exact = tmp_path / "exact.pt"
     assert train_main(["--epochs", "1", "--hidden", "32", "--deploy", "fold-exact",

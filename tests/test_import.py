@@ -109,6 +109,7 @@ def test_import_then_vector_export_is_spike_exact_on_the_emulator(seed, tmp_path
     assert_same_spikes(tmp_path / "orig.net", tmp_path / "back.net", x)
 
 
+@pytest.mark.lava
 def test_import_then_vector_export_is_spike_exact_on_lava(tmp_path):
     from rouser_lava.backends.lava_sim import simulate
 

@@ -12,6 +12,8 @@ from rouser_lava.netx.write import write_netx
 
 from .conftest import random_spikes
 
+pytestmark = pytest.mark.lava
+
 
 def torch_spikes(net, x: np.ndarray) -> list[np.ndarray]:
     with torch.no_grad():

@@ -30,6 +30,8 @@ from rouser_lava.netx.file import LAVA, NetxFile, NetxMetadata, read_netx
 from .conftest import error_line
 from .test_emulator import write_dense
 
+pytestmark = pytest.mark.lava
+
 
 @pytest.fixture
 def net_file(model_file, tmp_path) -> Path:

@@ -25,7 +25,7 @@ from rouser_lava.netx.write import write_netx
 from .conftest import error_line, random_spikes
 from .test_lava_run import clean_run, ctrl_c, read_until, rouser_run  # noqa: F401
 
-pytestmark = pytest.mark.usefixtures("clean_run")
+pytestmark = [pytest.mark.lava, pytest.mark.usefixtures("clean_run")]
 
 
 @pytest.fixture

@@ -63,6 +63,7 @@ def _write(path, input_layer: bool = True, stride: int = 2):
         _neuron(g, 50)
 
 
+@pytest.mark.lava
 def test_bias_input_runs_alike_on_emulator_and_lava(tmp_path):
     net, images = str(tmp_path / "n.net"), str(tmp_path / "b.npy")
     _write(net)

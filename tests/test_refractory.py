@@ -97,6 +97,7 @@ def test_file_describes_refractory_layers_and_readout(case):
     assert [la.ref_delay for la in load_netx(case[0])] == [T + PAD, 1000, 0]
 
 
+@pytest.mark.lava
 def test_lava_equals_reference_and_emulator(case):
     path, weights, x = case
     spikes, v_ref = _reference(weights, x)
@@ -126,6 +127,7 @@ def test_plain_lif_has_the_same_first_spikes_and_more(case):
     assert plain.sum(-1).max() > 1
 
 
+@pytest.mark.lava
 def test_refractory_state_cleared_between_samples(case):
     path, _, x = case
     together = simulate(path, x, progress=False, read_v_last=True)
@@ -159,6 +161,7 @@ def test_stream_layout_warns_and_runs_plain(case, caplog):
     np.testing.assert_array_equal(streamed.spikes[0], plain.spikes[0])
 
 
+@pytest.mark.lava
 def test_random_refractory_networks_match_lava(tmp_path):
     """Random dense, dense_rec and conv networks with refDelay 1, 2, 5 or 1000 per
     layer: the emulator equals Lava in spikes, u and v at every step."""

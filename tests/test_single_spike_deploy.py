@@ -56,6 +56,7 @@ def _net(kind: str, readout: str) -> RouserNet:
 
 @pytest.mark.parametrize("kind, readout", [("dense", "membrane"), ("conv", "membrane"),
                                            ("dense", "spikes")])
+@pytest.mark.lava
 def test_training_forward_equals_emulator_and_lava(kind, readout, tmp_path):
     net = _net(kind, readout)
     path = tmp_path / "ss.net"
@@ -122,6 +123,7 @@ def test_cuba_membrane_readout_keeps_its_weights_in_fold_form():
         (TH_MANT_MAX, cfg.readout_i_decay, 0)
 
 
+@pytest.mark.lava
 def test_compare_single_spike_model(tmp_path, capsys):
     model, net = tmp_path / "ss.pt", tmp_path / "ss.net"
     assert train_main(["--epochs", "1", "--hidden", "24", "--neuron", "single-spike",

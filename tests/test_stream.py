@@ -88,6 +88,7 @@ def test_emulator_stream_equals_per_sample(fixture, interval, offset, request, t
         assert_same(getattr(fresh, what), getattr(streamed, what), what)
 
 
+@pytest.mark.lava
 def test_lava_stream_equals_per_sample_across_the_boundary(deep_net, tmp_path):
     path = export(deep_net, tmp_path / "deep.net", 10)
     x = random_spikes((4, 12, 10), 0.5, seed=10)
@@ -104,6 +105,7 @@ def test_lava_stream_equals_per_sample_across_the_boundary(deep_net, tmp_path):
         assert_same(getattr(fresh, what), getattr(lava, what), f"lava {what}")
 
 
+@pytest.mark.lava
 def test_lava_stream_conv_equals_per_sample(conv_net, tmp_path):
     path = export(conv_net, tmp_path / "conv.net", 12)
     x = random_spikes((3, *conv_net.input_shape, 12), 0.3, seed=11)
@@ -113,6 +115,7 @@ def test_lava_stream_conv_equals_per_sample(conv_net, tmp_path):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.lava
 def test_emulator_equals_lava_in_stream_layout(seed, tmp_path):
     """Random netx files with biases, dense_rec and saturating weights: the stream's
     spikes and states agree even where they differ from per-sample runs."""
@@ -128,6 +131,7 @@ def test_emulator_equals_lava_in_stream_layout(seed, tmp_path):
         assert_same(getattr(emu, what), getattr(lava, what), what)
 
 
+@pytest.mark.lava
 def test_cli_stream_mode(dense_net, tmp_path, capsys):
     path = export(dense_net, tmp_path / "n.net", 16)
     x = random_spikes((5, 20, 16), 0.4, seed=12)

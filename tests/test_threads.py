@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rouser_lava._threads import cores
+
+pytestmark = pytest.mark.slow  # each probe starts a Python that imports torch and numba
 
 PROBE = ("import json, os, rouser_lava, numba, torch; print(json.dumps({"
          "'torch': torch.get_num_threads(), 'numba': numba.config.NUMBA_NUM_THREADS, "

@@ -132,7 +132,7 @@ def test_refusals_name_node_and_field(change, match):
 
 
 def test_convention_must_be_known():
-    with pytest.raises(UserError, match="give --convention"):
+    with pytest.raises(UserError, match="give `convention`"):  # the parameter (API)
         import_nir(_graph(_cuba(3, 4e-4, 8e-4, 8.0, 4.0)))
 
 

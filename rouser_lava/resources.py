@@ -28,13 +28,15 @@ def available_bytes() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def require_memory(need: float, what: str, advice: str) -> None:
+def require_memory(need: float, what: str, advice: str, params: tuple[str, ...] = ()
+                   ) -> None:
     """Raise UserError when ``need`` bytes exceed the available memory.
 
     ``what`` names the work (``"rouser-run: the emulator on 'net.net'"``), ``advice``
-    what the user can change (a smaller batch, fewer steps, a smaller network).
+    what the user can change (a smaller batch, fewer steps, a smaller network), naming
+    the parameters ``params`` (see :class:`rouser_lava.errors.UserError`).
     """
     have = available_bytes()
     if need > have:
         raise UserError(f"{what} needs about {need / GIB:.1f} GiB of memory, "
-                        f"{have / GIB:.1f} GiB available; {advice}")
+                        f"{have / GIB:.1f} GiB available; {advice}", params)

@@ -2,7 +2,8 @@
 and training options.
 
 User mistakes (bad files, bad values) print one line ``<prog>: error: ...`` and exit
-with status 1; no traceback.
+with status 1; no traceback. The library's errors name Python parameters (``lr``); the
+line names their flags (``--lr``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,26 @@ import argparse
 import functools
 import logging
 import math
+import re
 import sys
 
 from ..errors import UserError
+
+FLAGS = {"init_dataset": "--dataset"}  # parameters whose flag is not --name-with-dashes
+
+
+def flag(param: str) -> str:
+    """The command-line flag of a library parameter: ``batch_size`` -> ``--batch-size``."""
+    return FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def cli_message(err: UserError) -> str:
+    """``err``'s message with every parameter it names (``err.params``, whole words)
+    written as its flag: ``lower lr`` -> ``lower --lr``."""
+    text = str(err)
+    for param in err.params:
+        text = re.sub(rf"(?<![\w-]){re.escape(param)}(?![\w-])", flag(param), text)
+    return text
 
 
 def entry(prog: str):
@@ -25,7 +43,7 @@ def entry(prog: str):
             try:
                 return main(argv) or 0
             except UserError as err:
-                print(f"{prog}: error: {err}", file=sys.stderr)
+                print(f"{prog}: error: {cli_message(err)}", file=sys.stderr)
                 return 1
             except KeyboardInterrupt:
                 print(f"{prog}: interrupted", file=sys.stderr)

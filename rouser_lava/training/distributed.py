@@ -69,17 +69,17 @@ def launched() -> bool:
 
 
 def device_for(name: str, local_rank: int = 0) -> torch.device:
-    """The torch device for ``--device name`` (cpu or cuda); raises UserError when CUDA is asked for
-    but absent, or when a node runs more processes than it has GPUs."""
+    """The torch device for ``device=name`` (cpu or cuda); raises UserError when CUDA is
+    asked for but absent, or when a node runs more processes than it has GPUs."""
     if name == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA GPU is available to torch on this machine "
-                        "(torch.cuda.is_available() is False); use --device cpu")
+        raise UserError("device cuda: no CUDA GPU is available to torch on this machine "
+                        "(torch.cuda.is_available() is False); use device cpu", ("device",))
     count = torch.cuda.device_count()
     if local_rank >= count:
-        raise UserError(f"--device cuda: local rank {local_rank} but this node has {count} "
-                        f"GPU(s); start at most {count} processes per node")
+        raise UserError(f"device cuda: local rank {local_rank} but this node has {count} "
+                        f"GPU(s); start at most {count} processes per node", ("device",))
     torch.cuda.set_device(local_rank)
     return torch.device("cuda", local_rank)
 
@@ -124,13 +124,13 @@ def agree(ranks: Ranks, step: Callable[[], T]) -> T:
     try:
         result = step()
     except UserError as err:
-        error = str(err)
+        error = (str(err), err.params)
     if ranks.world > 1:
         errors = [None] * ranks.world
         dist.all_gather_object(errors, error)
         error = next((e for e in errors if e is not None), None)
     if error is not None:
-        raise UserError(error)
+        raise UserError(*error)
     return result
 
 

@@ -211,3 +211,16 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                         "a cosine to 1%% of their value in the last epoch")
     g.add_argument("--batch-size", type=positive_int, default=None, help="default 32")
     g.add_argument("--seed", type=seed_value, default=None, help="0 .. 2**32-1 (default 0)")
+
+
+def train_settings(args: argparse.Namespace, **override):
+    """The run settings (a TrainSettings) the options of ``add_train_options`` and
+    rouser-train give, with ``override`` (``None``: not given): command line over preset
+    over built-in defaults. Each setting is the option of its name."""
+    from dataclasses import fields
+
+    from ..training.presets import resolve
+    from ..training.settings import TrainSettings
+
+    given = {f.name: getattr(args, f.name, None) for f in fields(TrainSettings)}
+    return resolve(args.preset, {**given, **override})

@@ -117,6 +117,21 @@ def stop(ranks: Ranks) -> None:
         del last
 
 
+def run_on_ranks(device: str, work: Callable[[Ranks], T]) -> T:
+    """``work(ranks)`` in the process group :func:`start` joins on ``device`` (cpu or
+    cuda), or alone without torchrun. The ranks leave together (:func:`stop`) when
+    ``work`` returns or raises UserError (raised on every rank alike, see
+    :func:`agree`); after another error this rank exits and torchrun stops the rest."""
+    ranks = start(device)
+    try:
+        result = work(ranks)
+    except UserError:
+        stop(ranks)
+        raise
+    stop(ranks)
+    return result
+
+
 def agree(ranks: Ranks, step: Callable[[], T]) -> T:
     """``step()`` on every rank; if it raises UserError on any, every rank raises the
     lowest such rank's error (so all exit with the same line, none left waiting)."""

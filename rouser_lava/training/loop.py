@@ -120,6 +120,7 @@ def _evaluate_all(net: RouserNet, x: np.ndarray, y: np.ndarray, cfg: TrainConfig
 
 
 COSINE_FLOOR = 0.01  # the cosine schedule's last epoch runs at this fraction of lr
+LR_SCHEDULES = ("constant", "cosine")  # TrainConfig.lr_schedule, see lr_factor
 
 
 def lr_factor(schedule: str, epoch: int, epochs: int) -> float:

@@ -28,6 +28,7 @@ Any value can be overridden on the command line (``rouser-train --preset nmnist
 from __future__ import annotations
 
 from ..errors import UserError
+from .settings import TrainSettings
 
 ROUSER = {"threshold_init": 1.25, "lr": 1e-3, "lr_threshold": 1e-3, "batch_size": 32}
 PRESETS = {
@@ -59,11 +60,13 @@ def architecture(name: str) -> str:
     return "-".join([inputs, *(str(h) for h in PRESETS[name]["hidden"]), str(classes)])
 
 
-def resolve(preset: str | None, given: dict, builtin: dict) -> dict:
-    """Settings: ``given`` (command line, ``None`` = not given) over the preset over
-    ``builtin`` defaults."""
+def resolve(preset: str | None, given: dict) -> TrainSettings:
+    """A run's settings: ``given`` (the command line; ``None`` = not given) over the
+    preset over :class:`TrainSettings`' defaults. With ``init``, ``init_dataset`` is the
+    dataset given or the preset's (for a model file that records none)."""
     if preset is not None and preset not in PRESETS:
         raise UserError(f"unknown preset '{preset}' (choose from: {', '.join(PRESETS)})")
-    out = {**builtin, **(PRESETS[preset] if preset else {})}
-    out.update({k: v for k, v in given.items() if v is not None})
-    return out
+    chosen = {**PRESETS.get(preset, {}), **{k: v for k, v in given.items() if v is not None}}
+    if chosen.get("init"):
+        chosen["init_dataset"] = chosen.get("dataset")
+    return TrainSettings(**chosen)

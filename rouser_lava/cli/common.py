@@ -14,8 +14,12 @@ import logging
 import math
 import re
 import sys
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    from ..training.settings import TrainSettings
 
 FLAGS = {"init_dataset": "--dataset"}  # parameters whose flag is not --name-with-dashes
 
@@ -213,10 +217,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=seed_value, default=None, help="0 .. 2**32-1 (default 0)")
 
 
-def train_settings(args: argparse.Namespace, **override):
-    """The run settings (a TrainSettings) the options of ``add_train_options`` and
-    rouser-train give, with ``override`` (``None``: not given): command line over preset
-    over built-in defaults. Each setting is the option of its name."""
+def train_settings(args: argparse.Namespace, **override) -> TrainSettings:
+    """The run settings that the options of ``add_train_options`` and rouser-train give,
+    each setting the option of its name, with ``override`` (``None``: not given):
+    command line over preset over built-in defaults."""
     from dataclasses import fields
 
     from ..training.presets import resolve

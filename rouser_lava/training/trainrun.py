@@ -1,7 +1,7 @@
 """One training run on disk: settings, the last and best models, per-epoch metrics and
 a checkpoint to resume from.
 
-Files, for ``--out DIR/NAME.pt``: ``NAME.pt`` (the last epoch's model, rewritten after
+Files, for ``out`` ``DIR/NAME.pt``: ``NAME.pt`` (the last epoch's model, rewritten after
 every epoch), ``NAME.best.pt`` (highest validation accuracy so far where the dataset
 has a validation split, else highest test accuracy; the earlier epoch on ties),
 ``NAME.metrics.jsonl`` (one JSON line per epoch) and ``NAME.ckpt.pt`` (model, optimiser
@@ -13,8 +13,8 @@ settings (:meth:`TrainSettings.to_dict`) under ``train``, and the training loop'
 (:func:`config_dict`) under ``dataset.train`` as files of earlier versions do.
 
 Under ``torchrun`` (see :mod:`rouser_lava.training.distributed`) every rank trains its
-part of each batch and rank 0 alone writes the files; ``--resume`` may use a different
-number of processes, as the data order does not depend on it.
+part of each batch and rank 0 alone writes the files; a resumed run may use a
+different number of processes, as the data order does not depend on it.
 """
 
 from __future__ import annotations
@@ -157,6 +157,7 @@ def _check_launch(settings: TrainSettings, ranks: Ranks) -> None:
 
 
 def _open_new(settings: TrainSettings, out: str | Path, ranks: Ranks) -> dict[str, Path]:
+    """A new run's files; UserError when they or the launch do not fit."""
     files = _open_files(out)
     _check_launch(settings, ranks)
     return files

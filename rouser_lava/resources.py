@@ -32,7 +32,8 @@ def require_memory(need: float, what: str, advice: str) -> None:
     """Raise UserError when ``need`` bytes exceed the available memory.
 
     ``what`` names the work (``"rouser-run: the emulator on 'net.net'"``), ``advice``
-    what the user can change (a smaller batch, fewer steps, a smaller network).
+    what the user can change (a smaller batch, fewer steps, a smaller network), naming
+    parameters through :func:`rouser_lava.errors.param`.
     """
     have = available_bytes()
     if need > have:

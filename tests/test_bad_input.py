@@ -94,8 +94,9 @@ def test_divergence_stops_training_naming_the_epoch(tmp_path):
     net = RouserNet(data.input_shape, [dense_spec(64, 8), dense_spec(8, 10)], NeuronConfig())
     with torch.no_grad():
         net.blocks[0].synapse.weight[0, 0] = math.nan
-    with pytest.raises(UserError, match="training diverged in epoch 1"):
+    with pytest.raises(UserError, match="training diverged in epoch 1") as err:
         train(net, data, TrainConfig(epochs=2, batch_size=16), progress=False)
+    assert "lower `lr` or `lr_threshold`" in str(err.value)  # the CLI: --lr, --lr-threshold
 
 
 def test_metrics_rows_stay_json():

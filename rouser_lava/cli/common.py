@@ -2,7 +2,8 @@
 and training options.
 
 User mistakes (bad files, bad values) print one line ``<prog>: error: ...`` and exit
-with status 1; no traceback.
+with status 1; no traceback. The library's errors name Python parameters (``lr``); the
+line names their flags (``--lr``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ import functools
 import logging
 import math
 import sys
+from typing import TYPE_CHECKING
 
 from ..errors import UserError, name_parameters_as
 
+if TYPE_CHECKING:
+    from ..training.settings import TrainSettings
+
 # where a flag is not --param-name
 FLAGS = {"input_npy": "--input", "json_out": "--json", "record_state": "--dump-state",
-         "keep_spikes": "--dump-spikes"}
+         "keep_spikes": "--dump-spikes", "init_dataset": "--dataset"}
 
 
 def flag(param: str) -> str:
@@ -216,3 +221,16 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                         "a cosine to 1%% of their value in the last epoch")
     g.add_argument("--batch-size", type=positive_int, default=None, help="default 32")
     g.add_argument("--seed", type=seed_value, default=None, help="0 .. 2**32-1 (default 0)")
+
+
+def train_settings(args: argparse.Namespace, **override) -> TrainSettings:
+    """The run settings that the options of ``add_train_options`` and rouser-train give,
+    each setting the option of its name, with ``override`` (``None``: not given):
+    command line over preset over built-in defaults."""
+    from dataclasses import fields
+
+    from ..training.presets import resolve
+    from ..training.settings import TrainSettings
+
+    given = {f.name: getattr(args, f.name, None) for f in fields(TrainSettings)}
+    return resolve(args.preset, {**given, **override})

@@ -6,7 +6,7 @@ import argparse
 import logging
 
 from ..fileio import check_output_dir
-from .common import add_train_options, entry, fraction, positive_int, threshold_list
+from .common import add_train_options, entry, fraction, positive_int, threshold_list, train_settings
 
 log = logging.getLogger("rouser_lava")
 
@@ -56,19 +56,19 @@ def experiment_main(argv: list[str] | None = None) -> int:
     from ..experiments.report import write_experiment_report
     from ..experiments.runs import compare_modes, threshold_grid
     from ..model.neuron import NEURONS
-    from ..training.trainrun import settings
 
-    opt = settings(argparse.Namespace(**{**vars(args), "thresholds": None}))
+    # --thresholds (grid) and --deploy are this command's, not the runs' settings
+    settings = train_settings(args, thresholds=None, deploy=None)
     report = check_output_dir(args.report)
     if args.command == "neurons":
-        opts = {n: settings(argparse.Namespace(**{**vars(args), "thresholds": None,
-                                                  "neuron": n})) for n in NEURONS}
-        result = compare_neurons(opts, args.preset, args.seeds, report, args.jobs)
+        per_neuron = {n: train_settings(args, thresholds=None, deploy=None, neuron=n)
+                      for n in NEURONS}
+        result = compare_neurons(per_neuron, args.preset, args.seeds, report, args.jobs)
     elif args.command == "compare":
-        result = compare_modes(opt, args.preset, args.seeds, report, args.target_frac,
+        result = compare_modes(settings, args.preset, args.seeds, report, args.target_frac,
                                args.deploy, args.jobs)
     else:
-        result = threshold_grid(opt, args.preset, args.thresholds, args.seeds, report,
+        result = threshold_grid(settings, args.preset, args.thresholds, args.seeds, report,
                                 args.deploy, args.jobs)
     files = write_experiment_report(result, report)
     print((report / "report.md").read_text())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_train_options, decay_fraction, entry
+from .common import add_train_options, decay_fraction, entry, train_settings
 
 
 @entry("rouser-train")
@@ -62,7 +62,15 @@ def train_main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
 
-    from ..training.trainrun import train_model
+    from ..training.distributed import run_on_ranks
+    from ..training.trainrun import resume_run, train_run
 
-    train_model(args)
+    progress = not args.quiet
+    if args.resume:  # every setting from the checkpoint, --epochs only if given
+        run_on_ranks(args.device, lambda ranks: resume_run(args.out, args.epochs, progress,
+                                                           ranks))
+    else:
+        settings = train_settings(args)
+        run_on_ranks(args.device, lambda ranks: train_run(settings, args.out, progress,
+                                                          ranks))
     return 0

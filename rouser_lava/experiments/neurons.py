@@ -23,20 +23,22 @@ is fewer) and ``runs`` (per run: ``neuron``, ``seed``, ``history``, ``final_acc`
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..model.neuron import NEURONS
+from ..training.settings import TrainSettings
 from ..training.trainrun import train_run
-from .runs import plain, run_all
+from .runs import run_all
 
 log = logging.getLogger(__name__)
 
 
-def run_neuron(opt: dict, neuron: str, seed: int, root: Path) -> dict:
-    """Train one run of ``neuron`` (``opt`` are its settings), deploy its best model and
-    measure it; returns its record (see the module docstring)."""
+def run_neuron(settings: TrainSettings, neuron: str, seed: int, root: Path) -> dict:
+    """Train one run of ``neuron`` (``settings`` are its settings) with ``seed``, deploy
+    its best model and measure it; returns its record (see the module docstring)."""
     from ..backends.activity import measure_activity
     from ..backends.options import RunOptions
     from ..backends.runfile import run_path
@@ -45,7 +47,7 @@ def run_neuron(opt: dict, neuron: str, seed: int, root: Path) -> dict:
     out = root / "runs" / f"{neuron}-seed{seed}" / "model.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     log.info("== %s neurons, seed %d", neuron, seed)
-    history = train_run({**opt, "seed": seed}, out, progress=False)
+    history = train_run(replace(settings, seed=seed), out, progress=False)
     net_path = out.with_name("best.net")
     export_model(str(out.with_name("model.best.pt")), str(net_path), "vector", quiet=True)
     deployed = run_path(str(net_path), RunOptions(progress=False))
@@ -75,17 +77,17 @@ def reduction_pct(base: float, new: float) -> float | None:
     return 100.0 * (1.0 - new / base) if base else None
 
 
-def compare_neurons(opts: dict[str, dict], preset: str | None, seeds: int, report: Path,
-                    jobs: int = 1) -> dict:
+def compare_neurons(settings: dict[str, TrainSettings], preset: str | None, seeds: int,
+                    report: Path, jobs: int = 1) -> dict:
     """cuba vs single-spike over ``seeds`` seeds (the cuba settings' ``seed``, +1, ...);
-    ``opts`` are each neuron's run settings."""
-    first = opts["cuba"]["seed"]
-    specs = [(opts[n], n, first + k, report) for k in range(seeds) for n in NEURONS]
+    ``settings`` are each neuron's run settings."""
+    first = settings["cuba"].seed
+    specs = [(settings[n], n, first + k, report) for k in range(seeds) for n in NEURONS]
     runs = run_all(run_neuron, specs, jobs)
     neurons = {n: _summary([r for r in runs if r["neuron"] == n]) for n in NEURONS}
     cuba, single = neurons["cuba"], neurons["single-spike"]
     return {"kind": "neurons", "preset": preset,
-            "settings": {n: plain(opt) for n, opt in opts.items()}, "neurons": neurons,
+            "settings": {n: s.to_dict() for n, s in settings.items()}, "neurons": neurons,
             "reduction_pct": {
                 "hidden_spikes": reduction_pct(cuba["hidden_spikes_per_sample"],
                                                single["hidden_spikes_per_sample"]),

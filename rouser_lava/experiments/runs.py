@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from multiprocessing import current_process, get_context
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from .._threads import cores
 from ..model.modelfile import load_model
+from ..training.settings import TrainSettings
 from ..training.trainrun import train_run
 
 log = logging.getLogger(__name__)
@@ -51,14 +53,15 @@ def _deploy(best: Path) -> dict:
             "emulator_layer_spikes": [int(s) for s in result.layer_spikes]}
 
 
-def run_one(opt: dict, mode: str, seed: int, threshold: float, root: Path,
+def run_one(settings: TrainSettings, mode: str, seed: int, threshold: float, root: Path,
             deploy: bool) -> dict:
-    """Train one run; returns its record (see the module docstring)."""
+    """Train one run of ``settings`` with thresholds ``mode``, ``seed`` and initial
+    threshold ``threshold``; returns its record (see the module docstring)."""
     out = root / "runs" / f"{mode}-th{threshold:g}-seed{seed}" / "model.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     log.info("== %s thresholds, init %g, seed %d", mode, threshold, seed)
-    settings = {**opt, "thresholds": mode, "seed": seed, "threshold_init": threshold}
-    history = train_run(settings, out, progress=False)
+    run_settings = replace(settings, thresholds=mode, seed=seed, threshold_init=threshold)
+    history = train_run(run_settings, out, progress=False)
     net, _ = load_model(out)
     accs = [row["test_acc"] for row in history]
     run = {"mode": mode, "seed": seed, "threshold_init": threshold, "history": history,
@@ -151,22 +154,22 @@ def summarize(runs: list[dict], target_frac: float, deploy: bool) -> tuple[float
     return target, modes
 
 
-def compare_modes(opt: dict, preset: str | None, seeds: int, report: Path,
+def compare_modes(settings: TrainSettings, preset: str | None, seeds: int, report: Path,
                   target_frac: float = 0.95, deploy: bool = False, jobs: int = 1) -> dict:
-    """Learned vs fixed thresholds over ``seeds`` seeds (``opt['seed']``, +1, ...)."""
-    specs = [(opt, mode, opt["seed"] + k, opt["threshold_init"], report, deploy)
+    """Learned vs fixed thresholds over ``seeds`` seeds (``settings.seed``, +1, ...)."""
+    specs = [(settings, mode, settings.seed + k, settings.threshold_init, report, deploy)
              for k in range(seeds) for mode in MODES]
     runs = run_all(run_one, specs, jobs)
     target, modes = summarize(runs, target_frac, deploy)
-    return {"kind": "compare", "preset": preset, "settings": plain(opt),
+    return {"kind": "compare", "preset": preset, "settings": settings.to_dict(),
             "target_frac": target_frac, "target_acc": target, "modes": modes,
             "runs": [{k: v for k, v in r.items() if k != "thresholds"} for r in runs]}
 
 
-def threshold_grid(opt: dict, preset: str | None, thresholds: list[float], seeds: int,
-                   report: Path, deploy: bool = False, jobs: int = 1) -> dict:
+def threshold_grid(settings: TrainSettings, preset: str | None, thresholds: list[float],
+                   seeds: int, report: Path, deploy: bool = False, jobs: int = 1) -> dict:
     """Fixed thresholds at each value, and learned thresholds started from each."""
-    specs = [(opt, mode, opt["seed"] + k, th, report, deploy)
+    specs = [(settings, mode, settings.seed + k, th, report, deploy)
              for th in thresholds for k in range(seeds) for mode in MODES]
     runs = run_all(run_one, specs, jobs)
     table = []
@@ -181,11 +184,6 @@ def threshold_grid(opt: dict, preset: str | None, thresholds: list[float], seeds
                     [r["emulator_acc"] for r in runs if r["mode"] == mode
                      and r["threshold_init"] == th]))
         table.append(row)
-    return {"kind": "grid", "preset": preset, "settings": plain(opt),
+    return {"kind": "grid", "preset": preset, "settings": settings.to_dict(),
             "thresholds": thresholds, "table": table,
             "runs": [{k: v for k, v in r.items() if k != "thresholds"} for r in runs]}
-
-
-def plain(opt: dict) -> dict:
-    """``opt`` with tuples as lists (JSON)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in opt.items()}

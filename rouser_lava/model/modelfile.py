@@ -8,8 +8,11 @@ Layout (a dict of tensors and Python primitives only)::
     arch        list of layer dicts (see blocks.py)
     neuron      NeuronConfig fields
     state_dict  tensors: synapse weights and per-neuron thresholds
-    dataset     {"name": str, "encoding": {...}}
+    dataset     {"name": str, "encoding": {...}}; from rouser-train also "train", the
+                training loop's settings (TrainConfig fields)
     history     list of per-epoch metric dicts
+    train       (rouser-train's files; absent in earlier ones) every setting of the run,
+                rouser_lava.training.settings.TrainSettings.to_dict()
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ REQUIRED_KEYS = ("format", "version", "input_shape", "arch", "neuron", "state_di
 
 
 def save_model(path: str | os.PathLike, net: RouserNet, dataset: dict,
-               history: list[dict] | None = None) -> None:
-    """Write ``net`` (with its dataset description and history) atomically to ``path``."""
+               history: list[dict] | None = None, train: dict | None = None) -> None:
+    """Write ``net`` (with its dataset description, history and, if given, the settings
+    of the run that trained it) atomically to ``path``."""
     record = {
         "format": FORMAT,
         "version": VERSION,
@@ -45,6 +49,8 @@ def save_model(path: str | os.PathLike, net: RouserNet, dataset: dict,
         "dataset": dataset,
         "history": list(history or []),
     }
+    if train is not None:
+        record["train"] = train
     save_record(path, record)
 
 

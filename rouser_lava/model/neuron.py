@@ -45,6 +45,8 @@ TAU_RHO_MULT = 100  # lava-dl slayer.neuron.cuba
 SCALE_RHO_MULT = 0.1  # lava-dl slayer.neuron.cuba
 NEURONS = ("cuba", "single-spike")  # NeuronConfig.neuron
 READOUTS = ("spikes", "membrane")  # NeuronConfig.readout
+FOLD_EXACT = ("cuba", "spikes")  # the neuron and readout fold-exact training needs: the
+# fold (model/fold.py) assumes reset to zero and a spiking last layer
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class NeuronConfig:
         if self.readout not in READOUTS:
             raise ValueError(f"unknown readout '{self.readout}' (choose from: "
                              f"{', '.join(READOUTS)})")
-        if self.fold_exact and (self.neuron, self.readout) != ("cuba", "spikes"):
+        if self.fold_exact and (self.neuron, self.readout) != FOLD_EXACT:
             raise ValueError("fold-exact training needs the cuba neuron and the spiking "
                              "readout (the fold assumes reset to zero)")
 

@@ -29,13 +29,13 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, param
 
 T = TypeVar("T")
 
@@ -69,17 +69,18 @@ def launched() -> bool:
 
 
 def device_for(name: str, local_rank: int = 0) -> torch.device:
-    """The torch device for ``--device name`` (cpu or cuda); raises UserError when CUDA is asked for
-    but absent, or when a node runs more processes than it has GPUs."""
+    """The torch device for ``device=name`` (cpu or cuda); raises UserError when CUDA is
+    asked for but absent, or when a node runs more processes than it has GPUs."""
     if name == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA GPU is available to torch on this machine "
-                        "(torch.cuda.is_available() is False); use --device cpu")
+        raise UserError(f"{param('device')} cuda: no CUDA GPU is available to torch on this "
+                        f"machine (torch.cuda.is_available() is False); use {param('device')} "
+                        f"cpu")
     count = torch.cuda.device_count()
     if local_rank >= count:
-        raise UserError(f"--device cuda: local rank {local_rank} but this node has {count} "
-                        f"GPU(s); start at most {count} processes per node")
+        raise UserError(f"{param('device')} cuda: local rank {local_rank} but this node has "
+                        f"{count} GPU(s); start at most {count} processes per node")
     torch.cuda.set_device(local_rank)
     return torch.device("cuda", local_rank)
 
@@ -117,6 +118,21 @@ def stop(ranks: Ranks) -> None:
         del last
 
 
+def run_on_ranks(device: str, work: Callable[[Ranks], T]) -> T:
+    """``work(ranks)`` in the process group :func:`start` joins on ``device`` (cpu or
+    cuda), or alone without torchrun. The ranks leave together (:func:`stop`) when
+    ``work`` returns or raises UserError (raised on every rank alike, see
+    :func:`agree`); after another error this rank exits and torchrun stops the rest."""
+    ranks = start(device)
+    try:
+        result = work(ranks)
+    except UserError:
+        stop(ranks)
+        raise
+    stop(ranks)
+    return result
+
+
 def agree(ranks: Ranks, step: Callable[[], T]) -> T:
     """``step()`` on every rank; if it raises UserError on any, every rank raises the
     lowest such rank's error (so all exit with the same line, none left waiting)."""
@@ -131,7 +147,7 @@ def agree(ranks: Ranks, step: Callable[[], T]) -> T:
         error = next((e for e in errors if e is not None), None)
     if error is not None:
         raise UserError(error)
-    return result
+    return cast(T, result)  # step() returned: no rank raised
 
 
 def all_sum(ranks: Ranks, values: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .._slayer import slayer
 from ..data.dataset import SpikeDataset
-from ..errors import UserError
+from ..errors import UserError, param
 from ..model.blocks import RouserNet, dense_spec
 from .distributed import Ranks, all_sum, check_same, wrap
 from .metrics import batch_counts, format_epoch, layer_metrics, weights
@@ -111,15 +111,17 @@ def _evaluate_all(net: RouserNet, x: np.ndarray, y: np.ndarray, cfg: TrainConfig
     """Accuracy and mean loss over all of ``x``, each rank evaluating its part."""
     part = ranks.part(len(x))
     n = part.stop - part.start
-    mine = evaluate(net, x[part], y[part], cfg=cfg) if n else None
-    sums = all_sum(ranks, torch.tensor(
-        [float(np.sum(mine.predictions == y[part])), mine.loss * n, n] if n else [0.0] * 3,
-        dtype=torch.float64))
+    local = [0.0] * 3  # correct, summed loss, samples
+    if n:
+        mine = evaluate(net, x[part], y[part], cfg=cfg)
+        local = [float(np.sum(mine.predictions == y[part])), mine.loss * n, n]
+    sums = all_sum(ranks, torch.tensor(local, dtype=torch.float64))
     correct, loss, total = sums.tolist()
     return correct / max(total, 1), loss / max(total, 1)
 
 
 COSINE_FLOOR = 0.01  # the cosine schedule's last epoch runs at this fraction of lr
+LR_SCHEDULES = ("constant", "cosine")  # TrainConfig.lr_schedule, see lr_factor
 
 
 def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
@@ -163,9 +165,124 @@ class TrainState:
     history: list[dict]
 
 
-def _diverged(epoch: int, what: str) -> str:
-    return (f"training diverged in epoch {epoch}: {what} became NaN or infinite; lower "
-            f"--lr or --lr-threshold (the files of the last complete epoch are kept)")
+def _diverged(epoch: int, what: str) -> UserError:
+    return UserError(f"training diverged in epoch {epoch}: {what} became NaN or infinite; "
+                     f"lower {param('lr')} or {param('lr_threshold')} (the files of the last "
+                     f"complete epoch are kept)")
+
+
+@dataclass
+class _Training:
+    """What every epoch of one :func:`train` call works with."""
+
+    net: RouserNet
+    model: nn.Module  # net, or net wrapped in DDP (see distributed.wrap)
+    data: SpikeDataset
+    cfg: TrainConfig
+    opt: torch.optim.Optimizer
+    gen: torch.Generator  # the data order
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # summed over samples
+    ranks: Ranks
+
+
+@dataclass
+class _Tally:
+    """Sums over an epoch's batches: loss, correct predictions and samples of the whole
+    global batches, and this rank's spike counts per layer (see metrics.batch_counts)."""
+
+    loss: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    counts: list[torch.Tensor] | None = None
+    metrics_s: float = 0.0  # time spent counting spikes
+
+
+def _rank_part(idx: np.ndarray, ranks: Ranks) -> tuple[np.ndarray, int]:
+    """This rank's samples of the global batch ``idx`` and their weight, 1. A last batch
+    smaller than the world leaves some ranks none: such a rank runs the batch's first
+    sample with weight 0, since DDP needs every rank in every step."""
+    mine = idx[ranks.part(len(idx))]
+    return (mine, 1) if len(mine) else (idx[:1], 0)
+
+
+def _step(t: _Training, run: np.ndarray, keep: int
+          ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """One optimiser step on training samples ``run`` (this rank's part of a global
+    batch, its loss weighted by ``keep``); returns every layer's output, the loss and
+    the labels."""
+    xb = torch.from_numpy(np.asarray(t.data.x_train[run])).float().to(t.ranks.device)
+    yb = torch.from_numpy(t.data.y_train[run]).to(t.ranks.device)
+    outs = t.model(xb)
+    loss = t.loss_fn(outs[-1], yb)
+    t.opt.zero_grad()
+    (loss * (t.ranks.grad_scale * keep)).backward()
+    t.opt.step()
+    t.net.clamp_()
+    return outs, loss, yb
+
+
+def _add_batch(t: _Training, tally: _Tally, outs: list[torch.Tensor], loss: torch.Tensor,
+               yb: torch.Tensor, keep: int) -> None:
+    """Add a step's spike counts (this rank's) and its loss, correct predictions and
+    samples (summed over ranks) to ``tally``."""
+    t_m = time.perf_counter()
+    batch = [c * keep for c in batch_counts(t.net.spike_outputs(outs))]
+    tally.counts = batch if tally.counts is None else [a + b for a, b in zip(tally.counts,
+                                                                             batch)]
+    tally.metrics_s += time.perf_counter() - t_m
+    sums = all_sum(t.ranks, torch.tensor(  # loss, correct, samples of the global batch
+        [loss.item() * keep, int((predict(t.net, outs[-1]) == yb).sum()) * keep,
+         len(yb) * keep], dtype=torch.float64)).tolist()
+    tally.loss, tally.correct = tally.loss + sums[0], tally.correct + int(sums[1])
+    tally.seen += int(sums[2])
+
+
+def _train_epoch(t: _Training, epoch: int, progress: bool) -> _Tally:
+    """One pass over the training set in the seeded order, at epoch ``epoch``'s learning
+    rates; UserError when the loss or a parameter becomes NaN or infinite."""
+    t.model.train()
+    factor = lr_factor(t.cfg.lr_schedule, epoch, t.cfg.epochs)
+    for group in t.opt.param_groups:
+        group["lr"] = group["base_lr"] * factor
+    order = torch.randperm(len(t.data.x_train), generator=t.gen).numpy()
+    tally = _Tally()
+    bar = tqdm(range(0, len(order), t.cfg.batch_size), desc=f"epoch {epoch}/{t.cfg.epochs}",
+               disable=None if progress and t.ranks.main else True, unit="batch",
+               leave=False)
+    for start in bar:
+        run, keep = _rank_part(order[start:start + t.cfg.batch_size], t.ranks)
+        outs, loss, yb = _step(t, run, keep)
+        _add_batch(t, tally, outs, loss, yb, keep)
+        if not math.isfinite(tally.loss):
+            raise _diverged(epoch, "the loss")
+        bar.set_postfix(loss=f"{tally.loss / tally.seen:.4f}",
+                        acc=f"{tally.correct / tally.seen:.3f}")
+    if not all(bool(torch.isfinite(p).all()) for p in t.net.parameters()):
+        raise _diverged(epoch, "the weights or thresholds")
+    check_same(t.ranks, t.net)
+    return tally
+
+
+def _epoch_row(t: _Training, epoch: int, tally: _Tally, w0: list[torch.Tensor],
+               t0: float) -> dict:
+    """Epoch ``epoch``'s metrics row (see :func:`train`) from its ``tally``, the layer
+    metrics and the evaluation on the test (and validation) split; ``t0`` is when the
+    epoch began."""
+    t_m = time.perf_counter()
+    counts = [all_sum(t.ranks, c).cpu() for c in tally.counts or []]
+    layers = layer_metrics(t.net, counts, tally.seen, t.data.time_steps, w0)
+    metrics_s = tally.metrics_s + (time.perf_counter() - t_m)
+    data = t.data
+    test_acc, test_loss = _evaluate_all(t.net, data.x_test, data.y_test, t.cfg, t.ranks)
+    row: dict = {"epoch": epoch, "train_loss": tally.loss / tally.seen,
+           "train_acc": tally.correct / tally.seen, "test_loss": test_loss,
+           "test_acc": test_acc}
+    if data.x_val is not None and data.y_val is not None:
+        val_acc, val_loss = _evaluate_all(t.net, data.x_val, data.y_val, t.cfg, t.ranks)
+        row.update(val_loss=val_loss, val_acc=val_acc)
+    row.update({"lr": t.opt.param_groups[0]["lr"], "wall_s": time.perf_counter() - t0,
+                "metrics_s": metrics_s, "layers": layers})
+    return row
 
 
 def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool = True,
@@ -192,66 +309,17 @@ def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool =
     ranks = ranks or Ranks(device=_device(net))
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = make_optimizer(net, cfg)
-    model = wrap(net, ranks)
+    t = _Training(net, wrap(net, ranks), data, cfg, opt, gen, _loss_fn(net, cfg), ranks)
     w0, history, first = weights(net), [], 1
     if resume is not None:
         opt.load_state_dict(resume.optimizer)
         gen.set_state(resume.generator)
         w0, history, first = resume.w0, list(resume.history), resume.epoch + 1
-    loss_fn = _loss_fn(net, cfg)
     for epoch in range(first, cfg.epochs + 1):
         t0 = time.perf_counter()
-        model.train()
-        factor = lr_factor(cfg.lr_schedule, epoch, cfg.epochs)
-        for group in opt.param_groups:
-            group["lr"] = group["base_lr"] * factor
-        order = torch.randperm(len(data.x_train), generator=gen).numpy()
-        total, correct, seen, metrics_s, counts = 0.0, 0, 0, 0.0, None
-        bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}",
-                   disable=None if progress and ranks.main else True, unit="batch",
-                   leave=False)
-        for start in bar:
-            idx = order[start:start + cfg.batch_size]
-            mine = idx[ranks.part(len(idx))]  # this rank's part of the global batch
-            keep = int(len(mine) > 0)  # 0: a last batch smaller than the world; this rank
-            run = mine if keep else idx[:1]  # runs one sample unweighted, to meet DDP
-            xb = torch.from_numpy(np.asarray(data.x_train[run])).float().to(ranks.device)
-            yb = torch.from_numpy(data.y_train[run]).to(ranks.device)
-            outs = model(xb)
-            loss = loss_fn(outs[-1], yb)
-            opt.zero_grad()
-            (loss * (ranks.grad_scale * keep)).backward()
-            opt.step()
-            net.clamp_()
-            t_m = time.perf_counter()
-            batch = [c * keep for c in batch_counts(net.spike_outputs(outs))]
-            counts = batch if counts is None else [a + b for a, b in zip(counts, batch)]
-            metrics_s += time.perf_counter() - t_m
-            sums = all_sum(ranks, torch.tensor(  # loss, correct, samples of the global batch
-                [loss.item() * keep, int((predict(net, outs[-1]) == yb).sum()) * keep,
-                 len(mine)], dtype=torch.float64)).tolist()
-            total, correct, seen = total + sums[0], correct + int(sums[1]), seen + int(sums[2])
-            if not math.isfinite(total):
-                raise UserError(_diverged(epoch, "the loss"))
-            bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / seen:.3f}")
-        if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
-            raise UserError(_diverged(epoch, "the weights or thresholds"))
-        check_same(ranks, net)
-        t_m = time.perf_counter()
-        counts = [all_sum(ranks, c).cpu() for c in counts]
-        layers = layer_metrics(net, counts, seen, data.time_steps, w0)
-        metrics_s += time.perf_counter() - t_m
-        test_acc, test_loss = _evaluate_all(net, data.x_test, data.y_test, cfg, ranks)
-        row = {"epoch": epoch, "train_loss": total / seen, "train_acc": correct / seen,
-               "test_loss": test_loss, "test_acc": test_acc}
-        if data.x_val is not None:
-            val_acc, val_loss = _evaluate_all(net, data.x_val, data.y_val, cfg, ranks)
-            row.update(val_loss=val_loss, val_acc=val_acc)
-        row.update({
-            "lr": opt.param_groups[0]["lr"], "wall_s": time.perf_counter() - t0,
-            "metrics_s": metrics_s, "layers": layers})
-        history.append(row)
-        log.info("%s", format_epoch(row))
+        tally = _train_epoch(t, epoch, progress)
+        history.append(_epoch_row(t, epoch, tally, w0, t0))
+        log.info("%s", format_epoch(history[-1]))
         if on_epoch is not None:
             on_epoch(TrainState(epoch, opt.state_dict(), gen.get_state(), w0, list(history)))
     return history

@@ -28,6 +28,7 @@ Any value can be overridden on the command line (``rouser-train --preset nmnist
 from __future__ import annotations
 
 from ..errors import UserError
+from .settings import TrainSettings
 
 ROUSER = {"threshold_init": 1.25, "lr": 1e-3, "lr_threshold": 1e-3, "batch_size": 32}
 PRESETS = {
@@ -56,14 +57,19 @@ SHAPES = {"nmnist": ("34x34x2", 10), "dvs128": ("128x128x2", 11), "shd": ("700",
 def architecture(name: str) -> str:
     """``34x34x2-500-500-10``: a preset's layer sizes."""
     inputs, classes = SHAPES[name]
-    return "-".join([inputs, *(str(h) for h in PRESETS[name]["hidden"]), str(classes)])
+    hidden = PRESETS[name]["hidden"]
+    assert isinstance(hidden, (list, tuple))
+    return "-".join([inputs, *(str(h) for h in hidden), str(classes)])
 
 
-def resolve(preset: str | None, given: dict, builtin: dict) -> dict:
-    """Settings: ``given`` (command line, ``None`` = not given) over the preset over
-    ``builtin`` defaults."""
+def resolve(preset: str | None, given: dict) -> TrainSettings:
+    """A run's settings: ``given`` (the command line; ``None`` = not given) over the
+    preset over :class:`TrainSettings`' defaults. With ``init``, ``init_dataset`` is the
+    dataset given or the preset's (for a model file that records none)."""
     if preset is not None and preset not in PRESETS:
         raise UserError(f"unknown preset '{preset}' (choose from: {', '.join(PRESETS)})")
-    out = {**builtin, **(PRESETS[preset] if preset else {})}
-    out.update({k: v for k, v in given.items() if v is not None})
-    return out
+    chosen = {**(PRESETS[preset] if preset else {}),
+              **{k: v for k, v in given.items() if v is not None}}
+    if chosen.get("init"):
+        chosen["init_dataset"] = chosen.get("dataset")
+    return TrainSettings(**chosen)

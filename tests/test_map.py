@@ -114,35 +114,26 @@ def test_bad_config_names_file_and_field(tmp_path, text, field):
 
 
 def test_estimator_by_hand(tmp_path):
-    hw = load_hw_config(write_config(tmp_path / "tiny.json", neurons_per_core=100,
-                                     synmem_per_core=100, synapses_per_unit=2,
-                                     axons_per_core=200, cores_per_chip=4))
+    hw = load_hw_config(write_config(
+        tmp_path / "tiny.json", neurons_per_core=100, synmem_per_core=200,
+        dense_synapses_per_unit=2, dense_neuron_units=1, conv_neurons_per_core=64,
+        conv_synapses_per_unit=4, conv_units_per_row=1, axons_per_core=200, cores_per_chip=4))
     rmap = map_resources(check_netx(write_conv(tmp_path / "c.net")), hw)
     conv, dense = rmap.layers
-    # conv: 144 neurons / 100 -> 2; kernel 72 / 2 = 36 units -> 1; 72 input axons -> 1
+    # conv (4, 6, 6), fan-in 2 x 3 x 3 = 18: all 4 channels fit, (4 / 4 + 1) x 18 = 36
+    # units; y = 6 (6 x 4 <= 64), x = 2 (the power of 2 <= 64 / 24) -> 3 tiles
     assert (conv.neurons, conv.synapses, conv.fan_in, conv.axons, conv.syn_units,
-            conv.cores, conv.binding) == (144, 72, 18, 72, 36, 2, "neurons")
-    # dense 144 -> 5: 720 synapses / 2 = 360 units / 100 -> 4 cores
+            conv.cores, conv.binding, conv.tile) == (144, 72, 18, 1, 36, 3, "neurons",
+                                                     (2, 6, 4))
+    # dense 144 -> 5: one core holds 144 x ceil(5 / 2) + 5 = 437 units (ratio 2.2) ->
+    # 3 cores of 2 neurons: 144 x 1 + 2 = 146 <= 200
     assert (dense.synapses, dense.fan_in, dense.syn_units, dense.cores, dense.binding) == \
-        (720, 144, 360, 4, "synmem")
+        (720, 144, 144, 3, "synmem")
     assert (rmap.cores, rmap.chips, rmap.fits) == (6, 2, False)
     with pytest.raises(DesignRuleError, match=r"network: chips: 6 cores need 2 chips at 4 "
                                               r"per chip, limit 1 on tiny"):
         check_design_rules(tmp_path / "c.net", hw)
     assert map_resources(check_netx(tmp_path / "c.net"), SIM).cores is None
-
-
-@pytest.mark.parametrize("sizes, cores", [
-    ((200, 256, 200), [2, 2]),  # compiler: 3 + 2 (both layers hold 51,200 synapses)
-    ((784, 128, 64, 10), [3, 1, 1]),  # compiler: 1 + 1 + 3 as listed, 5 in all
-])
-def test_calibration_networks(tmp_path, sizes, cores):
-    rmap = map_resources(check_netx(write_dense(tmp_path / "n.net", sizes)), OHEO)
-    assert [la.cores for la in rmap.layers] == cores
-    assert all(la.binding == "synmem" for la in rmap.layers)
-    assert (rmap.chips, rmap.fits) == (1, True)
-    # per-core SynMem of the compiler's split: 100 x 256 -> 8064 units (ours 7642)
-    assert round(100 * 256 / OHEO.limits.synapses_per_unit) == 7642
 
 
 def _edit(path, key, value):
@@ -273,3 +264,91 @@ def test_map_reads_lava_dl_export_and_measures_activity(tmp_path, capsys):
         random_spikes((3, 20, 16), 0.4, 1).sum() / 3 * 12)
     assert layers[1]["synops_per_sample"] == pytest.approx(layers[0]["spikes_per_sample"] * 4)
     assert 0 <= layers[1]["sparsity"] <= 1 and layers[0]["spikes_per_sample"] > 0
+
+
+# The compiler tables lava-dl's netx notebooks saved (lava-nc/lava-dl,
+# tutorials/lava/lib/dl/netx/<net>/{run,benchmark}.ipynb), in file order: per layer
+# (cores, tile), the total, and our estimate of each layer's cores. The geometry is
+# lava-dl's; weights are left unwritten (the map reads shapes only).
+def _sdnn(group: h5py.Group) -> None:
+    _put(group.create_group("neuron"), type="SDNN", vThMant=6)
+
+
+def write_geometry(path, in_shape, input_neuron, layers):
+    """A netx file of ``layers`` (``("conv", C, k, stride, pad)``, ``("dense", N)`` or
+    ``("flatten",)``) after an input layer of ``in_shape`` (``input_neuron``: None, or
+    'CUBA' / 'SDNN' neurons); weights int8, shaped but never written."""
+    neuron = {"CUBA": _neuron, "SDNN": _sdnn}
+    shape = tuple(in_shape)
+    with h5py.File(path, "w") as f:
+        top = f.create_group("layer")
+        g = top.create_group("0")
+        _put(g, type="input", shape=np.array(shape))
+        if input_neuron:
+            neuron[input_neuron](g)
+        for i, spec in enumerate(layers, start=1):
+            g = top.create_group(str(i))
+            if spec[0] == "flatten":
+                shape = (int(np.prod(shape)),)
+                _put(g, type="flatten", shape=np.array(shape))
+                continue
+            if spec[0] == "conv":
+                _, chans, k, stride, pad = spec
+                hw = [(s + 2 * p - k) // st + 1 for s, st, p in
+                      zip(shape[1:], np.broadcast_to(stride, 2), np.broadcast_to(pad, 2))]
+                _put(g, type="conv", stride=np.broadcast_to(stride, 2),
+                     padding=np.broadcast_to(pad, 2), dilation=np.array([1, 1]), groups=1)
+                g.create_dataset("weight", (chans, shape[0], k, k), "i1")
+                shape = (chans, *hw)
+            else:
+                g.create_dataset("weight", (spec[1], int(np.prod(shape))), "i1")
+                shape = (spec[1],)
+                _put(g, type="dense")
+            _put(g, shape=np.array(shape))
+            neuron["SDNN" if input_neuron == "SDNN" else "CUBA"](g)
+    return path
+
+
+_PILOTNET = [("conv", 24, 3, 2, 0), ("conv", 36, 3, 2, 0), ("conv", 48, 3, 2, 0),
+             ("conv", 64, 3, (2, 1), (1, 0)), ("conv", 64, 3, 1, 0), ("flatten",),
+             ("dense", 100), ("dense", 50), ("dense", 10), ("dense", 1)]
+_YOLO_KP = [("conv", 16, 3, 2, 1), ("conv", 32, 3, 2, 1), ("conv", 64, 3, 2, 1),
+            ("conv", 128, 3, 2, 1), ("conv", 256, 3, 1, 1), ("conv", 256, 3, 2, 1),
+            ("conv", 512, 3, 1, 1), ("conv", 256, 1, 1, 0), ("conv", 512, 3, 1, 1),
+            ("conv", 48, 1, 1, 0)]
+PUBLISHED = {  # name: (geometry, {layer index: (cores, tile)}, total cores)
+    "oxford": (((200,), None, [("dense", 256), ("dense", 200)]),
+               {1: (3, None), 2: (2, None)}, 5),
+    "mnist": (((784,), None, [("dense", 128), ("dense", 64), ("dense", 10)]),
+              {1: (3, None), 2: (1, None), 3: (1, None)}, 5),
+    "pilotnet_snn": (((3, 66, 200), "CUBA", _PILOTNET),
+                     {0: (13, (16, 66, 3)), 1: (25, (4, 32, 24)), 2: (13, (4, 15, 36)),
+                      3: (3, (8, 7, 48)), 4: (3, (8, 4, 64)), 5: (2, (16, 2, 64)),
+                      7: (12, None), 8: (1, None), 9: (1, None), 10: (1, None)}, 74),
+    "pilotnet_sdnn": (((3, 66, 200), "SDNN", _PILOTNET),
+                      {1: (25, (4, 32, 24)), 2: (13, (4, 15, 36)), 3: (3, (8, 7, 48)),
+                       4: (3, (8, 4, 64)), 5: (2, (16, 2, 64)), 7: (12, None),
+                       8: (1, None), 9: (1, None), 10: (1, None)}, 61),
+    "yolo_kp": (((3, 448, 448), "SDNN", _YOLO_KP),
+                {1: (224, (8, 28, 16)), 2: (112, (8, 14, 32)), 3: (56, (4, 14, 64)),
+                 4: (28, (4, 7, 128)), 5: (56, (4, 7, 128)), 6: (16, (8, 7, 64)),
+                 7: (32, (8, 7, 64)), 8: (14, (2, 7, 256)), 9: (32, (8, 7, 64)),
+                 10: (4, (4, 14, 48))}, 574),
+}
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_map_against_published_compiler_tables(tmp_path, name):
+    (in_shape, neuron, layers), table, total = PUBLISHED[name]
+    net = write_geometry(tmp_path / f"{name}.net", in_shape, neuron, layers)
+    rmap = map_resources(check_netx(net, values=False), OHEO)
+    assert abs(rmap.cores - total) <= 0.15 * total
+    got = {la.index: la.cores for la in rmap.layers}
+    assert got == {i: cores for i, (cores, _) in table.items()}
+    # tiles: as many neurons per core as the compiler's (x, y, c); PilotNet's the same
+    # blocks (YOLO-KP's a taller, narrower shape: (1, 224, 16) for Conv(8, 28, 16))
+    tiles = {la.index: la.tile for la in rmap.layers}
+    assert {i: np.prod(t) for i, t in tiles.items() if t} == \
+        {i: np.prod(t) for i, (_, t) in table.items() if t}
+    if name.startswith("pilotnet"):
+        assert tiles == {i: t for i, (_, t) in table.items()}

@@ -38,7 +38,12 @@ class ChipLimits:
     cores_per_chip: int | None = None  # neurocores Lava's mapper counts
     neurons_per_core: int | None = None
     synmem_per_core: int | None = None  # SynMem units
-    synapses_per_unit: float | None = None  # dense 8-bit synapses per SynMem unit
+    # calibration constants of the core model (deploy/resource_map.py):
+    dense_synapses_per_unit: int | None = None  # one axon's row: ceil(n / this) units
+    dense_neuron_units: float | None = None  # SynMem units per dense neuron on a core
+    conv_neurons_per_core: int | None = None  # neurons of one conv tile (x * y * c)
+    conv_synapses_per_unit: float | None = None  # units per kernel entry: c / this ...
+    conv_units_per_row: float | None = None  # ... + this, per C_in/groups * kH * kW
     axons_per_core: int | None = None  # input axons
     axon_map_per_core: int | None = None
     neuron_groups_per_core: int | None = None
@@ -67,7 +72,7 @@ class ChipLimits:
 
 
 _BOOLS = ("per_neuron_threshold", "reset_interval_power_of_2")
-_REAL = ("synapses_per_unit",)
+_REAL = ("dense_neuron_units", "conv_synapses_per_unit", "conv_units_per_row")
 _LOIHI_ONLY = tuple(f.name for f in fields(ChipLimits) if f.default is None)
 _RUN: dict[str, dict[str, type]] = {
     "simulator": {"run_cfg": str, "select_tag": str},

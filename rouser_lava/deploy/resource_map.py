@@ -1,35 +1,34 @@
 """How many Loihi 2 neurocores and chips a netx network needs: a cost model from the
-file's geometry alone (any netx file, lava-dl's too; weights are not read).
+file's geometry alone (weights are not read), calibrated on every compiler table that
+lava-dl's netx notebooks saved (``tutorials/lava/lib/dl/netx/``: Oxford, MNIST,
+PilotNet SNN and SDNN, YOLO-KP). Constants (limits from the :class:`HwConfig`, each
+with its source in ``hw_configs/``)::
 
-Per synaptic layer with ``N`` neurons (limits from the :class:`HwConfig`)::
+    dense   a core holding n of the layer's N neurons stores, per input axon, a row of
+            ceil(n / dense_synapses_per_unit) SynMem units, plus dense_neuron_units per
+            neuron:  units(n) = fan_in * ceil(n / 4) + 48 * n.
+            Split as the compiler's partitioner does: start on ceil(N / 4096) cores and
+            multiply the cores by ceil(units / synmem_per_core) until the fullest core
+            fits (100 -> 6 -> 12 cores for PilotNet's 2560 -> 100).
+    conv    tiled in whole (x, y, c) blocks as the compiler prints them (``Conv(x, y, c)``,
+            x along W): c = ceil(C / m), the smallest m whose kernel slice fits,
+            units(c) = (c / conv_synapses_per_unit + conv_units_per_row) * C_in/groups * kH * kW
+                     = (c / 16 + 0.75) * fan_in;
+            y = H if H * c fits conv_neurons_per_core (3584), else the largest power of
+            2 that does; x the largest power of 2 with x * y * c <= 3584 (at most W);
+            cores = ceil(W / x) * ceil(H / y) * ceil(C / c).
+    input   an input layer with neurons takes cores like a conv layer (3-D) or a dense
+            layer (1-D) without synapses; an SDNN input layer (a delta encoder, which
+            lava-dl's SDNN notebooks skip with ``skip_layers=1``) and an input layer
+            without neurons take none, nor does a flatten.
+    chips   ceil(sum(cores) / cores_per_chip).
 
-    cores = max(ceil(N / neurons_per_core), ceil(syn_units / synmem_per_core),
-                ceil(axons / axons_per_core), 1)
-    chips = ceil(sum(cores) / cores_per_chip)
-
-- dense (and ``dense_rec``, whose recurrent synapses add ``N`` to the fan-in):
-  ``syn_units = fan_in * N / synapses_per_unit``; every core holding some of the
-  layer's neurons needs all ``fan_in`` input axons (``axons = fan_in``).
-- conv: the kernel is shared, so each core holds the whole kernel (conservative:
-  all output channels) and ``syn_units = C_out * C_in / groups * kH * kW /
-  synapses_per_unit``; neurons bind, and the input neurons are spread over the
-  layer's cores as axons (``axons = C_in * H_in * W_in``). ``fan_in`` is one
-  neuron's receptive field.
-- ``input`` and ``flatten`` layers take no cores (the host adapter feeds the first
-  layer); other layer types are refused. The ``binding`` resource is the one with
-  the largest share of a core.
-
-Calibration against Intel's compiler (LOIHI2-NOTES.md), ``synapses_per_unit`` 3.35
-fitted to the per-core SynMem figures (within 7 %: 8064 units for 100 x 256 ->
-predicted 7642, 5400 for 85 x 200 -> 5075, 78.4 % for 43 x 784 -> 83.9 %):
-
-- Oxford 200-256-200: predicts 2 + 2 = 4 cores against 3 + 2 = 5. Both layers hold
-  51,200 synapses yet took 3 and 2 cores, so no cost ``fan_in * N / c`` gives both;
-  the 200 -> 256 layer is one core short.
-- MNIST 784-128-64-10: predicts 3 + 1 + 1 = 5 cores against the notes' 1 + 1 + 3
-  (total exact). The 78.4 % SynMem figure only fits 784 -> 128 on 3 cores (43 x 784
-  synapses at 3.58 per unit; on 1 core it would need 10.7 per unit), so the listing
-  is most likely output layer first; a 10-neuron layer on 3 cores is not reproduced.
+A conv layer's input reaches each core as one or two conv axons (the compiler's
+``AxonIn``), so only a dense layer's fan-in counts against ``axons_per_core``.
+``binding`` names what set the layer's cores. Against the tables (README, "rouser-map"):
+totals exact on all five networks, and cores exact on every layer listed; per-core
+SynMem units within about 30 % (the compiler's figures depend on the weights too:
+PilotNet SNN and SDNN differ on equal geometry). Other layer types are refused.
 """
 
 from __future__ import annotations
@@ -42,23 +41,25 @@ from ..netx.check import NetxSummary
 from .hw_config import HwConfig
 
 SYNAPTIC = ("dense", "dense_rec", "conv")
-NO_CORES = ("input", "flatten")
+NO_CORES = ("input", "flatten")  # no cores unless an input layer has (non-SDNN) neurons
+HOST_NEURONS = ("SDNN",)  # an input layer of these is the host's delta encoder
 
 
 @dataclass(frozen=True)
 class LayerCost:
-    """One synaptic layer's needs; ``cores`` and ``binding`` are None on a target
-    without a core limit (the simulator)."""
+    """One layer's needs on the fullest of its cores; ``cores`` and ``binding`` are None
+    on a target without a core limit (the simulator)."""
 
     index: int
     kind: str
     neurons: int
     synapses: int  # weights stored (a conv's kernel entries)
     fan_in: int  # inputs of one neuron
-    axons: int  # input axons the layer's cores receive
-    syn_units: int  # SynMem units per core's copy (dense: whole layer)
+    axons: int  # input axons a core receives (dense: fan_in; conv: 1 conv axon)
+    syn_units: int  # SynMem units of synapses on the fullest core (as the compiler prints)
     cores: int | None
-    binding: str | None  # 'neurons', 'synmem' or 'axons'
+    binding: str | None  # what set the cores: 'neurons', 'synmem' or 'axons'
+    tile: tuple[int, int, int] | None = None  # conv and 3-D input: (x, y, c) per core
 
     @property
     def name(self) -> str:
@@ -119,38 +120,89 @@ class ResourceMap:
                 f"{self.chips_available}")
 
 
+def _pow2_floor(value: float) -> int:
+    """The largest power of 2 at most ``value`` (1 below 2)."""
+    return 1 << max(int(value), 1).bit_length() - 1
+
+
+def _dense_split(neurons: int, fan_in: int, lim) -> tuple[int, int, str]:
+    """(cores, synapse rows' units on the fullest core, binding) of a 1-D layer, split
+    as the compiler's partitioner does: cores multiplied by the worst core's SynMem
+    ratio (rows plus ``dense_neuron_units`` per neuron) until it fits."""
+    def rows(cores: int) -> int:
+        return fan_in * math.ceil(math.ceil(neurons / cores) / lim.dense_synapses_per_unit)
+
+    def ratio(cores: int) -> float:
+        extra = lim.dense_neuron_units * math.ceil(neurons / cores) if fan_in else 0
+        return (rows(cores) + extra) / lim.synmem_per_core
+
+    cores = max(1, math.ceil(neurons / lim.neurons_per_core))
+    binding = "neurons"
+    while ratio(cores) > 1 and cores < neurons:
+        cores = min(neurons, cores * math.ceil(ratio(cores)))
+        binding = "synmem"
+    return cores, rows(cores), binding
+
+
+def _conv_split(shape: tuple[int, ...], fan_in: int, lim) -> tuple[int, int, str, tuple]:
+    """(cores, units per core, binding, (x, y, c)) of a 3-D layer ``(C, H, W)`` tiled
+    in whole blocks as the compiler prints them (``Conv(x, y, c)``, x along W)."""
+    chans, height, width = shape
+    cap = lim.conv_neurons_per_core
+
+    def units(c: int) -> int:
+        return math.ceil((c / lim.conv_synapses_per_unit + lim.conv_units_per_row) *
+                         fan_in) if fan_in else 0
+
+    parts, binding = 1, "neurons"
+    while parts < chans:
+        c = math.ceil(chans / parts)
+        if c <= cap and units(c) <= lim.synmem_per_core:
+            break
+        binding = "synmem" if c <= cap else binding
+        parts += 1
+    c = math.ceil(chans / parts)
+    y = height if height * c <= cap else min(height, _pow2_floor(cap / c))
+    x = min(width, _pow2_floor(cap / (y * c)))
+    cores = math.ceil(width / x) * math.ceil(height / y) * parts
+    return cores, units(c), binding, (x, y, c)
+
+
 def _cost(layer, hw: HwConfig) -> LayerCost:
     lim = hw.limits
     n = layer.neurons
-    if layer.kind == "conv":
-        fan_in = layer.synapses // layer.shape[0]
-        axons = math.prod(layer.in_shape) if layer.in_shape else fan_in
-    else:
-        fan_in = layer.synapses // n
-        axons = fan_in
-    syn_units = math.ceil(layer.synapses / lim.synapses_per_unit) \
-        if lim.synapses_per_unit else 0
+    fan_in = layer.synapses // (layer.shape[0] if layer.kind == "conv" else n)
+    axons = 1 if layer.kind == "conv" else fan_in
     if lim.neurons_per_core is None:
-        return LayerCost(layer.index, layer.kind, n, layer.synapses, fan_in, axons,
-                         syn_units, None, None)
-    # A loihi2 config must give every core limit (hw_config); a simulator config that
-    # gives neurons_per_core alone fails here (TypeError), as before.
-    shares = {"neurons": n / lim.neurons_per_core,
-              "synmem": syn_units / lim.synmem_per_core,  # type: ignore[operator]
-              "axons": axons / lim.axons_per_core}
-    binding = max(shares, key=shares.__getitem__)
-    cores = max(1, *(math.ceil(round(s, 9)) for s in shares.values()))
-    return LayerCost(layer.index, layer.kind, n, layer.synapses, fan_in, axons, syn_units,
-                     cores, binding)
+        return LayerCost(layer.index, layer.kind, n, layer.synapses, fan_in, axons, 0,
+                         None, None)
+    tile = None
+    if len(layer.shape) == 3 and layer.kind in ("conv", "input"):
+        cores, units, binding, tile = _conv_split(layer.shape, fan_in, lim)
+    else:
+        cores, units, binding = _dense_split(n, fan_in, lim)
+    # a loihi2 config gives every core limit (hw_config); every core of a dense layer
+    # needs all its axons
+    if lim.axons_per_core is not None and axons > lim.axons_per_core:
+        cores, binding = max(cores, math.ceil(axons / lim.axons_per_core)), "axons"
+    return LayerCost(layer.index, layer.kind, n, layer.synapses, fan_in, axons, units,
+                     cores, binding, tile)
+
+
+def _takes_cores(layer) -> bool:
+    if layer.kind == "input":
+        return layer.neurons > 0 and layer.neuron_type not in HOST_NEURONS
+    return layer.kind not in NO_CORES
 
 
 def map_resources(summary: NetxSummary, hw: HwConfig) -> ResourceMap:
-    """The cost model above over a checked netx file (:func:`check_netx`)."""
+    """The cost model above over a checked netx file (:func:`check_netx`; its
+    structure check, ``values=False``, is enough: any neuron type, SDNN too)."""
     layers = []
     for layer in summary.layers:
-        if layer.kind in NO_CORES:
+        if not _takes_cores(layer):
             continue
-        if layer.kind not in SYNAPTIC:
+        if layer.kind not in (*SYNAPTIC, "input"):
             raise UserError(f"{summary.path}: layer {layer.index} ({layer.kind}): not "
                             f"estimated (only {', '.join(SYNAPTIC)} layers are)")
         layers.append(_cost(layer, hw))

@@ -68,8 +68,9 @@ def refractory_period(ref_delay: int) -> int:
 class NetxLayer:
     """One layer's geometry: ``shape`` out and ``in_shape`` in (torch order; ``None``
     where the file does not say), ``neurons`` and ``synapses`` (weight entries); its
-    neurons' ``ref_delay`` (``refDelay``, 0 when absent) and whether they form a
-    ``membrane`` readout (vDecay 0, vThMant ``2**17 - 1``)."""
+    neurons' ``ref_delay`` (``refDelay``, 0 when absent), whether they form a
+    ``membrane`` readout (vDecay 0, vThMant ``2**17 - 1``) and their ``neuron_type``
+    (``CUBA``, ``SDNN``, ...; empty without a neuron group)."""
 
     index: int
     kind: str
@@ -79,6 +80,7 @@ class NetxLayer:
     synapses: int
     ref_delay: int = 0
     membrane: bool = False
+    neuron_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,8 @@ def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLay
                 layer.numbers(field, integer=False, sizes=(1,))
         ref_delay, membrane = layer.neuron(shape, values)
         neurons = size if "neuron" in g else 0
-        return NetxLayer(layer.index, kind, shape, None, neurons, 0, ref_delay, membrane)
+        return NetxLayer(layer.index, kind, shape, None, neurons, 0, ref_delay, membrane,
+                         _neuron_type(layer))
     if kind in ("dense", "dense_rec"):
         cols = None if prev is None else int(np.prod(prev))
         data = layer.weight("weight", size, cols, values)
@@ -300,7 +303,13 @@ def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLay
     elif kind == "conv":
         synapses = _conv(layer, shape, prev, values)
     ref_delay, membrane = layer.neuron(shape, values)
-    return NetxLayer(layer.index, kind, shape, prev, size, synapses, ref_delay, membrane)
+    return NetxLayer(layer.index, kind, shape, prev, size, synapses, ref_delay, membrane,
+                     _neuron_type(layer))
+
+
+def _neuron_type(layer: _Layer) -> str:
+    """The layer's neuron ``type`` (checked by :meth:`_Layer.neuron`), or ``""``."""
+    return layer.text("type", layer.group["neuron"]) if "neuron" in layer.group else ""
 
 
 def check_netx(path: str, values: bool = True,

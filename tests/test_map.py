@@ -352,3 +352,15 @@ def test_map_against_published_compiler_tables(tmp_path, name):
         {i: np.prod(t) for i, (_, t) in table.items() if t}
     if name.startswith("pilotnet"):
         assert tiles == {i: t for i, (_, t) in table.items()}
+
+
+@pytest.mark.parametrize("name", ["pilotnet_snn", "pilotnet_sdnn"])
+def test_map_cli_reads_pilotnet_geometry_sdnn_too(tmp_path, capsys, name):
+    (in_shape, neuron, layers), table, total = PUBLISHED[name]
+    net = write_geometry(tmp_path / f"{name}.net", in_shape, neuron, layers)
+    code, out = _map(capsys, net, "--json", tmp_path / "m.json")
+    assert code == 0 and f"verdict: fits: loihi2-oheogulch: {total} cores" in out
+    data = json.loads((tmp_path / "m.json").read_text())
+    assert data["cores"] == total and data["layers"][0]["tile"] == list(table[1 if neuron ==
+                                                                              "SDNN" else 0][1])
+    assert ("layer 0 (input)" in out) == (neuron != "SDNN") and "Conv(4, 32, 24)" in out

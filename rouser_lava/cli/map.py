@@ -15,11 +15,14 @@ EXIT_FAILS = 3  # does not fit, or breaks a design rule
 EPILOG = """exit status: 0 the network fits and passes every design rule; 3 it does not fit
 the board or breaks a rule (each failure printed on one line); 1 bad input (one line).
 
-cost model per layer: cores = max(ceil(neurons / neurons_per_core), ceil(syn_units /
-synmem_per_core), ceil(axons / axons_per_core), 1), dense syn_units = fan_in x neurons
-/ synapses_per_unit; chips = ceil(cores / cores_per_chip). Calibrated on Intel's
-compiler: total exact on MNIST 784-128-64-10 (5 cores), one core short on Oxford
-200-256-200 (4 against 5)."""
+cost model (rouser_lava/deploy/resource_map.py; constants in the hw config, each with
+its source): a dense core with n neurons holds ceil(n / 4) SynMem units per input axon
+plus 48 per neuron, the layer split as the compiler's partitioner does; conv layers
+tiled in whole (x, y, c) blocks of at most 3584 neurons, (c / 16 + 0.75) units per
+input channel and kernel position; an input layer with neurons takes cores (an SDNN
+input layer, the host's delta encoder, none); chips = ceil(cores / cores_per_chip).
+Fitted to the compiler tables of lava-dl's netx notebooks: cores exact on every layer
+of Oxford (5), MNIST (5), PilotNet SNN (74) and SDNN (61), YOLO-KP (574)."""
 
 
 def _activity_rows(rmap, activity) -> list[str]:
@@ -40,9 +43,10 @@ def map_main(argv: list[str] | None = None) -> int:
         prog="rouser-map", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Estimate the Loihi 2 neurocores and chips a netx network needs (per "
                     "layer: neurons, synapses, synaptic memory, input axons, the binding "
-                    "resource) and check the target's design rules. Reads any netx file, "
-                    "lava-dl's too. With --dataset or --input, also measures spikes, "
-                    "sparsity and synaptic operations per sample on the emulator.")
+                    "resource) and check the target's design rules. Maps any neuron type "
+                    "(SDNN too, which the runners refuse). With --dataset or --input, "
+                    "also measures spikes, sparsity and synaptic operations per sample on "
+                    "the emulator.")
     p.add_argument("net", help="netx HDF5 file (.net)")
     p.add_argument("--hw-config", default="loihi2-oheogulch", metavar="FILE",
                    help="target: a JSON file or a name in hw_configs/ (default "

@@ -103,9 +103,10 @@ class ResourceMap:
                 f"{'syn units':>11}{'cores':>7}  binding")
         rows = [head]
         for la in self.layers:
+            tile = "" if la.tile is None else f"  Conv{la.tile}"
             rows.append(f"{la.name:<20}{la.neurons:>9,}{la.synapses:>12,}{la.fan_in:>8,}"
                         f"{la.axons:>8,}{la.syn_units:>11,}{dash(la.cores):>7}  "
-                        f"{la.binding or '-'}")
+                        f"{la.binding or '-'}{tile}")
         rows.append(f"{'total':<20}{sum(la.neurons for la in self.layers):>9,}"
                     f"{sum(la.synapses for la in self.layers):>12,}{'':>27}"
                     f"{dash(self.cores):>7}")

@@ -134,6 +134,11 @@ def test_estimator_by_hand(tmp_path):
                                               r"per chip, limit 1 on tiny"):
         check_design_rules(tmp_path / "c.net", hw)
     assert map_resources(check_netx(tmp_path / "c.net"), SIM).cores is None
+    # a layer whose synapses overflow one core even at one neuron per core
+    hw = load_hw_config(write_config(tmp_path / "small.json", synmem_per_core=100))
+    with pytest.raises(DesignRuleError, match=r"layer 3 \(dense\): synmem: 144 SynMem units "
+                                              r"on one core at the finest split, limit 100"):
+        check_design_rules(tmp_path / "c.net", hw)
 
 
 def _edit(path, key, value):

@@ -17,6 +17,8 @@ Chip rules (targets with a core limit):
 
 - ``threshold``: one ``vThMant`` per population unless the target allows a vector;
 - ``axons``: a dense neuron's fan-in must reach one core (``axons_per_core``);
+- ``synmem``: at the finest split the cost model allows (one dense neuron, one conv
+  output channel per core) a layer's synapses must fit one core's SynMem;
 - ``chips``: cores from :mod:`.resource_map` within the board's chips;
 - ``reset_interval``: a power of 2.
 
@@ -170,6 +172,12 @@ def _chip_rules(rmap: ResourceMap, hw: HwConfig, reset_interval: int | None) -> 
                 fails.append(Violation(la.name, "axons", f"fan-in of {la.fan_in:,} input "
                                        f"axons, limit {lim.axons_per_core:,} per core",
                                        chip=True))
+    if lim.synmem_per_core is not None:
+        for la in rmap.layers:
+            if la.syn_units > lim.synmem_per_core:
+                fails.append(Violation(la.name, "synmem", f"{la.syn_units:,} SynMem units "
+                                       f"on one core at the finest split, limit "
+                                       f"{lim.synmem_per_core:,} per core", chip=True))
     if not rmap.fits:
         fails.append(Violation("network", "chips", f"{rmap.cores} cores need {rmap.chips} "
                                f"chips at {rmap.cores_per_chip} per chip, limit "

@@ -155,13 +155,14 @@ def _conv_split(shape: tuple[int, ...], fan_in: int, lim) -> tuple[int, int, str
         return math.ceil((c / lim.conv_synapses_per_unit + lim.conv_units_per_row) *
                          fan_in) if fan_in else 0
 
-    parts, binding = 1, "neurons"
-    while parts < chans:
-        c = math.ceil(chans / parts)
-        if c <= cap and units(c) <= lim.synmem_per_core:
-            break
-        binding = "synmem" if c <= cap else binding
-        parts += 1
+    # the most channels whose kernel slice fits: units(c) <= synmem_per_core
+    fits = chans if not fan_in else math.floor(
+        (lim.synmem_per_core / fan_in - lim.conv_units_per_row) * lim.conv_synapses_per_unit)
+    while fits > 1 and units(fits) > lim.synmem_per_core:  # float rounding at the edge
+        fits -= 1
+    most = max(1, min(chans, cap, fits))
+    parts = math.ceil(chans / most)  # the fewest channel groups of at most `most`
+    binding = "synmem" if fits < min(chans, cap) else "neurons"
     c = math.ceil(chans / parts)
     y = height if height * c <= cap else min(height, _pow2_floor(cap / c))
     x = min(width, _pow2_floor(cap / (y * c)))

@@ -9,7 +9,7 @@ with its source in ``hw_configs/``)::
             neuron:  units(n) = fan_in * ceil(n / 4) + 48 * n.
             Split as the compiler's partitioner does: start on ceil(N / 4096) cores and
             multiply the cores by ceil(units / synmem_per_core) until the fullest core
-            fits (100 -> 6 -> 12 cores for PilotNet's 2560 -> 100).
+            fits (1 -> 6 -> 12 cores for PilotNet's 2560 -> 100).
     conv    tiled in whole (x, y, c) blocks as the compiler prints them (``Conv(x, y, c)``,
             x along W): c = ceil(C / m), the smallest m whose kernel slice fits,
             units(c) = (c / conv_synapses_per_unit + conv_units_per_row) * C_in/groups * kH * kW

@@ -20,6 +20,9 @@ from ..errors import UserError
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "hw_configs"
 TARGETS = ("simulator", "loihi2")
+# Chip generations Lava names for Loihi 2 (lava/utils/loihi.py, ChipGeneration): most
+# INRC systems are N3B3, some N3C1.
+LOIHI2_GENERATIONS = ("N3B2", "N3B3", "N3C1", "N3D1")
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class HwConfig:
     sources: MappingProxyType
     partition: str | None = None  # SLURM partition (loihi2)
     board: str | None = None  # SLURM board, None: any
-    loihi_gen: str | None = None  # 'N3B3'
+    loihi_gen: str | None = None  # 'N3B3' or 'N3C1' (LOIHI2_GENERATIONS)
     chips: int | None = None  # chips on the board; None: no limit (simulator)
 
     def source(self, key: str) -> str:
@@ -183,6 +186,10 @@ def load_hw_config(name_or_path: str) -> HwConfig:
                  "board": r.text(data, "board", "board", nullable=True),
                  "loihi_gen": r.text(data, "loihi_gen", "loihi_gen"),
                  "chips": r.number(data, "chips", "chips", int)}
+        if extra["loihi_gen"] not in LOIHI2_GENERATIONS:
+            r.fail("loihi_gen", f"{json.dumps(extra['loihi_gen'])}: expected one of "
+                                f"{', '.join(LOIHI2_GENERATIONS)} (lava.utils.loihi."
+                                f"ChipGeneration)")
         for field, value in (("chips", extra["chips"]),
                              *((f"limits.{k}", limits[k]) for k in _LOIHI_ONLY)):
             if value <= 0:

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
+from typing import NoReturn
 
 from ..errors import UserError
 
@@ -72,17 +73,26 @@ class ChipLimits:
 _BOOLS = ("per_neuron_threshold", "reset_interval_power_of_2")
 _REAL = ("synapses_per_unit",)
 _LOIHI_ONLY = tuple(f.name for f in fields(ChipLimits) if f.default is None)
+
+class Fact(str):
+    """A text setting that stands beside its source (``{"value": "...", "source":
+    "..."}``), e.g. which lava-loihi adapter carries an input kind."""
+
+
 _RUN: dict[str, dict[str, type]] = {
     "simulator": {"run_cfg": str, "select_tag": str},
-    "loihi2": {"output_latency_extra": int, "timeout_s": int}}
+    "loihi2": {"output_latency_steps": int, "flat_input_adapter": Fact,
+               "flat_input_hop_steps": int, "conv_input_adapter": Fact,
+               "conv_input_hop_steps": int, "bias_input": Fact, "output_adapter": Fact,
+               "timeout_s": int}}
 
 
 @dataclass(frozen=True)
 class HwConfig:
     """One target: ``run`` holds plain run settings (simulator: ``run_cfg``,
-    ``select_tag``; loihi2: ``output_latency_extra`` steps beyond ``len(net)``,
-    ``timeout_s``); ``sources`` maps ``limits.X``, ``run.X`` and ``chips`` to where
-    the number comes from."""
+    ``select_tag``; loihi2: the I/O path per input kind, each adapter with the steps it
+    adds (``*_hop_steps``, ``output_latency_steps``), and ``timeout_s``); ``sources``
+    maps ``limits.X``, ``run.X`` and ``chips`` to where the value comes from."""
 
     name: str
     path: str
@@ -115,7 +125,7 @@ class _Reader:
         self.path = path
         self.sources: dict[str, str] = {}  # field -> where its value comes from
 
-    def fail(self, field: str, problem: str):
+    def fail(self, field: str, problem: str) -> NoReturn:
         raise UserError(f"{self.path}: field '{field}': {problem}")
 
     def number(self, where: dict, key: str, field: str, kind: type, required: bool = True):
@@ -138,6 +148,16 @@ class _Reader:
             self.fail(field, f"value {json.dumps(value)}: expected {shown}")
         self.sources[field] = item["source"]
         return value
+
+    def fact(self, where: dict, key: str, field: str) -> Fact:
+        item = where.get(key)
+        if not isinstance(item, dict) or set(item) != {"value", "source"} or \
+                not isinstance(item["source"], str) or not isinstance(item["value"], str) \
+                or not item["value"]:
+            self.fail(field, 'expected {"value": "<text>", "source": "<where it comes '
+                             'from>"}')
+        self.sources[field] = item["source"]
+        return Fact(item["value"])
 
     def text(self, where: dict, key: str, field: str, nullable: bool = False):
         value = where.get(key)
@@ -169,8 +189,9 @@ def load_hw_config(name_or_path: str) -> HwConfig:
             r.fail(section, "missing or not an object")
     run = {}
     for key, kind in _RUN[target].items():
-        run[key] = r.number(data["run"], key, f"run.{key}", kind) if kind is int else \
-            r.text(data["run"], key, f"run.{key}")
+        field = f"run.{key}"
+        run[key] = r.number(data["run"], key, field, kind) if kind is int else \
+            r.fact(data["run"], key, field) if kind is Fact else r.text(data["run"], key, field)
     limits = {}
     for f in fields(ChipLimits):
         kind = bool if f.name in _BOOLS else float if f.name in _REAL else int

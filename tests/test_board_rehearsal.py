@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from rouser_lava.backends import board_graph
+from rouser_lava.backends import lava_sim
 from rouser_lava.backends.options import RunOptions
 from rouser_lava.backends.runfile import board_run, run_path
 from rouser_lava.backends.stream import StreamSpec
@@ -103,11 +103,11 @@ def test_a_blocked_run_stops_at_its_limit(dense_net, tmp_path, monkeypatch, caps
     write_netx(quantize_network(dense_net, "fold"), path, 16)
     np.save(tmp_path / "x.npy", random_spikes((3, 20, 16), 0.4, seed=2))
 
-    def fifo(target, x, dims):
+    def fifo(target, x, flat):
         os.mkfifo(target)
         return target
 
-    monkeypatch.setattr(board_graph, "_write_samples", fifo)
+    monkeypatch.setattr(lava_sim, "write_samples", fifo)
     before = child_pids()
     t0 = time.monotonic()
     assert run_main([path, "--input", str(tmp_path / "x.npy"), "--backend", "loihi2",

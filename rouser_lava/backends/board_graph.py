@@ -42,9 +42,6 @@ import numpy as np
 if TYPE_CHECKING:
     from .loihi2 import BoardPlan
 
-WRITE_SAMPLES = 256  # samples converted to Lava's order at a time
-
-
 def run_graph(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None, board: bool,
               timeout: float | None, progress: bool = False) -> np.ndarray:
     """Output spikes uint8 ``(N, *shape, T)`` (torch order) of samples ``x`` (uint8
@@ -58,7 +55,14 @@ def run_graph(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None, board: bo
     from ..netx.file import read_netx
     from .lava_guard import LavaGuard, limits
     from .lava_io.memsink import MemSink
-    from .lava_sim import SELECT_TAG, _from_lava, _input_port, _lava_bias, load_network
+    from .lava_sim import (
+        SELECT_TAG,
+        _from_lava,
+        _input_port,
+        _lava_bias,
+        load_network,
+        write_samples,
+    )
 
     n, steps = len(x), x.shape[-1]
     net_layout, read = plan.net_layout, plan.read_layout
@@ -71,7 +75,8 @@ def run_graph(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None, board: bo
             net.layers[0].neuron.bias_mant.init = lava_bias[0]
         else:
             port = _input_port(net, plan.net_path, None)
-            samples = _write_samples(Path(tmp) / "samples.npy", x, len(port.shape))
+            samples = write_samples(Path(tmp) / "samples.npy", x,
+                                    x.ndim == 3 or len(port.shape) == 1)
             _feed_input(plan, board, samples, port)
         per_run = 1 if bias is not None else plan.chunk
         ring = per_run * read.reset_interval + read.reset_offset
@@ -104,24 +109,6 @@ def run_graph(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None, board: bo
                     guard.sample_done()
             guard.stop()
     return _from_lava(out)
-
-
-def _write_samples(path: Path, x: np.ndarray, port_dims: int) -> Path:
-    """``x`` (torch order) as uint8 ``(N, *lava_shape, T)`` in a ``.npy`` at ``path``,
-    ``WRITE_SAMPLES`` at a time; flat when the network's input port is (netx's first
-    layer takes the flat ``C*H*W`` vector, C order)."""
-    n, steps = len(x), x.shape[-1]
-    flat = port_dims == 1
-    shape = (int(np.prod(x.shape[1:-1])),) if flat else tuple(x.shape[1:-1][::-1])
-    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8,
-                                   shape=(n, *shape, steps))
-    for a in range(0, n, WRITE_SAMPLES):
-        part = np.asarray(x[a:a + WRITE_SAMPLES], np.uint8)
-        mm[a:a + len(part)] = part.reshape(len(part), *shape, steps) if flat else \
-            np.transpose(part, (0, *range(part.ndim - 2, 0, -1), part.ndim - 1))
-    mm.flush()
-    del mm
-    return path
 
 
 def _delay(shape: tuple[int, ...], steps: int, into):

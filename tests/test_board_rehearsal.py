@@ -128,3 +128,42 @@ def test_the_hop_must_fit_the_interval(conv_net, tmp_path):
     board_run(path, RunOptions(dry_run=True, stream=StreamSpec(16, 14), **options))
     with pytest.raises(UserError, match="reset_offset. 15: with the adapters' 1 step"):
         board_run(path, RunOptions(dry_run=True, stream=StreamSpec(16, 15), **options))
+
+
+def test_host_memory_is_bounded_by_a_chunk(tmp_path):
+    """Python's allocations (numpy's included) during a rehearsal of 400 samples stay
+    below a fifth of the int32 stream of every sample that one RingBuffer would hold
+    (10.2 MB here). Lava's forked workers stop tracing (it would slow them ten times);
+    a first short run imports and compiles what every run needs."""
+    import tracemalloc
+
+    import torch
+
+    from rouser_lava.backends.loihi2 import plan_run, rehearse
+    from rouser_lava.deploy.hw_config import load_hw_config
+    from rouser_lava.model.blocks import RouserNet, dense_spec
+    from rouser_lava.model.neuron import NeuronConfig
+    from rouser_lava.netx.file import LAVA, read_netx
+
+    torch.manual_seed(0)
+    net = RouserNet((200,), [dense_spec(200, 16), dense_spec(16, 6)],
+                    NeuronConfig(current_decay=0.2, voltage_decay=0.05))
+    with torch.no_grad():
+        for block in net.spiking_blocks():
+            block.synapse.weight.mul_(4.0)
+    path = str(tmp_path / "w.net")
+    write_netx(quantize_network(net, "fold"), path, 16)
+    netx = read_netx(path, reader=LAVA)
+    x = random_spikes((400, 200, 16), 0.1, seed=3)
+    hw = load_hw_config("loihi2-oheogulch")
+    rehearse(plan_run(netx, hw, 20, 16, chunk=16), x[:20])
+    os.register_at_fork(after_in_child=tracemalloc.stop)
+    tracemalloc.start()
+    try:
+        out = rehearse(plan_run(netx, hw, 400, 16, chunk=16), x)[0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.shape == (400, 6, 16) and out.sum() > 0
+    stream_bytes = 400 * 200 * 32 * 4
+    assert peak < stream_bytes / 5, peak

@@ -52,7 +52,7 @@ def run_graph(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None, board: bo
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2HwCfg, Loihi2SimCfg
 
-    from ..netx.file import read_netx
+    from ..netx.file import LAVA, as_netx
     from .lava_guard import LavaGuard, limits
     from .lava_io.memsink import MemSink
     from .lava_sim import (
@@ -66,7 +66,7 @@ def run_graph(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None, board: bo
 
     n, steps = len(x), x.shape[-1]
     net_layout, read = plan.net_layout, plan.read_layout
-    netx = read_netx(plan.net_path)
+    netx = as_netx(plan.netx, LAVA, x.shape[1:-1])
     net = load_network(netx, x.shape[1:-1], reset_interval=net_layout.reset_interval,
                        reset_offset=net_layout.reset_offset)
     lava_bias = None if bias is None else _lava_bias(bias)

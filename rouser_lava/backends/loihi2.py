@@ -51,7 +51,7 @@ CHUNK_SAMPLES = 64  # samples per run call: the host holds one chunk's output ri
 class BoardPlan:
     """Everything a board run would submit, checked: ``--dry-run`` prints it."""
 
-    net_path: str
+    netx: NetxFile  # read once, by the caller
     hw: HwConfig
     resources: ResourceMap
     layout: StreamLayout  # the source's: samples sent from step o + 1 on
@@ -62,6 +62,10 @@ class BoardPlan:
     depth: int  # spiking layers
     chunk: int  # samples per run call
     timeout_s: float
+
+    @property
+    def net_path(self) -> str:
+        return self.netx.path
 
     @property
     def input_adapter(self) -> str:
@@ -176,7 +180,7 @@ def plan_run(netx: NetxFile, hw: HwConfig, samples: int, steps: int,
     if summary.input_shape is None:
         raise UserError(f"{net_path}: cannot tell the input shape (no input layer)")
     last = summary.layers[-1]
-    plan = BoardPlan(net_path, hw, map_resources(summary, hw), layout, samples,
+    plan = BoardPlan(netx, hw, map_resources(summary, hw), layout, samples,
                      _input_kind(netx, bias), tuple(reversed(summary.input_shape)),
                      tuple(reversed(last.shape)), depth, chunk or CHUNK_SAMPLES,
                      float(timeout or hw.run["timeout_s"]))

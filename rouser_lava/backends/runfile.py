@@ -147,7 +147,7 @@ def board_run(path: str, options: RunOptions) -> tuple[BoardPlan, RunResult | No
         raise UserError(f"{path}: the loihi2 backend runs an exported netx file "
                         f"(rouser-export model.pt net.net)")
     hw = load_hw_config(options.hw_config or DEFAULT_BOARD)
-    netx = read_netx(path)
+    netx = read_netx(path, reader=LAVA)  # every value checked, as for the simulator
     options.check_file(path, False, "loihi2")
     x, y, bias = _netx_samples(netx, options)
     plan = plan_run(netx, hw, len(x), x.shape[-1], options.stream, options.timeout,

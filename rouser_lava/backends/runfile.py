@@ -54,7 +54,7 @@ def load_input_spikes(path: str, shapes: list[tuple[int, ...]]) -> np.ndarray:
                         f"least one of each")
     if not np.isin(x, (0, 1)).all():
         raise UserError(f"{path}: spikes must be 0 or 1")
-    return x.astype(np.uint8).reshape(len(x), *input_shape, x.shape[-1])
+    return x.astype(np.uint8, copy=False).reshape(len(x), *input_shape, x.shape[-1])
 
 
 def load_input_bias(path: str, input_shape: tuple[int, ...]) -> np.ndarray:

@@ -86,8 +86,10 @@ def run_main(argv: list[str] | None = None) -> int:
                    help="run only the first N samples")
     p.add_argument("--json", dest="json_out", default=None, help="write results as JSON")
     p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
-                   help="lava: stop the run and fail if it has not ended after this "
-                        "many seconds (default: 60 + samples x steps x 0.02 x (layers "
+                   help="lava and loihi2: stop the run and fail if it has not ended "
+                        "after this many seconds (loihi2 on a board default: the config's "
+                        "timeout_s; lava and --rehearse default: 60 + samples x steps x "
+                        "0.02 x (layers "
                         "+ (neurons + synapses) / 500000), about ten times the expected "
                         "time; "
                         "with the default it also fails when no sample finishes for 60 "

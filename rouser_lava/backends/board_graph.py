@@ -42,6 +42,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .loihi2 import BoardPlan
 
+
 def run_graph(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None, board: bool,
               timeout: float | None, progress: bool = False) -> np.ndarray:
     """Output spikes uint8 ``(N, *shape, T)`` (torch order) of samples ``x`` (uint8

@@ -167,3 +167,51 @@ def test_host_memory_is_bounded_by_a_chunk(tmp_path):
     assert out.shape == (400, 6, 16) and out.sum() > 0
     stream_bytes = 400 * 200 * 32 * 4
     assert peak < stream_bytes / 5, peak
+
+
+def test_the_board_branch_with_adapters_that_take_a_step(dense_net, tmp_path, monkeypatch):
+    """The board's own wiring (adapters by name from the config, Loihi2HwCfg, the host)
+    run on the simulator: lava-loihi's adapters faked by one-step Buffers, and a config
+    that says so (flat input hop 1, output latency 1). The board run and the rehearsal
+    under that config both equal per-sample runs: the hop goes into reset_offset, the
+    latency into where outputs are read."""
+    import sys
+    import types
+
+    from lava.magma.core import run_configs
+    from lava.utils import loihi
+
+    from rouser_lava.backends import board_host
+    from rouser_lava.backends.lava_io.buffer import Buffer
+    from rouser_lava.deploy.hw_config import CONFIG_DIR
+
+    config = json.loads((CONFIG_DIR / "loihi2-oheogulch.json").read_text())
+    config["run"]["flat_input_hop_steps"]["value"] = 1
+    config["run"]["output_latency_steps"]["value"] = 1
+    (tmp_path / "slow.json").write_text(json.dumps(config))
+    eio = types.ModuleType("lava.proc.embedded_io")
+    eio.spike = types.SimpleNamespace(  # type: ignore[attr-defined]
+        PyToNxAdapter=lambda shape: Buffer(shape=shape),
+        NxToPyAdapter=lambda shape, num_message_bits: Buffer(shape=shape))
+    monkeypatch.setitem(sys.modules, "lava.proc.embedded_io", eio)
+    monkeypatch.setattr(run_configs, "Loihi2HwCfg",
+                        lambda: run_configs.Loihi2SimCfg(select_tag="fixed_pt"))
+    monkeypatch.setattr(loihi, "is_installed", lambda: True)
+    hosts = []
+    monkeypatch.setattr(board_host, "select_host",
+                        lambda *args: hosts.append(args) or board_host.HostChoice(
+                            "oheogulch", "N3B3", None, ()))
+    path = str(tmp_path / "n.net")
+    write_netx(quantize_network(dense_net, "fold"), path, 16)
+    np.save(tmp_path / "x.npy", random_spikes((5, 20, 16), 0.4, seed=7))
+    inputs = {"input_npy": str(tmp_path / "x.npy"), "keep_spikes": True, "progress": False}
+    fresh = run_path(path, RunOptions(backend="emulator", **inputs)).spikes
+    assert fresh is not None
+    for rehearse in (False, True):
+        plan, result = board_run(path, RunOptions(
+            backend="loihi2", rehearse=rehearse, hw_config=str(tmp_path / "slow.json"),
+            chunk_samples=2, **inputs))
+        assert plan.net_layout.reset_offset == 1 and plan.read_layout.reset_offset == 2
+        assert result is not None and result.spikes is not None
+        assert_equal_and_active(fresh[-1], result.spikes[-1])
+    assert hosts == [("oheogulch", "N3B3", None)]  # the board run only

@@ -190,7 +190,7 @@ def test_the_board_branch_with_adapters_that_take_a_step(dense_net, tmp_path, mo
     config["run"]["output_latency_steps"]["value"] = 1
     (tmp_path / "slow.json").write_text(json.dumps(config))
     eio = types.ModuleType("lava.proc.embedded_io")
-    eio.spike = types.SimpleNamespace(  # type: ignore[attr-defined]
+    eio.spike = types.SimpleNamespace(
         PyToNxAdapter=lambda shape: Buffer(shape=shape),
         NxToPyAdapter=lambda shape, num_message_bits: Buffer(shape=shape))
     monkeypatch.setitem(sys.modules, "lava.proc.embedded_io", eio)

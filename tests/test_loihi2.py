@@ -30,7 +30,7 @@ def test_without_lava_loihi_fails_with_what_is_needed(fold_file, capsys):
     assert run_main([net, "--backend", "loihi2", "--input", x]) == 1
     line = error_line(capsys)
     assert "lava-loihi" in line and "INRC" in line
-    assert f"rouser-run {net} --backend lava --stream reset-interval" in line
+    assert f"rouser-run {net} --backend loihi2 --rehearse" in line
 
 
 @pytest.mark.parametrize("config, partition", [("loihi2-oheogulch", "oheogulch"),
@@ -41,10 +41,25 @@ def test_dry_run_prints_map_and_run_configuration(fold_file, config, partition, 
                      "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "design rules: passed" in out and "total" in out
-    assert f"use_slurm_host(partition='{partition}'" in out
+    assert f"SLURM=1, PARTITION={partition}, LOIHI_GEN=N3B3" in out
+    assert "use_slurm_host" not in out  # its partition parser breaks (lava#753)
     assert "reset_interval=32, reset_offset=0" in out  # 16 steps + 2 layers -> 32
     assert "PyToNxAdapter(shape=(20,))" in out and "NxToPyAdapter(shape=(6,)" in out
+    assert "4 samples in run calls of 64" in out
     assert "RunSteps(" in out and "Loihi2HwCfg()" in out
+
+
+def test_dry_run_conv_input_builds_the_hop_into_the_offset(conv_net, tmp_path, capsys):
+    """A conv (3-D) input goes through PyToN3ConvAdapter, whose one-step hop is built
+    into the network's reset_offset (lava-dl test_hdf5_nx.py, reset_offset=1)."""
+    path = tmp_path / "conv.net"
+    write_netx(quantize_network(conv_net, "fold"), path, 12)
+    np.save(tmp_path / "x.npy", random_spikes((2, 2 * 6 * 7, 12), 0.3, seed=1))
+    assert run_main([str(path), "--backend", "loihi2", "--input", str(tmp_path / "x.npy"),
+                     "--dry-run", "--reset-offset", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "PyToN3ConvAdapter(shape=(7, 6, 2))" in out
+    assert "reset_interval=16, reset_offset=3" in out  # the user's 2 + the hop
 
 
 def test_dry_run_runs_the_design_rules_first(dense_net, fold_file, tmp_path, capsys):
@@ -78,3 +93,9 @@ def test_board_options_belong_to_the_board(fold_file, capsys):
     with pytest.raises(SystemExit):
         run_main([net, "--backend", "loihi2", "--input", x, "--stream", "per-sample"])
     assert "stream layout" in capsys.readouterr().err
+    for extra in (["--rehearse"], ["--chunk-samples", "2"]):
+        with pytest.raises(SystemExit):
+            run_main([net, "--input", x, *extra])
+    with pytest.raises(SystemExit):
+        run_main([net, "--backend", "loihi2", "--input", x, "--rehearse", "--dry-run"])
+    assert "choose one" in capsys.readouterr().err

@@ -85,7 +85,8 @@ def test_bundled_configs():
     assert "resources.py says 4" in kp.source("chips")
     assert OHEO.chips == 1 and OHEO.limits.cores_per_chip == 120
     assert OHEO.limits.weight_range == (-256, 254) and OHEO.limits.threshold_max == 131071
-    assert OHEO.run["output_latency_extra"] == 2 and OHEO.source("limits.neurons_per_core")
+    assert OHEO.run["output_latency_steps"] == 0 and OHEO.source("limits.neurons_per_core")
+    assert "test_hdf5_nx.py" in OHEO.source("run.output_latency_steps")
     assert SIM.run["select_tag"] == SELECT_TAG == "fixed_pt" and SIM.limits.per_neuron_threshold
     assert SIM.limits.cores_per_chip is None and SIM.chips is None
     assert load_hw_config(str(CONFIG_DIR / "lava-cpu-sim.json")) == SIM

@@ -54,10 +54,12 @@ def test_read_netx_describes_the_file(tmp_path):
 def test_run_options_name_parameters_in_python_and_flags_on_the_command_line():
     with pytest.raises(OptionError) as err:
         RunOptions(dry_run=True)
-    assert str(err.value) == "`dry_run` and `hw_config` go with `backend` loihi2"
+    assert str(err.value) == ("`dry_run`, `rehearse`, `chunk_samples` and "
+                              "`hw_config` go with `backend` loihi2")
     with name_parameters_as(flag), pytest.raises(OptionError) as err:
         RunOptions(dry_run=True)
-    assert str(err.value) == "--dry-run and --hw-config go with --backend loihi2"
+    assert str(err.value) == ("--dry-run, --rehearse, --chunk-samples and "
+                              "--hw-config go with --backend loihi2")
     with pytest.raises(UserError, match="`workers` 2: only the lava backend"):
         RunOptions(backend="emulator", workers=2)
     assert param("input_npy") == "`input_npy`"  # the naming is restored after the block

@@ -177,8 +177,9 @@ class LavaGuard:
     """
 
     def __init__(self, net, net_path: str, samples: int, timeout: float, stall: float,
-                 progress: bool = True) -> None:
+                 progress: bool = True, advice: str | None = None) -> None:
         self.net, self.net_path, self.samples = net, net_path, samples
+        self.advice = advice  # what to check when a limit passes (default: the workers)
         self.timeout, self.stall = timeout, stall
         self.progress = progress
         self.done = 0
@@ -318,6 +319,8 @@ class LavaGuard:
         where = f"{self.net_path}: {self._reason}, {self.done}/{self.samples} samples done"
         if self._dead is not None:
             return f"{where} ({reports.get(self._dead, 'no report')}); stopped the others"
+        if self.advice is not None:
+            return f"{where}; stopped the run; {self.advice}"
         return (f"{where}: Lava's worker processes stalled or died; stopped them "
                 f"({param('timeout')} sets the limit)")
 

@@ -2,12 +2,12 @@
 
 Lava has no batch dimension and every process is an OS process, so building a
 network per sample costs ~0.4 s. Instead one network is built and compiled once;
-a source ``RingBuffer`` holds all samples back to back, and the network runs
-``T`` steps per sample. Between samples every state that could carry over is set
-to zero: the LIF ``u`` and ``v`` of each layer and the synapse's one-step delay
-buffer (``a_buff`` in Dense, ``a_buf`` in Conv). The result equals a fresh
-network per sample (checked by the tests), which is how slayer trains: every
-sample starts from zero.
+a source (:class:`~.lava_io.memsource.MemSource`) streams the samples back to back
+from a memory-mapped file, and the network runs ``T`` steps per sample. Between
+samples every state that could carry over is set to zero: the LIF ``u`` and ``v``
+of each layer and the synapse's one-step delay buffer (``a_buff`` in Dense,
+``a_buf`` in Conv). The result equals a fresh network per sample (checked by the
+tests), which is how slayer trains: every sample starts from zero.
 
 Time alignment: column ``t`` of a layer's sink is Lava step ``t + 1``; it equals
 the torch model's output at index ``t`` (slayer's ``delay_shift`` models the
@@ -191,10 +191,8 @@ def simulate(netx: NetxFile | str, x: np.ndarray, progress: bool = True,
     netx = as_netx(netx, LAVA, x.shape[1:-1])
     n = len(x)
     net = _build(netx, x, stream, read_v_last, bias)
-    data, chunks, port = _feed(net, netx.path, x, stream, bias)
-    total = data.shape[-1]
-    _source(data).s_out.connect(port)
     with tempfile.TemporaryDirectory(prefix="rouser-lava-") as tmp:
+        chunks, total = _feed(net, netx.path, x, stream, bias, Path(tmp))
         files = _sinks(net, total, Path(tmp))
         trace, v_last = _run(net, netx.path, chunks, timeout, progress, select_tag,
                              stream is None, bias, record_state, read_v_last)
@@ -228,36 +226,58 @@ def _build(netx: NetxFile, x: np.ndarray, stream: StreamLayout | None, read_v_la
 
 
 def _feed(net, net_path: str, x: np.ndarray, stream: StreamLayout | None,
-          bias: np.ndarray | None) -> tuple[np.ndarray, list[int], object]:
-    """The samples as one int32 array in Lava's order ``(*lava_shape, steps)``, the
-    steps of each run call (one per sample) and the port they go to; sets the first
-    sample's bias."""
+          bias: np.ndarray | None, folder: Path) -> tuple[list[int], int]:
+    """Connect a source that streams the samples from a file in ``folder`` (one per
+    ``T`` steps, or as ``stream`` lays them out) to the network's input; set the first
+    sample's bias. Returns the steps of each run call (one per sample) and in all."""
+    from .lava_io.memsource import MemSource
+
     n, steps = len(x), x.shape[-1]
-    if x.ndim > 3 and len(net.inp.shape) == 1:  # input -> flatten: netx's first layer
-        x = x.reshape(n, -1, steps)  # takes the flat (C*H*W) vector, in C order
-    data = np.stack([_to_lava(s).astype(np.int32) for s in x])
     port = _input_port(net, net_path, bias)
-    if data.shape[1:-1] != tuple(port.shape):
+    # input -> flatten: netx's first layer takes the flat (C*H*W) vector, in C order
+    flat = x.ndim == 3 or len(net.inp.shape) == 1
+    lava_shape = (int(np.prod(x.shape[1:-1])),) if flat else tuple(x.shape[1:-1][::-1])
+    if lava_shape != tuple(port.shape):
         raise UserError(f"{net_path}: network input shape {tuple(port.shape)} (Lava "
                         f"order) does not fit samples of shape {x.shape[1:-1]}")
     if bias is not None:  # (N, W, H, C): Lava's order
         net.layers[0].neuron.bias_mant.init = _lava_bias(bias)[0]
+    samples = write_samples(folder / "samples.npy", x, flat)
+    source = MemSource(shape=lava_shape, path=str(samples),  # per sample: interval T
+                       interval=stream.reset_interval if stream else steps,
+                       offset=stream.reset_offset if stream else 0)
+    source.s_out.connect(port)
     if stream is None:
-        return np.concatenate(data, axis=-1), [steps] * n, port
+        return [steps] * n, n * steps
     chunks = [stream.reset_interval] * n
     chunks[-1] += stream.reset_offset
-    return stream.pack(data), chunks, port
+    return chunks, stream.total_steps(n)
+
+
+WRITE_SAMPLES = 256  # samples converted to Lava's order at a time
+
+
+def write_samples(path: Path, x: np.ndarray, flat: bool) -> Path:
+    """Samples ``x`` (``(N, *shape, T)``, torch order; any array that slices) as uint8
+    ``(N, *lava_shape, T)`` in a ``.npy`` at ``path`` (for
+    :class:`~.lava_io.memsource.MemSource`), ``WRITE_SAMPLES`` at a time; ``flat``:
+    each sample flattened in C order."""
+    n, steps = len(x), x.shape[-1]
+    shape = (int(np.prod(x.shape[1:-1])),) if flat else tuple(x.shape[1:-1][::-1])
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8,
+                                   shape=(n, *shape, steps))
+    for a in range(0, n, WRITE_SAMPLES):
+        part = np.asarray(x[a:a + WRITE_SAMPLES], np.uint8)
+        mm[a:a + len(part)] = part.reshape(len(part), *shape, steps) if flat else \
+            np.transpose(part, (0, *range(part.ndim - 2, 0, -1), part.ndim - 1))
+    mm.flush()
+    del mm
+    return path
 
 
 def _lava_bias(bias: np.ndarray) -> np.ndarray:
     """int32 bias images ``(N, *lava_shape)`` from torch order ``(N, *shape)``."""
     return (bias if bias.ndim == 2 else np.transpose(bias, (0, 3, 2, 1))).astype(np.int32)
-
-
-def _source(data: np.ndarray):
-    from lava.proc.io.source import RingBuffer
-
-    return RingBuffer(data=data)
 
 
 def _sinks(net, total: int, folder: Path) -> list[tuple[Path, tuple[int, ...]]]:

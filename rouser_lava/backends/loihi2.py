@@ -1,35 +1,36 @@
-"""``rouser-run --backend loihi2``: a netx network on a Loihi 2 board through lava-loihi.
+"""``rouser-run --backend loihi2``: a netx network on a Loihi 2 board through lava-loihi,
+or (``--rehearse``) the same process graph on Lava's CPU simulator.
 
-UNVERIFIED: no board and no lava-loihi were available where this was written. The
-module is kept small; everything it depends on is verified on the simulator:
+UNVERIFIED on a board: no board and no lava-loihi were available where this was
+written. What runs before anything is submitted, and the rehearsal, are verified here:
 
 - the design rules and the resource map (:mod:`rouser_lava.deploy.design_rules`,
-  :mod:`rouser_lava.deploy.resource_map`) run first, so a network too large for the
-  chip fails here instead of hanging on the board (lava#826);
+  :mod:`rouser_lava.deploy.resource_map`) run first;
 - the samples run back to back in the stream layout of
   :mod:`rouser_lava.backends.stream` (netx ``reset_interval``, a power of 2, and
-  ``reset_offset``; ``LIFReset``), the layout ``rouser-run --stream reset-interval``
-  runs on Lava's CPU simulator and in the emulator, where it equals per-sample runs
-  spike for spike;
-- what differs on the board is only the I/O and the run config, written after
-  lava-dl's netx hardware tests (``tests/lava/lib/dl/netx/test_hdf5_nx.py``): a
-  Python ``RingBuffer`` source -> ``embedded_io.spike.PyToNxAdapter`` -> ``net.inp``;
-  ``net.out`` -> ``embedded_io.spike.NxToPyAdapter`` -> a ``RingBuffer`` sink read
-  before ``stop()``; ``Loihi2HwCfg()``; the host from ``lava.utils.loihi``
-  (``use_slurm_host(partition, board, loihi_gen)``). Outputs are read
-  ``output_latency_extra`` steps (the config's calibration constant) later than on
-  the simulator. Only the output layer's spikes come back.
+  ``reset_offset``; ``LIFReset``), streamed from a file in chunks and read out per
+  chunk (:mod:`rouser_lava.backends.board_graph`, one function for the board and the
+  rehearsal);
+- the I/O follows public code, with each fact and its source in the hardware config
+  (``hw_configs/loihi2-*.json``, ``run``): ``PyToNxAdapter`` for flat spike input (lava-dl
+  ``tutorials/lava/lib/dl/netx/{oxford,mnist}/utils.py``), ``PyToN3ConvAdapter`` for conv
+  input with its one-step hop built into ``reset_offset`` (lava-dl
+  ``tests/lava/lib/dl/netx/test_hdf5_nx.py``, ``test_pilotnet_lif_spike_input``), the
+  input layer's ``bias_mant`` for image input (the same file's ``test_tinynet`` and
+  ``test_pilotnet_lif``), ``NxToPyAdapter`` out, read with 0 extra steps
+  (``test_tinynet`` reads the same window as on the CPU);
+- the host: ``SLURM``, ``PARTITION``, ``LOIHI_GEN`` from the config, the user's
+  environment first (:mod:`rouser_lava.backends.board_host`), never Lava's ``sinfo``
+  parser (lava#753).
 
 Without lava-loihi (``lava.utils.loihi.is_installed()`` is checked before anything is
 built: Lava's own failure is a ``NameError`` deep in its compiler), the run fails with
-one line saying what is needed and which simulator command runs the same network.
+one line saying what is needed and which command rehearses the same run.
 """
 
 from __future__ import annotations
 
-import _thread
 import logging
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,61 +38,129 @@ import numpy as np
 from ..deploy.design_rules import check_design_rules
 from ..deploy.hw_config import HwConfig
 from ..deploy.resource_map import ResourceMap, map_resources
-from ..errors import UserError
+from ..errors import UserError, param
 from ..netx.file import NetxFile
 from .stream import StreamLayout, StreamSpec, refractory_warnings
 
 log = logging.getLogger(__name__)
+
+CHUNK_SAMPLES = 64  # samples per run call: the host holds one chunk's output ring
 
 
 @dataclass(frozen=True)
 class BoardPlan:
     """Everything a board run would submit, checked: ``--dry-run`` prints it."""
 
-    net_path: str
+    netx: NetxFile  # read once, by the caller
     hw: HwConfig
     resources: ResourceMap
-    layout: StreamLayout
+    layout: StreamLayout  # the source's: samples sent from step o + 1 on
     samples: int
+    input_kind: str  # 'flat' or 'conv' spikes, or 'bias' images
     input_shape: tuple[int, ...]  # Lava order (netx's net.inp.shape)
     output_shape: tuple[int, ...]
     depth: int  # spiking layers
-    latency: int  # extra steps of the board's output path
+    chunk: int  # samples per run call
     timeout_s: float
 
     @property
+    def net_path(self) -> str:
+        return self.netx.path
+
+    @property
+    def input_adapter(self) -> str:
+        """lava-loihi's adapter for this input (the config's, by input kind)."""
+        return str(self.hw.run[f"{self.input_kind}_input_adapter"]) \
+            if self.input_kind != "bias" else "none: the input layer's bias_mant"
+
+    @property
+    def output_adapter(self) -> str:
+        return str(self.hw.run["output_adapter"])
+
+    @property
+    def hop(self) -> int:
+        """Steps the input adapter adds (built into the network's reset offset)."""
+        return 0 if self.input_kind == "bias" else \
+            int(self.hw.run[f"{self.input_kind}_input_hop_steps"])
+
+    @property
+    def latency(self) -> int:
+        """Steps the output adapter adds."""
+        return int(self.hw.run["output_latency_steps"])
+
+    @property
+    def net_layout(self) -> StreamLayout:
+        """The network's layout: reset offset ``o + hop``."""
+        return StreamLayout(self.layout.steps, self.layout.reset_interval,
+                            self.layout.reset_offset + self.hop)
+
+    @property
+    def read_layout(self) -> StreamLayout:
+        """Where outputs are read: the network's layout, ``latency`` steps later."""
+        net = self.net_layout
+        return StreamLayout(net.steps, net.reset_interval, net.reset_offset + self.latency)
+
+    @property
     def run_steps(self) -> int:
-        """Steps submitted: the stream plus the output latency."""
-        return self.layout.total_steps(self.samples) + self.latency
+        """Steps submitted in all."""
+        return self.read_layout.total_steps(self.samples)
+
+    def timeout_advice(self, board: bool) -> str:
+        """What to check when a run gives no result within its limit."""
+        if not board:
+            return f"{param('timeout')} sets the limit"
+        return (f"no result came from the board: check `rouser-map {self.net_path} "
+                f"--hw-config {self.hw.path}` (a network too large for the chip can hang "
+                f"instead of failing) and `sinfo` (a busy board keeps the run queued); "
+                f"{param('timeout')} sets the limit")
 
     def describe(self) -> str:
         """The resource map and the exact run configuration."""
-        hw = self.hw
-        host = (f"lava.utils.loihi.use_slurm_host(partition={hw.partition!r}, "
-                f"board={hw.board!r}, loihi_gen=ChipGeneration.{hw.loihi_gen})")
+        hw, net = self.hw, self.net_layout
+        if self.input_kind == "bias":
+            feed = ("input: one bias image per sample -> net.in_layer.neuron.bias_mant "
+                    "(init, then set before each sample's window; one sample per run call)")
+        else:
+            feed = (f"input: MemSource(shape={self.input_shape}, one sample per "
+                    f"{net.reset_interval} steps from a memory-mapped file) -> "
+                    f"embedded_io.spike.{self.input_adapter}(shape={self.input_shape}) -> "
+                    f"the network ({self.hop} step(s) in the adapter, built into "
+                    f"reset_offset)")
         return "\n".join([
             self.resources.table(), self.resources.summary(),
             f"design rules: passed on {hw.name}",
             "run configuration:",
-            f"  host: {host}",
+            f"  host: SLURM=1, PARTITION={hw.partition}, LOIHI_GEN={hw.loihi_gen}"
+            + (f", BOARD={hw.board}" if hw.board else "")
+            + " (values already in the environment win; checked against `sinfo`)",
             f"  network: netx.hdf5.Network(net_config={self.net_path!r}, "
-            f"reset_interval={self.layout.reset_interval}, "
-            f"reset_offset={self.layout.reset_offset})",
-            f"  input: RingBuffer(data int32 {(*self.input_shape, self.run_steps)}) -> "
-            f"embedded_io.spike.PyToNxAdapter(shape={self.input_shape}) -> net.inp",
-            f"  output: net.out -> embedded_io.spike.NxToPyAdapter(shape="
-            f"{self.output_shape}, num_message_bits=0) -> RingBuffer sink "
-            f"(buffer={self.run_steps})",
-            f"  run: net.run(RunSteps({self.run_steps}), Loihi2HwCfg()), time limit "
-            f"{self.timeout_s:.0f} s",
-            f"  {self.layout.describe(self.samples)}; outputs read "
-            f"{self.latency} step(s) later than on the simulator"])
+            f"reset_interval={net.reset_interval}, reset_offset={net.reset_offset})",
+            f"  {feed}",
+            f"  output: net.out -> embedded_io.spike.{self.output_adapter}(shape="
+            f"{self.output_shape}, num_message_bits=0) -> MemSink ring (read "
+            f"{self.latency} step(s) later)",
+            f"  run: {self.samples} samples in run calls of {self.chunk} "
+            f"(net.run(RunSteps(...), Loihi2HwCfg())), {self.run_steps} steps in all, "
+            f"time limit {self.timeout_s:.0f} s",
+            f"  {self.layout.describe(self.samples)}"])
+
+
+def _input_kind(netx: NetxFile, bias: bool) -> str:
+    """'bias' (images into the input layer's bias), 'conv' (3-D spikes into a conv
+    layer or an input layer with neurons) or 'flat'."""
+    if bias:
+        return "bias"
+    first = next(la for la in netx.summary.layers if la.kind != "input" or la.neurons)
+    takes_3d = first.kind == "conv" or first.kind == "input"  # the latter with neurons
+    shape = netx.summary.input_shape
+    return "conv" if takes_3d and shape is not None and len(shape) == 3 else "flat"
 
 
 def plan_run(netx: NetxFile, hw: HwConfig, samples: int, steps: int,
-             stream: StreamSpec | None = None, timeout: float | None = None) -> BoardPlan:
+             stream: StreamSpec | None = None, timeout: float | None = None,
+             bias: bool = False, chunk: int | None = None) -> BoardPlan:
     """Check the netx file ``netx`` against ``hw`` and lay out ``samples`` of ``steps``
-    steps.
+    steps (spikes, or bias images when ``bias``), ``chunk`` samples per run call.
 
     Raises DesignRuleError (every broken rule, the chips needed included) or UserError.
     """
@@ -111,10 +180,20 @@ def plan_run(netx: NetxFile, hw: HwConfig, samples: int, steps: int,
     if summary.input_shape is None:
         raise UserError(f"{net_path}: cannot tell the input shape (no input layer)")
     last = summary.layers[-1]
-    return BoardPlan(net_path, hw, map_resources(summary, hw), layout, samples,
-                     tuple(reversed(summary.input_shape)), tuple(reversed(last.shape)),
-                     depth, int(hw.run["output_latency_extra"]),
+    plan = BoardPlan(netx, hw, map_resources(summary, hw), layout, samples,
+                     _input_kind(netx, bias), tuple(reversed(summary.input_shape)),
+                     tuple(reversed(last.shape)), depth, chunk or CHUNK_SAMPLES,
                      float(timeout or hw.run["timeout_s"]))
+    if plan.latency and bias:
+        raise UserError(f"{hw.path}: output_latency_steps {plan.latency} with bias images: "
+                        f"the bias is set where a window ends, which then differs from "
+                        f"where outputs are read; not supported")
+    late = plan.hop + plan.latency
+    if layout.reset_offset + late >= layout.reset_interval:
+        raise UserError(f"{param('reset_offset')} {layout.reset_offset}: with the "
+                        f"adapters' {late} step(s) it must stay below the reset interval "
+                        f"{layout.reset_interval}")
+    return plan
 
 
 def require_lava_loihi(net_path: str) -> None:
@@ -125,52 +204,30 @@ def require_lava_loihi(net_path: str) -> None:
         raise UserError(
             f"{net_path}: the loihi2 backend needs lava-loihi, Intel's Lava extension "
             f"for Loihi 2 (INRC members), and access to a board; this install has "
-            f"none. The same network and stream layout run on the CPU simulator: "
-            f"rouser-run {net_path} --backend lava --stream reset-interval")
+            f"none. The same run rehearses on the CPU simulator: "
+            f"rouser-run {net_path} --backend loihi2 --rehearse")
 
 
-def run_on_board(plan: BoardPlan, x: np.ndarray) -> list[np.ndarray]:
+def run_on_board(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None = None,
+                 timeout: float | None = None) -> list[np.ndarray]:
     """Output spikes ``[(N, *shape, T)]`` (torch order) of ``x`` (uint8 ``(N,
-    *input_shape, T)``, torch order) on the board. UNVERIFIED (see module doc)."""
-    require_lava_loihi(plan.net_path)
-    from lava.lib.dl.netx import hdf5
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2HwCfg
-    from lava.proc import embedded_io as eio
-    from lava.proc.io.sink import RingBuffer as Sink
-    from lava.proc.io.source import RingBuffer as Source
-    from lava.utils import loihi
+    *input_shape, T)``, torch order) or of ``bias`` images on the board. UNVERIFIED
+    (see module doc)."""
+    from .board_graph import run_graph
+    from .board_host import select_host
 
-    hw, layout, n = plan.hw, plan.layout, len(x)
-    loihi.use_slurm_host(partition=hw.partition, board=hw.board,
-                         loihi_gen=loihi.ChipGeneration(hw.loihi_gen))
-    net = hdf5.Network(net_config=plan.net_path, reset_interval=layout.reset_interval,
-                       reset_offset=layout.reset_offset)
-    flat = x.reshape(n, -1, x.shape[-1]) if len(plan.input_shape) == 1 else \
-        np.transpose(x, (0, 3, 2, 1, 4))  # torch (C, H, W) -> Lava (W, H, C)
-    data = layout.pack(flat.astype(np.int32))
-    data = np.concatenate((data, np.zeros((*data.shape[:-1], plan.latency), np.int32)), -1)
-    source, sink = Source(data=data), Sink(shape=plan.output_shape, buffer=plan.run_steps)
-    into, out_of = (eio.spike.PyToNxAdapter(shape=plan.input_shape),
-                    eio.spike.NxToPyAdapter(shape=plan.output_shape, num_message_bits=0))
-    source.s_out.connect(into.inp)
-    into.out.connect(net.inp)
-    net.out.connect(out_of.inp)
-    out_of.out.connect(sink.a_in)
-    timer = threading.Timer(plan.timeout_s, _thread.interrupt_main)
-    timer.start()
-    try:
-        net.run(condition=RunSteps(num_steps=plan.run_steps), run_cfg=Loihi2HwCfg())
-        raw = sink.data.get()[..., plan.latency:]
-        net.stop()
-    except KeyboardInterrupt:
-        if timer.is_alive():  # a real Ctrl-C
-            raise
-        raise UserError(f"{plan.net_path}: no result from the board after "
-                        f"{plan.timeout_s:.0f} s; a network too large for the chip hangs "
-                        f"instead of failing (lava#826): check `rouser-map`, or the board "
-                        f"is busy or unreachable") from None
-    finally:
-        timer.cancel()
-    out = layout.unpack(raw, n, layer=plan.depth - 1)
-    return [out if out.ndim == 3 else np.transpose(out, (0, 3, 2, 1, 4))]
+    require_lava_loihi(plan.net_path)
+    hw = plan.hw
+    assert hw.partition is not None and hw.loihi_gen is not None  # loihi2 configs have them
+    choice = select_host(hw.partition, hw.loihi_gen, hw.board)
+    log.info("Loihi 2 host: %s", choice.describe())
+    return [run_graph(plan, x, bias, board=True, timeout=timeout)]
+
+
+def rehearse(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None = None,
+             timeout: float | None = None, progress: bool = False) -> list[np.ndarray]:
+    """The board run of ``plan`` on Lava's CPU simulator, with CPU stand-ins for
+    lava-loihi's adapters: the same outputs as :func:`run_on_board`."""
+    from .board_graph import run_graph
+
+    return [run_graph(plan, x, bias, board=False, timeout=timeout, progress=progress)]

@@ -54,6 +54,12 @@ class RunOptions:
         loihi2: the board's config, a name in ``hw_configs/`` or a path.
     dry_run : bool
         loihi2: check and plan the run, do not submit it.
+    rehearse : bool
+        loihi2: run the board's process graph on Lava's CPU simulator, with CPU
+        stand-ins for lava-loihi's adapters.
+    chunk_samples : int or None
+        loihi2: samples per run call (None: ``loihi2.CHUNK_SAMPLES``); the host holds
+        one chunk's outputs at a time.
     progress : bool
         Show progress bars.
     """
@@ -74,13 +80,15 @@ class RunOptions:
     state_steps: tuple[int, ...] | None = None
     hw_config: str | None = None
     dry_run: bool = False
+    rehearse: bool = False
+    chunk_samples: int | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
         if self.backend is not None and self.backend not in BACKENDS:
             raise UserError(f"unknown backend '{self.backend}' (one of "
                             f"{', '.join(BACKENDS)})")
-        for name in ("steps", "limit", "workers"):
+        for name in ("steps", "limit", "workers", "chunk_samples"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UserError(f"{param(name)} {value}: expected a positive integer")
@@ -88,13 +96,18 @@ class RunOptions:
             raise UserError(f"{param('timeout')} {self.timeout}: expected a positive "
                             f"number")
         board = self.board
-        if not board and (self.dry_run or self.hw_config):
-            raise OptionError(f"{param('dry_run')} and {param('hw_config')} go with "
+        if not board and (self.dry_run or self.hw_config or self.rehearse or
+                          self.chunk_samples):
+            raise OptionError(f"{param('dry_run')}, {param('rehearse')}, "
+                              f"{param('chunk_samples')} and {param('hw_config')} go with "
                               f"{param('backend')} loihi2")
+        if self.dry_run and self.rehearse:
+            raise OptionError(f"{param('dry_run')} plans the run, {param('rehearse')} runs "
+                              f"it on the simulator: choose one")
         if self.state_steps is not None and not self.record_state:
             raise OptionError(f"{param('state_steps')} goes with {param('record_state')}")
-        if board and (self.input_bias or self.record_state or self.input_shape):
-            raise OptionError(f"{param('backend')} loihi2 takes spike inputs of a file that "
+        if board and (self.record_state or self.input_shape):
+            raise OptionError(f"{param('backend')} loihi2 takes inputs of a file that "
                               f"states its shape, and returns output spikes only")
         if self.workers != 1 and self.backend not in (None, "lava"):
             raise UserError(f"{param('workers')} {self.workers}: only the lava backend runs "

@@ -54,7 +54,7 @@ def load_input_spikes(path: str, shapes: list[tuple[int, ...]]) -> np.ndarray:
                         f"least one of each")
     if not np.isin(x, (0, 1)).all():
         raise UserError(f"{path}: spikes must be 0 or 1")
-    return x.astype(np.uint8).reshape(len(x), *input_shape, x.shape[-1])
+    return x.astype(np.uint8, copy=False).reshape(len(x), *input_shape, x.shape[-1])
 
 
 def load_input_bias(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
@@ -137,23 +137,33 @@ def run_path(path: str, options: RunOptions | None = None) -> RunResult:
 
 def board_run(path: str, options: RunOptions) -> tuple[BoardPlan, RunResult | None]:
     """``rouser-run --backend loihi2``: check and plan the run (design rules, resource
-    map, stream layout); unless ``options.dry_run``, run it on the board (output layer
+    map, stream layout); unless ``options.dry_run``, run it on the board, or with
+    ``options.rehearse`` the same process graph on Lava's CPU simulator (output layer
     only)."""
     from ..deploy.hw_config import load_hw_config
-    from .loihi2 import plan_run, run_on_board
+    from .loihi2 import plan_run, rehearse, run_on_board
 
     if not Path(path).is_file() or Path(path).suffix == ".pt":
         raise UserError(f"{path}: the loihi2 backend runs an exported netx file "
                         f"(rouser-export model.pt net.net)")
     hw = load_hw_config(options.hw_config or DEFAULT_BOARD)
-    netx = read_netx(path)
-    x, y, _ = _netx_samples(netx, options)
-    plan = plan_run(netx, hw, len(x), x.shape[-1], options.stream, options.timeout)
+    netx = read_netx(path, reader=LAVA)  # every value checked, as for the simulator
+    options.check_file(path, False, "loihi2")
+    x, y, bias = _netx_samples(netx, options)
+    plan = plan_run(netx, hw, len(x), x.shape[-1], options.stream, options.timeout,
+                    bias=bias is not None, chunk=options.chunk_samples)
     if options.dry_run:
         return plan, None
-    result = run_backend("loihi2", lambda batch, _: BatchOutput(run_on_board(plan, batch)),
-                         x, y, batch_size=len(x), keep=len(x) if options.keep_spikes else 0,
-                         first_layer=plan.depth - 1)
+
+    def run(batch: np.ndarray, batch_bias: np.ndarray | None) -> BatchOutput:
+        if options.rehearse:
+            return BatchOutput(rehearse(plan, batch, batch_bias, options.timeout,
+                                        options.progress))
+        return BatchOutput(run_on_board(plan, batch, batch_bias, options.timeout))
+
+    result = run_backend("loihi2", run, x, y, batch_size=len(x),
+                         keep=len(x) if options.keep_spikes else 0,
+                         first_layer=plan.depth - 1, bias=bias, progress=False)
     return plan, result
 
 

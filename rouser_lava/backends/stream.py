@@ -123,6 +123,27 @@ class StreamLayout:
         out[..., :min(layer, self.steps)] = 0
         return out
 
+    def runs(self, samples: int, per_run: int) -> list[tuple[int, int, int]]:
+        """Run calls of at most ``per_run`` samples each: ``(steps, first sample,
+        samples)``. The first call also covers the ``o`` steps before the first window,
+        so each call ends where a window ends and holds whole windows."""
+        out, first = [], 0
+        while first < samples:
+            count = min(per_run, samples - first)
+            out.append((count * self.reset_interval + (self.reset_offset if not first
+                                                       else 0), first, count))
+            first += count
+        return out
+
+    def windows(self, columns: np.ndarray, samples: int, layer: int) -> np.ndarray:
+        """A spiking layer's stream columns ``(..., samples R)``, from the start of a
+        window on -> per-sample ``(samples, ..., T)``; columns ``c < layer`` are zero
+        (as :meth:`unpack`)."""
+        windows = columns.reshape(*columns.shape[:-1], samples, self.reset_interval)
+        out = np.moveaxis(windows, -2, 0)[..., :self.steps].copy()
+        out[..., :min(layer, self.steps)] = 0
+        return out
+
     def describe(self, samples: int) -> str:
         """One line for logs and dry runs."""
         return (f"stream layout: {samples} samples of {self.steps} steps, reset_interval "

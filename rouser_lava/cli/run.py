@@ -40,8 +40,8 @@ def run_main(argv: list[str] | None = None) -> int:
                         "Loihi2SimCfg fixed_pt) or loihi2 (a Loihi 2 board through "
                         "lava-loihi, INRC members only; UNVERIFIED: see the README). "
                         "loihi2 checks the design rules and the resource map first, runs "
-                        "the samples in the stream layout (--stream reset-interval) and "
-                        "returns the output layer's spikes")
+                        "the samples in the stream layout (--stream reset-interval), "
+                        "streamed in chunks, and returns the output layer's spikes")
     p.add_argument("--hw-config", default=None, metavar="CONFIG",
                    help="loihi2: the board, a file in hw_configs/ by name "
                         "(loihi2-oheogulch, default; loihi2-kapohopoint) or a path to "
@@ -49,6 +49,14 @@ def run_main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true",
                    help="loihi2: print the resource map and the exact run configuration "
                         "that would be submitted, and exit (works without lava-loihi)")
+    p.add_argument("--rehearse", action="store_true",
+                   help="loihi2: run the board's process graph (network, reset interval "
+                        "and offset, source, sink, chunks, read-out) on Lava's CPU "
+                        "simulator, with CPU stand-ins where lava-loihi's adapters go; "
+                        "the same outputs as a board run (works without lava-loihi)")
+    p.add_argument("--chunk-samples", type=positive_int, default=None, metavar="K",
+                   help="loihi2: samples per run call (default 64); the host holds one "
+                        "chunk's outputs at a time. Bias images run one per call")
     p.add_argument("--dataset", default=None,
                    help="dataset whose test split to run (default: the one recorded in "
                         "the file)")
@@ -78,8 +86,10 @@ def run_main(argv: list[str] | None = None) -> int:
                    help="run only the first N samples")
     p.add_argument("--json", dest="json_out", default=None, help="write results as JSON")
     p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
-                   help="lava: stop the run and fail if it has not ended after this "
-                        "many seconds (default: 60 + samples x steps x 0.02 x (layers "
+                   help="lava and loihi2: stop the run and fail if it has not ended "
+                        "after this many seconds (loihi2 on a board default: the config's "
+                        "timeout_s; lava and --rehearse default: 60 + samples x steps x "
+                        "0.02 x (layers "
                         "+ (neurons + synapses) / 500000), about ten times the expected "
                         "time; "
                         "with the default it also fails when no sample finishes for 60 "
@@ -136,7 +146,8 @@ def run_main(argv: list[str] | None = None) -> int:
             stream=StreamSpec(args.reset_interval, args.reset_offset) if stream_on else None,
             workers=args.workers, keep_spikes=args.dump_spikes is not None,
             record_state=args.dump_state is not None, state_steps=args.state_steps,
-            hw_config=args.hw_config, dry_run=args.dry_run)
+            hw_config=args.hw_config, dry_run=args.dry_run, rehearse=args.rehearse,
+            chunk_samples=args.chunk_samples)
     except OptionError as err:
         p.error(str(err))
     for out in (args.json_out, args.dump_spikes, args.dump_state):

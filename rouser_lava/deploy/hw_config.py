@@ -15,11 +15,15 @@ import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
+from typing import NoReturn
 
 from ..errors import UserError
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "hw_configs"
 TARGETS = ("simulator", "loihi2")
+# Chip generations Lava names for Loihi 2 (lava/utils/loihi.py, ChipGeneration): most
+# INRC systems are N3B3, some N3C1.
+LOIHI2_GENERATIONS = ("N3B2", "N3B3", "N3C1", "N3D1")
 
 
 @dataclass(frozen=True)
@@ -74,17 +78,26 @@ class ChipLimits:
 _BOOLS = ("per_neuron_threshold", "reset_interval_power_of_2")
 _REAL = ("dense_neuron_units", "conv_synapses_per_unit", "conv_units_per_row")
 _LOIHI_ONLY = tuple(f.name for f in fields(ChipLimits) if f.default is None)
+
+class Fact(str):
+    """A text setting that stands beside its source (``{"value": "...", "source":
+    "..."}``), e.g. which lava-loihi adapter carries an input kind."""
+
+
 _RUN: dict[str, dict[str, type]] = {
     "simulator": {"run_cfg": str, "select_tag": str},
-    "loihi2": {"output_latency_extra": int, "timeout_s": int}}
+    "loihi2": {"output_latency_steps": int, "flat_input_adapter": Fact,
+               "flat_input_hop_steps": int, "conv_input_adapter": Fact,
+               "conv_input_hop_steps": int, "bias_input": Fact, "output_adapter": Fact,
+               "timeout_s": int}}
 
 
 @dataclass(frozen=True)
 class HwConfig:
     """One target: ``run`` holds plain run settings (simulator: ``run_cfg``,
-    ``select_tag``; loihi2: ``output_latency_extra`` steps beyond ``len(net)``,
-    ``timeout_s``); ``sources`` maps ``limits.X``, ``run.X`` and ``chips`` to where
-    the number comes from."""
+    ``select_tag``; loihi2: the I/O path per input kind, each adapter with the steps it
+    adds (``*_hop_steps``, ``output_latency_steps``), and ``timeout_s``); ``sources``
+    maps ``limits.X``, ``run.X`` and ``chips`` to where the value comes from."""
 
     name: str
     path: str
@@ -94,7 +107,7 @@ class HwConfig:
     sources: MappingProxyType
     partition: str | None = None  # SLURM partition (loihi2)
     board: str | None = None  # SLURM board, None: any
-    loihi_gen: str | None = None  # 'N3B3'
+    loihi_gen: str | None = None  # 'N3B3' or 'N3C1' (LOIHI2_GENERATIONS)
     chips: int | None = None  # chips on the board; None: no limit (simulator)
 
     def source(self, key: str) -> str:
@@ -117,7 +130,7 @@ class _Reader:
         self.path = path
         self.sources: dict[str, str] = {}  # field -> where its value comes from
 
-    def fail(self, field: str, problem: str):
+    def fail(self, field: str, problem: str) -> NoReturn:
         raise UserError(f"{self.path}: field '{field}': {problem}")
 
     def number(self, where: dict, key: str, field: str, kind: type, required: bool = True):
@@ -140,6 +153,16 @@ class _Reader:
             self.fail(field, f"value {json.dumps(value)}: expected {shown}")
         self.sources[field] = item["source"]
         return value
+
+    def fact(self, where: dict, key: str, field: str) -> Fact:
+        item = where.get(key)
+        if not isinstance(item, dict) or set(item) != {"value", "source"} or \
+                not isinstance(item["source"], str) or not isinstance(item["value"], str) \
+                or not item["value"]:
+            self.fail(field, 'expected {"value": "<text>", "source": "<where it comes '
+                             'from>"}')
+        self.sources[field] = item["source"]
+        return Fact(item["value"])
 
     def text(self, where: dict, key: str, field: str, nullable: bool = False):
         value = where.get(key)
@@ -171,8 +194,9 @@ def load_hw_config(name_or_path: str) -> HwConfig:
             r.fail(section, "missing or not an object")
     run = {}
     for key, kind in _RUN[target].items():
-        run[key] = r.number(data["run"], key, f"run.{key}", kind) if kind is int else \
-            r.text(data["run"], key, f"run.{key}")
+        field = f"run.{key}"
+        run[key] = r.number(data["run"], key, field, kind) if kind is int else \
+            r.fact(data["run"], key, field) if kind is Fact else r.text(data["run"], key, field)
     limits = {}
     for f in fields(ChipLimits):
         kind = bool if f.name in _BOOLS else float if f.name in _REAL else int
@@ -188,6 +212,10 @@ def load_hw_config(name_or_path: str) -> HwConfig:
                  "board": r.text(data, "board", "board", nullable=True),
                  "loihi_gen": r.text(data, "loihi_gen", "loihi_gen"),
                  "chips": r.number(data, "chips", "chips", int)}
+        if extra["loihi_gen"] not in LOIHI2_GENERATIONS:
+            r.fail("loihi_gen", f"{json.dumps(extra['loihi_gen'])}: expected one of "
+                                f"{', '.join(LOIHI2_GENERATIONS)} (lava.utils.loihi."
+                                f"ChipGeneration)")
         for field, value in (("chips", extra["chips"]),
                              *((f"limits.{k}", limits[k]) for k in _LOIHI_ONLY)):
             if value <= 0:

@@ -1,7 +1,8 @@
 """Design rules: what a netx network must satisfy to run on a target, checked before
-anything is written or submitted (a network too big for the chip has been reported to
-hang rather than fail: lava#826). Shared by ``rouser-export``, ``rouser-map`` and the
-board backend; reads any netx file (lava-dl's too) or an in-memory one.
+anything is written or submitted (the compiler reports a network too big for the chip
+only late, "Partitioning could not converge": sgluege/sdnn_loihi2_compiler_test).
+Shared by ``rouser-export``, ``rouser-map`` and the board backend; reads a netx file
+(through :mod:`rouser_lava.netx.check`) or an in-memory one.
 
 Value rules (they hold on the simulator too), per synaptic layer:
 

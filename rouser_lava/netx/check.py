@@ -9,9 +9,13 @@ checks, before anything is built:
 
 - layer indices contiguous from 0, each layer's required keys present, known layer
   and neuron types;
-- shapes consistent from layer to layer: dense weights ``(prod(shape), prod(in))``,
-  ``dense_rec``'s square ``weight_rec``, conv kernels, channels, groups and output
-  size from the geometry, flatten sizes;
+- shapes consistent from layer to layer: dense weights ``(prod(shape), prod(in))``
+  (trailing singleton axes allowed, and ``(prod(in),)`` for one output, as lava-dl
+  writes it), ``dense_rec``'s square ``weight_rec``, conv kernels, channels, groups and
+  output size from the geometry, flatten sizes;
+- a dense or flatten layer's ``shape`` ``(N,)`` with singleton dimensions anywhere
+  (lava-dl writes ``(N, 1, 1)`` and ``(1, 1, N)``; netx reads only the product), its
+  product the layer's size; the summary gives it as ``(N,)``;
 - weights finite and within what an 8-bit weight with Loihi's largest exponent
   holds; ``vThMant`` integers in ``0 .. 2**17 - 1`` (one value, per channel or per
   neuron); decays integers in ``0 .. 4096``; bias integers in Lava's int16 ``bias_mant``
@@ -20,8 +24,7 @@ checks, before anything is built:
   delays integers in ``0 .. 62``, one value, one per output, one per input or
   ``(C_out, C_in)``; ``refDelay`` a non-negative integer;
 - an ``input`` layer's ``neuron`` group like any other; its ``weight`` and ``bias``
-  (which netx reads with ``int()`` and then ignores) single values; a ``flatten``'s
-  ``shape`` ``(C,)`` or ``(C, 1, 1)`` (slayer writes the latter).
+  (which netx reads with ``int()`` and then ignores) single values, ``()`` or ``(1,)``.
 
 Two neuron fields change how our runners run a layer (plain netx ignores both):
 
@@ -170,18 +173,37 @@ class _Layer:
             self.fail("shape", value, "expected (C,) or (C, H, W)")
         return tuple(int(s) for s in value)
 
-    def weight(self, field: str, rows: int, cols: int | None, values: bool) -> np.ndarray:
-        """``field`` viewed as ``(rows, cols)`` (2-D or more, leading axis ``rows``)."""
+    def vector(self, size: int | None = None) -> tuple[int, ...]:
+        """A dense or flatten layer's ``shape`` as ``(N,)``: netx reads only its product,
+        and lava-dl writes ``(N, 1, 1)`` or ``(1, 1, N)``, so singleton dimensions may
+        stand anywhere; ``size``, when known, is the product it must have."""
+        value = self.numbers("shape", lo=1, hi=1 << 24)
+        if value.ndim != 1 or not 1 <= len(value) <= 3 or np.sum(value > 1) > 1:
+            self.fail("shape", value, "expected (N,), with singleton dimensions in any "
+                      "order ((N, 1, 1), (1, 1, N))")
+        if size is not None and int(np.prod(value)) != size:
+            self.fail("shape", value, f"holds {int(np.prod(value))} neurons; expected "
+                      f"{size}")
+        return (int(np.prod(value)),)
+
+    def weight(self, field: str, rows: int, cols: int | None, values: bool) -> int:
+        """The number of columns of ``field`` viewed as ``(rows, cols)``: 2-D or more
+        with leading axis ``rows``, or, for one row, the ``(cols,)`` lava-dl writes for a
+        one-output dense layer (netx reshapes a 1-D weight to ``(rows, -1)``)."""
         data = self.raw(field)
-        if len(data.shape) < 2 or data.shape[0] != rows or cols is not None and \
-                int(np.prod(data.shape[1:])) != cols:
+        dims = tuple(data.shape)
+        if len(dims) == 1 and rows == 1:
+            dims = (1, *dims)
+        if len(dims) < 2 or dims[0] != rows or cols is not None and \
+                int(np.prod(dims[1:])) != cols:
             self.fail(field, f"of shape {tuple(data.shape)}",
-                      f"expected ({rows}, {'?' if cols is None else cols})")
+                      f"expected ({rows}, {'?' if cols is None else cols})"
+                      + (f" or ({cols},)" if rows == 1 and cols is not None else ""))
         if values and not np.any(self.numbers(field, integer=False, lo=-WEIGHT_ABS_MAX,
                                               hi=WEIGHT_ABS_MAX)):
             self.fail(field, "all zero", "netx cannot scale an all-zero weight matrix "
                       "(optimize_weight_bits divides by its largest weight)")
-        return data
+        return int(np.prod(dims[1:]))
 
     def neuron(self, shape: tuple[int, ...], values: bool) -> tuple[int, bool]:
         """The ``neuron`` group (if any) and the layer's ``bias``: returns ``refDelay``
@@ -265,10 +287,10 @@ def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLay
         if prev is None:
             layer.fail("type", kind, "a flatten needs a layer before it")
         shape = (int(np.prod(prev)),)
-        if "shape" in g and layer.shape() not in (shape, (*shape, 1, 1)):
-            layer.fail("shape", layer.shape(), f"flattening {prev} gives {shape}")
+        if "shape" in g:
+            layer.vector(shape[0])
         return NetxLayer(layer.index, kind, shape, prev, 0, 0)
-    shape = layer.shape()
+    shape = layer.vector() if kind in ("dense", "dense_rec") else layer.shape()
     size = int(np.prod(shape))
     if kind == "input":
         if prev is not None and prev != shape:
@@ -281,13 +303,12 @@ def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLay
         return NetxLayer(layer.index, kind, shape, None, neurons, 0, ref_delay, membrane)
     if kind in ("dense", "dense_rec"):
         cols = None if prev is None else int(np.prod(prev))
-        data = layer.weight("weight", size, cols, values)
-        cols = int(np.prod(data.shape[1:]))
+        cols = layer.weight("weight", size, cols, values)
         for field, want in (("outFeatures", size), ("inFeatures", cols)):
             if field in g and int(layer.numbers(field, sizes=(1,)).reshape(-1)[0]) != want:
                 layer.fail(field, layer.numbers(field), f"the weight says {want}")
         if kind == "dense_rec":
-            synapses += int(np.prod(layer.weight("weight_rec", size, size, values).shape))
+            synapses += size * layer.weight("weight_rec", size, size, values)
         if "delay" in g:
             delay = layer.numbers("delay", lo=0 if values else None,
                                   hi=DELAY_MAX if values else None,

@@ -77,3 +77,24 @@ def set_shape(path, index: int, shape) -> None:
     with h5py.File(path, "r+") as f:
         del f[f"layer/{index}/shape"]
         f.create_dataset(f"layer/{index}/shape", data=np.array(shape))
+
+
+def dense_affine(path, seed: int = 0) -> str:
+    """Write ``path``: lava-dl's Dense 10->8 and Affine 8->3 (a dense layer whose
+    ``vThMant`` lava-dl writes as ``2**18 - 1``: neurons that never spike)."""
+    import torch
+    from lava.lib.dl import slayer
+
+    torch.manual_seed(seed)
+    params = {"threshold": 0.5, "current_decay": 0.3, "voltage_decay": 0.1,
+              "requires_grad": False}
+    blocks = [slayer.block.cuba.Dense(params, 10, 8, weight_scale=3),
+              slayer.block.cuba.Affine(params, 8, 3, weight_scale=3)]
+    x = torch.rand(1, 10, 4)
+    with torch.no_grad():
+        for block in blocks:
+            x = block(x)
+    with h5py.File(path, "w") as f:
+        for i, block in enumerate(blocks):
+            block.export_hdf5(f.create_group(f"layer/{i}"))
+    return str(path)

@@ -18,7 +18,7 @@ from rouser_lava.interop.netx_import import import_netx
 from rouser_lava.netx.check import check_netx
 
 from .conftest import random_spikes
-from .lavadl_nets import INPUT_SHAPE, pilotnet_like, set_shape
+from .lavadl_nets import INPUT_SHAPE, dense_affine, pilotnet_like, set_shape
 
 SHAPES = [(3, 11, 13), (6, 5, 6), (8, 3, 4), (96,), (12,), (6,), (1,)]
 STEPS = 12
@@ -132,3 +132,29 @@ def test_import_reads_lavadl_exports(tmp_path):
     net = pilotnet_like(tmp_path / "m.net", published=True)  # a refusal for a reason
     with pytest.raises(UserError, match=r"layer 0 \(input\).*input layer with neurons"):
         import_netx(net)
+
+
+def test_affine_threshold_is_read_and_only_it(tmp_path):
+    net = dense_affine(tmp_path / "a.net")
+    summary = check_netx(net)
+    assert [la.shape for la in summary.layers] == [(8,), (3,)]
+    assert not summary.membrane_readout  # Affine's voltage decays
+    with h5py.File(net, "r+") as f:
+        f["layer/1/neuron/vThMant"][()] = (1 << 18) - 2
+    with pytest.raises(UserError, match=r"layer 1 \(dense\): vThMant 262142: above the "
+                                        r"allowed range 0..131071 \(or 262143"):
+        check_netx(net)
+
+
+@pytest.mark.lava
+def test_affine_emulator_equals_lava(tmp_path):
+    net = dense_affine(tmp_path / "a.net")
+    spikes = str(tmp_path / "x.npy")
+    np.save(spikes, random_spikes((3, 10, 20), 0.5, 2))
+    emu, lava = [run_path(net, RunOptions(backend=b, input_npy=spikes, keep_spikes=True,
+                                          record_state=True, progress=False))
+                 for b in ("emulator", "lava")]
+    assert lava.spikes[0].sum() > 0 and lava.spikes[1].sum() == 0
+    assert np.abs(lava.v[1]).max() > 0
+    for a, b in [(emu.spikes, lava.spikes), (emu.u, lava.u), (emu.v, lava.v)]:
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))

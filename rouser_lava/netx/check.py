@@ -18,11 +18,12 @@ checks, before anything is built:
   product the layer's size; the summary gives it as ``(N,)``;
 - weights finite and within what an 8-bit weight with Loihi's largest exponent
   holds; ``vThMant`` integers in ``0 .. 2**17 - 1`` (one value, per channel or per
-  neuron); decays integers in ``0 .. 4096``; bias integers in Lava's int16 ``bias_mant``
-  (one value or one per neuron for dense layers; one per channel ``(C,)`` or per neuron
-  in Lava's order ``(W, H, C)`` for conv layers, as netx broadcasts them); dense
-  delays integers in ``0 .. 62``, one value, one per output, one per input or
-  ``(C_out, C_in)``; ``refDelay`` a non-negative integer;
+  neuron), or ``2**18 - 1`` everywhere, which lava-dl's ``Affine`` block writes for
+  neurons that never spike; decays integers in ``0 .. 4096``; bias integers in Lava's
+  int16 ``bias_mant`` (one value or one per neuron for dense layers; one per channel
+  ``(C,)`` or per neuron in Lava's order ``(W, H, C)`` for conv layers, as netx
+  broadcasts them); dense delays integers in ``0 .. 62``, one value, one per output,
+  one per input or ``(C_out, C_in)``; ``refDelay`` a non-negative integer;
 - an ``input`` layer's ``neuron`` group like any other; its ``weight`` and ``bias``
   (which netx reads with ``int()`` and then ignores) single values, ``()`` or ``(1,)``.
 
@@ -34,8 +35,9 @@ Two neuron fields change how our runners run a layer (plain netx ignores both):
   once per sample: a single-spike layer. ``r`` of 0 or 1 (slayer writes 1) is Lava's
   plain ``LIF``, whose reset to 0 already is Loihi's one-step refractory delay.
 - the last spiking layer is a membrane readout when it is CUBA/LOIHI with ``vDecay`` 0
-  and every ``vThMant`` ``2**17 - 1``: a perfect integrator that does not spike (unless
-  ``v`` comes within 64 of the 24-bit clip); its output is ``v`` at the last step.
+  and every ``vThMant`` ``2**17 - 1`` (or lava-dl's ``Affine`` ``2**18 - 1``): a perfect
+  integrator that does not spike (unless ``v`` comes within 64 of the 24-bit clip); its
+  output is ``v`` at the last step.
 
 Every failure is one UserError: ``file: layer i (type): field value: problem
 (allowed range)``. The result describes the network's geometry for the readers
@@ -53,7 +55,15 @@ import h5py
 import numpy as np
 
 from ..errors import UserError
-from ..loihi import BIAS_MAX, BIAS_MIN, DECAY_MAX, DELAY_MAX, TH_MANT_MAX, WEIGHT_ABS_MAX
+from ..loihi import (
+    BIAS_MAX,
+    BIAS_MIN,
+    DECAY_MAX,
+    DELAY_MAX,
+    NO_SPIKE_VTH,
+    TH_MANT_MAX,
+    WEIGHT_ABS_MAX,
+)
 from ..resources import require_memory
 
 CHECKED = ("input", "dense", "dense_rec", "conv", "flatten")  # geometry checked here
@@ -72,7 +82,7 @@ class NetxLayer:
     """One layer's geometry: ``shape`` out and ``in_shape`` in (torch order; ``None``
     where the file does not say), ``neurons`` and ``synapses`` (weight entries); its
     neurons' ``ref_delay`` (``refDelay``, 0 when absent) and whether they form a
-    ``membrane`` readout (vDecay 0, vThMant ``2**17 - 1``)."""
+    ``membrane`` readout (vDecay 0, vThMant ``2**17 - 1`` or ``2**18 - 1``)."""
 
     index: int
     kind: str
@@ -223,13 +233,16 @@ class _Layer:
             self.fail("neuron/type", kind, f"unknown (known: {', '.join(NEURON_TYPES)})")
         lo = 0 if values else None  # ranges: only with values (design rules check theirs)
         if kind in ("CUBA", "LOIHI") or "vThMant" in group:
-            vth = self.numbers("vThMant", group, lo=lo, hi=TH_MANT_MAX if values else None,
-                               sizes=per)
+            vth = self.numbers("vThMant", group, lo=lo, sizes=per)
+            if values and vth.size and vth.max() > TH_MANT_MAX and \
+                    not np.all(vth == NO_SPIKE_VTH):
+                self.fail("vThMant", vth.max(), f"above the allowed range "
+                          f"0..{TH_MANT_MAX} (or {NO_SPIKE_VTH}, lava-dl's Affine: no spikes)")
         if kind in ("CUBA", "LOIHI"):
             for field in ("iDecay", "vDecay"):
                 self.numbers(field, group, lo=lo, hi=DECAY_MAX if values else None,
                              sizes=(1,))
-            membrane = bool(np.all(vth == TH_MANT_MAX)) and \
+            membrane = bool(np.all((vth == TH_MANT_MAX) | (vth == NO_SPIKE_VTH))) and \
                 int(self.numbers("vDecay", group).reshape(-1)[0]) == 0
         if "refDelay" in group:
             ref_delay = int(self.numbers("refDelay", group, lo=0, hi=1 << 20,

@@ -23,6 +23,7 @@ from __future__ import annotations
 STATE_SCALE = 1 << 12  # slayer s_scale: 1.0 of state == 4096 integer units
 TH_SCALE = 1 << 6  # vThMant = threshold * 64; Loihi compares v > vThMant << 6
 TH_MANT_MAX = (1 << 17) - 1  # vth is a 17-bit unsigned mantissa on Loihi 2
+NO_SPIKE_VTH = (1 << 18) - 1  # lava-dl's Affine block exports this vThMant: never reached
 UV_MAX = 1 << 23  # u and v are signed 24-bit: max_uv_val in Lava's fixed_pt LIF
 DECAY_MAX = 4096  # 12-bit decays: 0 keeps everything, 4096 keeps nothing
 WEIGHT_ABS_MAX = 255 << 7  # an 8-bit mantissa with the largest weight exponent (7)

@@ -115,7 +115,8 @@ def _layer(path: str, index: int, kind: str, group, shape) -> tuple[ImportedLaye
             _refuse(path, index, kind, field, problem)
     i_decay, v_decay, vth = _neuron(path, index, kind, group)
     raw = np.asarray(group["weight"][()]).astype(np.float64)
-    raw = raw.reshape(raw.shape[:4]) if kind == "conv" else raw.reshape(len(raw), -1)
+    raw = raw.reshape(raw.shape[:4]) if kind == "conv" else \
+        raw.reshape(int(np.prod(shape)), -1)  # lava-dl writes one output's row as (C_in,)
     weight = effective_weight(kind, raw)
     if not weight.any():
         _refuse(path, index, kind, "weight", "Lava acts with all-zero weights for this "

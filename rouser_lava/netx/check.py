@@ -9,19 +9,23 @@ checks, before anything is built:
 
 - layer indices contiguous from 0, each layer's required keys present, known layer
   and neuron types;
-- shapes consistent from layer to layer: dense weights ``(prod(shape), prod(in))``,
-  ``dense_rec``'s square ``weight_rec``, conv kernels, channels, groups and output
-  size from the geometry, flatten sizes;
+- shapes consistent from layer to layer: dense weights ``(prod(shape), prod(in))``
+  (trailing singleton axes allowed, and ``(prod(in),)`` for one output, as lava-dl
+  writes it), ``dense_rec``'s square ``weight_rec``, conv kernels, channels, groups and
+  output size from the geometry, flatten sizes;
+- a dense or flatten layer's ``shape`` ``(N,)`` with singleton dimensions anywhere
+  (lava-dl writes ``(N, 1, 1)`` and ``(1, 1, N)``; netx reads only the product), its
+  product the layer's size; the summary gives it as ``(N,)``;
 - weights finite and within what an 8-bit weight with Loihi's largest exponent
   holds; ``vThMant`` integers in ``0 .. 2**17 - 1`` (one value, per channel or per
-  neuron); decays integers in ``0 .. 4096``; bias integers in Lava's int16 ``bias_mant``
-  (one value or one per neuron for dense layers; one per channel ``(C,)`` or per neuron
-  in Lava's order ``(W, H, C)`` for conv layers, as netx broadcasts them); dense
-  delays integers in ``0 .. 62``, one value, one per output, one per input or
-  ``(C_out, C_in)``; ``refDelay`` a non-negative integer;
+  neuron), or ``2**18 - 1`` everywhere, which lava-dl's ``Affine`` block writes for
+  neurons that never spike; decays integers in ``0 .. 4096``; bias integers in Lava's
+  int16 ``bias_mant`` (one value or one per neuron for dense layers; one per channel
+  ``(C,)`` or per neuron in Lava's order ``(W, H, C)`` for conv layers, as netx
+  broadcasts them); dense delays integers in ``0 .. 62``, one value, one per output,
+  one per input or ``(C_out, C_in)``; ``refDelay`` a non-negative integer;
 - an ``input`` layer's ``neuron`` group like any other; its ``weight`` and ``bias``
-  (which netx reads with ``int()`` and then ignores) single values; a ``flatten``'s
-  ``shape`` ``(C,)`` or ``(C, 1, 1)`` (slayer writes the latter).
+  (which netx reads with ``int()`` and then ignores) single values, ``()`` or ``(1,)``.
 
 Two neuron fields change how our runners run a layer (plain netx ignores both):
 
@@ -31,8 +35,9 @@ Two neuron fields change how our runners run a layer (plain netx ignores both):
   once per sample: a single-spike layer. ``r`` of 0 or 1 (slayer writes 1) is Lava's
   plain ``LIF``, whose reset to 0 already is Loihi's one-step refractory delay.
 - the last spiking layer is a membrane readout when it is CUBA/LOIHI with ``vDecay`` 0
-  and every ``vThMant`` ``2**17 - 1``: a perfect integrator that does not spike (unless
-  ``v`` comes within 64 of the 24-bit clip); its output is ``v`` at the last step.
+  and every ``vThMant`` ``2**17 - 1`` (or lava-dl's ``Affine`` ``2**18 - 1``): a perfect
+  integrator that does not spike (unless ``v`` comes within 64 of the 24-bit clip); its
+  output is ``v`` at the last step.
 
 Every failure is one UserError: ``file: layer i (type): field value: problem
 (allowed range)``. The result describes the network's geometry for the readers
@@ -50,7 +55,15 @@ import h5py
 import numpy as np
 
 from ..errors import UserError
-from ..loihi import BIAS_MAX, BIAS_MIN, DECAY_MAX, DELAY_MAX, TH_MANT_MAX, WEIGHT_ABS_MAX
+from ..loihi import (
+    BIAS_MAX,
+    BIAS_MIN,
+    DECAY_MAX,
+    DELAY_MAX,
+    NO_SPIKE_VTH,
+    TH_MANT_MAX,
+    WEIGHT_ABS_MAX,
+)
 from ..resources import require_memory
 
 CHECKED = ("input", "dense", "dense_rec", "conv", "flatten")  # geometry checked here
@@ -69,8 +82,8 @@ class NetxLayer:
     """One layer's geometry: ``shape`` out and ``in_shape`` in (torch order; ``None``
     where the file does not say), ``neurons`` and ``synapses`` (weight entries); its
     neurons' ``ref_delay`` (``refDelay``, 0 when absent), whether they form a
-    ``membrane`` readout (vDecay 0, vThMant ``2**17 - 1``) and their ``neuron_type``
-    (``CUBA``, ``SDNN``, ...; empty without a neuron group)."""
+    ``membrane`` readout (vDecay 0, vThMant ``2**17 - 1`` or ``2**18 - 1``) and their
+    ``neuron_type`` (``CUBA``, ``SDNN``, ...; empty without a neuron group)."""
 
     index: int
     kind: str
@@ -172,18 +185,37 @@ class _Layer:
             self.fail("shape", value, "expected (C,) or (C, H, W)")
         return tuple(int(s) for s in value)
 
-    def weight(self, field: str, rows: int, cols: int | None, values: bool) -> np.ndarray:
-        """``field`` viewed as ``(rows, cols)`` (2-D or more, leading axis ``rows``)."""
+    def vector(self, size: int | None = None) -> tuple[int, ...]:
+        """A dense or flatten layer's ``shape`` as ``(N,)``: netx reads only its product,
+        and lava-dl writes ``(N, 1, 1)`` or ``(1, 1, N)``, so singleton dimensions may
+        stand anywhere; ``size``, when known, is the product it must have."""
+        value = self.numbers("shape", lo=1, hi=1 << 24)
+        if value.ndim != 1 or not 1 <= len(value) <= 3 or np.sum(value > 1) > 1:
+            self.fail("shape", value, "expected (N,), with singleton dimensions in any "
+                      "order ((N, 1, 1), (1, 1, N))")
+        if size is not None and int(np.prod(value)) != size:
+            self.fail("shape", value, f"holds {int(np.prod(value))} neurons; expected "
+                      f"{size}")
+        return (int(np.prod(value)),)
+
+    def weight(self, field: str, rows: int, cols: int | None, values: bool) -> int:
+        """The number of columns of ``field`` viewed as ``(rows, cols)``: 2-D or more
+        with leading axis ``rows``, or, for one row, the ``(cols,)`` lava-dl writes for a
+        one-output dense layer (netx reshapes a 1-D weight to ``(rows, -1)``)."""
         data = self.raw(field)
-        if len(data.shape) < 2 or data.shape[0] != rows or cols is not None and \
-                int(np.prod(data.shape[1:])) != cols:
+        dims = tuple(data.shape)
+        if len(dims) == 1 and rows == 1:
+            dims = (1, *dims)
+        if len(dims) < 2 or dims[0] != rows or cols is not None and \
+                int(np.prod(dims[1:])) != cols:
             self.fail(field, f"of shape {tuple(data.shape)}",
-                      f"expected ({rows}, {'?' if cols is None else cols})")
+                      f"expected ({rows}, {'?' if cols is None else cols})"
+                      + (f" or ({cols},)" if rows == 1 and cols is not None else ""))
         if values and not np.any(self.numbers(field, integer=False, lo=-WEIGHT_ABS_MAX,
                                               hi=WEIGHT_ABS_MAX)):
             self.fail(field, "all zero", "netx cannot scale an all-zero weight matrix "
                       "(optimize_weight_bits divides by its largest weight)")
-        return data
+        return int(np.prod(dims[1:]))
 
     def neuron(self, shape: tuple[int, ...], values: bool) -> tuple[int, bool]:
         """The ``neuron`` group (if any) and the layer's ``bias``: returns ``refDelay``
@@ -203,13 +235,16 @@ class _Layer:
             self.fail("neuron/type", kind, f"unknown (known: {', '.join(NEURON_TYPES)})")
         lo = 0 if values else None  # ranges: only with values (design rules check theirs)
         if kind in ("CUBA", "LOIHI") or "vThMant" in group:
-            vth = self.numbers("vThMant", group, lo=lo, hi=TH_MANT_MAX if values else None,
-                               sizes=per)
+            vth = self.numbers("vThMant", group, lo=lo, sizes=per)
+            if values and vth.size and vth.max() > TH_MANT_MAX and \
+                    not np.all(vth == NO_SPIKE_VTH):
+                self.fail("vThMant", vth.max(), f"above the allowed range "
+                          f"0..{TH_MANT_MAX} (or {NO_SPIKE_VTH}, lava-dl's Affine: no spikes)")
         if kind in ("CUBA", "LOIHI"):
             for field in ("iDecay", "vDecay"):
                 self.numbers(field, group, lo=lo, hi=DECAY_MAX if values else None,
                              sizes=(1,))
-            membrane = bool(np.all(vth == TH_MANT_MAX)) and \
+            membrane = bool(np.all((vth == TH_MANT_MAX) | (vth == NO_SPIKE_VTH))) and \
                 int(self.numbers("vDecay", group).reshape(-1)[0]) == 0
         if "refDelay" in group:
             ref_delay = int(self.numbers("refDelay", group, lo=0, hi=1 << 20,
@@ -267,10 +302,10 @@ def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLay
         if prev is None:
             layer.fail("type", kind, "a flatten needs a layer before it")
         shape = (int(np.prod(prev)),)
-        if "shape" in g and layer.shape() not in (shape, (*shape, 1, 1)):
-            layer.fail("shape", layer.shape(), f"flattening {prev} gives {shape}")
+        if "shape" in g:
+            layer.vector(shape[0])
         return NetxLayer(layer.index, kind, shape, prev, 0, 0)
-    shape = layer.shape()
+    shape = layer.vector() if kind in ("dense", "dense_rec") else layer.shape()
     size = int(np.prod(shape))
     if kind == "input":
         if prev is not None and prev != shape:
@@ -284,13 +319,12 @@ def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLay
                          _neuron_type(layer))
     if kind in ("dense", "dense_rec"):
         cols = None if prev is None else int(np.prod(prev))
-        data = layer.weight("weight", size, cols, values)
-        cols = int(np.prod(data.shape[1:]))
+        cols = layer.weight("weight", size, cols, values)
         for field, want in (("outFeatures", size), ("inFeatures", cols)):
             if field in g and int(layer.numbers(field, sizes=(1,)).reshape(-1)[0]) != want:
                 layer.fail(field, layer.numbers(field), f"the weight says {want}")
         if kind == "dense_rec":
-            synapses += int(np.prod(layer.weight("weight_rec", size, size, values).shape))
+            synapses += size * layer.weight("weight_rec", size, size, values)
         if "delay" in g:
             delay = layer.numbers("delay", lo=0 if values else None,
                                   hi=DELAY_MAX if values else None,

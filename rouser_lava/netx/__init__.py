@@ -2,6 +2,7 @@
 written.
 
 - ``check``: the validator every reader runs first (``check_netx``, ``NetxSummary``).
+- ``fields``: one layer group's fields read and checked (``LayerReader``).
 - ``shape``: a file's input shape (input layer, dense size or a first conv layer's
   geometry).
 - ``layers``: the layers as netx builds them, typed for the emulator (``EmuLayer``).

@@ -49,26 +49,20 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
-from typing import NoReturn
 
 import h5py
 import numpy as np
 
 from ..errors import UserError
 from ..loihi import (
-    BIAS_MAX,
-    BIAS_MIN,
-    DECAY_MAX,
     DELAY_MAX,
-    NO_SPIKE_VTH,
-    TH_MANT_MAX,
     WEIGHT_ABS_MAX,
 )
 from ..resources import require_memory
+from .fields import LayerReader
 
 CHECKED = ("input", "dense", "dense_rec", "conv", "flatten")  # geometry checked here
 LAYER_TYPES = (*CHECKED, "dense_comp", "pool", "average", "concat", "convT", "unpool")
-NEURON_TYPES = ("CUBA", "LOIHI", "SDNN", "RF", "RF_IZ", "RF_PHASE")
 REFRACTORY_MIN = 2  # refDelay from which a layer is built as LIFRefractory
 
 
@@ -125,136 +119,7 @@ class NetxSummary:
         return bool(self.spiking) and self.spiking[-1].membrane
 
 
-class _Layer:
-    """Reads and checks the fields of one layer group, naming them in errors."""
-
-    def __init__(self, path: str, index: int, group):
-        self.path, self.index, self.group = path, index, group
-        self.kind = "?"
-
-    def fail(self, field: str, value, problem: str) -> NoReturn:
-        shown = np.array2string(np.asarray(value).reshape(-1)[:4], separator=",") \
-            if np.ndim(value) else value
-        raise UserError(f"{self.path}: layer {self.index} ({self.kind}): {field} {shown}: "
-                        f"{problem}")
-
-    def raw(self, field: str, group=None):
-        group = self.group if group is None else group
-        if field not in group:
-            raise UserError(f"{self.path}: layer {self.index} ({self.kind}): missing "
-                            f"'{field}'")
-        item = group[field]
-        if not hasattr(item, "shape"):
-            self.fail(field, "(a group)", "expected a dataset")
-        return item
-
-    def numbers(self, field: str, group=None, integer: bool = True, lo=None, hi=None,
-                sizes: tuple[int, ...] | None = None) -> np.ndarray:
-        """A numeric dataset as an array; integers, range and size checked."""
-        try:
-            value = np.asarray(self.raw(field, group)[()])
-        except (OSError, TypeError, ValueError) as err:
-            self.fail(field, "?", f"unreadable ({err})")
-        if value.dtype.kind not in "biuf":
-            self.fail(field, value.dtype, "expected numbers")
-        if value.dtype.kind == "f":
-            if not np.all(np.isfinite(value)):
-                self.fail(field, value[~np.isfinite(value)], "must be finite")
-            if integer and not np.all(value == np.round(value)):
-                self.fail(field, value[value != np.round(value)], "must be integers")
-        if lo is not None and value.size and value.min() < lo:
-            self.fail(field, value.min(), f"below the allowed range {lo}..{hi}")
-        if hi is not None and value.size and value.max() > hi:
-            self.fail(field, value.max(), f"above the allowed range {lo}..{hi}")
-        if sizes is not None and value.size not in sizes:
-            self.fail(field, f"of size {value.size}", f"expected size "
-                      f"{' or '.join(str(s) for s in sorted(set(sizes)))}")
-        return value
-
-    def text(self, field: str, group=None) -> str:
-        value = self.raw(field, group)[()]
-        value = value.reshape(-1)[0] if isinstance(value, np.ndarray) and value.size else value
-        if not isinstance(value, bytes):
-            self.fail(field if group is None else f"neuron/{field}", value,
-                      "expected an ASCII string")
-        return value.decode("ascii", "replace")
-
-    def shape(self) -> tuple[int, ...]:
-        value = self.numbers("shape", lo=1, hi=1 << 24)
-        if value.ndim != 1 or len(value) not in (1, 3):
-            self.fail("shape", value, "expected (C,) or (C, H, W)")
-        return tuple(int(s) for s in value)
-
-    def vector(self, size: int | None = None) -> tuple[int, ...]:
-        """A dense or flatten layer's ``shape`` as ``(N,)``: netx reads only its product,
-        and lava-dl writes ``(N, 1, 1)`` or ``(1, 1, N)``, so singleton dimensions may
-        stand anywhere; ``size``, when known, is the product it must have."""
-        value = self.numbers("shape", lo=1, hi=1 << 24)
-        if value.ndim != 1 or not 1 <= len(value) <= 3 or np.sum(value > 1) > 1:
-            self.fail("shape", value, "expected (N,), with singleton dimensions in any "
-                      "order ((N, 1, 1), (1, 1, N))")
-        if size is not None and int(np.prod(value)) != size:
-            self.fail("shape", value, f"holds {int(np.prod(value))} neurons; expected "
-                      f"{size}")
-        return (int(np.prod(value)),)
-
-    def weight(self, field: str, rows: int, cols: int | None, values: bool) -> int:
-        """The number of columns of ``field`` viewed as ``(rows, cols)``: 2-D or more
-        with leading axis ``rows``, or, for one row, the ``(cols,)`` lava-dl writes for a
-        one-output dense layer (netx reshapes a 1-D weight to ``(rows, -1)``)."""
-        data = self.raw(field)
-        dims = tuple(data.shape)
-        if len(dims) == 1 and rows == 1:
-            dims = (1, *dims)
-        if len(dims) < 2 or dims[0] != rows or cols is not None and \
-                int(np.prod(dims[1:])) != cols:
-            self.fail(field, f"of shape {tuple(data.shape)}",
-                      f"expected ({rows}, {'?' if cols is None else cols})"
-                      + (f" or ({cols},)" if rows == 1 and cols is not None else ""))
-        if values and not np.any(self.numbers(field, integer=False, lo=-WEIGHT_ABS_MAX,
-                                              hi=WEIGHT_ABS_MAX)):
-            self.fail(field, "all zero", "netx cannot scale an all-zero weight matrix "
-                      "(optimize_weight_bits divides by its largest weight)")
-        return int(np.prod(dims[1:]))
-
-    def neuron(self, shape: tuple[int, ...], values: bool) -> tuple[int, bool]:
-        """The ``neuron`` group (if any) and the layer's ``bias``: returns ``refDelay``
-        (0 when absent) and whether the neurons form a membrane readout."""
-        channels, size = shape[0], int(np.prod(shape))
-        per = (1, channels, size)
-        if values and "bias" in self.group and self.kind != "input":
-            bias = self.numbers("bias", lo=BIAS_MIN, hi=BIAS_MAX, sizes=per)
-            if len(shape) == 3 and bias.shape not in ((channels,), tuple(shape[::-1])):
-                self.fail("bias", f"of shape {bias.shape}", f"expected ({channels},) or "
-                          f"(W, H, C) = {tuple(shape[::-1])}")
-        if "neuron" not in self.group:
-            return 0, False
-        group, ref_delay, membrane = self.group["neuron"], 0, False
-        kind = self.text("type", group)
-        if kind not in NEURON_TYPES:
-            self.fail("neuron/type", kind, f"unknown (known: {', '.join(NEURON_TYPES)})")
-        lo = 0 if values else None  # ranges: only with values (design rules check theirs)
-        if kind in ("CUBA", "LOIHI") or "vThMant" in group:
-            vth = self.numbers("vThMant", group, lo=lo, sizes=per)
-            if values and vth.size and vth.max() > TH_MANT_MAX and \
-                    not np.all(vth == NO_SPIKE_VTH):
-                self.fail("vThMant", vth.max(), f"above the allowed range "
-                          f"0..{TH_MANT_MAX} (or {NO_SPIKE_VTH}, lava-dl's Affine: no spikes)")
-        if kind in ("CUBA", "LOIHI"):
-            for field in ("iDecay", "vDecay"):
-                self.numbers(field, group, lo=lo, hi=DECAY_MAX if values else None,
-                             sizes=(1,))
-            membrane = bool(np.all((vth == TH_MANT_MAX) | (vth == NO_SPIKE_VTH))) and \
-                int(self.numbers("vDecay", group).reshape(-1)[0]) == 0
-        if "refDelay" in group:
-            ref_delay = int(self.numbers("refDelay", group, lo=0, hi=1 << 20,
-                                         sizes=(1,)).reshape(-1)[0])
-        if "gradedSpike" in group:
-            self.numbers("gradedSpike", group, lo=lo, hi=1 if values else None, sizes=(1,))
-        return ref_delay, membrane
-
-
-def _conv(layer: _Layer, shape, prev, values: bool) -> int:
+def _conv(layer: LayerReader, shape, prev, values: bool) -> int:
     g = layer.group
     if len(shape) != 3:
         layer.fail("shape", shape, "a conv layer's shape is (C, H, W)")
@@ -290,7 +155,7 @@ def _conv(layer: _Layer, shape, prev, values: bool) -> int:
     return int(np.prod(dims))
 
 
-def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLayer:
+def _layer(layer: LayerReader, prev: tuple[int, ...] | None, values: bool) -> NetxLayer:
     kind = layer.kind = layer.text("type")
     if kind not in LAYER_TYPES:
         layer.fail("type", kind, f"unknown layer type (known: {', '.join(LAYER_TYPES)})")
@@ -341,8 +206,8 @@ def _layer(layer: _Layer, prev: tuple[int, ...] | None, values: bool) -> NetxLay
                      _neuron_type(layer))
 
 
-def _neuron_type(layer: _Layer) -> str:
-    """The layer's neuron ``type`` (checked by :meth:`_Layer.neuron`), or ``""``."""
+def _neuron_type(layer: LayerReader) -> str:
+    """The layer's neuron ``type`` (checked by :meth:`LayerReader.neuron`), or ``""``."""
     return layer.text("type", layer.group["neuron"]) if "neuron" in layer.group else ""
 
 
@@ -392,7 +257,7 @@ def check_open(f: h5py.File, path, values: bool = True,
         group = f["layer"][str(i)]
         if not hasattr(group, "keys"):
             raise UserError(f"{path}: layer {i} is not a group")
-        layer = _layer(_Layer(str(path), i, group), prev, values)
+        layer = _layer(LayerReader(str(path), i, group), prev, values)
         layers.append(layer)
         prev = layer.shape
     steps = None

@@ -78,11 +78,6 @@ class LavaSpikes:
     v_last: np.ndarray | None = None
 
 
-def _to_lava(x: np.ndarray) -> np.ndarray:
-    """``(C, H, W, T) -> (W, H, C, T)``; flat ``(C, T)`` unchanged."""
-    return x if x.ndim == 2 else np.transpose(x, (2, 1, 0, 3))
-
-
 def _from_lava(x: np.ndarray) -> np.ndarray:
     """``(N, W, H, C, T) -> (N, C, H, W, T)``; flat ``(N, C, T)`` unchanged."""
     return x if x.ndim == 3 else np.transpose(x, (0, 3, 2, 1, 4))

@@ -160,7 +160,7 @@ def test_host_memory_is_bounded_by_a_chunk(tmp_path):
     os.register_at_fork(after_in_child=tracemalloc.stop)
     tracemalloc.start()
     try:
-        out = rehearse(plan_run(netx, hw, 400, 16, chunk=16), x)[0]
+        out = rehearse(plan_run(netx, hw, 400, 16, chunk=16), x).spikes[0]
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

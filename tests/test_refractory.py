@@ -14,8 +14,7 @@ import pytest
 from rouser_lava.backends.emulator import emulate, load_netx
 from rouser_lava.backends.lava_sim import simulate
 from rouser_lava.backends.run import netx_backend, run_backend
-from rouser_lava.backends.stream import StreamLayout, StreamSpec
-from rouser_lava.errors import UserError
+from rouser_lava.backends.stream import StreamLayout
 from rouser_lava.netx.check import check_netx
 from rouser_lava.netx.file import read_netx
 
@@ -147,8 +146,6 @@ def test_membrane_readout_predicts(case):
     result = run_backend("emulator", backend, x, batch_size=2, progress=False)
     assert result.readout == "membrane"
     np.testing.assert_array_equal(result.predictions, v_ref.argmax(1))
-    with pytest.raises(UserError, match="membrane readout"):
-        netx_backend("emulator", read_netx(path, layers=True), stream=StreamSpec())
 
 
 def test_stream_layout_warns_and_runs_plain(case, caplog):

@@ -39,17 +39,24 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .run import BatchOutput
+
 if TYPE_CHECKING:
     from .loihi2 import BoardPlan
 
 
 def run_graph(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None, board: bool,
-              timeout: float | None, progress: bool = False) -> np.ndarray:
-    """Output spikes uint8 ``(N, *shape, T)`` (torch order) of samples ``x`` (uint8
-    ``(N, *input_shape, T)``, torch order; any array that slices, a memmap too) or of
-    bias images ``bias`` (int ``(N, *input_shape)``), on the board (``board``) or on
-    the simulator with stand-ins. ``timeout`` None: the plan's on the board, the
-    simulator's default limits otherwise."""
+              timeout: float | None, progress: bool = False, record_state: bool = False,
+              state_steps: tuple[int, ...] | None = None) -> BatchOutput:
+    """Run samples ``x`` (uint8 ``(N, *input_shape, T)``, torch order; any array that
+    slices, a memmap too) or bias images ``bias`` (int ``(N, *input_shape)``) on the
+    board (``board``) or on the simulator with stand-ins. Returns the output layer's
+    spikes uint8 ``(N, *shape, T)``, a membrane readout's ``v`` after each sample's
+    last step (read in the run by a state reader, :mod:`.window_read`) and, with
+    ``record_state``, ``u`` and ``v`` of every layer (:class:`.state_trace.StateTrace`,
+    at the columns ``state_steps`` or every column; slow, for checks), all in torch
+    order. ``timeout`` None: the plan's on the board, the simulator's default
+    limits otherwise."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2HwCfg, Loihi2SimCfg
 
@@ -64,6 +71,7 @@ def run_graph(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None, board: bo
         load_network,
         write_samples,
     )
+    from .state_trace import StateTrace
 
     n, steps = len(x), x.shape[-1]
     net_layout, read = plan.net_layout, plan.read_layout
@@ -86,12 +94,16 @@ def run_graph(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None, board: bo
         np.memmap(ring_path, dtype=np.int8, mode="w+", shape=(ring, *out_shape)).flush()
         sink = MemSink(shape=out_shape, buffer=ring, path=str(ring_path))
         _read_output(plan, board, net.out, sink.a_in)
+        window = _read_membrane(plan, board, net, Path(tmp) / "v_last.bin", per_run + 1) \
+            if plan.membrane else None
         out = np.zeros((n, *out_shape, steps), np.uint8)
+        v_last = np.zeros((n, *out_shape), np.int64) if window is not None else None
+        trace = StateTrace.stream(net, net_layout, state_steps) if record_state else None
         if board:
             time_limit = stall = timeout or plan.timeout_s
             run_cfg = Loihi2HwCfg()
         else:
-            time_limit, stall = limits(net, n, read.reset_interval, timeout)
+            time_limit, stall = limits(net, n, read.reset_interval, timeout, record_state)
             run_cfg = Loihi2SimCfg(select_tag=SELECT_TAG)
         done = 0
         with LavaGuard(net, plan.net_path, n, time_limit, stall, progress,
@@ -100,16 +112,28 @@ def run_graph(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None, board: bo
             for run_steps, first, count in read.runs(n, per_run):
                 if first and lava_bias is not None:
                     net.layers[0].neuron.bias_mant.set(lava_bias[first])
-                net.run(condition=RunSteps(num_steps=run_steps))
+                if trace is not None:
+                    trace.run(net, done, run_steps)
+                else:
+                    net.run(condition=RunSteps(num_steps=run_steps))
                 rows = np.arange(done, done + run_steps)[-count * read.reset_interval:]
                 done += run_steps
                 columns = np.moveaxis(np.fromfile(ring_path, np.int8).reshape(
                     ring, *out_shape)[rows % ring], 0, -1)
                 out[first:first + count] = read.windows(columns, count, plan.depth - 1)
+                if window is not None and v_last is not None:
+                    v_last[first:first + count] = window.take(first, count)
                 for _ in range(count):
                     guard.sample_done()
             guard.stop()
-    return _from_lava(out)
+    if v_last is not None and steps < plan.depth:  # column T - 1 is still the last
+        v_last[:] = 0                             # window's, as StreamLayout.unpack reads
+    states = None if trace is None else \
+        [_from_lava(net_layout.unpack(t, n, i // 2)) for i, t in enumerate(trace.arrays(done))]
+    return BatchOutput(
+        [_from_lava(out)],
+        None if v_last is None else _from_lava(v_last[..., None])[..., 0],
+        states[0::2] if states else None, states[1::2] if states else None)
 
 
 def _delay(shape: tuple[int, ...], steps: int, into):
@@ -139,6 +163,20 @@ def _feed_input(plan: BoardPlan, board: bool, samples: Path, port) -> None:
         adapter.out.connect(port)
     else:
         source.s_out.connect(_delay(shape, plan.hop, port))
+
+
+def _read_membrane(plan: BoardPlan, board: bool, net, path: Path, rows: int):
+    """A reader of the membrane readout's ``v`` (lava-loihi's ``embedded_io.state``
+    reader named in the hardware config on the board, its CPU stand-in otherwise)."""
+    from .window_read import read_last_column
+
+    reader_cls = None
+    if board:
+        from lava.proc import embedded_io as eio
+
+        reader_cls = getattr(eio.state, plan.state_reader)
+    return read_last_column(net.layers[-1].neuron.v, plan.net_layout, path, rows,
+                            reader_cls, plan.state_read_bits)
 
 
 def _read_output(plan: BoardPlan, board: bool, out, into) -> None:

@@ -48,7 +48,8 @@ def _decay(x, keep):
 
 @njit(cache=True, parallel=True)
 def lif(a, lag, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interval,
-        reset_phase, ref_delay, fired, u_rec, v_rec, v_last):
+        reset_phase, ref_delay, bias_interval, bias_offset, read_interval, read_phase,
+        fired, u_rec, v_rec, v_last):
     """Lava's fixed-point CUBA LIF over all steps, one sample per thread.
 
     Parameters
@@ -60,8 +61,10 @@ def lif(a, lag, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interv
         (the source drives ``a_in`` directly).
     i_decay, v_decay : int
         Effective 12-bit decays (``4096`` means full decay).
-    bias : int64 ndarray ``(1, C)`` or ``(N, C)``
-        ``bias_mant << 6`` per neuron, shared by all samples or one row per sample.
+    bias : int64 ndarray ``(1, C)``, ``(N, C)`` or ``(B, C)``
+        ``bias_mant << 6`` per neuron: shared by all samples, one row per sample, or
+        (``bias_interval > 0``) one row per window of the stream, as the host sets
+        ``bias_mant`` before each sample's run call.
     vth : int64 ndarray ``(C,)``
         ``vThMant << 6`` per neuron.
     weight_rec_t : int32 ndarray ``(C, C)``
@@ -75,17 +78,24 @@ def lif(a, lag, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interv
         ``LIFRefractory``'s period (0: none): after a spike ``v`` is held for
         ``ref_delay`` steps while ``u`` integrates; the spike test still applies to
         the held ``v`` (0), as in Lava's model.
+    bias_interval, bias_offset : int
+        With ``bias_interval > 0``, step ``t`` (0-based) uses row
+        ``(t - bias_offset) // bias_interval`` of ``bias`` (clamped to its rows).
+    read_interval, read_phase : int
+        Where ``v_last`` is read: after the last step (``read_interval`` 0), or after
+        every step ``t = read_phase + j * read_interval`` into row ``j``.
     fired : uint8 ndarray ``(N, T, C)``, output spikes (zero on entry).
     u_rec, v_rec : int64 ndarray ``(N, T, C)`` or ``(0, 0, 0)``
         Recorded ``u`` and post-reset ``v`` when not empty.
-    v_last : int64 ndarray ``(N, C)``, receives ``v`` after the last step.
+    v_last : int64 ndarray ``(N, rows, C)``, receives ``v`` where it is read.
     """
     n_samples, steps, size = a.shape
     keep_u, keep_v = 4096 - i_decay, 4096 - v_decay
     record = u_rec.shape[0] > 0
     recurrent = weight_rec_t.shape[0] > 0
+    rows = v_last.shape[1]
     for n in prange(n_samples):
-        b = bias[n] if bias.shape[0] > 1 else bias[0]
+        b = bias[n] if bias.shape[0] > 1 and bias_interval == 0 else bias[0]
         u = np.zeros(size, dtype=np.int64)
         v = np.zeros(size, dtype=np.int64)
         rec = np.zeros(size, dtype=np.int64)
@@ -95,6 +105,8 @@ def lif(a, lag, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interv
                 u[:] = 0
                 v[:] = 0
                 held[:] = 0
+            if bias_interval > 0 and t >= bias_offset:
+                b = bias[min((t - bias_offset) // bias_interval, bias.shape[0] - 1)]
             for c in range(size):
                 uu = _decay(u[c], keep_u) + (rec[c] << 6)
                 if t >= lag:
@@ -126,4 +138,9 @@ def lif(a, lag, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interv
                             rec[k] += weight_rec_t[j, k]
                 for k in range(size):
                     rec[k] = rec[k] << rec_exp if rec_exp >= 0 else rec[k] >> -rec_exp
-        v_last[n] = v
+            if read_interval > 0 and t >= read_phase and \
+                    (t - read_phase) % read_interval == 0 and \
+                    (t - read_phase) // read_interval < rows:
+                v_last[n, (t - read_phase) // read_interval] = v
+        if read_interval == 0:
+            v_last[n, 0] = v

@@ -79,8 +79,8 @@ SPARSE_BELOW = 0.05  # spike density under which synaptic sums use a sparse prod
 class EmuResult:
     """Emulated run: uint8 spikes ``(N, *shape, T)`` per spiking layer, optionally
     int64 ``u`` and ``v`` of the same shapes (post-reset ``v``, as Lava holds it), and
-    int64 ``v_last`` ``(N, *shape)``: the last layer's ``v`` after the last step (a
-    membrane readout's output; None in the stream layout)."""
+    int64 ``v_last`` ``(N, *shape)``: the last layer's ``v`` after each sample's last
+    step (a membrane readout's output)."""
 
     spikes: list[np.ndarray]
     u: list[np.ndarray] | None = None
@@ -146,16 +146,21 @@ def _synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
 
 
 def _lif(layer: EmuLayer, a: np.ndarray, lag: int, bias: np.ndarray, record_state: bool,
-         reset: tuple[int, int]):
+         reset: tuple[int, int], bias_window: tuple[int, int] = (0, 0),
+         read: tuple[int, int, int] = (0, 0, 1)):
     """The neuron recurrence over activations ``a`` (int32 ``(N, T, C)``, reaching ``u``
     ``lag`` steps later) with ``bias`` int64 ``(1 or N, C)`` (``<< 6``), with ``reset`` =
     (interval, phase) of ``LIFReset`` or (0, 0) (the stream layout runs refractory
-    layers as plain ``LIFReset``, as Lava does). Returns uint8 spikes and int64 u and v
-    (empty unless recorded), all ``(N, T, C)``, and int64 v after the last step
-    ``(N, C)``."""
+    layers as plain ``LIFReset``, as Lava does). ``bias_window`` (interval, offset),
+    when the interval is not 0: ``bias`` holds one row per stream window instead.
+    ``read`` (interval, phase, rows): where ``v`` is read (interval 0: after the last
+    step). Returns uint8 spikes and int64 u and v (empty unless recorded), all ``(N, T,
+    C)``, and the int64 v read ``(N, rows, C)``."""
     assert layer.vth is not None  # every layer but a flatten has neurons (emu_load)
     size = a.shape[2]
-    if not len(layer.vth) == bias.shape[1] == size or bias.shape[0] not in (1, len(a)) or \
+    per_sample = bias_window[0] == 0  # else any number of rows: one per window
+    if not len(layer.vth) == bias.shape[1] == size or \
+            per_sample and bias.shape[0] not in (1, len(a)) or \
             layer.weight_rec_t.shape[0] not in (0, size) or \
             layer.weight_rec_t.shape[0] != layer.weight_rec_t.shape[1]:
         raise UserError(f"{layer.kind} layer of {size} neurons has {len(layer.vth)} "
@@ -164,10 +169,10 @@ def _lif(layer: EmuLayer, a: np.ndarray, lag: int, bias: np.ndarray, record_stat
     fired = np.zeros(a.shape, np.uint8)
     state_shape = a.shape if record_state else (0, 0, 0)
     u_rec, v_rec = np.zeros(state_shape, np.int64), np.zeros(state_shape, np.int64)
-    v_last = np.zeros((a.shape[0], size), np.int64)
+    v_last = np.zeros((a.shape[0], read[2], size), np.int64)
     lif(a, lag, layer.i_decay, layer.v_decay, bias, layer.vth, layer.weight_rec_t,
-        layer.weight_exp, *reset, layer.ref_delay if reset[0] == 0 else 0, fired, u_rec,
-        v_rec, v_last)
+        layer.weight_exp, *reset, layer.ref_delay if reset[0] == 0 else 0, *bias_window,
+        *read[:2], fired, u_rec, v_rec, v_last)
     return fired, u_rec, v_rec, v_last
 
 
@@ -202,24 +207,27 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
     ``bias`` (int ``(N, *input_shape)``, torch order), one ``bias_mant`` per sample.
     Every sample starts from zero state; with ``stream``, the samples instead run back
     to back in one continuous run with ``LIFReset`` resets, laid out and read back as
-    :class:`rouser_lava.backends.stream.StreamLayout` says (what Lava and a board do;
-    no per-sample bias there). ``v_last`` (the last layer's ``v`` after the last step)
-    comes with every per-sample run: it costs one copy per layer.
+    :class:`rouser_lava.backends.stream.StreamLayout` says (what Lava and a board do),
+    sample ``j``'s bias held from the step where the input layer's window ``j`` begins
+    (as a host sets ``bias_mant`` before each sample's run call). ``v_last`` is the
+    last layer's ``v`` after each sample's last step: after step ``T`` of a per-sample
+    run, or at column ``T - 1`` of the sample's window in the stream (zero when that
+    column is still the previous window's, as :meth:`StreamLayout.unpack` reads it).
     """
     s = np.ascontiguousarray(x, dtype=np.uint8)  # spikes entering the next layer
     n = len(s)
     sample_bias = None if bias is None else input_bias(layers, bias)
+    spiking = [la for la in layers if la.vth is not None]
+    bias_window, read = (0, 0), (0, 0, 1)
     if stream is not None:
-        if bias is not None:
-            raise UserError("the stream layout cannot set a bias per sample; run "
-                            "per-sample resets")
-        spiking = [la for la in layers if la.vth is not None]
         # (a layer with vth has a bias too: emu_load sets both)
         for line in stream_warnings([bool(la.bias.any()) for la in spiking],  # type: ignore[union-attr]
                                     [la.weight_rec_t.size > 0 for la in spiking]) + \
                 refractory_warnings([la.ref_delay for la in spiking]):
             log.warning("%s", line)
         s = stream.pack(s)[None]
+        bias_window = (stream.reset_interval, stream.reset_offset)
+        read = (stream.reset_interval, stream.reset_offset + stream.steps - 1, n)
     shape_in, time_last = s.shape[1:-1], True
     per_step = sum(int(np.prod(la.shape)) for la in layers if la.kind != "flatten")
     require_memory(s.shape[0] * s.shape[-1] * per_step * (40 if record_state else 8),
@@ -241,20 +249,24 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
             else:
                 a, lag = _synapse(layer, s, shape_in, time_last), 1
             assert layer.bias is not None  # every layer but a flatten has neurons (emu_load)
-            layer_bias = sample_bias if layer.kind == "input" and sample_bias is not None \
-                else layer.bias[None]
-            fired, u_rec, v_rec, v_last = _lif(layer, a, lag, layer_bias, record_state, reset)
+            image = sample_bias if layer.kind == "input" else None
+            fired, u_rec, v_rec, v_read = _lif(
+                layer, a, lag, layer.bias[None] if image is None else image, record_state,
+                reset, (0, 0) if image is None else bias_window, read)
             spikes.append(_time_last(fired, layer.shape))
             if record_state:
                 us.append(_time_last(u_rec, layer.shape))
                 vs.append(_time_last(v_rec, layer.shape))
             s, time_last = fired, False
         shape_in = layer.shape if layer.kind != "flatten" else (int(np.prod(shape_in)),)
+    v_last = v_read.reshape(n, *spikes[-1].shape[1:-1])
     if stream is not None:
         spikes, us, vs = ([stream.unpack(r[0], n, k) for k, r in enumerate(rec)]
                           for rec in (spikes, us, vs))
+        if stream.steps - 1 < len(spiking) - 1:  # column T - 1 lies before the window
+            v_last[:] = 0
     return EmuResult(spikes, us if record_state else None, vs if record_state else None,
-                     None if stream is not None else v_last.reshape(spikes[-1].shape[:-1]))
+                     v_last)
 
 
 def _synapse_free(s: np.ndarray) -> np.ndarray:

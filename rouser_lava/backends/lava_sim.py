@@ -46,7 +46,9 @@ from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
 from ..errors import UserError
 from ..netx.check import refractory_period, require_fits
 from ..netx.file import LAVA, NetxFile, as_netx
+from .state_trace import StateTrace
 from .stream import StreamLayout, refractory_warnings
+from .window_read import read_last_column
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +165,8 @@ def _state_vars(net) -> list:
 def simulate(netx: NetxFile | str, x: np.ndarray, progress: bool = True,
              record_state: bool = False, timeout: float | None = None,
              stream: StreamLayout | None = None, read_v_last: bool = False,
-             bias: np.ndarray | None = None, select_tag: str = SELECT_TAG) -> LavaSpikes:
+             bias: np.ndarray | None = None, select_tag: str = SELECT_TAG,
+             state_steps: tuple[int, ...] | None = None) -> LavaSpikes:
     """Run ``x`` (uint8 ``(N, *input_shape, T)``, torch layout) through the netx file
     ``netx`` (read with :func:`rouser_lava.netx.file.read_netx`, or its path); ``bias``
     (int ``(N, *input_shape)``, torch layout): each sample's ``bias_mant`` of the input
@@ -173,9 +176,12 @@ def simulate(netx: NetxFile | str, x: np.ndarray, progress: bool = True,
     ``stream``, by the network itself (netx's ``reset_interval`` and ``reset_offset``,
     ``LIFReset``) in one continuous run laid out as
     :class:`rouser_lava.backends.stream.StreamLayout` says, as a Loihi 2 board runs it.
-    Returns the spikes of every layer and, with ``record_state`` (one step per run call:
-    slow, for checks), ``u`` and ``v``; with ``read_v_last`` (one read per sample; not
-    in the stream layout), the last layer's ``v`` after each sample's last step.
+    Returns the spikes of every layer and, with ``record_state`` (:class:`StateTrace`:
+    slow, for checks), ``u`` and ``v`` (zero but at the columns ``state_steps``, when
+    given); with ``read_v_last``, the last layer's ``v``
+    after each sample's last step (read from the host after each sample, or in the
+    stream by a reader process, :mod:`rouser_lava.backends.window_read`). In the stream,
+    sample ``j``'s bias is set before the run call that begins its window.
 
     The run is bounded (:mod:`rouser_lava.backends.lava_guard`): Ctrl-C stops Lava's
     worker processes and raises KeyboardInterrupt; a worker that dies, or a run that
@@ -185,34 +191,40 @@ def simulate(netx: NetxFile | str, x: np.ndarray, progress: bool = True,
     """
     netx = as_netx(netx, LAVA, x.shape[1:-1])
     n = len(x)
-    net = _build(netx, x, stream, read_v_last, bias)
+    net = _build(netx, x, stream)
     with tempfile.TemporaryDirectory(prefix="rouser-lava-") as tmp:
         chunks, total = _feed(net, netx.path, x, stream, bias, Path(tmp))
         files = _sinks(net, total, Path(tmp))
-        trace, v_last = _run(net, netx.path, chunks, timeout, progress, select_tag,
-                             stream is None, bias, record_state, read_v_last)
+        window = None
+        if read_v_last and stream is not None:  # read in the run, as a board reads it
+            window = read_last_column(net.layers[-1].neuron.v, stream,
+                                      Path(tmp) / "v_last.bin", n + 1)
+        trace = None
+        if record_state:
+            trace = StateTrace.per_sample(net, x.shape[-1], state_steps) if stream is None \
+                else StateTrace.stream(net, stream, state_steps)
+        v_last = _run(net, netx.path, chunks, timeout, progress, select_tag, stream is None,
+                      bias, trace, read_v_last and stream is None)
         records = [np.moveaxis(np.fromfile(path, dtype=np.int8).reshape(total, *shape), 0, -1)
                    for path, shape in files]  # (*shape, total)
-    states = {key: [np.moveaxis(np.stack(values), 0, -1) for values in per_layer]
-              for key, per_layer in trace.items()} if record_state else {}
+        if window is not None:
+            v_last = list(window.take(0, n))
+            if stream is not None and stream.steps < len(netx.spiking):
+                v_last = [np.zeros_like(v) for v in v_last]  # as StreamLayout.unpack
+    states = [] if trace is None else trace.arrays(total)
     result = [[_per_sample(r, n, k, stream) for k, r in enumerate(rec)]
-              for rec in (records, states.get("u", []), states.get("v", []))]
-    u, v = ([s.astype(np.int64) for s in r] for r in result[1:]) if record_state \
-        else (None, None)
+              for rec in (records, states[0::2], states[1::2])]
+    u, v = result[1:] if record_state else (None, None)
     return LavaSpikes([s.astype(np.uint8) for s in result[0]], u, v,
                       _from_lava(np.stack(v_last)[..., None])[..., 0].astype(np.int64)
                       if read_v_last else None)
 
 
-def _build(netx: NetxFile, x: np.ndarray, stream: StreamLayout | None, read_v_last: bool,
-           bias: np.ndarray | None):
+def _build(netx: NetxFile, x: np.ndarray, stream: StreamLayout | None):
     """The Lava network for samples ``x``: per-sample resets from the host, or netx's
-    ``reset_interval`` for the stream layout (which reads no ``v`` and sets no bias)."""
+    ``reset_interval`` for the stream layout."""
     if stream is None:
         return load_network(netx, x.shape[1:-1])
-    if read_v_last or bias is not None:
-        raise UserError(f"{netx.path}: the stream layout cannot read v (a membrane "
-                        f"readout) or set a bias per sample; run per-sample resets")
     net = load_network(netx, x.shape[1:-1], reset_interval=stream.reset_interval,
                        reset_offset=stream.reset_offset)
     for line in refractory_warnings([layer.ref_delay for layer in netx.spiking]):
@@ -244,8 +256,8 @@ def _feed(net, net_path: str, x: np.ndarray, stream: StreamLayout | None,
     source.s_out.connect(port)
     if stream is None:
         return [steps] * n, n * steps
-    chunks = [stream.reset_interval] * n
-    chunks[-1] += stream.reset_offset
+    chunks = [stream.reset_interval] * n  # run call j ends where window j ends: the
+    chunks[0] += stream.reset_offset     # next bias is set before window j + 1 begins
     return chunks, stream.total_steps(n)
 
 
@@ -289,11 +301,11 @@ def _sinks(net, total: int, folder: Path) -> list[tuple[Path, tuple[int, ...]]]:
 
 
 def _run(net, net_path: str, chunks: list[int], timeout: float | None, progress: bool,
-         select_tag: str, reset: bool, bias: np.ndarray | None, record_state: bool,
-         read_v_last: bool) -> tuple[dict, list]:
+         select_tag: str, reset: bool, bias: np.ndarray | None,
+         trace: StateTrace | None, read_v_last: bool) -> list:
     """Run ``chunks`` (steps per sample) under the guard; between samples zero every
-    state (``reset``) and set the next bias. Returns the ``u``/``v`` trace per layer
-    (with ``record_state``) and the last layer's ``v`` after each sample (``read_v_last``)."""
+    state (``reset``) and set the next bias; read states into ``trace``. Returns the
+    last layer's ``v`` after each sample (``read_v_last``)."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.lif.process import LIFRefractory
@@ -302,12 +314,12 @@ def _run(net, net_path: str, chunks: list[int], timeout: float | None, progress:
     from .lava_refractory.model import PyLifRefractoryModelFixed
 
     n = len(chunks)
-    time_limit, stall = limits(net, n, chunks[0], timeout, record_state)
+    time_limit, stall = limits(net, n, chunks[0], timeout, trace is not None)
     state = [(var, np.zeros(var.shape)) for var in _state_vars(net)] if reset else []
     lava_bias = None if bias is None else _lava_bias(bias)
-    trace: dict = {"u": [[] for _ in net.layers], "v": [[] for _ in net.layers]}
     v_last = []
     models = {LIFRefractory: PyLifRefractoryModelFixed} if select_tag == "fixed_pt" else {}
+    done = 0
     with LavaGuard(net, net_path, n, time_limit, stall, progress) as guard:
         guard.start(Loihi2SimCfg(select_tag=select_tag, exception_proc_model_map=models))
         for k, chunk in enumerate(chunks):
@@ -316,19 +328,16 @@ def _run(net, net_path: str, chunks: list[int], timeout: float | None, progress:
                     var.set(zeros)
                 if lava_bias is not None:
                     net.layers[0].neuron.bias_mant.set(lava_bias[k])
-            if record_state:
-                for _ in range(chunk):
-                    net.run(condition=RunSteps(num_steps=1))
-                    for i, layer in enumerate(net.layers):
-                        trace["u"][i].append(layer.neuron.u.get())
-                        trace["v"][i].append(layer.neuron.v.get())
+            if trace is not None:
+                trace.run(net, done, chunk)
             else:
                 net.run(condition=RunSteps(num_steps=chunk))
+            done += chunk
             if read_v_last:
                 v_last.append(net.layers[-1].neuron.v.get())
             guard.sample_done()
         guard.stop()
-    return trace, v_last
+    return v_last
 
 
 def _per_sample(record: np.ndarray, n: int, layer: int,

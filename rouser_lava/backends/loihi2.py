@@ -40,6 +40,7 @@ from ..deploy.hw_config import HwConfig
 from ..deploy.resource_map import ResourceMap, map_resources
 from ..errors import UserError, param
 from ..netx.file import NetxFile
+from .run import BatchOutput
 from .stream import StreamLayout, StreamSpec, refractory_warnings
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class BoardPlan:
     depth: int  # spiking layers
     chunk: int  # samples per run call
     timeout_s: float
+    membrane: bool  # the last layer is a membrane readout: its v is read per window
 
     @property
     def net_path(self) -> str:
@@ -76,6 +78,16 @@ class BoardPlan:
     @property
     def output_adapter(self) -> str:
         return str(self.hw.run["output_adapter"])
+
+    @property
+    def state_reader(self) -> str:
+        """lava-loihi's ``embedded_io.state`` process that reads a membrane readout."""
+        return str(self.hw.run["state_reader"])
+
+    @property
+    def state_read_bits(self) -> int:
+        """Bits of what the state reader sends (two's complement)."""
+        return int(self.hw.run["state_read_bits"])
 
     @property
     def hop(self) -> int:
@@ -126,6 +138,13 @@ class BoardPlan:
                     f"embedded_io.spike.{self.input_adapter}(shape={self.input_shape}) -> "
                     f"the network ({self.hop} step(s) in the adapter, built into "
                     f"reset_offset)")
+        readout = ""
+        if self.membrane:
+            phase = (net.reset_offset + net.steps - 1) % net.reset_interval
+            readout = (f"\n  readout: net.out_layer.neuron.v -> embedded_io.state."
+                       f"{self.state_reader}(shape={self.output_shape}, interval="
+                       f"{net.reset_interval}, offset={phase}) -> MemSink (v after each "
+                       f"sample's last step, {self.state_read_bits}-bit two's complement)")
         return "\n".join([
             self.resources.table(), self.resources.summary(),
             f"design rules: passed on {hw.name}",
@@ -138,8 +157,9 @@ class BoardPlan:
             f"  {feed}",
             f"  output: net.out -> embedded_io.spike.{self.output_adapter}(shape="
             f"{self.output_shape}, num_message_bits=0) -> MemSink ring (read "
-            f"{self.latency} step(s) later)",
-            f"  run: {self.samples} samples in run calls of {self.chunk} "
+            f"{self.latency} step(s) later)" + readout,
+            f"  run: {self.samples} samples in run calls of "
+            f"{1 if self.input_kind == 'bias' else self.chunk} "
             f"(net.run(RunSteps(...), Loihi2HwCfg())), {self.run_steps} steps in all, "
             f"time limit {self.timeout_s:.0f} s",
             f"  {self.layout.describe(self.samples)}"])
@@ -168,9 +188,6 @@ def plan_run(netx: NetxFile, hw: HwConfig, samples: int, steps: int,
         raise UserError(f"{hw.path}: is a {hw.target} config; the loihi2 backend needs a "
                         f"Loihi 2 board config (hw_configs/loihi2-*.json)")
     net_path, summary = netx.path, netx.summary
-    if summary.membrane_readout:
-        raise UserError(f"{net_path}: its last layer is a membrane readout (v read after "
-                        f"each sample); the board backend reads spikes only")
     spiking = summary.spiking  # an input layer with neurons resets first, as in netx
     depth = len(spiking)
     for line in refractory_warnings([la.ref_delay for la in spiking]):
@@ -183,7 +200,7 @@ def plan_run(netx: NetxFile, hw: HwConfig, samples: int, steps: int,
     plan = BoardPlan(netx, hw, map_resources(summary, hw), layout, samples,
                      _input_kind(netx, bias), tuple(reversed(summary.input_shape)),
                      tuple(reversed(last.shape)), depth, chunk or CHUNK_SAMPLES,
-                     float(timeout or hw.run["timeout_s"]))
+                     float(timeout or hw.run["timeout_s"]), summary.membrane_readout)
     if plan.latency and bias:
         raise UserError(f"{hw.path}: output_latency_steps {plan.latency} with bias images: "
                         f"the bias is set where a window ends, which then differs from "
@@ -209,10 +226,10 @@ def require_lava_loihi(net_path: str) -> None:
 
 
 def run_on_board(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None = None,
-                 timeout: float | None = None) -> list[np.ndarray]:
-    """Output spikes ``[(N, *shape, T)]`` (torch order) of ``x`` (uint8 ``(N,
-    *input_shape, T)``, torch order) or of ``bias`` images on the board. UNVERIFIED
-    (see module doc)."""
+                 timeout: float | None = None, record_state: bool = False,
+                 state_steps: tuple[int, ...] | None = None) -> BatchOutput:
+    """What :func:`.board_graph.run_graph` returns for ``x`` (uint8 ``(N, *input_shape,
+    T)``, torch order) or ``bias`` images, on the board. UNVERIFIED (see module doc)."""
     from .board_graph import run_graph
     from .board_host import select_host
 
@@ -221,13 +238,17 @@ def run_on_board(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None = None,
     assert hw.partition is not None and hw.loihi_gen is not None  # loihi2 configs have them
     choice = select_host(hw.partition, hw.loihi_gen, hw.board)
     log.info("Loihi 2 host: %s", choice.describe())
-    return [run_graph(plan, x, bias, board=True, timeout=timeout)]
+    return run_graph(plan, x, bias, board=True, timeout=timeout, record_state=record_state,
+                     state_steps=state_steps)
 
 
 def rehearse(plan: BoardPlan, x: np.ndarray, bias: np.ndarray | None = None,
-             timeout: float | None = None, progress: bool = False) -> list[np.ndarray]:
+             timeout: float | None = None, progress: bool = False,
+             record_state: bool = False,
+             state_steps: tuple[int, ...] | None = None) -> BatchOutput:
     """The board run of ``plan`` on Lava's CPU simulator, with CPU stand-ins for
-    lava-loihi's adapters: the same outputs as :func:`run_on_board`."""
+    lava-loihi's adapters and state reader: what :func:`run_on_board` returns."""
     from .board_graph import run_graph
 
-    return [run_graph(plan, x, bias, board=False, timeout=timeout, progress=progress)]
+    return run_graph(plan, x, bias, board=False, timeout=timeout, progress=progress,
+                     record_state=record_state, state_steps=state_steps)

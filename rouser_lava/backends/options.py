@@ -106,9 +106,9 @@ class RunOptions:
                               f"it on the simulator: choose one")
         if self.state_steps is not None and not self.record_state:
             raise OptionError(f"{param('state_steps')} goes with {param('record_state')}")
-        if board and (self.record_state or self.input_shape):
+        if board and self.input_shape:
             raise OptionError(f"{param('backend')} loihi2 takes inputs of a file that "
-                              f"states its shape, and returns output spikes only")
+                              f"states its shape")
         if self.workers != 1 and self.backend not in (None, "lava"):
             raise UserError(f"{param('workers')} {self.workers}: only the lava backend runs "
                             f"in worker processes, not {self.backend}")

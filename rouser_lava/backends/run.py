@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import UserError, param
+from ..errors import UserError
 from ..netx.file import NetxFile
 from .stream import StreamSpec
 
@@ -75,8 +75,9 @@ class RunResult:
         int64 ``(samples, K)``: the membrane readout's ``v`` after the last step, per
         sample (None for the spiking readout).
     u, v : list of np.ndarray or None
-        int64 ``(samples, *shape, S)`` per layer at the steps ``state_steps``, when the
-        backend recorded states.
+        int64 ``(samples, *shape, S)`` per spiking layer (every layer, from ``layer0``,
+        whatever ``first_layer`` is) at the steps ``state_steps``, when the backend
+        recorded states.
     state_steps : list of int or None
         The columns (0-based time steps) of ``u`` and ``v``.
     first_layer : int
@@ -115,6 +116,11 @@ class RunResult:
     def layer_names(self) -> list[str]:
         """``layer0``, ``layer1``, ... (netx's spiking layers, from ``first_layer``)."""
         return [f"layer{self.first_layer + i}" for i in range(len(self.neuron_spikes))]
+
+    @property
+    def state_layer_names(self) -> list[str]:
+        """``layer0``, ``layer1``, ... of ``u`` and ``v`` (every spiking layer)."""
+        return [f"layer{i}" for i in range(len(self.u or []))]
 
     @property
     def layer_neurons(self) -> list[int]:
@@ -168,6 +174,7 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
     kept: list[list[np.ndarray]] = []
     logits: list[np.ndarray] = []
     states: list[list[np.ndarray]] = []
+    state_layers = 0
     steps = list(range(x.shape[-1])) if state_steps is None else list(state_steps)
     starts = range(0, len(x), batch_size)
     for start in tqdm(starts, disable=None if progress and len(starts) > 1 else True,
@@ -176,6 +183,7 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
                         None if bias is None else np.asarray(bias[start:start + batch_size]))
         if batch.u is not None and batch.v is not None:
             states.append([r[..., steps] for r in batch.u + batch.v])
+            state_layers = len(batch.u)
         out = batch.spikes  # dense (B, ..., T)
         if batch.v_last is not None:
             logits.append(batch.v_last.reshape(len(batch.v_last), -1).astype(np.int64))
@@ -191,13 +199,13 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
     predictions = np.concatenate(preds).astype(np.int64)
     spikes = [np.concatenate(parts) for parts in zip(*kept)] if kept else None
     joined = [np.concatenate(parts) for parts in zip(*states)]  # u of each layer, then v
-    depth = len(totals)
     return RunResult(
         backend=name, predictions=predictions,
         labels=None if y is None else np.asarray(y[:len(predictions)]),
         neuron_spikes=totals, wall_s=time.perf_counter() - t0, spikes=spikes,
         logits=np.concatenate(logits) if logits else None,
-        u=joined[:depth] if joined else None, v=joined[depth:] if joined else None,
+        u=joined[:state_layers] if joined else None,
+        v=joined[state_layers:] if joined else None,
         state_steps=steps if joined else None, first_layer=first_layer)
 
 
@@ -236,7 +244,7 @@ def emulator_backend(netx: NetxFile, stream: StreamSpec | None = None,
     samples', torch order, for a file that does not state it)."""
     from .emulator import emulate
 
-    membrane = _membrane_readout(netx, stream)
+    membrane = netx.membrane_readout
     layers = netx.emulator_layers(input_shape)
     depth = sum(la.kind != "flatten" for la in layers)
 
@@ -250,41 +258,34 @@ def emulator_backend(netx: NetxFile, stream: StreamSpec | None = None,
 
 def lava_backend(netx: NetxFile, progress: bool = True, timeout: float | None = None,
                  stream: StreamSpec | None = None, workers: int = 1,
-                 record_state: bool = False) -> Backend:
+                 record_state: bool = False,
+                 state_steps: tuple[int, ...] | None = None) -> Backend:
     """Spikes of a netx file from Lava's CPU simulator (one network for all samples, or
     one per worker process over contiguous chunks of them; ``timeout`` in seconds, None
     for the default of ``lava_guard.limits``; ``stream``: reset by netx's
     ``reset_interval`` instead of from the host; ``record_state``: every layer's ``u``
-    and ``v`` too, one step per Lava call, slow)."""
+    and ``v`` too, read at the columns ``state_steps`` (None: all), slow)."""
     from .lava_workers import simulate_parallel
 
-    membrane = _membrane_readout(netx, stream)
+    membrane = netx.membrane_readout
     depth = len(netx.spiking)
 
     def run(x: np.ndarray, bias: np.ndarray | None) -> BatchOutput:
         out = simulate_parallel(netx, x, workers, progress=progress, timeout=timeout,
                                 stream=None if stream is None else
                                 stream.layout(x.shape[-1], depth),
-                                read_v_last=membrane, record_state=record_state, bias=bias)
+                                read_v_last=membrane, record_state=record_state, bias=bias,
+                                state_steps=state_steps)
         return BatchOutput(out.spikes, out.v_last, out.u, out.v)
 
     return run
 
 
-def _membrane_readout(netx: NetxFile, stream: StreamSpec | None) -> bool:
-    """Whether ``netx`` ends in a membrane readout (refused in the stream layout, which
-    cannot read ``v`` per sample)."""
-    if netx.membrane_readout and stream is not None:
-        raise UserError(f"{netx.path}: its last layer is a membrane readout (vDecay 0, "
-                        f"vThMant 2**17 - 1), read as v after each sample; the stream "
-                        f"layout cannot read it: run without {param('stream')}")
-    return netx.membrane_readout
-
-
 def netx_backend(kind: str, netx: NetxFile, progress: bool = True,
                  timeout: float | None = None, stream: StreamSpec | None = None,
                  workers: int = 1, record_state: bool = False,
-                 input_shape: tuple[int, ...] | None = None) -> tuple[Backend, int]:
+                 input_shape: tuple[int, ...] | None = None,
+                 state_steps: tuple[int, ...] | None = None) -> tuple[Backend, int]:
     """Backend and batch size for running the netx file ``netx`` on ``kind``
     (``timeout`` and ``workers``: Lava's; ``stream``: the board's stream layout instead
     of per-sample resets; ``record_state``: ``u`` and ``v`` of every layer;
@@ -292,5 +293,5 @@ def netx_backend(kind: str, netx: NetxFile, progress: bool = True,
     samples)."""
     if kind == "emulator":
         return emulator_backend(netx, stream, record_state, input_shape), 64
-    return lava_backend(netx, progress, timeout, stream, workers,
-                        record_state), 1 << 30  # streams
+    return lava_backend(netx, progress, timeout, stream, workers, record_state,
+                        state_steps), 1 << 30  # streams

@@ -126,10 +126,8 @@ def run_path(path: str, options: RunOptions | None = None) -> RunResult:
                          reader=LAVA if backend == "lava" else None)
         x, y, bias = _netx_samples(netx, o)
         fn, batch = netx_backend(backend, netx, o.progress, o.timeout, o.stream, o.workers,
-                                 o.record_state, x.shape[1:-1])
-    if o.state_steps is not None and max(o.state_steps) >= x.shape[-1]:
-        raise UserError(f"{param('state_steps')} {max(o.state_steps)}: the samples have "
-                        f"{x.shape[-1]} steps (0..{x.shape[-1] - 1})")
+                                 o.record_state, x.shape[1:-1], o.state_steps)
+    _check_state_steps(o, x.shape[-1])
     return run_backend(backend, fn, x, y, batch, keep=len(x) if o.keep_spikes else 0,
                        progress=o.progress, bias=bias,
                        state_steps=None if o.state_steps is None else list(o.state_steps))
@@ -138,8 +136,9 @@ def run_path(path: str, options: RunOptions | None = None) -> RunResult:
 def board_run(path: str, options: RunOptions) -> tuple[BoardPlan, RunResult | None]:
     """``rouser-run --backend loihi2``: check and plan the run (design rules, resource
     map, stream layout); unless ``options.dry_run``, run it on the board, or with
-    ``options.rehearse`` the same process graph on Lava's CPU simulator (output layer
-    only)."""
+    ``options.rehearse`` the same process graph on Lava's CPU simulator: the output
+    layer's spikes, a membrane readout's ``v``, and with ``options.record_state`` every
+    layer's ``u`` and ``v``."""
     from ..deploy.hw_config import load_hw_config
     from .loihi2 import plan_run, rehearse, run_on_board
 
@@ -150,6 +149,7 @@ def board_run(path: str, options: RunOptions) -> tuple[BoardPlan, RunResult | No
     netx = read_netx(path, reader=LAVA)  # every value checked, as for the simulator
     options.check_file(path, False, "loihi2")
     x, y, bias = _netx_samples(netx, options)
+    _check_state_steps(options, x.shape[-1])
     plan = plan_run(netx, hw, len(x), x.shape[-1], options.stream, options.timeout,
                     bias=bias is not None, chunk=options.chunk_samples)
     if options.dry_run:
@@ -157,14 +157,23 @@ def board_run(path: str, options: RunOptions) -> tuple[BoardPlan, RunResult | No
 
     def run(batch: np.ndarray, batch_bias: np.ndarray | None) -> BatchOutput:
         if options.rehearse:
-            return BatchOutput(rehearse(plan, batch, batch_bias, options.timeout,
-                                        options.progress))
-        return BatchOutput(run_on_board(plan, batch, batch_bias, options.timeout))
+            return rehearse(plan, batch, batch_bias, options.timeout, options.progress,
+                            options.record_state, options.state_steps)
+        return run_on_board(plan, batch, batch_bias, options.timeout, options.record_state,
+                            options.state_steps)
 
     result = run_backend("loihi2", run, x, y, batch_size=len(x),
                          keep=len(x) if options.keep_spikes else 0,
-                         first_layer=plan.depth - 1, bias=bias, progress=False)
+                         first_layer=plan.depth - 1, bias=bias, progress=False,
+                         state_steps=None if options.state_steps is None
+                         else list(options.state_steps))
     return plan, result
+
+
+def _check_state_steps(o: RunOptions, steps: int) -> None:
+    if o.state_steps is not None and max(o.state_steps) >= steps:
+        raise UserError(f"{param('state_steps')} {max(o.state_steps)}: the samples have "
+                        f"{steps} steps (0..{steps - 1})")
 
 
 def _netx_samples(netx: NetxFile, o: RunOptions):

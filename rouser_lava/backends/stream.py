@@ -26,9 +26,14 @@ Conditions for the stream to equal per-sample runs, spike for spike:
   that arrive after column ``T - 1`` are not part of a per-sample run either); the
   default is the smallest power of 2 of at least ``T + depth``, as on the board, so
   the late spikes of a sample stay in its own window.
-- no bias and no recurrent layer: a per-sample run integrates a bias from step 1
-  (before any input arrives) and a recurrent synapse carries spikes across the reset.
-  :func:`stream_warnings` names the layers concerned.
+- no bias after the first layer and no recurrent layer: a per-sample run integrates a
+  bias from step 1 (before any input arrives) and a recurrent synapse carries spikes
+  across the reset. :func:`stream_warnings` names the layers concerned. The first
+  layer's bias (an input layer's bias image, one per sample) is set before the run
+  call that begins its window ``j``, at step ``j R + o + 1``, where that layer resets;
+  so it equals a per-sample run too.
+- a membrane readout (the last layer's ``v``, read after column ``T - 1``) is read in
+  the run, at step ``j R + o + T`` (:mod:`rouser_lava.backends.window_read`).
 - no refractory (single-spike) layer: netx's ``LIFReset`` has no refractory period,
   so in this layout both runners run such layers as plain LIF, as plain netx does
   (:func:`refractory_warnings`); per-sample runs reproduce them.

@@ -41,7 +41,8 @@ def run_main(argv: list[str] | None = None) -> int:
                         "lava-loihi, INRC members only; UNVERIFIED: see the README). "
                         "loihi2 checks the design rules and the resource map first, runs "
                         "the samples in the stream layout (--stream reset-interval), "
-                        "streamed in chunks, and returns the output layer's spikes")
+                        "streamed in chunks, and returns the output layer's spikes (and a "
+                        "membrane readout's v, read once per sample window)")
     p.add_argument("--hw-config", default=None, metavar="CONFIG",
                    help="loihi2: the board, a file in hw_configs/ by name "
                         "(loihi2-oheogulch, default; loihi2-kapohopoint) or a path to "
@@ -177,7 +178,7 @@ def run_main(argv: list[str] | None = None) -> int:
         assert result.u is not None and result.v is not None  # recorded: record_state
         arrays = {f"{kind}_{name}": s.reshape(len(s), -1, s.shape[-1])
                   for kind, states in (("u", result.u), ("v", result.v))
-                  for name, s in zip(result.layer_names, states)}
+                  for name, s in zip(result.state_layer_names, states)}
         arrays["steps"] = np.asarray(result.state_steps, np.int64)
         _write_npz(args.dump_state, arrays)
     return 0

@@ -89,7 +89,7 @@ _RUN: dict[str, dict[str, type]] = {
     "loihi2": {"output_latency_steps": int, "flat_input_adapter": Fact,
                "flat_input_hop_steps": int, "conv_input_adapter": Fact,
                "conv_input_hop_steps": int, "bias_input": Fact, "output_adapter": Fact,
-               "timeout_s": int}}
+               "state_reader": Fact, "state_read_bits": int, "timeout_s": int}}
 
 
 @dataclass(frozen=True)

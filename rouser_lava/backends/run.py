@@ -133,7 +133,8 @@ class RunResult:
         return [int(t.sum()) for t in self.neuron_spikes]
 
     def to_json(self) -> dict:
-        """The ``--json`` document of rouser-run."""
+        """The ``--json`` document of rouser-run; with a membrane readout, ``logits``:
+        its integer ``v`` per sample and neuron (a regression output's value)."""
         return {
             "backend": self.backend,
             "samples": self.samples,
@@ -143,6 +144,7 @@ class RunResult:
             "layers": [{"name": n, "neurons": int(c), "spikes": int(s)} for n, c, s in
                        zip(self.layer_names, self.layer_neurons, self.layer_spikes)],
             "wall_s": self.wall_s,
+            **({} if self.logits is None else {"logits": self.logits.tolist()}),
         }
 
     def summary(self) -> str:

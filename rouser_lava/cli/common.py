@@ -211,7 +211,13 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="initial threshold of every neuron, 1/64 .. 2048 (Loihi's 17-bit "
                         "vThMant; default 1.25)")
     g.add_argument("--hidden", type=hidden_sizes, default=None,
-                   help="hidden layer sizes, comma-separated (default 128)")
+                   help="hidden layer sizes of a dense net, comma-separated (default 128)")
+    g.add_argument("--arch", default=None, metavar="SPEC",
+                   help="the layers, '-'-separated: c<C>[k<K>][s<S>][p<P>][g<G>] conv "
+                        "(kernel K default 3, stride, padding, groups), p<K> sum pool KxK "
+                        "(stride K), f flatten, d<N> dense, r<N>[b] recurrent (b: with "
+                        "bias); the last layer has one neuron per class; e.g. "
+                        "c16k5s2-p2-c32k3-p2-f-d128-d11 or r256-d20 (replaces --hidden)")
     g.add_argument("--lr", type=learning_rate, default=None,
                    help="Adam learning rate of the weights, in (0, 1] (default 1e-3)")
     g.add_argument("--lr-threshold", type=learning_rate, default=None,

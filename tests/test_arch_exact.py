@@ -53,8 +53,27 @@ def rec_net(fold_exact: bool, bias: bool) -> RouserNet:
     return random_thresholds(net, 0.6, 2.0, seed=2)
 
 
+def bias_net(fold_exact: bool) -> RouserNet:
+    """conv with bias -> pool -> flatten -> dense with bias -> dense; biases of both
+    signs, some large enough that neurons fire from the bias alone (Lava's step 0)."""
+    torch.manual_seed(10)
+    arch = [{**conv_spec(2, 4, 3, padding=1), "bias": True}, pool_spec(4, 2),
+            {"kind": "flatten"}, {**dense_spec(4 * 3 * 3, 8), "bias": True},
+            dense_spec(8, 4)]
+    net = RouserNet((2, 6, 7), arch, NeuronConfig(current_decay=0.3, voltage_decay=0.1,
+                                                  fold_exact=fold_exact))
+    gen = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for block in net.spiking_blocks():
+            if block.spec["kind"] != "pool":
+                block.synapse.weight.mul_(4.0)
+            if block.bias is not None:
+                block.bias.copy_(torch.rand(block.bias.shape, generator=gen) * 2.4 - 0.8)
+    return random_thresholds(net, 0.6, 1.9, seed=12)
+
+
 NETS = {"pool": lambda fold: pool_net(fold), "rec": lambda fold: rec_net(fold, False),
-        "rec-bias": lambda fold: rec_net(fold, True)}
+        "rec-bias": lambda fold: rec_net(fold, True), "bias": lambda fold: bias_net(fold)}
 
 
 def check_exact(net: RouserNet, form: str, tmp_path, lava: bool) -> list[np.ndarray]:
@@ -138,7 +157,7 @@ def test_recurrent_exports_dense_rec_with_bias_that_netx_loads(tmp_path):
 
 
 def test_pool_weight_is_constant_and_thresholds_and_bias_learn():
-    for kind in ("pool", "rec-bias"):
+    for kind in ("pool", "rec-bias", "bias"):
         model = NETS[kind](True)
         x = random_spikes((4, *model.input_shape, 20), 0.3, seed=3)
         out = model(torch.from_numpy(x).float())
@@ -150,5 +169,22 @@ def test_pool_weight_is_constant_and_thresholds_and_bias_learn():
                 assert block.synapse.weight.grad is None
             if block.spec["kind"] == "recurrent":
                 assert block.rec_synapse.weight.grad.abs().sum() > 0
-                if block.bias is not None:
-                    assert block.bias.grad.abs().sum() > 0
+            if block.bias is not None:
+                assert block.bias.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("form", ["vector", "fold"])
+def test_bias_alone_drives_spikes_from_lavas_first_step(form, tmp_path):
+    """No input at all: the biased layers fire from their first output column on, as in
+    the emulator (Lava adds the bias before any input arrives)."""
+    for net in (bias_net(form == "fold"), rec_net(form == "fold", True)):
+        path = str(tmp_path / f"{form}.net")
+        write_netx(quantize_network(net, form), path, 10)
+        x = np.zeros((2, *net.input_shape, 10), np.uint8)
+        with torch.no_grad():
+            trained = [o.numpy().astype(np.uint8) for o in net(torch.from_numpy(x).float())]
+        emulated = emulate(load_netx(path), x).spikes
+        biased = [i for i, b in enumerate(net.spiking_blocks()) if b.bias is not None]
+        assert all(trained[i][..., 0].sum() > 0 for i in biased)
+        for a, b in zip(trained, emulated):
+            assert np.array_equal(a, b)

@@ -24,6 +24,7 @@ from .event_files import write_dvs_tonic, write_nmnist_folder, write_shd_folder
     ("c16k5s2p2-p2-c32k3p1g2-p2-f-d128-d11", (2, 128, 128), 11),
     ("p4-c16k5s2p2-p2-c32k3p1-p2-f-d128-d11", (2, 128, 128), 11),
     ("r256b-r64-d20", (700,), 20),
+    ("c4k3b-p2-f-d8b-d3", (2, 8, 8), 3),
     ("d5", (4,), 5),
 ])
 def test_round_trip(text, shape, classes):
@@ -50,7 +51,7 @@ def test_parse_gives_the_layer_dicts():
     ("c9g2-f-d10", (2, 8, 8), r"layer 0 'c9g2': channels 2 -> 9.*groups must divide"),
     ("r64-d7", (700,), r"must end with d20 or r20 .* ends with 'd7' giving \(7,\)"),
     ("r64-x3", (700,), r"layer 1 'x3' is not a layer"),
-    ("d64b-d20", (700,), r"layer 0 'd64b' is not a layer"),
+    ("p2b-d20", (700,), r"layer 0 'p2b' is not a layer"),
     ("r64-f-d20", (700,), r"layer 1 'f': flatten takes \(C, H, W\) input, gets \(64,\)"),
 ])
 def test_errors_name_layer_and_shapes(text, shape, message):
@@ -59,8 +60,10 @@ def test_errors_name_layer_and_shapes(text, shape, message):
 
 
 def test_settings_refuse_recurrent_single_spike_and_bad_syntax():
-    with pytest.raises(UserError, match="layer 0 'r64': a recurrent layer holds cuba"):
+    with pytest.raises(UserError, match="layer 0 'r64': recurrent and biased layers hold"):
         TrainSettings(arch="r64-d10", neuron="single-spike")
+    with pytest.raises(UserError, match="layer 1 'd10b': .* readout membrane"):
+        TrainSettings(arch="d64-d10b", readout="membrane")
     with pytest.raises(UserError, match="layer 1 'q' is not a layer"):
         TrainSettings(arch="d64-q-d10")
     assert resolve("shd-rec", {}).arch == "r128-d20"

@@ -215,8 +215,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--arch", default=None, metavar="SPEC",
                    help="the layers, '-'-separated: c<C>[k<K>][s<S>][p<P>][g<G>] conv "
                         "(kernel K default 3, stride, padding, groups), p<K> sum pool KxK "
-                        "(stride K), f flatten, d<N> dense, r<N>[b] recurrent (b: with "
-                        "bias); the last layer has one neuron per class; e.g. "
+                        "(stride K), f flatten, d<N> dense, r<N> recurrent; a trailing b "
+                        "on c, d, r adds a learnable bias; the last layer has one neuron "
+                        "per class; e.g. "
                         "c16k5s2-p2-c32k3-p2-f-d128-d11 or r256-d20 (replaces --hidden)")
     g.add_argument("--lr", type=learning_rate, default=None,
                    help="Adam learning rate of the weights, in (0, 1] (default 1e-3)")

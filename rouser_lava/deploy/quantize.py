@@ -46,6 +46,7 @@ from ..model.fold import (
 )
 from ..model.recurrent import Recurrent
 from ..model.single_spike import MembraneReadout
+from ..model.synapse import bias_mant, fold_bias
 from ..netx.network import THRESHOLD_FORMS, LayerReport, QuantizedNetwork, QuantLayer
 
 
@@ -114,6 +115,7 @@ def _quantize_layer(name: str, block, shape, form: str,
     w_mant = np.rint(block.weight().numpy().astype(np.float64) * W_SCALE).astype(np.int64)
     th_mant = block.neuron.threshold_mant().numpy()
     readout = isinstance(block.neuron, MembraneReadout)
+    bias = None if block.bias is None else bias_mant(block.bias)
     if readout:  # one vThMant for all: nothing to fold
         weight, v_th, th_ref = w_mant, np.array(TH_MANT_MAX, dtype=np.int64), None
         clipped, err = 0, 0.0
@@ -123,6 +125,7 @@ def _quantize_layer(name: str, block, shape, form: str,
     else:
         m = choose_shared_threshold(w_mant, th_mant, max_gain)
         weight, clipped = folded_weights(w_mant, th_mant, m)
+        bias = None if bias is None else fold_bias(bias, th_mant, m)
         v_th, th_ref = np.array(m, dtype=np.int64), m / TH_SCALE
         err = _fold_error(weight, w_mant, th_mant, m)
     if not weight.any():  # netx's optimize_weight_bits divides by the largest weight
@@ -138,7 +141,7 @@ def _quantize_layer(name: str, block, shape, form: str,
         decays, single = (cfg.i_decay, cfg.v_decay), cfg.neuron == "single-spike"
     spec = pool_conv_spec(block.spec) if isinstance(block, Pool) else dict(block.spec)
     layer = QuantLayer(spec["kind"], spec, tuple(shape),
-                       weight.astype(np.int32), v_th, *decays, single)
+                       weight.astype(np.int32), v_th, *decays, single, bias=bias)
     report = LayerReport(name, int(exp), int(bits), clipped,
                          float(th_mant.min() / TH_SCALE), float(th_mant.max() / TH_SCALE),
                          th_ref, err)

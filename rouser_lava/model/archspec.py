@@ -3,18 +3,20 @@
 Layers are separated by ``-``; each is one token:
 
 =========================== =====================================================
-``c<C>[k<K>][s<S>][p<P>][g<G>]`` conv, ``C`` output channels, square kernel ``K``
-                            (default 3), stride ``S`` (1), padding ``P`` (0), groups
-                            ``G`` (1); input ``(C_in, H, W)``
+``c<C>[k<K>][s<S>][p<P>][g<G>][b]`` conv, ``C`` output channels, square kernel
+                            ``K`` (default 3), stride ``S`` (1), padding ``P`` (0),
+                            groups ``G`` (1); input ``(C_in, H, W)``
 ``p<K>``                    sum pooling ``K x K``, stride ``K``, into CUBA neurons
                             (one threshold per channel); input ``(C, H, W)``
 ``f``                       flatten ``(C, H, W) -> (C*H*W,)``, netx's C order
-``d<N>``                    dense, ``N`` neurons; input ``(C,)``
+``d<N>[b]``                 dense, ``N`` neurons; input ``(C,)``
 ``r<N>[b]``                 recurrent (dense + recurrent weights into ``N`` neurons,
-                            netx ``dense_rec``); ``b``: a learnable bias per neuron
+                            netx ``dense_rec``)
 =========================== =====================================================
 
-The last layer must be dense or recurrent with one neuron per class. Example for
+A trailing ``b`` gives the layer a learnable bias per neuron (conv: per channel), off
+by default, exported as netx's ``bias`` (Loihi's ``bias_mant``). The last layer must be
+dense or recurrent with one neuron per class. Example for
 DVS128 (128x128x2, 11 classes): ``p4-c16k5s2p2-p2-c32k3p1-p2-f-d128-d11``; for SHD (700
 inputs, 20 classes): ``r256-d20``. :func:`parse_arch` gives the plain-data ``arch`` of
 :mod:`rouser_lava.model.blocks` (what ``model.pt`` stores) and :func:`format_arch` the
@@ -28,8 +30,8 @@ import re
 from ..errors import UserError, param
 from .blocks import conv_spec, dense_spec, layer_shapes, pool_spec, recurrent_spec
 
-GRAMMAR = "c<C>[k<K>][s<S>][p<P>][g<G>], p<K>, f, d<N> or r<N>[b]"
-_CONV = re.compile(r"c(\d+)(?:k(\d+))?(?:s(\d+))?(?:p(\d+))?(?:g(\d+))?")
+GRAMMAR = "c<C>[k<K>][s<S>][p<P>][g<G>][b], p<K>, f, d<N>[b] or r<N>[b]"
+_CONV = re.compile(r"c(\d+)(?:k(\d+))?(?:s(\d+))?(?:p(\d+))?(?:g(\d+))?(b?)")
 _SIMPLE = re.compile(r"(p|d|r)(\d+)(b?)|f")
 
 
@@ -41,7 +43,7 @@ def _tokens(text: str) -> list[re.Match]:
     out = []
     for i, token in enumerate(text.strip().split("-")):
         match = _CONV.fullmatch(token) or _SIMPLE.fullmatch(token)
-        if match is None or (match.re is _SIMPLE and match.group(3) and match.group(1) != "r"):
+        if match is None or (match.re is _SIMPLE and match.group(3) and match.group(1) == "p"):
             raise UserError(f"{param('arch')} layer {i} '{token}' is not a layer ({GRAMMAR})")
         out.append(match)
     return out
@@ -49,13 +51,16 @@ def _tokens(text: str) -> list[re.Match]:
 
 def check_arch_syntax(text: str, neuron: str = "cuba", readout: str = "spikes") -> None:
     """UserError naming the first token of ``text`` that is not a layer, or a recurrent
-    layer the ``neuron`` and ``readout`` cannot have (it holds cuba neurons that spike)."""
+    or biased layer that the ``neuron`` and ``readout`` cannot have (both need cuba
+    neurons that spike)."""
     tokens = _tokens(text)
     for i, match in enumerate(tokens):
-        if match.group(0).startswith("r") and (
-                neuron != "cuba" or (readout == "membrane" and i == len(tokens) - 1)):
-            raise UserError(f"{param('arch')} layer {i} '{match.group(0)}': a recurrent "
-                            f"layer holds cuba neurons and spikes (got {param('neuron')} "
+        token = match.group(0)
+        needs_cuba = token.startswith("r") or token.endswith("b")
+        if needs_cuba and (neuron != "cuba" or (readout == "membrane" and
+                                                 i == len(tokens) - 1)):
+            raise UserError(f"{param('arch')} layer {i} '{token}': recurrent and biased "
+                            f"layers hold cuba neurons that spike (got {param('neuron')} "
                             f"{neuron}, {param('readout')} {readout})")
 
 
@@ -68,7 +73,7 @@ def _spec(match: re.Match, shape: tuple[int, ...], where: str) -> dict:
         return {"kind": "flatten"}
     if match.re is _CONV:
         out, k, s, p, g = (int(v) if v is not None else d for v, d in
-                           zip(match.groups(), (0, 3, 1, 0, 1)))
+                           zip(match.groups()[:5], (0, 3, 1, 0, 1)))
         if len(shape) != 3:
             raise UserError(f"{where}: conv takes (C, H, W) input, gets {shape}")
         if min(out, k, s, g) < 1 or shape[0] % g or out % g:
@@ -78,7 +83,8 @@ def _spec(match: re.Match, shape: tuple[int, ...], where: str) -> dict:
         if any(size + 2 * p < k for size in shape[1:]):
             raise UserError(f"{where}: kernel {k} is larger than the padded input "
                             f"{shape[1] + 2 * p}x{shape[2] + 2 * p} (input {shape})")
-        return conv_spec(shape[0], out, k, stride=s, padding=p, groups=g)
+        spec = conv_spec(shape[0], out, k, stride=s, padding=p, groups=g)
+        return {**spec, "bias": True} if match.group(6) else spec
     kind, size = match.group(1), int(match.group(2))
     if size < 1:
         raise UserError(f"{where}: size must be >= 1")
@@ -91,7 +97,8 @@ def _spec(match: re.Match, shape: tuple[int, ...], where: str) -> dict:
     if len(shape) != 1:
         raise UserError(f"{where}: takes (N,) input, gets {shape}; put 'f' before it")
     if kind == "d":
-        return dense_spec(shape[0], size)
+        spec = dense_spec(shape[0], size)
+        return {**spec, "bias": True} if match.group(3) else spec
     return recurrent_spec(shape[0], size, bias=bool(match.group(3)))
 
 
@@ -127,7 +134,7 @@ def format_arch(arch: list[dict]) -> str:
         if kind == "flatten":
             tokens.append("f")
         elif kind == "dense":
-            tokens.append(f"d{spec['out_features']}")
+            tokens.append(f"d{spec['out_features']}{'b' if spec.get('bias') else ''}")
         elif kind == "recurrent":
             tokens.append(f"r{spec['out_features']}{'b' if spec.get('bias') else ''}")
         elif kind == "pool":
@@ -138,7 +145,7 @@ def format_arch(arch: list[dict]) -> str:
             token = f"c{spec['out_channels']}k{k[0]}" + (f"s{s[0]}" if s[0] != 1 else "") \
                 + (f"p{p[0]}" if p[0] else "") + (f"g{spec['groups']}" if spec["groups"] != 1
                                                   else "")
-            tokens.append(token)
+            tokens.append(token + ("b" if spec.get("bias") else ""))
         square = all(len(set(spec.get(key, [0]))) == 1 for key in
                      ("kernel_size", "stride", "padding", "dilation"))
         plain = (kind != "pool" or spec.get("weight", 1.0) == 1.0) and \

@@ -48,7 +48,15 @@ from .fold import lava_dense_synapse
 from .neuron import NeuronConfig, RouserCuba
 from .recurrent import Recurrent
 from .single_spike import MembraneReadout
-from .synapse import W_SCALE, delay_one_step, fold, make_neuron, quantize_weight
+from .synapse import (
+    W_SCALE,
+    fold,
+    make_neuron,
+    new_bias,
+    quantize_weight,
+    run_population,
+)
+from .synapse import delay_one_step as delay_one_step  # re-exported
 
 POOL_WEIGHT = 1.0  # a pool's constant weight (threshold units): mantissa 64
 
@@ -68,6 +76,7 @@ class Dense(nn.Module):
             weight_scale=weight_scale, pre_hook_fx=quantize_weight,
         )
         self.neuron = make_neuron(spec["out_features"], neuron, readout)
+        self.bias = new_bias(spec, spec["out_features"], self.neuron)
 
     def weight(self) -> torch.Tensor:
         """float32 ``(C_out, C_in)``: the weights the forward pass uses (quantized)."""
@@ -86,9 +95,9 @@ class Dense(nn.Module):
         w = quantize_weight(self.synapse.weight)
         w = w.reshape(w.shape[0], -1)
         if self.neuron.config.fold_exact:
-            return delay_one_step(self._fold_forward(x, w))
+            return self._fold_forward(x, w)
         current = nn.functional.linear(x.transpose(1, 2), w)
-        return delay_one_step(self.neuron(current.transpose(1, 2)))
+        return run_population(self.neuron, current.transpose(1, 2), self.bias)
 
     def _fold_forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Spikes of the fold export on Lava: the sum of Lava's effective integer weights
@@ -101,7 +110,8 @@ class Dense(nn.Module):
             a = torch.floor(nn.functional.linear(
                 xt, torch.from_numpy(w_eff.astype(np.float32))) * 2.0 ** exp)
         current = nn.functional.linear(xt, w).transpose(1, 2)  # (N, C_out, T)
-        return self.neuron(current, (a.transpose(1, 2) / W_SCALE, m))
+        return run_population(self.neuron, current, self.bias,
+                              (a.transpose(1, 2) / W_SCALE, m))
 
 
 class Conv(nn.Module):
@@ -120,6 +130,7 @@ class Conv(nn.Module):
             weight_scale=weight_scale, pre_hook_fx=quantize_weight,
         )
         self.neuron = make_neuron(spec["out_channels"], neuron, readout)
+        self.bias = new_bias(spec, spec["out_channels"], self.neuron)
 
     def weight(self) -> torch.Tensor:
         """float32 ``(C_out, C_in / groups, kH, kW)``: quantized forward weights."""
@@ -127,7 +138,7 @@ class Conv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.neuron.config.fold_exact:
-            return delay_one_step(self.neuron(self.synapse(x)))
+            return run_population(self.neuron, self.synapse(x), self.bias)
         w_int, m = fold(quantize_weight(self.synapse.weight),
                         cast(RouserCuba, self.neuron))  # fold_exact: a cuba neuron
         syn = self.synapse
@@ -135,7 +146,7 @@ class Conv(nn.Module):
             a = nn.functional.conv3d(x, torch.from_numpy(w_int.astype(np.float32)), None,
                                      syn.stride, syn.padding, syn.dilation, syn.groups)
             a = clip_activation(a)
-        return delay_one_step(self.neuron(self.synapse(x), (a / W_SCALE, m)))
+        return run_population(self.neuron, self.synapse(x), self.bias, (a / W_SCALE, m))
 
 
 class Pool(Conv):

@@ -29,24 +29,18 @@ import torch
 from torch import nn
 
 from .._slayer import slayer
-from ..loihi import BIAS_MAX, BIAS_MIN, STATE_SCALE, TH_SCALE, clip_v, wrap_u
+from ..loihi import STATE_SCALE, TH_SCALE, clip_v, wrap_u
 from .fold import DEFAULT_MAX_GAIN, choose_shared_threshold, folded_weights, lava_dense_rec_synapse
 from .neuron import NeuronConfig, RouserCuba, decay_rtz
-from .synapse import W_SCALE, delay_one_step, quantize_weight
-
-
-def quantize_bias(bias: torch.Tensor) -> torch.Tensor:
-    """A bias (threshold units) on Loihi's grid: multiples of 1/64 within the int16
-    ``bias_mant`` (straight-through gradient)."""
-    q = torch.round(bias * W_SCALE).clamp(BIAS_MIN, BIAS_MAX) / W_SCALE
-    return bias + (q - bias).detach()
-
-
-def fold_bias(b_mant: np.ndarray, th_mant: np.ndarray, m: int) -> np.ndarray:
-    """int64 ``bias_mant`` of the fold with shared ``vThMant`` ``m``: each neuron's bias
-    scaled like its weights (``m / th_mant_i``), rounded and clipped to int16."""
-    scaled = np.rint(b_mant.astype(np.float64) * m / th_mant.astype(np.float64))
-    return np.clip(scaled, BIAS_MIN, BIAS_MAX).astype(np.int64)
+from .synapse import (
+    W_SCALE,
+    bias_mant,
+    delay_one_step,
+    fold_bias,
+    new_bias,
+    quantize_bias,
+    quantize_weight,
+)
 
 
 class _RecurrentCuba(torch.autograd.Function):
@@ -136,7 +130,7 @@ class Recurrent(nn.Module):
         self.rec_synapse = slayer.synapse.Dense(size, size, weight_scale=weight_scale,
                                                 pre_hook_fx=quantize_weight)
         self.neuron = RouserCuba(size, neuron)
-        self.bias = nn.Parameter(torch.zeros(size)) if spec.get("bias") else None
+        self.bias = new_bias(spec, size, self.neuron)
 
     def weight(self) -> torch.Tensor:
         """float32 ``(C, C_in)``: the quantized feed-forward weights."""
@@ -152,8 +146,7 @@ class Recurrent(nn.Module):
         """int64 ``(C,)``: Loihi's ``bias_mant`` (zeros without a bias)."""
         if self.bias is None:
             return np.zeros(self.spec["out_features"], dtype=np.int64)
-        return np.rint(quantize_bias(self.bias.detach()).double().numpy() * W_SCALE) \
-            .astype(np.int64)
+        return bias_mant(self.bias)
 
     def deployed(self, w: torch.Tensor, w_rec: torch.Tensor, form: str,
                  max_gain: float = DEFAULT_MAX_GAIN) -> dict:

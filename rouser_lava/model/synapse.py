@@ -1,6 +1,13 @@
 """What every Rouser block shares: slayer's 8-bit weight grid, the Loihi 2 fold of a
-population's thresholds into its weights, the population a block holds, and the
-one-step synaptic delay of Loihi's output."""
+population's thresholds into its weights (and bias), the population a block holds, and
+the one-step synaptic delay of Loihi's output.
+
+A bias is Loihi's ``bias_mant`` (netx's ``bias``, ``bias_exp`` 6, lava-dl
+``src/lava/lib/dl/netx/hdf5.py``): ``bias_mant << 6`` is added to ``v`` every step from
+Lava's first step on, before any input has arrived. A block with a bias therefore runs
+its neurons on the delayed current (one more leading step, bias only) instead of
+delaying its spikes; without a bias the two are the same.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import torch
 from torch import nn
 
 from .._slayer import slayer
+from ..loihi import BIAS_MAX, BIAS_MIN
 from .fold import DEFAULT_MAX_GAIN, choose_shared_threshold, folded_weights
 from .neuron import NeuronConfig, RouserCuba
 from .single_spike import MembraneReadout, RouserSingleSpike
@@ -53,3 +61,49 @@ def delay_one_step(x: torch.Tensor) -> torch.Tensor:
         return nn.functional.pad(x.transpose(1, 2)[:, :-1], (0, 0, 1, 0)).transpose(1, 2)
     return nn.functional.pad(x[..., :-1], (1, 0))
 
+
+
+def quantize_bias(bias: torch.Tensor) -> torch.Tensor:
+    """A bias (threshold units) on Loihi's grid: multiples of 1/64 within the int16
+    ``bias_mant`` (straight-through gradient)."""
+    q = torch.round(bias * W_SCALE).clamp(BIAS_MIN, BIAS_MAX) / W_SCALE
+    return bias + (q - bias).detach()
+
+
+def bias_mant(bias: torch.Tensor) -> np.ndarray:
+    """int64 ``bias_mant`` of a trained bias ``(C,)``."""
+    return np.rint(quantize_bias(bias.detach()).double().numpy() * W_SCALE).astype(np.int64)
+
+
+def fold_bias(b_mant: np.ndarray, th_mant: np.ndarray, m: int) -> np.ndarray:
+    """int64 ``bias_mant`` of the fold with shared ``vThMant`` ``m``: each neuron's bias
+    scaled like its weights (``m / th_mant_i``), rounded and clipped to int16."""
+    scaled = np.rint(b_mant.astype(np.float64) * m / th_mant.astype(np.float64))
+    return np.clip(scaled, BIAS_MIN, BIAS_MAX).astype(np.int64)
+
+
+def new_bias(spec: dict, size: int, neuron: nn.Module) -> nn.Parameter | None:
+    """The learnable bias ``(C,)`` (zeros) a block's ``spec`` asks for with ``"bias":
+    True``, else None; ValueError unless ``neuron`` is a plain cuba population."""
+    if not spec.get("bias"):
+        return None
+    if type(neuron) is not RouserCuba:
+        raise ValueError("a bias needs the cuba neuron and a spiking layer (no "
+                         "single-spike neuron, no membrane readout)")
+    return nn.Parameter(torch.zeros(size))
+
+
+def run_population(neuron: nn.Module, current: torch.Tensor, bias: nn.Parameter | None,
+                   folded: tuple[torch.Tensor, int] | None = None) -> torch.Tensor:
+    """A block's output spikes ``(N, C, ..., T)``: ``neuron`` on ``current`` (and the
+    fold's run ``folded``, see :meth:`RouserCuba.forward`), delayed one step as Loihi's
+    synapse delays them; with a ``bias``, the neurons run on the delayed current with the
+    bias (the fold's, scaled by ``m / vThMant_i``, when folded)."""
+    if bias is None:
+        return delay_one_step(neuron(current) if folded is None else neuron(current, folded))
+    b_run = bias_mant(bias)
+    if folded is not None:
+        b_run = fold_bias(b_run, neuron.threshold_mant().numpy(), folded[1])
+        folded = (delay_one_step(folded[0]), folded[1])
+    return neuron(delay_one_step(current), folded,
+                  (quantize_bias(bias), torch.from_numpy(b_run)))

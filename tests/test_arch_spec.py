@@ -62,7 +62,7 @@ def test_errors_name_layer_and_shapes(text, shape, message):
 def test_settings_refuse_recurrent_single_spike_and_bad_syntax():
     with pytest.raises(UserError, match="layer 0 'r64': recurrent and biased layers hold"):
         TrainSettings(arch="r64-d10", neuron="single-spike")
-    with pytest.raises(UserError, match=r"layer 1 'd10b': .* readout\W* membrane"):
+    with pytest.raises(UserError, match=r"layer 1 'd10b': .*readout\W* membrane"):
         TrainSettings(arch="d64-d10b", readout="membrane")
     with pytest.raises(UserError, match="layer 1 'q' is not a layer"):
         TrainSettings(arch="d64-q-d10")

@@ -54,11 +54,12 @@ class _RecurrentCuba(torch.autograd.Function):
         a_ff, rec_eff, exp, th_int, bias_int, gain = run
         i_decay, v_decay, tau_rho, scale_rho = consts
         n, steps, size = a_ff.shape
-        u = torch.zeros((n, size), dtype=torch.int64)
+        dev = current.device
+        u = torch.zeros((n, size), dtype=torch.int64, device=dev)
         v = torch.zeros_like(u)
-        s_prev = torch.zeros((n, size), dtype=torch.float64)
-        spikes = torch.zeros((n, steps, size), dtype=current.dtype)
-        v_seen = torch.zeros((n, steps, size), dtype=current.dtype)
+        s_prev = torch.zeros((n, size), dtype=torch.float64, device=dev)
+        spikes = torch.zeros((n, steps, size), dtype=current.dtype, device=dev)
+        v_seen = torch.zeros((n, steps, size), dtype=current.dtype, device=dev)
         rec_t = rec_eff.T.contiguous()
         for t in range(steps):
             rec = torch.floor(s_prev @ rec_t * 2.0 ** exp).to(torch.int64)
@@ -83,7 +84,7 @@ class _RecurrentCuba(torch.autograd.Function):
         n, steps, size = v_seen.shape
         grad_x = torch.empty_like(v_seen)
         grad_v_all = torch.empty_like(v_seen)
-        gv_sur_sum = torch.zeros(size, dtype=v_seen.dtype)
+        gv_sur_sum = torch.zeros(size, dtype=v_seen.dtype, device=v_seen.device)
         gu = torch.zeros((n, size), dtype=v_seen.dtype)
         gv = torch.zeros_like(gu)
         w = w_rec.detach()
@@ -153,9 +154,9 @@ class Recurrent(nn.Module):
         """The integers the netx file holds for quantized weights ``w``, ``w_rec``:
         ``weight``, ``weight_rec``, ``bias`` (int64 ``bias_mant``) and ``v_th_mant``
         (``(C,)`` in vector form, the shared ``()`` in fold form), and ``clipped``."""
-        w_all = np.rint(torch.cat((w, w_rec), 1).detach().double().numpy() * W_SCALE) \
+        w_all = np.rint(torch.cat((w, w_rec), 1).detach().double().cpu().numpy() * W_SCALE) \
             .astype(np.int64)
-        th_mant = self.neuron.threshold_mant().numpy()
+        th_mant = self.neuron.threshold_mant().cpu().numpy()
         bias = self.bias_mant()
         clipped = 0
         if form == "fold":
@@ -177,17 +178,19 @@ class Recurrent(nn.Module):
         form = "fold" if cfg.fold_exact else "vector"
         ints = self.deployed(w, w_rec, form)
         ff_eff, rec_eff, exp = lava_dense_rec_synapse(ints["weight"], ints["weight_rec"])
+        dev = x.device
         th_mant = self.neuron.threshold_mant().double()
-        v_th = torch.from_numpy(np.broadcast_to(ints["v_th_mant"], th_mant.shape).copy())
+        v_th = torch.from_numpy(np.broadcast_to(ints["v_th_mant"], th_mant.shape).copy()) \
+            .to(dev)
         gain = v_th.double() / th_mant
         xt = delay_one_step(x).transpose(1, 2)  # (N, T, C_in): Lava's synaptic delay
         with torch.no_grad():
             a_ff = torch.floor(xt.double() @ torch.from_numpy(ff_eff.T.astype(np.float64))
-                               * 2.0 ** exp).to(torch.int64)
+                               .to(dev) * 2.0 ** exp).to(torch.int64)
         current = nn.functional.linear(xt, w)  # (N, T, C), the gradient's path
         bias = None if self.bias is None else quantize_bias(self.bias)
-        run = (a_ff, torch.from_numpy(rec_eff.astype(np.float64)), exp,
-               v_th.to(torch.int64) * TH_SCALE, torch.from_numpy(ints["bias"]), gain)
+        run = (a_ff, torch.from_numpy(rec_eff.astype(np.float64)).to(dev), exp,
+               v_th.to(torch.int64) * TH_SCALE, torch.from_numpy(ints["bias"]).to(dev), gain)
         consts = (cfg.i_decay, cfg.v_decay, self.neuron.tau_rho, self.neuron.scale_rho)
         th = self.neuron.quantized_threshold()
         s = _RecurrentCuba.apply(current, w_rec, th, bias, run, consts)

@@ -72,7 +72,8 @@ def quantize_bias(bias: torch.Tensor) -> torch.Tensor:
 
 def bias_mant(bias: torch.Tensor) -> np.ndarray:
     """int64 ``bias_mant`` of a trained bias ``(C,)``."""
-    return np.rint(quantize_bias(bias.detach()).double().numpy() * W_SCALE).astype(np.int64)
+    return np.rint(quantize_bias(bias.detach()).double().cpu().numpy() * W_SCALE) \
+        .astype(np.int64)
 
 
 def fold_bias(b_mant: np.ndarray, th_mant: np.ndarray, m: int) -> np.ndarray:
@@ -103,7 +104,7 @@ def run_population(neuron: nn.Module, current: torch.Tensor, bias: nn.Parameter 
         return delay_one_step(neuron(current) if folded is None else neuron(current, folded))
     b_run = bias_mant(bias)
     if folded is not None:
-        b_run = fold_bias(b_run, neuron.threshold_mant().numpy(), folded[1])
+        b_run = fold_bias(b_run, neuron.threshold_mant().cpu().numpy(), folded[1])
         folded = (delay_one_step(folded[0]), folded[1])
     return neuron(delay_one_step(current), folded,
-                  (quantize_bias(bias), torch.from_numpy(b_run)))
+                  (quantize_bias(bias), torch.from_numpy(b_run).to(current.device)))

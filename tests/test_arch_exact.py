@@ -188,3 +188,34 @@ def test_bias_alone_drives_spikes_from_lavas_first_step(form, tmp_path):
         assert all(trained[i][..., 0].sum() > 0 for i in biased)
         for a, b in zip(trained, emulated):
             assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("lava", [False, pytest.param(True, marks=pytest.mark.lava)],
+                         ids=["emulator", "lava"])
+def test_single_spike_conv_and_pool_are_exact(lava, tmp_path):
+    """Single-spike neurons in conv and pool layers (vector form, written refractory for
+    the sample) with a membrane readout: training forward == emulator (== Lava), at most
+    one spike per neuron."""
+    torch.manual_seed(4)
+    cfg = NeuronConfig(neuron="single-spike", readout="membrane", current_decay=1.0,
+                       voltage_decay=0.1)
+    arch = [conv_spec(2, 4, 3, padding=1), pool_spec(4, 2, weight=0.5), {"kind": "flatten"},
+            dense_spec(4 * 3 * 3, 3)]
+    net = RouserNet((2, 6, 7), arch, cfg)
+    with torch.no_grad():
+        net.blocks[0].synapse.weight.mul_(4.0)
+        net.blocks[3].synapse.weight.mul_(4.0)
+        for block in net.spiking_blocks()[:-1]:
+            th = block.neuron.threshold
+            th.copy_(0.3 + 0.5 * torch.rand(th.shape))
+    path = str(tmp_path / "ss.net")
+    write_netx(quantize_network(net, "vector"), path, 24)
+    x = random_spikes((4, 2, 6, 7, 24), 0.2, seed=2)
+    with torch.no_grad():
+        trained = [o.numpy().astype(np.uint8) for o in
+                   net.spike_outputs(net(torch.from_numpy(x).float()))]
+    got = (simulate(path, x, progress=False) if lava else emulate(load_netx(path), x)).spikes
+    for k, (a, b) in enumerate(zip(trained[:-1], got)):
+        assert a.sum() > 0, f"layer {k} silent"
+        assert a.reshape(4, -1, 24).sum(-1).max() <= 1  # one spike per neuron at most
+        assert np.array_equal(a, b), k

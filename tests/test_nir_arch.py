@@ -225,3 +225,26 @@ def test_snntorch_braille_export_imports_and_runs(bias, form, floor, tmp_path):
     got = emulated(result.net, tmp_path / "b.net", x, form)
     assert all(a.sum() > 0 and a.mean() < 0.5 for a in ref)  # spiking, not saturated
     assert min(agreement(ref, got)) >= floor, agreement(ref, got)
+
+
+def test_nested_recurrent_subgraph_imports_like_the_flat_one(tmp_path):
+    """snnTorch's RSynaptic as the nested subgraph ``{input, lif, w_rec, output}`` (the
+    NIR paper's ``braille_*_subgraph.nir`` form) imports as its flattened form does."""
+    from snntorch.export_nir import export_to_nir
+
+    flat = export_to_nir(braille(True), torch.zeros(12))
+    inner = {"input": nir.Input(input_type={"input": np.array([38])}),
+             "lif": flat.nodes["1.lif"], "w_rec": flat.nodes["1.w_rec"],
+             "output": nir.Output(output_type={"output": np.array([38])})}
+    sub = nir.NIRGraph(nodes=inner, edges=[("input", "lif"), ("lif", "w_rec"),
+                                           ("w_rec", "lif"), ("lif", "output")],
+                       type_check=False)
+    nodes = {k: v for k, v in flat.nodes.items() if not k.startswith("1.")} | {"1": sub}
+    edges = [("input", "0"), ("0", "1.input"), ("1.output", "2"), ("2", "3"),
+             ("3", "output")]
+    nested = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+    a = import_nir(flat, convention="snntorch", reset="zero").net
+    b = import_nir(nested, convention="snntorch", reset="zero").net
+    assert a.arch == b.arch and a.arch[0]["kind"] == "recurrent"
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), name

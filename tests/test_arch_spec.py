@@ -13,7 +13,7 @@ from rouser_lava.cli import export_main, map_main, train_main
 from rouser_lava.errors import UserError
 from rouser_lava.model.archspec import format_arch, parse_arch
 from rouser_lava.model.blocks import conv_spec, dense_spec, pool_spec, recurrent_spec
-from rouser_lava.training.presets import PRESETS, resolve
+from rouser_lava.training.presets import CORES, PRESETS, resolve
 from rouser_lava.training.settings import TrainSettings
 
 from .conftest import error_line
@@ -98,6 +98,6 @@ def test_presets_train_export_and_fit_loihi2(preset, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "verdict: fits: loihi2-oheogulch" in out
     doc = json.loads((tmp_path / "m.json").read_text())
-    assert doc["fits"] and doc["chips"] == 1
+    assert doc["fits"] and doc["chips"] == 1 and doc["cores"] == CORES[preset]  # as --help says
     kinds = {"dvs128-conv": "conv", "nmnist-conv": "conv", "shd-rec": "dense_rec"}[preset]
     assert f"({kinds})" in out

@@ -200,10 +200,14 @@ def data_options(args: argparse.Namespace) -> dict:
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
     """Preset, data and hyperparameter options (``None`` = preset or built-in default)."""
-    from ..training.presets import PRESETS, architecture
+    from ..training.presets import CORES, PRESETS, architecture
+
+    def shown(name: str) -> str:
+        cores = f"; {CORES[name]} Loihi 2 cores" if name in CORES else ""
+        return f"{name} ({architecture(name)}{cores})"
 
     p.add_argument("--preset", choices=tuple(PRESETS), default=None,
-                   help=", ".join(f"{name} ({architecture(name)})" for name in PRESETS))
+                   help=", ".join(shown(name) for name in PRESETS))
     add_data_options(p)
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=positive_int, default=None, help="default 10")

@@ -73,6 +73,10 @@ SHAPES = {"nmnist": ("34x34x2", 10), "dvs128": ("128x128x2", 11), "shd": ("700",
           "nmnist-conv": ("34x34x2", 10)}  # input and classes, for --help
 
 
+CORES = {"dvs128-conv": 9, "shd-rec": 4, "nmnist-conv": 9}  # rouser-map on loihi2-oheogulch
+# of the exported preset network (geometry alone decides it; tests/test_arch_spec.py)
+
+
 def architecture(name: str) -> str:
     """``34x34x2-500-500-10``: a preset's layer sizes (its ``--arch`` after the input
     for a preset that has one)."""

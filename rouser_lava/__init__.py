@@ -7,9 +7,14 @@ The names below are the Python API; each is imported on first use, so
 ========================  ==========================================================
 ``NeuronConfig``          neuron settings (threshold init, decays, surrogate)
 ``Dense``, ``Conv``,      Rouser blocks: slayer synapse + CUBA neurons with one
-``Flatten``               learnable threshold per neuron (per channel in conv)
+``Pool``, ``Recurrent``,  learnable threshold per neuron (per channel in conv and
+``Flatten``               pool); sum pooling; dense + recurrent weights
 ``dense_spec``,           layer descriptions the blocks are built from
-``conv_spec``
+``conv_spec``,
+``pool_spec``,
+``recurrent_spec``
+``parse_arch``,           ``--arch`` strings <-> layer descriptions
+``format_arch``
 ``RouserNet``             a network of blocks; ``RouserNet.from_blocks`` wraps the
                           blocks of your own ``nn.Module``
 ``SpikeDataset``,         spike data ``(N, *input_shape, T)``; datasets by name
@@ -48,6 +53,9 @@ _API = {
     "NeuronConfig": "model.neuron",
     "Dense": "model.blocks", "Conv": "model.blocks", "Flatten": "model.blocks",
     "dense_spec": "model.blocks", "conv_spec": "model.blocks", "RouserNet": "model.blocks",
+    "Pool": "model.blocks", "pool_spec": "model.blocks", "recurrent_spec": "model.blocks",
+    "Recurrent": "model.recurrent",
+    "parse_arch": "model.archspec", "format_arch": "model.archspec",
     "save_model": "model.modelfile", "load_model": "model.modelfile",
     "SpikeDataset": "data.dataset", "load_dataset": "data.registry",
     "TrainConfig": "training.loop", "train": "training.loop", "evaluate": "training.loop",

@@ -139,7 +139,7 @@ def test_imported_thresholds_are_learnable_per_neuron(tmp_path):
 
 
 @pytest.mark.parametrize("extra, field", [
-    ({"bias": np.arange(1, 5)}, "bias"), ({"delay": np.ones(4)}, "delay"),
+    ({"delay": np.ones(4)}, "delay"),
     ({"refDelay": 5}, "neuron/refDelay"), ({"gradedSpike": True}, "neuron/gradedSpike"),
 ])
 def test_refusals_name_layer_and_field(extra, field, tmp_path):
@@ -153,25 +153,48 @@ def test_refusals_name_layer_and_field(extra, field, tmp_path):
     assert "\n" not in str(err.value)
 
 
-def test_dense_rec_and_input_neurons_are_refused(tmp_path):
-    from .netx_random import write_random_netx
-
-    for seed in range(40):
-        _, info = write_random_netx(str(tmp_path / "r.net"), seed)
-        if "dense_rec" in info["kinds"]:
-            break
-    with h5py.File(tmp_path / "r.net", "a") as f:
-        for i in f["layer"]:
-            for key in ("bias",):
-                if key in f["layer"][i]:
-                    del f["layer"][i][key]
-    with pytest.raises(UserError, match="dense_rec"):
-        import_netx(tmp_path / "r.net")
+def test_input_neurons_are_refused(tmp_path):
     write_lavadl_netx(tmp_path / "in.net", 0, conv=False)
     with h5py.File(tmp_path / "in.net", "a") as f:
         _neuron(f["layer/0"], np.random.default_rng(0), 1)
     with pytest.raises(UserError, match="layer 0 \\(input\\): neuron:"):
         import_netx(tmp_path / "in.net")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bias_and_dense_rec_import_spike_exact(seed, tmp_path):
+    """lava-dl-style files given biases (conv: per channel, or per neuron in Lava's (W,
+    H, C) order; dense: per neuron) and a dense_rec layer import exactly and export
+    back to the same emulator spikes."""
+    conv = seed % 2 == 1
+    path = tmp_path / "orig.net"
+    write_lavadl_netx(path, seed, conv)
+    rng = np.random.default_rng(seed)
+    with h5py.File(path, "a") as f:
+        last = str(len(f["layer"]) - 1)
+        for i in f["layer"]:
+            g = f["layer"][i]
+            kind = g["type"][0].decode()
+            shape = tuple(int(v) for v in g["shape"][()])
+            if kind == "conv":
+                per_channel = rng.integers(-40, 40, shape[0])
+                g.create_dataset("bias", data=per_channel if seed % 4 == 1 else
+                                 np.broadcast_to(per_channel, shape[::-1]).copy())
+            elif kind == "dense":
+                g.create_dataset("bias", data=rng.integers(-40, 40, shape[0]))
+                if i == last:  # the output layer becomes recurrent
+                    del g["type"]
+                    g.create_dataset("type", (1,), "S10", [b"dense_rec"])
+                    g.create_dataset("weight_rec",
+                                     data=rng.integers(-60, 60, (shape[0], shape[0])) * 2)
+    result = import_netx(path)
+    assert result.notes == []
+    blocks = result.net.spiking_blocks()
+    assert blocks[-1].spec["kind"] == "recurrent"
+    assert all(b.bias is not None for b in blocks)
+    write_netx(quantize_network(result.net, "vector"), tmp_path / "back.net", 20)
+    x = random_spikes((6, *result.net.input_shape, 20), 0.4, seed)
+    assert_same_spikes(path, tmp_path / "back.net", x)
 
 
 def test_cli_import_train_export(tmp_path, capsys):

@@ -99,18 +99,15 @@ def test_approximations_are_reported_and_strict_refuses():
                          v_leak=np.full(3, 0.1), v_threshold=np.ones(3), w_in=np.full(3, 40.0))
     result = import_nir(_graph(neuron, weight=np.full((3, 4), 0.3)), convention="lava")
     text = "\n".join(result.notes)
-    for what in ("v_leak", "per-neuron tau_mem", "rounded", "quantized"):
+    for what in ("per-neuron tau_mem", "rounded", "quantized"):
         assert what in text, what
-    with pytest.raises(UserError, match="node 'lif' \\(CubaLIF\\): v_leak:"):
-        import_nir(_graph(neuron), convention="lava", strict=True)
-    neuron.v_leak = np.zeros(3)
+    assert "v_leak" not in text  # v_leak is Loihi's bias: imported, not dropped
+    assert result.net.spiking_blocks()[0].bias is not None
     with pytest.raises(UserError, match="node 'lif' \\(CubaLIF\\): tau_mem:"):
         import_nir(_graph(neuron), convention="lava", strict=True)
 
 
 @pytest.mark.parametrize("change, match", [
-    (lambda g: g.nodes.update(fc=nir.Affine(weight=np.ones((3, 4)), bias=np.ones(3))),
-     "node 'fc' \\(Affine\\): bias:"),
     (lambda g: setattr(g.nodes["lif"], "v_reset", np.ones(3)),
      "node 'lif' \\(CubaLIF\\): v_reset:"),
     (lambda g: setattr(g.nodes["lif"], "v_threshold", np.zeros(3)),
@@ -118,9 +115,13 @@ def test_approximations_are_reported_and_strict_refuses():
     (lambda g: g.nodes.update(lif=nir.SumPool2d(kernel_size=np.array([2, 2]),
                                                 stride=np.array([2, 2]),
                                                 padding=np.array([0, 0]))),
-     "node 'lif' \\(SumPool2d\\): type:"),
-    (lambda g: g.nodes.update(rec=nir.NIRGraph(nodes={}, edges=[], type_check=False)),
-     "node 'rec' \\(NIRGraph\\): nodes:"),
+     "node 'lif' \\(SumPool2d\\): type: follows a synapse"),
+    (lambda g: (g.nodes.update(rec=nir.Linear(weight=np.ones((2, 2)))),
+                g.edges.extend([("lif", "rec"), ("rec", "lif")])),
+     "node 'rec' \\(Linear\\): weight: of shape \\(2, 2\\); the loop needs \\(3, 3\\)"),
+    (lambda g: g.nodes.update(lif=_cuba(3, 4e-4, 8e-4, 8.0, 4.0, v_reset=np.ones(3)),
+                              fc=nir.Affine(weight=np.ones((3, 4)), bias=np.ones(3))),
+     "node 'lif' \\(CubaLIF\\): v_reset:"),
     (lambda g: g.edges.append(("fc", "output")), "node 'fc' \\(Linear\\): edges:"),
 ])
 def test_refusals_name_node_and_field(change, match):

@@ -200,10 +200,14 @@ def data_options(args: argparse.Namespace) -> dict:
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
     """Preset, data and hyperparameter options (``None`` = preset or built-in default)."""
-    from ..training.presets import PRESETS, architecture
+    from ..training.presets import CORES, PRESETS, architecture
+
+    def shown(name: str) -> str:
+        cores = f"; {CORES[name]} Loihi 2 cores" if name in CORES else ""
+        return f"{name} ({architecture(name)}{cores})"
 
     p.add_argument("--preset", choices=tuple(PRESETS), default=None,
-                   help=", ".join(f"{name} ({architecture(name)})" for name in PRESETS))
+                   help=", ".join(shown(name) for name in PRESETS))
     add_data_options(p)
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=positive_int, default=None, help="default 10")
@@ -211,7 +215,14 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="initial threshold of every neuron, 1/64 .. 2048 (Loihi's 17-bit "
                         "vThMant; default 1.25)")
     g.add_argument("--hidden", type=hidden_sizes, default=None,
-                   help="hidden layer sizes, comma-separated (default 128)")
+                   help="hidden layer sizes of a dense net, comma-separated (default 128)")
+    g.add_argument("--arch", default=None, metavar="SPEC",
+                   help="the layers, '-'-separated: c<C>[k<K>][s<S>][p<P>][g<G>] conv "
+                        "(kernel K default 3, stride, padding, groups), p<K> sum pool KxK "
+                        "(stride K), f flatten, d<N> dense, r<N> recurrent; a trailing b "
+                        "on c, d, r adds a learnable bias; the last layer has one neuron "
+                        "per class; e.g. "
+                        "c16k5s2-p2-c32k3-p2-f-d128-d11 or r256-d20 (replaces --hidden)")
     g.add_argument("--lr", type=learning_rate, default=None,
                    help="Adam learning rate of the weights, in (0, 1] (default 1e-3)")
     g.add_argument("--lr-threshold", type=learning_rate, default=None,

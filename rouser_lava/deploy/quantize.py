@@ -37,14 +37,16 @@ import numpy as np
 
 from ..errors import UserError, param
 from ..loihi import TH_MANT_MAX, TH_SCALE
-from ..model.blocks import W_SCALE, Flatten, RouserNet, layer_shapes
+from ..model.blocks import W_SCALE, Flatten, Pool, RouserNet, layer_shapes, pool_conv_spec
 from ..model.fold import (
     DEFAULT_MAX_GAIN,
     choose_shared_threshold,
     fold_weights,
     folded_weights,
 )
+from ..model.recurrent import Recurrent
 from ..model.single_spike import MembraneReadout
+from ..model.synapse import bias_mant, fold_bias
 from ..netx.network import THRESHOLD_FORMS, LayerReport, QuantizedNetwork, QuantLayer
 
 
@@ -64,14 +66,56 @@ def _check_values(name: str, block) -> None:
                         f"and would be clamped (largest {th.max().item():.4g})")
 
 
+def _fold_error(weight: np.ndarray, w_mant: np.ndarray, th_mant: np.ndarray,
+                m: int) -> float:
+    """Largest ``|w_q * th_i / M - w|`` of a row relative to the row's largest ``|w|``."""
+    back = fold_weights(weight.astype(np.float64), m / th_mant, 1.0)  # w_q * th_i / M
+    rows = np.abs(w_mant.reshape(len(w_mant), -1)).max(axis=1)
+    dev = np.abs(back - w_mant).reshape(len(w_mant), -1).max(axis=1)
+    return float(np.max(np.where(rows > 0, dev / np.maximum(rows, 1), 0.0)))
+
+
+def _quantize_recurrent(name: str, block: Recurrent, shape, form: str,
+                        max_gain: float) -> tuple[QuantLayer, LayerReport]:
+    """A recurrent block as netx ``dense_rec`` (both matrices, and the bias, folded
+    alike: :meth:`Recurrent.deployed`)."""
+    from lava.lib.dl.netx.utils import optimize_weight_bits
+
+    _check_values(name, block)
+    w, w_rec = block.weight(), block.weight_rec()
+    ints = block.deployed(w, w_rec, form, max_gain)
+    th_mant = block.neuron.threshold_mant().numpy()
+    weight = np.hstack((ints["weight"], ints["weight_rec"]))
+    if not ints["weight"].any():
+        raise UserError(f"{name}: every input weight rounds to 0 on Loihi's weight grid: "
+                        f"the layer could never fire; train the model first")
+    w_mant = np.rint(np.hstack((w.numpy(), w_rec.numpy())).astype(np.float64) * W_SCALE)
+    fold = form == "fold"
+    m = int(ints["v_th_mant"]) if fold else 0
+    _, bits, exp, _ = optimize_weight_bits(weight)
+    cfg = block.neuron.config
+    layer = QuantLayer("dense_rec", dict(block.spec), tuple(shape),
+                       ints["weight"].astype(np.int32), ints["v_th_mant"], cfg.i_decay,
+                       cfg.v_decay, weight_rec=ints["weight_rec"].astype(np.int32),
+                       bias=ints["bias"] if block.bias is not None else None)
+    report = LayerReport(name, int(exp), int(bits), ints["clipped"],
+                         float(th_mant.min() / TH_SCALE), float(th_mant.max() / TH_SCALE),
+                         m / TH_SCALE if fold else None,
+                         _fold_error(weight, w_mant, th_mant, m) if fold else 0.0)
+    return layer, report
+
+
 def _quantize_layer(name: str, block, shape, form: str,
                     max_gain: float) -> tuple[QuantLayer, LayerReport]:
     from lava.lib.dl.netx.utils import optimize_weight_bits
 
+    if isinstance(block, Recurrent):
+        return _quantize_recurrent(name, block, shape, form, max_gain)
     _check_values(name, block)
     w_mant = np.rint(block.weight().numpy().astype(np.float64) * W_SCALE).astype(np.int64)
     th_mant = block.neuron.threshold_mant().numpy()
     readout = isinstance(block.neuron, MembraneReadout)
+    bias = None if block.bias is None else bias_mant(block.bias)
     if readout:  # one vThMant for all: nothing to fold
         weight, v_th, th_ref = w_mant, np.array(TH_MANT_MAX, dtype=np.int64), None
         clipped, err = 0, 0.0
@@ -81,11 +125,9 @@ def _quantize_layer(name: str, block, shape, form: str,
     else:
         m = choose_shared_threshold(w_mant, th_mant, max_gain)
         weight, clipped = folded_weights(w_mant, th_mant, m)
+        bias = None if bias is None else fold_bias(bias, th_mant, m)
         v_th, th_ref = np.array(m, dtype=np.int64), m / TH_SCALE
-        back = fold_weights(weight.astype(np.float64), m / th_mant, 1.0)  # w_q * th_i / M
-        rows = np.abs(w_mant.reshape(len(w_mant), -1)).max(axis=1)
-        dev = np.abs(back - w_mant).reshape(len(w_mant), -1).max(axis=1)
-        err = float(np.max(np.where(rows > 0, dev / np.maximum(rows, 1), 0.0)))
+        err = _fold_error(weight, w_mant, th_mant, m)
     if not weight.any():  # netx's optimize_weight_bits divides by the largest weight
         raise UserError(f"{name}: every weight rounds to 0 on Loihi's weight grid (largest "
                         f"|w| {np.abs(block.weight().numpy()).max():.3g}, step "
@@ -97,8 +139,9 @@ def _quantize_layer(name: str, block, shape, form: str,
         decays, single = (cfg.readout_i_decay, 0), False
     else:
         decays, single = (cfg.i_decay, cfg.v_decay), cfg.neuron == "single-spike"
-    layer = QuantLayer(block.spec["kind"], dict(block.spec), tuple(shape),
-                       weight.astype(np.int32), v_th, *decays, single)
+    spec = pool_conv_spec(block.spec) if isinstance(block, Pool) else dict(block.spec)
+    layer = QuantLayer(spec["kind"], spec, tuple(shape),
+                       weight.astype(np.int32), v_th, *decays, single, bias=bias)
     report = LayerReport(name, int(exp), int(bits), clipped,
                          float(th_mant.min() / TH_SCALE), float(th_mant.max() / TH_SCALE),
                          th_ref, err)

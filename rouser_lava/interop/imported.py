@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..loihi import STATE_SCALE, TH_MANT_MAX, TH_SCALE
+from ..loihi import BIAS_MAX, BIAS_MIN, STATE_SCALE, TH_MANT_MAX, TH_SCALE
 from ..model.blocks import W_SCALE, RouserNet
 from ..model.neuron import NeuronConfig
 
@@ -34,7 +34,9 @@ class ImportedLayer:
 
     ``spec`` is its layer dict (see model/blocks.py); ``weight`` float64 ``(C_out,
     C_in)`` or ``(C_out, C_in / groups, kH, kW)`` on the 8-bit grid; ``threshold``
-    float64 ``(C_out,)`` on the 1/64 grid; ``i_decay`` and ``v_decay`` 12-bit decays.
+    float64 ``(C_out,)`` on the 1/64 grid; ``i_decay`` and ``v_decay`` 12-bit decays;
+    ``weight_rec`` float64 ``(C_out, C_out)`` of a recurrent layer; ``bias`` float64
+    ``(C_out,)`` on the 1/64 grid (added to ``v`` every step) where the layer has one.
     A flatten has only its ``spec``.
     """
 
@@ -43,6 +45,8 @@ class ImportedLayer:
     threshold: np.ndarray | None = None
     i_decay: int = 0
     v_decay: int = 0
+    weight_rec: np.ndarray | None = None
+    bias: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -70,13 +74,21 @@ def snap(values: np.ndarray, step: float, lo: float, hi: float) -> np.ndarray | 
 
 def fit_grid(name: str, weight: np.ndarray, threshold: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """:func:`fit_layer` of a layer without a bias: ``(weight, threshold, notes)``."""
+    w, th, _, notes = fit_layer(name, weight, threshold, np.zeros(len(threshold)))
+    return w, th, notes
+
+
+def fit_layer(name: str, weight: np.ndarray, threshold: np.ndarray, bias: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """``weight`` and ``threshold`` of one layer on Rouser's grids, and notes.
 
     Weights already on the 8-bit grid are kept; otherwise weights and thresholds are
     scaled by one factor ``c`` (CUBA with reset to zero spikes the same when a layer's
     weights and thresholds scale together) that makes the largest ``|c w|`` fill the
     8-bit range, and the weights rounded to 1/32. Thresholds are rounded to 1/64
-    within Loihi's 17 bits.
+    within Loihi's 17 bits, and the ``bias`` (``(C_out,)``, added to ``v`` each step)
+    scaled by ``c`` like them and rounded to 1/64 within Loihi's int16 ``bias_mant``.
     """
     c, notes = 1.0, []
     snapped = snap(weight, W_STEP, W_LO, W_HI)
@@ -98,7 +110,12 @@ def fit_grid(name: str, weight: np.ndarray, threshold: np.ndarray
     if snap(threshold * c, 1 / TH_SCALE, 1 / TH_SCALE, TH_MANT_MAX / TH_SCALE) is None:
         notes.append(f"{name}: thresholds rounded to Loihi's 1/64 grid (largest change "
                      f"{100 * th_err:.3g} %)")
-    return weight, th, notes
+    b = np.clip(np.rint(bias * c * TH_SCALE), BIAS_MIN, BIAS_MAX) / TH_SCALE
+    if np.any(bias != 0) and snap(bias * c, 1 / TH_SCALE, BIAS_MIN / TH_SCALE,
+                                  BIAS_MAX / TH_SCALE) is None:
+        notes.append(f"{name}: bias rounded to Loihi's 1/64 grid (largest change "
+                     f"{float(np.abs(b - bias * c).max()):.3g}, threshold units)")
+    return weight, th, b, notes
 
 
 def decay_12bit(name: str, what: str, decay: float, notes: list[str]) -> int:
@@ -135,6 +152,11 @@ def build_network(input_shape: tuple[int, ...], layers: list[ImportedLayer]) -> 
             w = block.synapse.weight
             w.copy_(torch.from_numpy(la.weight).to(w.dtype).reshape(w.shape))
             block.neuron.threshold.copy_(torch.from_numpy(la.threshold).float())
+            if la.weight_rec is not None:
+                w = block.rec_synapse.weight
+                w.copy_(torch.from_numpy(la.weight_rec).to(w.dtype).reshape(w.shape))
+            if la.bias is not None:
+                block.bias.copy_(torch.from_numpy(la.bias).float())
     net.eval()
     return net
 

@@ -15,13 +15,16 @@ What is kept exact:
 - **Thresholds**: ``vThMant / 64``, one learnable threshold per neuron (dense) or per
   channel (conv; a scalar ``vThMant`` is repeated).
 - **Decays**: ``iDecay`` and ``vDecay`` per layer (layers may differ).
+- **Bias** (``bias_mant``): ``bias / 64`` per neuron (dense) or per channel (conv), a
+  learnable bias of the block.
+- **dense_rec**: a recurrent block; both matrices as Lava acts with them (one exponent
+  for the two, :func:`rouser_lava.model.fold.lava_dense_rec_synapse`).
 
-Refused, with one line naming the layer and the field: a bias (Rouser blocks have
-none), ``dense_rec``, synaptic ``delay``, an input layer with neurons, refractory
-(``refDelay >= 2``) or graded-spike neurons, neuron types other than CUBA/LOIHI, a
-layer without a neuron group, and per-neuron thresholds in a conv layer that differ
-within a channel. Geometry and value ranges are checked first by
-:func:`rouser_lava.netx.check.check_netx`.
+Refused, with one line naming the layer and the field: synaptic ``delay``, an input
+layer with neurons, refractory (``refDelay >= 2``) or graded-spike neurons, neuron
+types other than CUBA/LOIHI, a layer without a neuron group, and per-neuron thresholds
+or biases in a conv layer that differ within a channel. Geometry and value ranges are
+checked first by :func:`rouser_lava.netx.check.check_netx`.
 """
 
 from __future__ import annotations
@@ -35,10 +38,10 @@ from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
 from ..errors import UserError, param
 from ..loihi import TH_SCALE
 from ..model.blocks import W_SCALE
-from ..model.fold import lava_dense_synapse
+from ..model.fold import lava_dense_rec_synapse, lava_dense_synapse
 from ..netx.check import REFRACTORY_MIN, check_netx
 from ..netx.shape import netx_input_shapes
-from .imported import ImportedLayer, ImportResult, build_network, fit_grid
+from .imported import ImportedLayer, ImportResult, build_network, fit_layer
 
 
 def effective_weight(kind: str, weight: np.ndarray) -> np.ndarray:
@@ -46,8 +49,51 @@ def effective_weight(kind: str, weight: np.ndarray) -> np.ndarray:
     if kind == "conv":
         return np.rint(weight).astype(np.int64)
     w_eff, exp = lava_dense_synapse(weight.reshape(len(weight), -1))
-    scaled = w_eff.astype(np.int64) << exp if exp >= 0 else w_eff.astype(np.int64) >> -exp
-    return scaled.reshape(weight.shape)
+    return _shifted(w_eff, exp).reshape(weight.shape)
+
+
+def _shifted(weight: np.ndarray, exp: int) -> np.ndarray:
+    """int64 ``weight`` shifted by Lava's weight exponent ``exp``."""
+    w = weight.astype(np.int64)
+    return w << exp if exp >= 0 else w >> -exp
+
+
+def effective_rec_weights(weight: np.ndarray, weight_rec: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """int64 feed-forward and recurrent weights a ``dense_rec`` layer acts with."""
+    ff, rec, exp = lava_dense_rec_synapse(weight, weight_rec)
+    return _shifted(ff, exp), _shifted(rec, exp)
+
+
+def _bias(path: str, index: int, kind: str, group, shape: tuple[int, ...]
+          ) -> np.ndarray | None:
+    """float64 ``(C,)`` bias (``bias_mant / 64``) per neuron or channel, or None."""
+    if "bias" not in group or not np.any(np.asarray(group["bias"][()])):
+        return None
+    raw = np.asarray(group["bias"][()], np.float64)
+    channels = shape[0]
+    if raw.size == 1:
+        return np.full(channels, raw.reshape(-1)[0]) / W_SCALE
+    if raw.size == channels:
+        return raw.reshape(-1) / W_SCALE
+    per = np.moveaxis(raw.reshape(shape[::-1]), -1, 0).reshape(channels, -1)  # (W, H, C)
+    if np.any(per != per[:, :1]):
+        _refuse(path, index, kind, "bias", "differs between neurons of one channel; a "
+                "Rouser conv layer has one bias per channel")
+    return per[:, 0] / W_SCALE
+
+
+def _maps_back(kind: str, w: np.ndarray, w_rec: np.ndarray | None, weight: np.ndarray,
+               both: np.ndarray) -> bool:
+    """Whether Lava acts with the imported weights ``w`` (and ``w_rec``), written back
+    as ``rint(w * 64)``, as it does with the file's (``weight``; ``both`` for a
+    dense_rec: feed-forward and recurrent side by side)."""
+    if kind == "conv":
+        return True
+    if w_rec is None:
+        return np.array_equal(effective_weight(kind, np.rint(w * W_SCALE)), weight)
+    back = effective_rec_weights(np.rint(w * W_SCALE), np.rint(w_rec * W_SCALE))
+    return np.array_equal(np.hstack(back), both)
 
 
 def _refuse(path: str, index: int, kind: str, field: str, problem: str):
@@ -93,9 +139,9 @@ def _neuron(path: str, index: int, kind: str, group) -> tuple[int, int, np.ndarr
 
 
 def _spec(kind: str, group, weight: np.ndarray) -> dict:
-    if kind == "dense":
-        return {"kind": "dense", "in_features": int(weight.shape[1]),
-                "out_features": int(weight.shape[0])}
+    if kind in ("dense", "dense_rec"):
+        return {"kind": "dense" if kind == "dense" else "recurrent",
+                "in_features": int(weight.shape[1]), "out_features": int(weight.shape[0])}
     pair = {k: [int(v) for v in np.broadcast_to(np.asarray(group[k][()]).reshape(-1), (2,))]
             if k in group else [0 if k == "padding" else 1] * 2
             for k in ("stride", "padding", "dilation")}
@@ -106,29 +152,40 @@ def _spec(kind: str, group, weight: np.ndarray) -> dict:
 
 
 def _layer(path: str, index: int, kind: str, group, shape) -> tuple[ImportedLayer, list[str]]:
-    if kind in ("dense_rec", "dense_comp") or kind not in ("dense", "conv"):
-        _refuse(path, index, kind, "type", f"'{kind}' has no Rouser block (dense, conv and "
-                "flatten are imported)")
-    for field, problem in (("bias", "Rouser blocks have no bias"),
-                           ("delay", "synaptic delays cannot be trained")):
-        if field in group and np.any(np.asarray(group[field][()])):
-            _refuse(path, index, kind, field, problem)
+    if kind not in ("dense", "dense_rec", "conv"):
+        _refuse(path, index, kind, "type", f"'{kind}' has no Rouser block (dense, "
+                "dense_rec, conv and flatten are imported)")
+    if "delay" in group and np.any(np.asarray(group["delay"][()])):
+        _refuse(path, index, kind, "delay", "synaptic delays cannot be trained")
     i_decay, v_decay, vth = _neuron(path, index, kind, group)
     raw = np.asarray(group["weight"][()]).astype(np.float64)
     raw = raw.reshape(raw.shape[:4]) if kind == "conv" else \
         raw.reshape(int(np.prod(shape)), -1)  # lava-dl writes one output's row as (C_in,)
-    weight = effective_weight(kind, raw)
+    if kind == "dense_rec":
+        raw_rec = np.asarray(group["weight_rec"][()]).astype(np.float64).reshape(len(raw), -1)
+        weight, rec = effective_rec_weights(raw, raw_rec)
+        both = np.hstack((weight, rec))
+    else:
+        weight = both = effective_weight(kind, raw)
     if not weight.any():
         _refuse(path, index, kind, "weight", "Lava acts with all-zero weights for this "
                 "matrix (netx's optimize_weight_bits and Lava's sign mode disagree)")
     name = f"layer {index} ({kind})"
-    w, th, notes = fit_grid(name, weight / W_SCALE,
-                            _thresholds(path, index, kind, vth, shape) / TH_SCALE)
-    if kind == "dense" and not notes and not np.array_equal(
-            effective_weight(kind, np.rint(w * W_SCALE)), weight):
+    bias = _bias(path, index, kind, group, shape)
+    w, th, b, notes = fit_layer(name, both / W_SCALE,
+                                _thresholds(path, index, kind, vth, shape) / TH_SCALE,
+                                np.zeros(shape[0]) if bias is None else bias)
+    w_rec = None
+    if kind == "dense_rec":
+        w, w_rec = w[:, :weight.shape[1]], w[:, weight.shape[1]:]
+    if not notes and not _maps_back(kind, w, w_rec, weight, both):
         notes.append(f"{name}: Lava does not map the weights back onto themselves; the "
                      f"export will differ slightly")
-    return ImportedLayer(_spec(kind, group, raw), w, th, i_decay, v_decay), notes
+    spec = _spec(kind, group, raw)
+    if bias is not None:
+        spec["bias"] = True
+    return ImportedLayer(spec, w, th, i_decay, v_decay, w_rec,
+                         b if bias is not None else None), notes
 
 
 def import_netx(path: str | os.PathLike,

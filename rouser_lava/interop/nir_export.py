@@ -1,7 +1,10 @@
 """A Rouser model -> a NIR graph (``.nir``) in the Lava convention of the NIR paper.
 
-Nodes, in order: ``Input``, then per layer ``Affine`` (dense) or ``Conv2d`` (conv)
-followed by ``CubaLIF``, a ``Flatten`` where the model flattens, and ``Output``.
+Nodes, in order: ``Input``, then per layer ``Affine`` (dense, recurrent) or ``Conv2d``
+(conv) or ``SumPool2d`` (pool: kernel = stride, no padding) followed by ``CubaLIF``, a
+``Flatten`` where the model flattens, and ``Output``. A recurrent layer adds a
+``Linear`` node ``rec{i}`` holding its recurrent weights, with the loop ``neuron{i} ->
+rec{i} -> neuron{i}`` (how snnTorch writes ``RSynaptic``, flattened).
 Values (what a reader needs to rebuild the integer network):
 
 - weights ``w_mant / 64`` (the model's quantized weights), zero bias;
@@ -11,6 +14,10 @@ Values (what a reader needs to rebuild the integer network):
   the weighted spikes and the voltage adds the current unscaled, as on Loihi),
   ``v_leak = 0``, ``v_reset = 0`` (Loihi resets to zero), and the per-neuron
   ``v_threshold = vThMant / 64``, shaped ``(C,)`` or ``(C, H, W)``;
+- a pool's constant weight ``p`` is its neurons' input gain: ``r = p tau_mem / dt``;
+- a bias ``b`` (Loihi adds it to ``v`` every step) is ``v_leak = b tau_mem / dt`` (the
+  leak's drive per step, ``v_leak dt / tau_mem``, is ``b``); with ``vDecay`` 0 it is the
+  ``Affine`` bias where the current does not persist (``iDecay`` 4096), else refused;
 - graph metadata ``{"source": "rouser-lava", "convention": "lava", "dt": dt}``: NIR
   stores no time step, and ``rouser-import`` reads these back.
 
@@ -35,6 +42,7 @@ from ..fileio import check_output_file, write_bytes
 from ..loihi import STATE_SCALE
 from ..model.blocks import RouserNet, layer_shapes
 from ..model.modelfile import load_model
+from ..model.synapse import quantize_bias
 
 DT = 1e-4  # the NIR paper's Lava convention
 
@@ -44,15 +52,39 @@ def _tau(decay: int, dt: float) -> np.floating:
     return np.float64(np.inf) if decay == 0 else np.float64(dt * STATE_SCALE / decay)
 
 
-def _neuron(block, shape: tuple[int, ...], dt: float) -> nir.CubaLIF:
+def _per_neuron(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``(C,)`` values broadcast to the layer's neurons ``shape``."""
+    return np.broadcast_to(values.reshape(-1, *[1] * (len(shape) - 1)), shape).copy()
+
+
+def _neuron(name: str, block, shape: tuple[int, ...], dt: float
+            ) -> tuple[nir.CubaLIF, np.ndarray | None]:
+    """The layer's ``CubaLIF`` node, and the bias its synapse must carry (None: the
+    bias, if any, is the node's ``v_leak``)."""
     cfg = block.neuron.config
-    th = block.neuron.quantized_threshold().detach().double().numpy()
-    th = np.broadcast_to(th.reshape(-1, *[1] * (len(shape) - 1)), shape).copy()
+    th = _per_neuron(block.neuron.quantized_threshold().detach().double().numpy(), shape)
     tau_syn, tau_mem = _tau(cfg.i_decay, dt), _tau(cfg.v_decay, dt)
     full = np.ones(shape)
-    return nir.CubaLIF(tau_syn=tau_syn * full, tau_mem=tau_mem * full,
-                       r=tau_mem / dt * full, v_leak=0 * full, v_threshold=th,
-                       v_reset=0 * full, w_in=tau_syn / dt * full)
+    r = tau_mem / dt * full
+    if block.spec["kind"] == "pool":
+        if not np.isfinite(tau_mem):
+            raise UserError(f"{name}: a pool whose neurons never leak (vDecay 0) has no "
+                            f"NIR form here")
+        r = r * float(block.spec.get("weight", 1.0))
+    v_leak, synapse_bias = 0 * full, None
+    bias = getattr(block, "bias", None)
+    if bias is not None:
+        b = _per_neuron(quantize_bias(bias.detach()).double().numpy(), shape)
+        if cfg.v_decay > 0:
+            v_leak = b * tau_mem / dt
+        elif cfg.i_decay == STATE_SCALE:
+            synapse_bias = b.reshape(len(b), -1)[:, 0]
+        else:
+            raise UserError(f"{name}: a bias with vDecay 0 and a persistent current "
+                            f"(iDecay < 4096) has no exact NIR form")
+    return nir.CubaLIF(tau_syn=tau_syn * full, tau_mem=tau_mem * full, r=r, v_leak=v_leak,
+                       v_threshold=th, v_reset=0 * full,
+                       w_in=tau_syn / dt * full), synapse_bias
 
 
 def nir_graph(net: RouserNet, dt: float = DT) -> nir.NIRGraph:
@@ -73,15 +105,23 @@ def nir_graph(net: RouserNet, dt: float = DT) -> nir.NIRGraph:
             continue
         block = next(blocks)
         w = block.weight().double().numpy()
-        if spec["kind"] == "dense":
-            synapse = nir.Affine(weight=w, bias=np.zeros(len(w)))
+        neuron, bias = _neuron(f"layer {i} ({spec['kind']})", block, tuple(out), dt)
+        bias = np.zeros(len(w)) if bias is None else bias
+        if spec["kind"] in ("dense", "recurrent"):
+            synapse = nir.Affine(weight=w, bias=bias)
+        elif spec["kind"] == "pool":
+            k = np.array(spec["kernel_size"])
+            synapse = nir.SumPool2d(kernel_size=k, stride=k, padding=np.zeros(2, int))
         else:
             synapse = nir.Conv2d(input_shape=tuple(shape[1:]), weight=w,
                                  stride=tuple(spec["stride"]), padding=tuple(spec["padding"]),
                                  dilation=tuple(spec["dilation"]), groups=spec["groups"],
-                                 bias=np.zeros(len(w)))
-        nodes[f"synapse{i}"], nodes[f"neuron{i}"] = synapse, _neuron(block, tuple(out), dt)
+                                 bias=bias)
+        nodes[f"synapse{i}"], nodes[f"neuron{i}"] = synapse, neuron
         edges += [(prev, f"synapse{i}"), (f"synapse{i}", f"neuron{i}")]
+        if spec["kind"] == "recurrent":
+            nodes[f"rec{i}"] = nir.Linear(weight=block.weight_rec().double().numpy())
+            edges += [(f"neuron{i}", f"rec{i}"), (f"rec{i}", f"neuron{i}")]
         prev, shape = f"neuron{i}", tuple(out)
     nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
     edges.append((prev, "output"))

@@ -29,24 +29,48 @@ Conventions (``decay``: fraction lost per step; ``g_I``, ``g_v``):
 
 Reset: Loihi resets to zero. ``reset="subtract"`` (snnTorch's, Sinabs' and Rockpool's
 default; their exports all write ``v_reset = 0``) is approximated by reset to zero
-(reported) or refused with ``strict``; so are a non-zero ``v_leak`` (dropped) and
-per-neuron time constants (one decay per layer: the mean). Refused always, with one
-line naming the node and the field: recurrent subgraphs, branches, a bias,
-``v_reset != 0``, pooling, a synapse without neurons after it, thresholds ``<= 0``.
+(reported) or refused with ``strict``; so are per-neuron time constants (one decay per
+layer: the mean). snnTorch's ``reset_delay=True`` (its default; its ``RSynaptic`` has no
+working other) holds ``v`` at 0 for one step after a spike, which a graph cannot say.
+
+Structure (:mod:`.nir_graph`): subgraphs are inlined; a loop ``N -> R -> N`` (``R``
+``Affine``/``Linear``) makes neuron node ``N``'s layer recurrent (netx ``dense_rec``,
+``R``'s weights scaled like the input weights); ``SumPool2d`` followed by neurons is a
+pool layer (one constant weight), followed by a synapse it is folded into that synapse
+(exact).
+
+Bias: Loihi adds ``bias_mant`` to ``v`` every step. ``v_leak`` is exactly that: ``v_leak
+* (fraction of v lost per step)``. An ``Affine`` bias ``b`` enters the current: exact
+(``g b``) where the current does not persist (``LIF``, ``IF``, ``iDecay`` 4096), else
+mapped to the current's steady state ``g b / a`` (reported: the first ``~1/a`` steps
+differ). Either way Loihi's bias acts from Lava's first step, ``k`` steps before layer
+``k``'s first input arrives (the per-layer synaptic delay).
+
+Refused always, with one line naming the node and the field: branches, ``v_reset !=
+0``, a synapse without neurons after it (but a pool's), thresholds ``<= 0``.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import NoReturn
 
 import nir
 import numpy as np
 
 from ..errors import UserError, param
-from ..model.blocks import layer_shapes
-from .imported import ImportedLayer, ImportResult, build_network, decay_12bit, fit_grid
+from ..model.blocks import layer_shapes, pool_spec
+from .imported import ImportedLayer, ImportResult, build_network, decay_12bit, fit_layer
+from .nir_graph import (
+    NEURONS,
+    chain,
+    fail,
+    inline_subgraphs,
+    pool_size,
+    recurrent_loops,
+    unpool_conv,
+    unpool_dense,
+)
 
 
 @dataclass(frozen=True)
@@ -68,11 +92,7 @@ CONVENTIONS = {
     "sinabs": Convention(1.0, "exp", "jump", "exp", "subtract"),
     "rockpool": Convention(None, "exp", "jump", "one", "subtract"),
 }
-NEURONS = (nir.CubaLIF, nir.LIF, nir.IF)
-
-
-def _fail(name: str, node, field: str, problem: str) -> NoReturn:
-    raise UserError(f"node '{name}' ({type(node).__name__}): {field}: {problem}")
+_fail = fail
 
 
 def _fraction(tau: np.ndarray, dt: float, how: str) -> np.ndarray:
@@ -136,73 +156,85 @@ class _Layer:
                   "Rouser conv layer has one value per channel")
         return rows[:, 0]
 
-    def build(self, spec: dict, weight: np.ndarray, reset: str) -> ImportedLayer:
+    def build(self, spec: dict, weight: np.ndarray, reset: str,
+              bias: np.ndarray | None = None,
+              weight_rec: np.ndarray | None = None) -> ImportedLayer:
+        """The layer of this neuron node after ``weight`` (and a recurrent
+        ``weight_rec``, and the current ``bias`` of its synapses)."""
         node, dt, conv = self.node, self.dt, self.conv
         if np.any(self.param("v_reset", 0.0) != 0):
             _fail(self.name, node, "v_reset", "non-zero; Loihi resets to 0")
-        if not isinstance(node, nir.IF) and np.any(self.param("v_leak", 0.0) != 0):
-            self.approximate("v_leak", "non-zero v_leak dropped (Rouser neurons have no "
-                             "constant drive): the resting voltage moves to 0")
         if reset == "subtract":
             self.approximate("reset", "subtractive reset mapped to reset to zero: the "
                              "voltage above threshold is lost at each spike, so strongly "
                              "driven neurons fire less often")
         r = self.param("r", 1.0)
+        v_bias = np.zeros(self.shape)
+        i_each = np.ones(self.shape)
         if isinstance(node, nir.IF):
             i_frac, v_frac, gain = 1.0, 0.0, r
         else:
             tau_mem = self.param("tau" if isinstance(node, nir.LIF) else "tau_mem")
-            v_frac = self.per_layer("tau_mem", _fraction(tau_mem, dt, conv.decay))
+            v_each = _fraction(tau_mem, dt, conv.decay)
+            v_frac = self.per_layer("tau_mem", v_each)
+            v_bias = self.param("v_leak", 0.0) * v_each  # v_leak's drive per step
             gain = _gain(r, tau_mem, dt, conv.voltage_gain)
             i_frac = 1.0
             if isinstance(node, nir.CubaLIF):
                 tau_syn = self.param("tau_syn")
-                i_frac = self.per_layer("tau_syn", _fraction(tau_syn, dt, conv.decay))
+                i_each = _fraction(tau_syn, dt, conv.decay)
+                i_frac = self.per_layer("tau_syn", i_each)
                 gain = gain * _gain(self.param("w_in", 1.0), tau_syn, dt, conv.current_gain)
+        if bias is not None and np.any(bias != 0):
+            b = np.broadcast_to(bias.reshape(-1, *[1] * (len(self.shape) - 1)), self.shape)
+            if np.any(i_each <= 0):
+                _fail(self.name, node, "bias", "drives a current that never decays")
+            if np.any(np.abs(i_each - 1) > 1e-12):
+                self.approximate("bias", "the synapse's bias enters the current; here it "
+                                 "is the current's steady state added to v (the first "
+                                 f"~{1 / float(i_each.min()):.3g} steps differ)")
+            v_bias = v_bias + b * gain / i_each
         th = self.param("v_threshold")
         if np.any(th <= 0) or not np.all(np.isfinite(th)) or not np.all(np.isfinite(gain)):
             _fail(self.name, node, "v_threshold" if np.any(th <= 0) else "r",
                   "must be positive and finite")
         if len(self.shape) == 3:
             th, gain = self.per_channel("v_threshold", th), self.per_channel("r/w_in", gain)
+            v_bias = self.per_channel("bias/v_leak", v_bias)
         w = weight * gain.reshape(-1, *[1] * (weight.ndim - 1))
-        w, th, grid_notes = fit_grid(f"node '{self.name}'", w, th)
+        cols = w.reshape(len(w), -1).shape[1]
+        if weight_rec is not None:
+            w = np.hstack((w.reshape(len(w), -1), weight_rec * gain.reshape(-1, 1)))
+        w, th, b_out, grid_notes = fit_layer(f"node '{self.name}'", w, th, v_bias.reshape(-1))
         self.notes += grid_notes
+        rec = None
+        if weight_rec is not None:
+            w, rec = w[:, :cols], w[:, cols:]
         i_decay = decay_12bit(f"node '{self.name}'", "current decay", i_frac, self.notes)
         v_decay = decay_12bit(f"node '{self.name}'", "voltage decay", v_frac, self.notes)
-        return ImportedLayer(spec, w, th, i_decay, v_decay)
+        if spec["kind"] == "pool":
+            if len(np.unique(w)) != 1:
+                _fail(self.name, node, "r/w_in", "the gain into the pool's neurons differs "
+                      "between channels; a Rouser pool has one weight")
+            spec = {**spec, "weight": float(w.reshape(-1)[0])}
+        has_bias = bool(np.any(b_out != 0))
+        if has_bias:
+            spec = {**spec, "bias": True}
+        return ImportedLayer(spec, w, th, i_decay, v_decay, rec, b_out if has_bias else None)
 
 
-def _chain(graph: nir.NIRGraph) -> list[str]:
-    """Node names from the one Input to the one Output; refuses anything else."""
-    for name, node in graph.nodes.items():
-        if isinstance(node, nir.NIRGraph):
-            _fail(name, node, "nodes", "a subgraph (a recurrent layer?) cannot be imported")
-    outgoing: dict[str, list[str]] = {}
-    for src, dst in graph.edges:
-        outgoing.setdefault(src, []).append(dst)
-    inputs = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
-    if len(inputs) != 1:
-        raise UserError(f"the graph has {len(inputs)} Input nodes; exactly one is imported")
-    chain = inputs
-    while not isinstance(graph.nodes[chain[-1]], nir.Output):
-        nxt = outgoing.get(chain[-1], [])
-        if len(nxt) != 1 or nxt[0] in chain or nxt[0] not in graph.nodes:
-            node = graph.nodes[chain[-1]]
-            _fail(chain[-1], node, "edges", f"{len(nxt)} successors {nxt}; a feed-forward "
-                  f"chain from Input to Output is imported")
-        chain.append(nxt[0])
-    left = sorted(set(graph.nodes) - set(chain))
-    if left:
-        _fail(left[0], graph.nodes[left[0]], "edges", "not on the Input-to-Output chain")
-    return chain
+def _bias(node) -> np.ndarray | None:
+    """float64 ``(C_out,)`` bias of a synapse node (None when it has none or only 0)."""
+    bias = getattr(node, "bias", None)
+    if bias is None or not np.any(np.asarray(bias) != 0):
+        return None
+    return np.broadcast_to(np.asarray(bias, np.float64).reshape(-1),
+                           (np.asarray(node.weight).shape[0],)).copy()
 
 
 def _synapse(name: str, node, shape: tuple[int, ...]) -> tuple[dict, np.ndarray]:
     """The layer dict and float64 weight of an Affine, Linear or Conv2d node."""
     weight = np.asarray(node.weight, np.float64)
-    if np.any(np.asarray(getattr(node, "bias", 0.0)) != 0):
-        _fail(name, node, "bias", "non-zero; Rouser blocks have no bias")
     if isinstance(node, nir.Conv2d):
         if len(shape) != 3 or weight.ndim != 4 or shape[0] != weight.shape[1] * node.groups:
             _fail(name, node, "weight", f"of shape {weight.shape} does not take input {shape}")
@@ -248,47 +280,107 @@ def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None
     try:
         name, conv, dt = _setting(graph, convention, dt)
         reset = reset or conv.reset
-        chain = _chain(graph)
+        nodes, edges = inline_subgraphs(graph)
+        loops, edges = recurrent_loops(nodes, edges)
+        names = chain({k: v for k, v in nodes.items() if k not in loops.values()}, edges)
         shape = tuple(int(s) for s in np.asarray(
-            graph.nodes[chain[0]].input_type["input"]).reshape(-1))
+            nodes[names[0]].input_type["input"]).reshape(-1))
         if len(shape) not in (1, 3):
-            _fail(chain[0], graph.nodes[chain[0]], "input_type", f"{shape}; expected (C,) "
+            _fail(names[0], nodes[names[0]], "input_type", f"{shape}; expected (C,) "
                   f"or (C, H, W)")
         notes: list[str] = []
-        layers, pending, input_shape = [], None, shape
-        for key in chain[1:-1]:
-            node = graph.nodes[key]
-            if isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)) and pending is None:
-                pending = _synapse(key, node, shape)
-            elif isinstance(node, NEURONS) and pending is not None:
-                spec = pending[0]
-                out = layer_shapes(shape, [spec])[0]
-                layers.append(_Layer(key, node, out, conv, dt, strict, notes).build(
-                    spec, pending[1], reset))
-                pending, shape = None, out
-            elif isinstance(node, nir.Flatten) and pending is None:
-                dims = {node.start_dim % len(shape), node.end_dim % len(shape)}
-                if len(shape) > 1 and dims != {0, len(shape) - 1}:
-                    _fail(key, node, "start_dim", f"{node.start_dim}..{node.end_dim} of "
-                          f"{shape}; only a full flatten is imported")
-                if len(shape) > 1:
-                    layers.append(ImportedLayer({"kind": "flatten"}))
-                    shape = (int(np.prod(shape)),)
-            else:
-                _fail(key, node, "type", "follows a synapse; a neuron must" if pending else
-                      "has no Rouser block here (a synapse: Affine, Linear or Conv2d, then "
-                      "a neuron: CubaLIF, LIF or IF; Flatten)")
-        if pending is not None or not layers:
-            raise UserError("the graph ends without neurons after its last synapse"
-                            if pending is not None else "the graph has no spiking layer")
+        layers = _layers(nodes, names[1:-1], loops, shape,
+                         lambda key, out: _Layer(key, nodes[key], out, conv, dt, strict,
+                                                 notes), reset)
         if conv.lag:
             notes.append(f"{name}: the membrane reads the previous step's current there; "
                          f"here it reads this step's: each layer's spikes come one step "
                          f"earlier (a shift, not a change of the spike trains)")
-        net = build_network(input_shape, layers)
+        net = build_network(shape, layers)
     except UserError as err:
         raise UserError(f"{path}: {err}") from None
     return ImportResult(net, notes, None, path)
+
+
+def _flatten_dims(key: str, node, shape: tuple[int, ...]) -> None:
+    """UserError unless the Flatten node flattens all of ``shape`` (its dims counted
+    with a leading batch dimension when its ``input_type`` has one more, as torch's
+    ``nn.Flatten`` and Sinabs' exporter write it)."""
+    declared = np.asarray((getattr(node, "input_type", None) or {}).get("input", [])).reshape(-1)
+    offset = 1 if len(declared) == len(shape) + 1 else 0
+    full = len(shape) + offset
+    dims = {node.start_dim % full - offset, node.end_dim % full - offset}
+    if len(shape) > 1 and dims != {0, len(shape) - 1}:
+        _fail(key, node, "start_dim", f"{node.start_dim}..{node.end_dim} of {shape}; only a "
+              f"full flatten is imported")
+
+
+def _layers(nodes: dict, names: list[str], loops: dict[str, str], shape: tuple[int, ...],
+            layer, reset: str) -> list[ImportedLayer]:
+    """The layers of the chain ``names`` (between Input and Output) on input ``shape``;
+    ``layer(key, out_shape)`` gives the :class:`_Layer` of a neuron node."""
+    layers: list[ImportedLayer] = []
+    pending = None  # (spec, weight, bias) of a synapse waiting for its neurons
+    pool = None  # (kernel, unpooled shape, flattened since) of a pool without neurons yet
+    for key in names:
+        node = nodes[key]
+        if isinstance(node, nir.SumPool2d) and pending is None and pool is None:
+            kernel = pool_size(key, node, shape)
+            pool = (kernel, shape, False)
+            shape = layer_shapes(shape, [pool_spec(shape[0], 1) | {"kernel_size":
+                                                                   list(kernel)}])[0]
+        elif isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)) and pending is None:
+            spec, weight = _synapse(key, node, shape)
+            if pool is not None:  # a pool without neurons: one linear map with this one
+                kernel, unpooled, flat = pool
+                spec, weight = (unpool_conv(key, node, spec, weight, kernel, unpooled)
+                                if spec["kind"] == "conv" else
+                                ({**spec, "in_features": int(np.prod(unpooled))},
+                                 unpool_dense(weight, kernel, unpooled)))
+                shape = (int(np.prod(unpooled)),) if flat else unpooled
+                pool = None
+            pending = (spec, weight, _bias(node))
+        elif isinstance(node, NEURONS) and (pending is not None or
+                                            (pool is not None and not pool[2])):
+            if pending is None:  # a pool with neurons: a pool layer
+                assert pool is not None
+                kernel, shape, _ = pool
+                spec = pool_spec(shape[0], 1) | {"kernel_size": list(kernel)}
+                pending, pool = (spec, np.ones((shape[0], 1, *kernel)), None), None
+            spec, weight, bias = pending
+            rec = None
+            if key in loops:
+                if spec["kind"] != "dense":
+                    _fail(key, node, "edges", "a recurrent loop on a conv or pool layer "
+                          "(only dense layers are recurrent here)")
+                spec = {"kind": "recurrent", "in_features": spec["in_features"],
+                        "out_features": spec["out_features"]}
+                rec_node = nodes[loops[key]]
+                rec = np.asarray(rec_node.weight, np.float64)
+                if rec.shape != (len(weight), len(weight)):
+                    _fail(loops[key], rec_node, "weight", f"of shape {rec.shape}; the loop "
+                          f"needs ({len(weight)}, {len(weight)})")
+                rec_bias = _bias(rec_node)
+                if rec_bias is not None:
+                    bias = rec_bias if bias is None else bias + rec_bias
+            out = layer_shapes(shape, [spec])[0]
+            layers.append(layer(key, out).build(spec, weight, reset, bias, rec))
+            pending, shape = None, out
+        elif isinstance(node, nir.Flatten) and pending is None:
+            _flatten_dims(key, node, shape)
+            if len(shape) > 1:
+                if pool is not None:  # the flatten reads the unpooled input
+                    pool = (pool[0], pool[1], True)
+                layers.append(ImportedLayer({"kind": "flatten"}))
+                shape = (int(np.prod(shape)),)
+        else:
+            _fail(key, node, "type", "follows a synapse; a neuron must" if pending else
+                  "has no Rouser block here (a synapse: Affine, Linear or Conv2d, then a "
+                  "neuron: CubaLIF, LIF or IF; SumPool2d; Flatten)")
+    if pending is not None or pool is not None or not layers:
+        raise UserError("the graph has no spiking layer" if not layers else
+                        "the graph ends without neurons after its last synapse or pool")
+    return layers
 
 
 def _read(path: str) -> nir.NIRGraph:

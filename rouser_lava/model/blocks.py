@@ -7,6 +7,12 @@ can be stored in ``model.pt`` and rebuilt without pickled classes:
 - ``{"kind": "conv", "in_channels": 2, "out_channels": 8, "kernel_size": [3, 3],
   "stride": [1, 1], "padding": [1, 1], "dilation": [1, 1], "groups": 1}``
 - ``{"kind": "flatten"}``
+- ``{"kind": "pool", "channels": 8, "kernel_size": [2, 2], "weight": 1.0}``: sum
+  pooling (stride = kernel, no padding) with one constant weight into CUBA neurons, one
+  learnable threshold per channel (lava-dl's ``slayer.block.cuba.Pool``); it runs and
+  exports as the depthwise conv :func:`pool_conv_spec` (netx has no pool layer).
+- ``{"kind": "recurrent", "in_features": 64, "out_features": 128}``: dense and
+  recurrent weights into one population (:mod:`.recurrent`), netx ``dense_rec``.
 
 A dense or conv dict may add ``"current_decay"`` and ``"voltage_decay"`` (fractions,
 as in ``NeuronConfig``): that layer's decays in place of the shared ones (an imported
@@ -38,50 +44,21 @@ from torch import nn
 
 from .._slayer import slayer
 from ..loihi import clip_activation
-from .fold import DEFAULT_MAX_GAIN, choose_shared_threshold, folded_weights, lava_dense_synapse
+from .fold import lava_dense_synapse
 from .neuron import NeuronConfig, RouserCuba
-from .single_spike import MembraneReadout, RouserSingleSpike
+from .recurrent import Recurrent
+from .single_spike import MembraneReadout
+from .synapse import (
+    W_SCALE,
+    fold,
+    make_neuron,
+    new_bias,
+    quantize_weight,
+    run_population,
+)
+from .synapse import delay_one_step as delay_one_step  # re-exported
 
-W_SCALE = 64  # weight unit on Loihi: a weight of 1.0 is mantissa 64
-
-
-def quantize_weight(weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
-    """slayer's 8-bit weight quantization: step 2/64, range [-256/64, 254/64] (STE).
-
-    With ``descale=True`` returns the integer-valued mantissa scale (``w * 64``).
-    """
-    q = slayer.utils.quantize(weight, step=2 / W_SCALE).clamp(-256 / W_SCALE, 254 / W_SCALE)
-    return q * W_SCALE if descale else q
-
-
-def fold(weight: torch.Tensor, neuron: RouserCuba) -> tuple[np.ndarray, int]:
-    """The Loihi 2 fold of ``neuron``'s thresholds into ``weight`` (float32
-    ``(C_out, ...)``, quantized), exactly as ``rouser-export`` writes it: the integer
-    weights (int64, same shape) and the shared ``vThMant``."""
-    w_mant = np.rint(weight.detach().double().numpy() * W_SCALE).astype(np.int64)
-    th_mant = neuron.threshold_mant().numpy()
-    m = choose_shared_threshold(w_mant, th_mant, DEFAULT_MAX_GAIN)
-    return folded_weights(w_mant, th_mant, m)[0], m
-
-
-def make_neuron(num_channels: int, config: NeuronConfig, readout: bool) -> nn.Module:
-    """The population a block holds: the readout's when ``readout`` and the config asks
-    for the membrane readout, else the config's neuron."""
-    if readout and config.readout == "membrane":
-        return MembraneReadout(num_channels, config)
-    kinds = {"cuba": RouserCuba, "single-spike": RouserSingleSpike}
-    return kinds[config.neuron](num_channels, config)
-
-
-def delay_one_step(x: torch.Tensor) -> torch.Tensor:
-    """Shift spikes ``(..., T)`` one step later, dropping the last (Loihi's synaptic
-    delay); the same values and gradient as ``slayer.axon.delay(x, 1)``, without its
-    per-call tensor set-up."""
-    if x.dim() == 3 and x.stride(1) == 1 and x.stride(2) != 1:  # a (N, T, C) tensor seen
-        # as (N, C, T) (a dense layer's current): shift it in that layout, no copy back
-        return nn.functional.pad(x.transpose(1, 2)[:, :-1], (0, 0, 1, 0)).transpose(1, 2)
-    return nn.functional.pad(x[..., :-1], (1, 0))
-
+POOL_WEIGHT = 1.0  # a pool's constant weight (threshold units): mantissa 64
 
 class Dense(nn.Module):
     """Fully connected synapse followed by a Rouser population (``make_neuron``).
@@ -99,6 +76,7 @@ class Dense(nn.Module):
             weight_scale=weight_scale, pre_hook_fx=quantize_weight,
         )
         self.neuron = make_neuron(spec["out_features"], neuron, readout)
+        self.bias = new_bias(spec, spec["out_features"], self.neuron)
 
     def weight(self) -> torch.Tensor:
         """float32 ``(C_out, C_in)``: the weights the forward pass uses (quantized)."""
@@ -117,9 +95,9 @@ class Dense(nn.Module):
         w = quantize_weight(self.synapse.weight)
         w = w.reshape(w.shape[0], -1)
         if self.neuron.config.fold_exact:
-            return delay_one_step(self._fold_forward(x, w))
+            return self._fold_forward(x, w)
         current = nn.functional.linear(x.transpose(1, 2), w)
-        return delay_one_step(self.neuron(current.transpose(1, 2)))
+        return run_population(self.neuron, current.transpose(1, 2), self.bias)
 
     def _fold_forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Spikes of the fold export on Lava: the sum of Lava's effective integer weights
@@ -132,7 +110,8 @@ class Dense(nn.Module):
             a = torch.floor(nn.functional.linear(
                 xt, torch.from_numpy(w_eff.astype(np.float32))) * 2.0 ** exp)
         current = nn.functional.linear(xt, w).transpose(1, 2)  # (N, C_out, T)
-        return self.neuron(current, (a.transpose(1, 2) / W_SCALE, m))
+        return run_population(self.neuron, current, self.bias,
+                              (a.transpose(1, 2) / W_SCALE, m))
 
 
 class Conv(nn.Module):
@@ -151,6 +130,7 @@ class Conv(nn.Module):
             weight_scale=weight_scale, pre_hook_fx=quantize_weight,
         )
         self.neuron = make_neuron(spec["out_channels"], neuron, readout)
+        self.bias = new_bias(spec, spec["out_channels"], self.neuron)
 
     def weight(self) -> torch.Tensor:
         """float32 ``(C_out, C_in / groups, kH, kW)``: quantized forward weights."""
@@ -158,7 +138,7 @@ class Conv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.neuron.config.fold_exact:
-            return delay_one_step(self.neuron(self.synapse(x)))
+            return run_population(self.neuron, self.synapse(x), self.bias)
         w_int, m = fold(quantize_weight(self.synapse.weight),
                         cast(RouserCuba, self.neuron))  # fold_exact: a cuba neuron
         syn = self.synapse
@@ -166,7 +146,23 @@ class Conv(nn.Module):
             a = nn.functional.conv3d(x, torch.from_numpy(w_int.astype(np.float32)), None,
                                      syn.stride, syn.padding, syn.dilation, syn.groups)
             a = clip_activation(a)
-        return delay_one_step(self.neuron(self.synapse(x), (a / W_SCALE, m)))
+        return run_population(self.neuron, self.synapse(x), self.bias, (a / W_SCALE, m))
+
+
+class Pool(Conv):
+    """Sum pooling with one constant weight (``spec["weight"]``, threshold units, not
+    trained) into a Rouser population with one threshold per channel: the depthwise
+    conv :func:`pool_conv_spec`, which is what the block runs and exports (lava-dl's
+    ``netx/hdf5.py`` builds ``pool`` layers never: it raises NotImplementedError).
+    Input ``(N, C, H, W, T)``; output ``(N, C, H // k, W // k, T)``."""
+
+    def __init__(self, spec: dict, neuron: NeuronConfig, weight_scale: float = 1.0,
+                 readout: bool = False):
+        super().__init__(pool_conv_spec(spec), neuron, readout=readout)
+        self.spec = spec
+        with torch.no_grad():
+            self.synapse.weight.fill_(float(spec.get("weight", POOL_WEIGHT)))
+        self.synapse.weight.requires_grad_(False)
 
 
 class Flatten(nn.Module):
@@ -193,6 +189,10 @@ def layer_shapes(input_shape: tuple[int, ...], arch: list[dict]) -> list[tuple[i
                                             spec["padding"], spec["dilation"])
             ]
             shape = (spec["out_channels"], *hw)
+        elif spec["kind"] == "pool":
+            shape = (shape[0], *(size // k for size, k in zip(shape[1:], spec["kernel_size"])))
+        elif spec["kind"] == "recurrent":
+            shape = (spec["out_features"],)
         else:
             shape = (int(np.prod(shape)),)
         shapes.append(shape)
@@ -210,6 +210,26 @@ def conv_spec(in_channels: int, out_channels: int, kernel_size: int, stride: int
 def dense_spec(in_features: int, out_features: int) -> dict:
     """A dense layer dict."""
     return {"kind": "dense", "in_features": in_features, "out_features": out_features}
+
+
+def pool_spec(channels: int, kernel_size: int, weight: float = POOL_WEIGHT) -> dict:
+    """A sum-pooling layer dict with a square ``kernel_size`` (= its stride)."""
+    return {"kind": "pool", "channels": channels, "kernel_size": [kernel_size] * 2,
+            "weight": weight}
+
+
+def recurrent_spec(in_features: int, out_features: int, bias: bool = False) -> dict:
+    """A recurrent layer dict (``bias``: a learnable bias per neuron)."""
+    spec = {"kind": "recurrent", "in_features": in_features, "out_features": out_features}
+    return {**spec, "bias": True} if bias else spec
+
+
+def pool_conv_spec(spec: dict) -> dict:
+    """The depthwise conv a pool layer dict is: ``groups = in = out = channels``,
+    kernel = stride = the pool size, no padding."""
+    c, k = spec["channels"], list(spec["kernel_size"])
+    return {"kind": "conv", "in_channels": c, "out_channels": c, "kernel_size": k,
+            "stride": k, "padding": [0, 0], "dilation": [1, 1], "groups": c}
 
 
 def layer_config(neuron: NeuronConfig, spec: dict) -> NeuronConfig:
@@ -238,7 +258,7 @@ class RouserNet(nn.Module):
         self.input_shape = tuple(int(s) for s in input_shape)
         self.arch = [dict(spec) for spec in arch]
         self.neuron_config = neuron
-        kinds = {"dense": Dense, "conv": Conv}
+        kinds = {"dense": Dense, "conv": Conv, "pool": Pool, "recurrent": Recurrent}
         last = max(i for i, s in enumerate(arch) if s["kind"] in kinds)
         self.blocks = nn.ModuleList(
             kinds[s["kind"]](s, layer_config(neuron, s), readout=i == last)
@@ -255,8 +275,10 @@ class RouserNet(nn.Module):
         when the blocks do not chain or do not share one ``NeuronConfig``.
         """
         blocks = list(blocks)
-        if not blocks or not all(isinstance(b, (Dense, Conv, Flatten)) for b in blocks):
-            raise ValueError("blocks must be Dense, Conv or Flatten blocks, at least one")
+        if not blocks or not all(isinstance(b, (Dense, Conv, Recurrent, Flatten))
+                                 for b in blocks):
+            raise ValueError("blocks must be Dense, Conv, Pool, Recurrent or Flatten "
+                             "blocks, at least one")
         configs = {b.neuron.config for b in blocks if not isinstance(b, Flatten)}
         if len(configs) != 1:
             raise ValueError("the spiking blocks must share one NeuronConfig")
@@ -268,8 +290,10 @@ class RouserNet(nn.Module):
         arch = [dict(b.spec) for b in blocks]
         shape = tuple(int(s) for s in input_shape)
         for i, (spec, out) in enumerate(zip(arch, layer_shapes(shape, arch))):
-            fits = {"dense": len(shape) == 1 and shape[0] == spec.get("in_features"),
-                    "conv": len(shape) == 3 and shape[0] == spec.get("in_channels")}
+            flat = len(shape) == 1 and shape[0] == spec.get("in_features")
+            fits = {"dense": flat, "recurrent": flat,
+                    "conv": len(shape) == 3 and shape[0] == spec.get("in_channels"),
+                    "pool": len(shape) == 3 and shape[0] == spec.get("channels")}
             if not fits.get(spec["kind"], True):
                 raise ValueError(f"block {i} ({spec['kind']}) cannot take input of shape "
                                  f"{shape}")
@@ -282,7 +306,7 @@ class RouserNet(nn.Module):
         return net
 
     def spiking_blocks(self) -> list[nn.Module]:
-        """The Dense and Conv blocks, in order."""
+        """The Dense, Conv, Pool and Recurrent blocks, in order."""
         return [b for b in self.blocks if not isinstance(b, Flatten)]
 
     def layer_names(self) -> list[str]:

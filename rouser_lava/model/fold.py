@@ -76,3 +76,20 @@ def lava_dense_synapse(weight: np.ndarray) -> tuple[np.ndarray, int]:
 
     shifted, bits, exp, _ = optimize_weight_bits(weight)
     return lava_dense_weight(shifted, bits), int(exp)
+
+
+def lava_dense_rec_synapse(weight: np.ndarray, weight_rec: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray, int]:
+    """What a netx ``dense_rec`` layer with integer ``weight`` ``(C_out, C_in)`` and
+    ``weight_rec`` ``(C_out, C_out)`` computes: netx picks one exponent and bit width for
+    both (``optimize_weight_bits`` on ``hstack((weight, weight_rec))``, lava-dl
+    ``src/lava/lib/dl/netx/hdf5.py``, ``create_dense``), then each of the two Dense
+    synapses clips and truncates its own matrix (its own sign mode,
+    ``netx/blocks/process.py``, ``RecurrentDense``). Returns both effective integer
+    matrices and the exponent each sum is shifted by."""
+    from lava.lib.dl.netx.utils import optimize_weight_bits
+
+    both, bits, exp, _ = optimize_weight_bits(np.hstack((weight, weight_rec)))
+    cols = weight.shape[1]
+    return (lava_dense_weight(both[:, :cols], bits), lava_dense_weight(both[:, cols:], bits),
+            int(exp))

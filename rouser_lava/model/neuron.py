@@ -102,7 +102,8 @@ def decay_rtz(state: torch.Tensor, decay: int) -> torch.Tensor:
 
 
 def cuba_fixed(
-    x_int: torch.Tensor, i_decay: int, v_decay: int, th_int: torch.Tensor
+    x_int: torch.Tensor, i_decay: int, v_decay: int, th_int: torch.Tensor,
+    bias_int: torch.Tensor | int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Integer CUBA dynamics with reset to zero; pure function. ``u`` wraps and ``v``
     clips at Loihi's signed 24 bits (as Lava's fixed-point LIF does).
@@ -116,6 +117,9 @@ def cuba_fixed(
     th_int : torch.Tensor
         int64, broadcastable to ``(N, C, ...)``: threshold in state units
         (``vThMant << 6``). A neuron spikes when ``v > th_int``.
+    bias_int : torch.Tensor or int
+        int64, broadcastable like ``th_int``: added to ``v`` every step, in state units
+        (``bias_mant << 6``, Loihi's ``bias_exp`` 6).
 
     Returns
     -------
@@ -130,7 +134,7 @@ def cuba_fixed(
     for t in range(x_int.shape[-1]):
         u_t = decay_rtz(u_t, i_decay) + x_int[..., t]
         u_t = wrap_u(u_t)  # 24-bit wrap
-        v_t = clip_v(decay_rtz(v_t, v_decay) + u_t)  # 24-bit clip
+        v_t = clip_v(decay_rtz(v_t, v_decay) + u_t + bias_int)  # 24-bit clip
         u[..., t] = u_t
         v[..., t] = v_t
         s[..., t] = v_t > th_int
@@ -153,6 +157,14 @@ def leaky_adjoint(grad: torch.Tensor, decay: int) -> torch.Tensor:
     return out
 
 
+def _per_channel(grad: torch.Tensor) -> torch.Tensor:
+    """``(N, C, ...)`` summed to ``(C,)`` (dense) or ``(C, 1, 1)`` (conv)."""
+    grad = grad.sum(0)
+    if grad.dim() > 1:
+        grad = grad.sum(dim=tuple(range(1, grad.dim())), keepdim=True)
+    return grad
+
+
 def _rows(x: torch.Tensor) -> np.ndarray:
     """``(..., T)`` as a C-contiguous ``(M, T)`` array sharing memory where it can."""
     return x.detach().contiguous().reshape(-1, x.shape[-1]).numpy()
@@ -167,25 +179,33 @@ class _CubaSpike(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, threshold, i_decay, v_decay, tau_rho, scale_rho, folded=None):
+    def forward(ctx, x, threshold, i_decay, v_decay, tau_rho, scale_rho, folded=None,
+                bias=None, bias_int=None):
         # ``folded`` = (x_run, th_run, gain): run those (the fold's integer current and
         # shared threshold) and keep v / gain, the unfolded voltage, for the backward.
+        # ``bias`` (float, shaped like ``threshold``) is the trained bias; ``bias_int``
+        # (int64, same shape, state units) what the run adds to v (the fold's, if folded).
         x_run, th_run = (x, threshold) if folded is None else folded[:2]
+        b_int = torch.zeros_like(threshold, dtype=torch.int64) if bias_int is None \
+            else bias_int
         # slayer truncates the scaled input toward zero: (w_scale * input).to(int)
         x_int = (x_run * STATE_SCALE).to(torch.int64)
         th_int = torch.round(th_run * TH_SCALE).to(torch.int64) * TH_SCALE
         if x.device.type == "cpu" and x.dtype == torch.float32:
             th_rows = torch.broadcast_to(th_int, x.shape[:-1])
+            b_rows = torch.broadcast_to(b_int, x.shape[:-1]).contiguous()
             v, s = (torch.empty(x.shape, dtype=x.dtype) for _ in range(2))  # contiguous
             cuba_rows(_rows(x_int), i_decay, v_decay, th_rows.reshape(-1).numpy(),
-                      v.view(-1, x.shape[-1]).numpy(), s.view(-1, x.shape[-1]).numpy())
+                      b_rows.reshape(-1).numpy(), v.view(-1, x.shape[-1]).numpy(),
+                      s.view(-1, x.shape[-1]).numpy())
         else:
-            _, v_int, s = cuba_fixed(x_int, i_decay, v_decay, th_int)
+            _, v_int, s = cuba_fixed(x_int, i_decay, v_decay, th_int, b_int)
             v, s = v_int.to(x.dtype) / STATE_SCALE, s.to(x.dtype)
         if folded is not None:
             v = v / folded[2].unsqueeze(-1)
         ctx.save_for_backward(v, threshold.unsqueeze(-1))
         ctx.consts = (i_decay, v_decay, tau_rho, scale_rho)
+        ctx.has_bias = bias is not None
         return s
 
     @staticmethod
@@ -197,22 +217,21 @@ class _CubaSpike(torch.autograd.Function):
             th_rows = torch.broadcast_to(threshold.squeeze(-1), v.shape[:-1])
             grad_x = torch.empty(v.shape, dtype=v.dtype)
             grad_v_sum = torch.empty(v.shape[:-1], dtype=v.dtype)
+            grad_b_sum = torch.empty(v.shape[:-1], dtype=v.dtype)
             keep = [np.float32(1.0 - d / STATE_SCALE) for d in (v_decay, i_decay)]
             # (mypy counts the starred ``keep`` as any length; it is two values)
             spike_backward_rows(_rows(grad_s), _rows(v), th_rows.reshape(-1).numpy(),  # type: ignore[call-arg]
                                 np.float32(coef), np.float32(tau_rho), *keep,
                                 grad_x.view(-1, v.shape[-1]).numpy(),
-                                grad_v_sum.view(-1).numpy())
+                                grad_v_sum.view(-1).numpy(), grad_b_sum.view(-1).numpy())
         else:
             grad_v = coef * torch.exp(-(v - threshold).abs() / tau_rho) * grad_s
-            grad_x = leaky_adjoint(leaky_adjoint(grad_v, v_decay), i_decay)
-            grad_v_sum = grad_v.sum(-1)
-        grad_th = None
-        if ctx.needs_input_grad[1]:
-            grad_th = -grad_v_sum.sum(0)  # (C,) dense; (C, H, W) conv -> (C, 1, 1)
-            if grad_th.dim() > 1:
-                grad_th = grad_th.sum(dim=tuple(range(1, grad_th.dim())), keepdim=True)
-        return grad_x, grad_th, None, None, None, None, None
+            grad_in_v = leaky_adjoint(grad_v, v_decay)
+            grad_x = leaky_adjoint(grad_in_v, i_decay)
+            grad_v_sum, grad_b_sum = grad_v.sum(-1), grad_in_v.sum(-1)
+        grad_th = -_per_channel(grad_v_sum) if ctx.needs_input_grad[1] else None
+        grad_b = _per_channel(grad_b_sum) if ctx.has_bias else None
+        return grad_x, grad_th, None, None, None, None, None, grad_b, None
 
 
 class _ThresholdGrid(torch.autograd.Function):
@@ -270,8 +289,8 @@ class RouserCuba(nn.Module):
         """Keep the latent thresholds inside the representable range (call after a step)."""
         self.threshold.clamp_(1 / TH_SCALE, TH_MANT_MAX / TH_SCALE)
 
-    def forward(self, x: torch.Tensor, folded: tuple[torch.Tensor, int] | None = None
-                ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, folded: tuple[torch.Tensor, int] | None = None,
+                bias: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Spikes ``(N, C, ..., T)`` float32 in {0, 1} for input current ``x`` of that shape.
 
         With ``folded = (x_fold, m)`` the spikes are those of the Loihi 2 fold: current
@@ -279,6 +298,10 @@ class RouserCuba(nn.Module):
         fold scales neuron ``i``'s state by ``g_i = m / vThMant_i``; the backward pass
         uses the fold's voltage divided by ``g_i`` against the neuron's own threshold,
         so gradients (to ``x`` and the thresholds) are the unfolded neuron's.
+
+        ``bias = (b, b_run)``: float32 ``(C,)`` trained bias (threshold units, on Loihi's
+        grid) and int64 ``(C,)`` ``bias_mant`` the run adds to ``v`` every step (the
+        fold's when folded); gradients reach ``b``.
         """
         th = self.quantized_threshold()
         shape = (-1, *([1] * (x.dim() - 3)))  # (C, 1..)
@@ -287,5 +310,8 @@ class RouserCuba(nn.Module):
             x_fold, m = folded
             th_mant = (th.detach() * TH_SCALE).reshape(shape)
             run = (x_fold, torch.full_like(th_mant, m / TH_SCALE), m / th_mant)
+        b, b_int = (None, None) if bias is None else \
+            (bias[0].reshape(shape), (bias[1].to(torch.int64) << 6).reshape(shape))
         return _CubaSpike.apply(x, th.reshape(shape), self.config.i_decay,
-                                self.config.v_decay, self.tau_rho, self.scale_rho, run)
+                                self.config.v_decay, self.tau_rho, self.scale_rho, run, b,
+                                b_int)

@@ -18,7 +18,8 @@ class QuantLayer:
     Attributes
     ----------
     kind : str
-        ``dense``, ``conv`` or ``flatten``.
+        ``dense``, ``dense_rec``, ``conv`` or ``flatten`` (netx's layer type; a pool
+        block is a ``conv``).
     spec : dict
         Geometry from the architecture (see model/blocks.py).
     shape : tuple of int
@@ -33,6 +34,10 @@ class QuantLayer:
     single_spike : bool
         A single-spike layer: each neuron fires at most once per sample (written with
         ``refDelay`` = the sample length).
+    weight_rec : np.ndarray or None
+        int32 ``(C, C)``: a ``dense_rec`` layer's recurrent weights.
+    bias : np.ndarray or None
+        int64 ``(C,)``: ``bias_mant`` per neuron (netx's ``bias``; None: no bias).
     """
 
     kind: str
@@ -43,6 +48,8 @@ class QuantLayer:
     i_decay: int = 0
     v_decay: int = 0
     single_spike: bool = False
+    weight_rec: np.ndarray | None = None
+    bias: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ File tree (the keys ``netx.hdf5.Network`` reads)::
                         type='conv':  shape=(C, H, W), inChannels, outChannels,
                                       kernelSize, stride, padding, dilation, groups,
                                       weight int (C_out, C_in/groups, kH, kW)
+                        type='dense_rec': as dense, and weight_rec int (C_out, C_out)
                         type='flatten': shape=(C*H*W,)
+                        bias int (C,) where the layer has one (netx: bias_mant)
     /layer/i/neuron     type='CUBA', iDecay, vDecay, vThMant (scalar or (C,)),
                         refDelay, gradedSpike=False
     /simulation         Ts=1, tSample=T
@@ -23,7 +25,8 @@ same), and keeps the number small for hardware with a narrow refractory field. A
 membrane readout is written as it is quantized (``vDecay`` 0, ``vThMant`` ``2**17 -
 1``), which the runners recognise (``NetxSummary.membrane_readout``).
 
-netx reads no ``bias`` here (our blocks have none). Root attributes
+``bias`` is written only for layers that have one (netx reads it as ``bias_mant``
+with ``bias_exp`` 6, lava-dl ``netx/hdf5.py``). Root attributes
 ``rouser_threshold_form`` and ``rouser_dataset`` (JSON) describe how the file was
 made; netx ignores them. The file is built in memory (:func:`netx_bytes`) and written
 atomically (:func:`write_netx`).
@@ -52,7 +55,7 @@ def _write_layer(group: h5py.Group, layer, time_steps: int) -> None:
     if layer.kind == "flatten":
         return
     spec = layer.spec
-    if layer.kind == "dense":
+    if layer.kind in ("dense", "dense_rec"):
         group.create_dataset("inFeatures", data=spec["in_features"])
         group.create_dataset("outFeatures", data=spec["out_features"])
     else:
@@ -63,6 +66,10 @@ def _write_layer(group: h5py.Group, layer, time_steps: int) -> None:
             group.create_dataset(name, data=np.array(spec[key], dtype=np.int64))
         group.create_dataset("groups", data=spec["groups"])
     group.create_dataset("weight", data=layer.weight)
+    if layer.weight_rec is not None:
+        group.create_dataset("weight_rec", data=layer.weight_rec)
+    if layer.bias is not None:
+        group.create_dataset("bias", data=layer.bias)
     neuron = group.create_group("neuron")
     _put_type(neuron, "CUBA")
     neuron.create_dataset("iDecay", data=layer.i_decay)

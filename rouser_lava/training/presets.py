@@ -23,6 +23,18 @@ Any value can be overridden on the command line (``rouser-train --preset nmnist
   paper's), about 80 % of the hidden neurons never fired under slayer's weight init
   (threshold 0.5: ~45 %, ~94-95 % test).
 - ``digits``: 64-128-10, T = 32, the built-in demo set.
+
+Presets with an ``arch`` (``--arch`` grammar, :mod:`rouser_lava.model.archspec`):
+
+- ``dvs128-conv``: the full 128x128x2 input (no host binning) through a 4x4 sum pool,
+  strided conv and pooling layers, ``p4-c16k5s2p2-p2-c32k3p1-p2-f-d128-d11``; every
+  layer fits the Loihi 2 design rules (a pool or conv layer takes its input as conv
+  axons, so the 32,768 inputs never meet the 16,000-axon fan-in rule the dense
+  ``dvs128`` preset breaks). Cores: ``rouser-map`` (README).
+- ``shd-rec``: 700-r128-20: one recurrent layer of 128 CUBA neurons (netx ``dense_rec``),
+  100 bins of 10 ms.
+- ``nmnist-conv``: 34x34x2 through ``c16k5s2p2-p2-c32k3p1-p2-f-d128-d10``, 300 bins of
+  1 ms.
 """
 
 from __future__ import annotations
@@ -47,16 +59,30 @@ PRESETS = {
                    "voltage_decay": 0.095},
     "digits": {**ROUSER, "dataset": "digits", "hidden": (128,), "epochs": 10,
                "time_steps": 32},
+    "dvs128-conv": {**ROUSER, "dataset": "dvs128", "epochs": 20, "time_steps": 300,
+                    "bin_ms": 5.0, "arch": "p4-c16k5s2p2-p2-c32k3p1-p2-f-d128-d11"},
+    "shd-rec": {**ROUSER, "dataset": "shd", "epochs": 20, "time_steps": 100,
+                "bin_ms": 10.0, "arch": "r128-d20"},
+    "nmnist-conv": {**ROUSER, "dataset": "nmnist", "epochs": 20, "time_steps": 300,
+                    "bin_ms": 1.0, "arch": "c16k5s2p2-p2-c32k3p1-p2-f-d128-d10"},
 }
 
 SHAPES = {"nmnist": ("34x34x2", 10), "dvs128": ("128x128x2", 11), "shd": ("700", 20),
           "yinyang": ("5", 3), "yinyang-ss": ("5", 3),
-          "digits": ("64", 10)}  # input and classes, for --help
+          "digits": ("64", 10), "dvs128-conv": ("128x128x2", 11), "shd-rec": ("700", 20),
+          "nmnist-conv": ("34x34x2", 10)}  # input and classes, for --help
+
+
+CORES = {"dvs128-conv": 9, "shd-rec": 4, "nmnist-conv": 9}  # rouser-map on loihi2-oheogulch
+# of the exported preset network (geometry alone decides it; tests/test_arch_spec.py)
 
 
 def architecture(name: str) -> str:
-    """``34x34x2-500-500-10``: a preset's layer sizes."""
+    """``34x34x2-500-500-10``: a preset's layer sizes (its ``--arch`` after the input
+    for a preset that has one)."""
     inputs, classes = SHAPES[name]
+    if "arch" in PRESETS[name]:
+        return f"{inputs}-{PRESETS[name]['arch']}"
     hidden = PRESETS[name]["hidden"]
     assert isinstance(hidden, (list, tuple))
     return "-".join([inputs, *(str(h) for h in hidden), str(classes)])
@@ -70,6 +96,8 @@ def resolve(preset: str | None, given: dict) -> TrainSettings:
         raise UserError(f"unknown preset '{preset}' (choose from: {', '.join(PRESETS)})")
     chosen = {**(PRESETS[preset] if preset else {}),
               **{k: v for k, v in given.items() if v is not None}}
+    if given.get("hidden") is not None and given.get("arch") is None:
+        chosen.pop("arch", None)  # --hidden replaces a preset's layers
     if chosen.get("init"):
         chosen["init_dataset"] = chosen.get("dataset")
     return TrainSettings(**chosen)

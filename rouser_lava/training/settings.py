@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 
 from ..data.registry import DATA_OPTIONS, LOADERS
 from ..errors import UserError, param
+from ..model.archspec import check_arch_syntax
 from ..model.neuron import FOLD_EXACT, NEURONS, READOUTS, TH_MANT_MAX, TH_SCALE, NeuronConfig
 from .loop import LR_SCHEDULES, TrainConfig
 
@@ -28,7 +29,7 @@ class TrainSettings:
     to start from. Defaults are :class:`TrainConfig`'s and :class:`NeuronConfig`'s.
 
     With ``init``, the network (architecture, neuron settings, weights) and the data
-    encoding are the model file's: ``hidden``, ``threshold_init``, ``thresholds``,
+    encoding are the model file's: ``hidden``, ``arch``, ``threshold_init``, ``thresholds``,
     ``neuron``, ``readout``, the decays and ``dataset`` are unused. Raises UserError
     naming the parameter for any value out of range.
     """
@@ -41,6 +42,7 @@ class TrainSettings:
     lr_schedule: str = TrainConfig.lr_schedule  # "constant" or "cosine" (loop.lr_factor)
     seed: int = TrainConfig.seed  # initial weights and data order, 0 .. 2**32 - 1
     hidden: tuple[int, ...] = TrainConfig.hidden  # hidden layer sizes of a new dense net
+    arch: str | None = None  # a new net's layers (model/archspec.py); None: dense, hidden
     threshold_init: float = NeuronConfig.threshold  # initial threshold, 1/64 .. 2048
     thresholds: str = "learned"  # "learned" (Rouser) or "fixed" (stock slayer CUBA)
     deploy: str = "vector"  # "vector", or "fold-exact": the forward pass is the fold export
@@ -95,6 +97,8 @@ class TrainSettings:
             _number("bin_ms", self.bin_ms, 0.0, math.inf, "> 0", low_open=True)
         if self.init is None:  # else the model file's neuron, checked when it is read
             check_fold_exact(self.deploy, self.neuron, self.resolved_readout)
+            if self.arch is not None:
+                check_arch_syntax(self.arch, self.neuron, self.resolved_readout)
 
     @property
     def resolved_readout(self) -> str:

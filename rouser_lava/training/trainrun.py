@@ -32,6 +32,7 @@ from ..data.dataset import SpikeDataset
 from ..data.registry import dataset_for, load_dataset
 from ..errors import UserError, param
 from ..fileio import check_output_file, write_bytes
+from ..model.archspec import parse_arch
 from ..model.blocks import RouserNet, layer_shapes
 from ..model.modelfile import load_model, load_record, save_model, save_record
 from ..resources import require_memory
@@ -70,12 +71,23 @@ def _write_metrics(path: Path, history: list[dict]) -> None:
     write_bytes(path, text)
 
 
-def training_bytes(sizes: list[int], batch: int, steps: int) -> int:
-    """Memory to train a dense net of layer ``sizes``: 24 bytes per weight (float32
-    weight, its quantized copy, gradient, two Adam moments, initial copy) and 48 per
-    neuron, sample and step (float32 current, u, v, spikes and their gradients)."""
-    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    return 24 * weights + 48 * batch * steps * sum(sizes)
+def training_bytes(input_shape: tuple[int, ...], arch: list[dict], batch: int,
+                   steps: int) -> int:
+    """Memory to train ``arch``: 24 bytes per weight (float32 weight, its quantized copy,
+    gradient, two Adam moments, initial copy) and 48 per neuron, sample and step
+    (float32 current, u, v, spikes and their gradients), input included."""
+    shapes = layer_shapes(input_shape, arch)
+    neurons = int(np.prod(input_shape)) + sum(int(np.prod(sh)) for sp, sh in
+                                              zip(arch, shapes) if sp["kind"] != "flatten")
+    weights = 0
+    for spec in arch:
+        if spec["kind"] in ("dense", "recurrent"):
+            weights += spec["in_features"] * spec["out_features"]
+            weights += spec["out_features"] ** 2 if spec["kind"] == "recurrent" else 0
+        elif spec["kind"] == "conv":
+            weights += spec["out_channels"] * spec["in_channels"] // spec["groups"] * \
+                int(np.prod(spec["kernel_size"]))
+    return 24 * weights + 48 * batch * steps * neurons
 
 
 def _sizes(net: RouserNet) -> str:
@@ -121,11 +133,12 @@ def _dataset_and_net(settings: TrainSettings, ranks: Ranks
     else:
         neuron = settings.neuron_config()
         data = load_dataset(settings.dataset, **settings.data_options)
-        arch, input_shape = dense_arch(data, settings.hidden), data.input_shape
-    sizes = [int(np.prod(input_shape))] + [s.get("out_features", 0) for s in arch]
+        input_shape = data.input_shape
+        arch = parse_arch(settings.arch, input_shape, data.num_classes) if settings.arch \
+            else dense_arch(data, settings.hidden)
     batch = settings.batch_size
-    require_memory(training_bytes(sizes, batch // ranks.world, data.time_steps),
-                   f"training {'-'.join(map(str, sizes))} with batch {batch} and "
+    require_memory(training_bytes(input_shape, arch, batch // ranks.world, data.time_steps),
+                   f"training {settings.arch or 'the network'} with batch {batch} and "
                    f"{data.time_steps} steps", f"use smaller {param('hidden')}, "
                    f"{param('batch_size')} or {param('time_steps')}")
     torch.manual_seed(settings.seed)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..comparison.gates import failed_gates, parse_gate
 from ..errors import UserError
-from ..fileio import check_output_dir
+from ..fileio import check_output_dir, refuse_overwrites
 from .common import entry, positive_float, positive_int
 
 log = logging.getLogger("rouser_lava")
@@ -75,10 +75,13 @@ def compare_main(argv: list[str] | None = None) -> int:
     check_output_dir(args.report)
 
     from ..comparison.compare import compare, format_table, with_baseline
-    from ..comparison.report import write_report
+    from ..comparison.report import REPORT_FILES, write_report
     from ..data.registry import dataset_for
     from ..model.modelfile import load_model
 
+    refuse_overwrites([("--report", Path(args.report) / name) for name in REPORT_FILES],
+                      [("the model", args.model), ("the netx file", args.net),
+                       ("--baseline", args.baseline)])
     net, record = load_model(args.model)
     if not Path(args.net).is_file():
         raise UserError(f"{args.net}: no such netx file")

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OptionError
-from ..fileio import atomic_write, check_output_file
+from ..fileio import atomic_write, check_output_file, refuse_overwrites
 from .common import (
     entry,
+    flag,
     input_shape_value,
     int_list,
     non_negative_int,
@@ -137,6 +138,7 @@ def run_main(argv: list[str] | None = None) -> int:
 
     from ..backends.options import RunOptions
     from ..backends.stream import StreamSpec
+    from ..deploy.hw_config import resolve_config_path
 
     try:
         options = RunOptions(
@@ -150,9 +152,14 @@ def run_main(argv: list[str] | None = None) -> int:
             chunk_samples=args.chunk_samples)
     except OptionError as err:
         p.error(str(err))
-    for out in (args.json_out, args.dump_spikes, args.dump_state):
+    outputs = [(flag(k), getattr(args, k)) for k in ("json_out", "dump_spikes", "dump_state")]
+    for _, out in outputs:
         if out is not None:  # before the run, not after it
             check_output_file(out)
+    refuse_overwrites(outputs, [
+        ("the network run", args.path), (flag("input_npy"), args.input_npy),
+        (flag("input_bias"), args.input_bias),
+        (flag("hw_config"), args.hw_config and resolve_config_path(args.hw_config))])
 
     from ..backends.runfile import board_run, run_path
 

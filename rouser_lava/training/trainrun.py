@@ -31,7 +31,7 @@ import torch
 from ..data.dataset import SpikeDataset
 from ..data.registry import dataset_for, load_dataset
 from ..errors import UserError, param
-from ..fileio import check_output_file, write_bytes
+from ..fileio import check_output_file, refuse_overwrites, write_bytes
 from ..model.blocks import RouserNet, layer_shapes
 from ..model.modelfile import load_model, load_record, save_model, save_record
 from ..resources import require_memory
@@ -157,8 +157,11 @@ def _check_launch(settings: TrainSettings, ranks: Ranks) -> None:
 
 
 def _open_new(settings: TrainSettings, out: str | Path, ranks: Ranks) -> dict[str, Path]:
-    """A new run's files; UserError when they or the launch do not fit."""
+    """A new run's files; UserError when they or the launch do not fit, or when one of
+    them is the model ``init`` starts from."""
     files = _open_files(out)
+    refuse_overwrites([(param("out"), path) for path in files.values()],
+                      [(param("init"), settings.init)])
     _check_launch(settings, ranks)
     return files
 

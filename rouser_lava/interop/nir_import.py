@@ -47,6 +47,7 @@ import numpy as np
 from ..errors import UserError, param
 from ..model.blocks import layer_shapes
 from .imported import ImportedLayer, ImportResult, build_network, decay_12bit, fit_grid
+from .nir_check import check_graph, check_output
 
 
 @dataclass(frozen=True)
@@ -219,9 +220,8 @@ def _synapse(name: str, node, shape: tuple[int, ...]) -> tuple[dict, np.ndarray]
     return {"kind": "dense", "in_features": shape[0], "out_features": weight.shape[0]}, weight
 
 
-def _setting(graph: nir.NIRGraph, convention: str | None, dt: float | None
+def _setting(graph: nir.NIRGraph, meta: dict, convention: str | None, dt: float | None
              ) -> tuple[str, Convention, float]:
-    meta = graph.metadata or {}
     name = convention or meta.get("convention")
     if name not in CONVENTIONS:
         raise UserError(f"the graph does not say which framework wrote it; give "
@@ -246,7 +246,7 @@ def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None
     path = str(source) if not isinstance(source, nir.NIRGraph) else "graph"
     graph = source if isinstance(source, nir.NIRGraph) else _read(path)
     try:
-        name, conv, dt = _setting(graph, convention, dt)
+        name, conv, dt = _setting(graph, check_graph(graph), convention, dt)
         reset = reset or conv.reset
         chain = _chain(graph)
         shape = tuple(int(s) for s in np.asarray(
@@ -281,6 +281,7 @@ def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None
         if pending is not None or not layers:
             raise UserError("the graph ends without neurons after its last synapse"
                             if pending is not None else "the graph has no spiking layer")
+        check_output(chain[-1], graph.nodes[chain[-1]], shape)
         if conv.lag:
             notes.append(f"{name}: the membrane reads the previous step's current there; "
                          f"here it reads this step's: each layer's spikes come one step "

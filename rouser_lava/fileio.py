@@ -60,6 +60,12 @@ def check_output_dir(path: str | os.PathLike) -> Path:
         raise UserError(f"{path}: '{probe}' is a file, not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UserError(f"{path}: folder '{probe}' is not writable")
+    if probe != path:  # os.access says yes to root, and on /proc: try to make one
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".probe.", dir=probe))
+        except OSError as err:
+            raise UserError(f"{path}: cannot create a folder in '{probe}' "
+                            f"({err.strerror})") from None
     return path
 
 

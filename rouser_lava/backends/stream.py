@@ -40,8 +40,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, param
 from ..netx.check import refractory_period
+from ..resources import require_memory
 
 
 def next_power_of_2(n: int) -> int:
@@ -105,6 +106,10 @@ class StreamLayout:
         if steps != self.steps:
             raise UserError(f"stream layout: samples have {steps} steps, the layout "
                             f"{self.steps}")
+        require_memory(2 * x[:1, ..., :1].nbytes * n * self.reset_interval,
+                       f"the stream layout of {n} samples with reset interval "
+                       f"{self.reset_interval}", f"give a smaller {param('reset_interval')} "
+                       f"or {param('limit')}")
         windows = np.zeros((n, *x.shape[1:-1], self.reset_interval), dtype=x.dtype)
         windows[..., :steps] = x
         stream = np.moveaxis(windows, 0, -2).reshape(*x.shape[1:-1], -1)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from ..fileio import atomic_write, check_output_file, refuse_overwrites
-from .common import entry, positive_int
+from .common import entry, positive_int, reset_interval_value
 
 EXIT_FAILS = 3  # does not fit, or breaks a design rule
 
@@ -61,7 +61,7 @@ def map_main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=positive_int, default=None,
                    help="measure activity on the first N samples only (alone: of the "
                         "dataset recorded in the file)")
-    p.add_argument("--reset-interval", type=positive_int, default=None,
+    p.add_argument("--reset-interval", type=reset_interval_value, default=None,
                    help="netx reset_interval the network will run with (checked: a power "
                         "of 2 on Loihi 2)")
     args = p.parse_args(argv)

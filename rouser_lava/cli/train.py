@@ -71,6 +71,15 @@ def train_main(argv: list[str] | None = None) -> int:
                                                            ranks))
     else:
         settings = train_settings(args)
+        if settings.init:
+            from ..training.presets import PRESETS
+            from ..training.trainrun import DATA_FIXED, NETWORK_OPTIONS, check_init_options
+
+            names = NETWORK_OPTIONS + DATA_FIXED
+            given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+            preset = {k: v for k, v in PRESETS.get(args.preset or "", {}).items()
+                      if k in names}
+            check_init_options(settings.init, given, preset, args.preset)
         run_on_ranks(args.device, lambda ranks: train_run(settings, args.out, progress,
                                                           ranks))
     return 0

@@ -13,6 +13,7 @@ import functools
 import logging
 import math
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,13 @@ def entry(prog: str):
             except KeyboardInterrupt:
                 print(f"{prog}: interrupted", file=sys.stderr)
                 return 130
+            finally:
+                # A console script's interpreter now shuts down (torch and Lava take up
+                # to a second); the command has finished and its output is complete or
+                # absent, so a Ctrl-C then leaves its exit status as it is instead of
+                # killing it by the signal (status -2). Python keeps SIG_IGN to the end.
+                if argv is None:
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
         return run
     return wrap
 

@@ -78,16 +78,17 @@ def test_numeric_ranges_of_run_compare_map_and_experiment(model_file, tmp_path, 
         experiment_main, ["compare", "--jobs", many], capsys)
 
 
-def test_reset_interval_within_range_meets_the_memory_guard(model_file, tmp_path, capsys):
+def test_reset_interval_within_range_is_bounded_by_the_sample(model_file, tmp_path, capsys):
     net = tmp_path / "n.net"
     assert export_main([str(model_file), str(net)]) == 0
-    np.save(tmp_path / "x.npy", np.zeros((2000, 64, 8), np.uint8))
+    np.save(tmp_path / "x.npy", np.zeros((2, 64, 8), np.uint8))
     capsys.readouterr()
     assert run_main([str(net), "--input", str(tmp_path / "x.npy"), "--stream",
                      "reset-interval", "--reset-interval", str(2 ** 24)]) == 1
-    line = error_line(capsys)
-    assert "the stream layout of 64 samples with reset interval 16777216 needs" in line
-    assert "give a smaller --reset-interval or --limit" in line
+    assert "--reset-interval 16777216 is more than 16 times the 8 + 1 steps a sample " \
+           "needs in the stream layout" in error_line(capsys)
+    assert run_main([str(net), "--input", str(tmp_path / "x.npy"), "--stream",
+                     "reset-interval", "--reset-interval", "144"]) == 0
 
 
 def test_compare_report_folder_and_dataset_of_another_input(model_file, tmp_path, capsys):

@@ -42,12 +42,14 @@ import numpy as np
 
 from ..errors import UserError, param
 from ..netx.check import refractory_period
-from ..resources import require_memory
 
 
 def next_power_of_2(n: int) -> int:
     """Smallest power of 2 that is ``>= n`` (``n >= 1``)."""
     return 1 << max(int(n) - 1, 0).bit_length()
+
+
+INTERVAL_FACTOR = 16  # a reset interval is at most this many times a sample's steps + 1
 
 
 @dataclass(frozen=True)
@@ -72,12 +74,18 @@ class StreamLayout:
         if self.steps < 1:
             raise UserError(f"stream layout: samples have {self.steps} time steps")
         if self.reset_interval < self.steps + 1:
-            raise UserError(f"stream layout: reset interval {self.reset_interval} is too "
-                            f"short for samples of {self.steps} steps (needs at least "
-                            f"{self.steps + 1}: one step of padding)")
+            raise UserError(f"{param('reset_interval')} {self.reset_interval} is too short "
+                            f"for the stream layout of samples of {self.steps} steps (needs "
+                            f"at least {self.steps + 1}: one step of padding)")
+        if self.reset_interval > INTERVAL_FACTOR * (self.steps + 1):
+            raise UserError(f"{param('reset_interval')} {self.reset_interval} is more than "
+                            f"{INTERVAL_FACTOR} times the {self.steps} + 1 steps a sample "
+                            f"needs in the stream layout (the rest is padding, and a run's "
+                            f"time and memory grow with it); give at most "
+                            f"{INTERVAL_FACTOR * (self.steps + 1)}")
         if not 0 <= self.reset_offset < self.reset_interval:
-            raise UserError(f"stream layout: reset offset {self.reset_offset} outside 0.."
-                            f"{self.reset_interval - 1}")
+            raise UserError(f"{param('reset_offset')} {self.reset_offset} outside 0.."
+                            f"{self.reset_interval - 1}, the stream layout's reset interval")
 
     @classmethod
     def for_network(cls, steps: int, depth: int, reset_interval: int | None = None,
@@ -106,10 +114,6 @@ class StreamLayout:
         if steps != self.steps:
             raise UserError(f"stream layout: samples have {steps} steps, the layout "
                             f"{self.steps}")
-        require_memory(2 * x[:1, ..., :1].nbytes * n * self.reset_interval,
-                       f"the stream layout of {n} samples with reset interval "
-                       f"{self.reset_interval}", f"give a smaller {param('reset_interval')} "
-                       f"or {param('limit')}")
         windows = np.zeros((n, *x.shape[1:-1], self.reset_interval), dtype=x.dtype)
         windows[..., :steps] = x
         stream = np.moveaxis(windows, 0, -2).reshape(*x.shape[1:-1], -1)

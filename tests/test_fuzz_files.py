@@ -25,7 +25,7 @@ from rouser_lava.interop.nir_export import nir_graph
 from rouser_lava.model.modelfile import load_model
 from rouser_lava.netx.check import check_netx
 
-from .event_files import write_shd_folder
+from .event_files import write_dvs_original, write_nmnist_folder, write_shd_folder
 from .fuzz_common import FUZZ, ODD, run_case
 
 DTYPES = st.sampled_from(["u1", "i1", "i8", "f4", "f8", "?", "S3"])
@@ -221,3 +221,22 @@ def test_fuzz_shd_file(tmp_path_factory, capsys, key, value):
             f.create_dataset(key, data=value)
     run_case(data_main, ["info", "--dataset", "shd", "--data-root", root], capsys,
              [root / "shd_train.h5", root / "shd_test.h5"], [root])
+
+
+@FUZZ
+@given(kind=st.sampled_from(["nmnist", "dvs128"]), at=st.floats(0.0, 1.0),
+       patch=st.binary(min_size=0, max_size=12), cut=st.booleans())
+def test_fuzz_event_files(tmp_path_factory, capsys, kind, at, patch, cut):
+    """Bytes of an N-MNIST ``.bin`` or a DVS128 ``.aedat`` recording overwritten or cut."""
+    root = tmp_path_factory.mktemp(kind)
+    if kind == "nmnist":
+        write_nmnist_folder(root, per_class=1, events=20)
+        target = root / "Train" / "0" / "00000.bin"
+    else:
+        write_dvs_original(root, {"user01_led": "train", "user02_led": "test"})
+        target = root / "user01_led.aedat"
+    raw = target.read_bytes()
+    i = int(at * len(raw))
+    target.write_bytes(raw[:i] if cut else raw[:i] + patch + raw[i + len(patch):])
+    run_case(data_main, ["info", "--dataset", kind, "--data-root", root], capsys,
+             sorted(p for p in root.rglob("*") if p.is_file()), [root, target])

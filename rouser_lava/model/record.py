@@ -59,8 +59,8 @@ class _Fields:
 
 
 def _neuron(r: _Fields, neuron) -> None:
-    known = {f.name for f in fields(NeuronConfig)}
-    if not isinstance(neuron, dict) or set(neuron) - known:
+    known = [f.name for f in fields(NeuronConfig)]
+    if not isinstance(neuron, dict) or set(neuron) - set(known):
         r.fail("neuron", neuron, f"a mapping of NeuronConfig fields ({', '.join(known)})")
     for key, value in neuron.items():
         if key == "threshold" and not _real(value, 0.0, PARAMETER_MAX, low_open=True):

@@ -38,6 +38,8 @@ test: $(STAMP)
 # 2 cores, against 8-10 min for `make test`, which runs everything (as CI does).
 # ROUSER_TEST_LAVA_NETS=N (e.g. `ROUSER_TEST_LAVA_NETS=8 make test`) runs the two slowest
 # Lava tests on N random networks instead of 60 and 40 (tests/test_emulator.py).
+# ROUSER_FUZZ_EXAMPLES=N runs the Hypothesis fuzz tests (tests/test_fuzz_*.py) on N
+# random examples each instead of 20 fixed ones (about 20 s in all).
 test-fast: $(STAMP)
 	$(VENV)/bin/ruff check rouser_lava tests benchmarks examples
 	$(VENV)/bin/lint-imports

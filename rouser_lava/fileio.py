@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .errors import UserError
@@ -60,6 +60,12 @@ def check_output_dir(path: str | os.PathLike) -> Path:
         raise UserError(f"{path}: '{probe}' is a file, not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UserError(f"{path}: folder '{probe}' is not writable")
+    if probe != path:  # os.access says yes to root, and on /proc: try to make one
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".probe.", dir=probe))
+        except OSError as err:
+            raise UserError(f"{path}: cannot create a folder in '{probe}' "
+                            f"({err.strerror})") from None
     return path
 
 
@@ -101,3 +107,36 @@ def write_bytes(path: str | os.PathLike, data: bytes | str) -> None:
     """
     blob = data.encode("utf-8") if isinstance(data, str) else data
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(blob))
+
+
+def _same_file(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` name one file: one path once symlinks are followed
+    (a dangling link counts as its target), or, both existing, one inode (a hard link)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_overwrites(outputs: Iterable[tuple[str, str | os.PathLike | None]],
+                      inputs: Iterable[tuple[str, str | os.PathLike | None]]) -> None:
+    """Raise UserError when an output would replace an input, or two outputs one file.
+
+    ``outputs`` and ``inputs`` are ``(label, path)`` pairs (a path of None is not
+    given); the label names the argument in the message (``--json``, ``the network``).
+    Call it before any work: symlinks are followed, so an output that points through a
+    link at an input is refused too.
+    """
+    outs = [(label, os.fspath(p)) for label, p in outputs if p is not None]
+    ins = [(label, os.fspath(p)) for label, p in inputs if p is not None]
+    for i, (label, out) in enumerate(outs):
+        for what, src in ins:
+            if _same_file(out, src):
+                raise UserError(f"{out}: {label} would overwrite {what} '{src}'; give "
+                                f"another file name")
+        for other, path in outs[:i]:
+            if _same_file(out, path):
+                raise UserError(f"{out}: {label} and {other} name the same file; give "
+                                f"each its own")

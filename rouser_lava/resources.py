@@ -39,3 +39,33 @@ def require_memory(need: float, what: str, advice: str) -> None:
     if need > have:
         raise UserError(f"{what} needs about {need / GIB:.1f} GiB of memory, "
                         f"{have / GIB:.1f} GiB available; {advice}")
+
+
+def require_npy_fits(path: str | os.PathLike, what: str) -> None:
+    """Check a ``.npy`` file's header before ``np.load`` reads it: UserError when the
+    array its header declares needs more memory than is available (twice its size: the
+    array and one converted copy), when the file is shorter than that array, or when
+    the header cannot be parsed. Other files (an ``.npz`` archive, foreign bytes) pass,
+    for ``np.load`` to name them.
+    ``what`` names the file's role in the message (``"--input"``)."""
+    import numpy as np
+
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            return
+        f.seek(0)
+        try:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(f)
+        except Exception as err:  # numpy parses the header with ast: many error types
+            first = (str(err).splitlines() or [type(err).__name__])[0][:80]
+            raise UserError(f"{path}: not a readable .npy header ({first})") from None
+        start = f.tell()
+    size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    require_memory(2 * size, f"{what} {path} (an array of shape {shape}, {dtype})",
+                   "is this the right file?")
+    if os.path.getsize(path) < start + size:
+        raise UserError(f"{path}: truncated .npy file: its header declares shape {shape} "
+                        f"({size:,} bytes), the file holds {os.path.getsize(path) - start:,}")

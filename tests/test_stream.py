@@ -62,7 +62,8 @@ def test_layout_places_samples_and_reads_them_back():
     assert not StreamLayout(3, 5).is_power_of_2 and StreamLayout(3, 4).is_power_of_2
 
 
-@pytest.mark.parametrize("steps, interval, offset", [(4, 4, 0), (4, 5, 5), (0, 8, 0)])
+@pytest.mark.parametrize("steps, interval, offset", [(4, 4, 0), (4, 5, 5), (0, 8, 0),
+                                                     (4, 81, 0)])
 def test_layout_refuses_what_cannot_work(steps, interval, offset):
     with pytest.raises(UserError, match="stream layout"):
         StreamLayout(steps, interval, offset)
@@ -150,4 +151,5 @@ def test_cli_stream_mode(dense_net, tmp_path, capsys):
     capsys.readouterr()
     assert run_main([path, "--input", str(tmp_path / "x.npy"), "--stream",
                      "reset-interval", "--reset-interval", "16"]) == 1
-    assert "too short for samples of 16 steps" in error_line(capsys)
+    assert "--reset-interval 16 is too short for the stream layout of samples of 16 steps" \
+        in error_line(capsys)

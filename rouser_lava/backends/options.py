@@ -92,9 +92,9 @@ class RunOptions:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UserError(f"{param(name)} {value}: expected a positive integer")
-        if self.timeout is not None and not self.timeout > 0:
-            raise UserError(f"{param('timeout')} {self.timeout}: expected a positive "
-                            f"number")
+        if self.timeout is not None and not self.timeout >= 1:
+            raise UserError(f"{param('timeout')} {self.timeout}: expected at least 1 "
+                            f"second")
         board = self.board
         if not board and (self.dry_run or self.hw_config or self.rehearse or
                           self.chunk_samples):

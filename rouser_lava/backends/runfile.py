@@ -15,6 +15,7 @@ from ..loihi import BIAS_MAX, BIAS_MIN
 from ..model.modelfile import load_model
 from ..netx.file import LAVA, NetxFile, read_netx
 from ..netx.shape import pick_input_shape
+from ..resources import require_npy_fits
 from .options import DEFAULT_BOARD, RunOptions
 from .run import BatchOutput, RunResult, netx_backend, run_backend, torch_backend
 
@@ -26,6 +27,7 @@ def _load_npy(path: str, option: str, what: str) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{path}: no such input file")
+    require_npy_fits(p, option)
     try:
         x = np.load(p, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:

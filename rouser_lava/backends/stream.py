@@ -45,13 +45,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, param
 from ..netx.check import refractory_period
 
 
 def next_power_of_2(n: int) -> int:
     """Smallest power of 2 that is ``>= n`` (``n >= 1``)."""
     return 1 << max(int(n) - 1, 0).bit_length()
+
+
+INTERVAL_FACTOR = 16  # a reset interval is at most this many times a sample's steps + 1
 
 
 @dataclass(frozen=True)
@@ -76,12 +79,18 @@ class StreamLayout:
         if self.steps < 1:
             raise UserError(f"stream layout: samples have {self.steps} time steps")
         if self.reset_interval < self.steps + 1:
-            raise UserError(f"stream layout: reset interval {self.reset_interval} is too "
-                            f"short for samples of {self.steps} steps (needs at least "
-                            f"{self.steps + 1}: one step of padding)")
+            raise UserError(f"{param('reset_interval')} {self.reset_interval} is too short "
+                            f"for the stream layout of samples of {self.steps} steps (needs "
+                            f"at least {self.steps + 1}: one step of padding)")
+        if self.reset_interval > INTERVAL_FACTOR * (self.steps + 1):
+            raise UserError(f"{param('reset_interval')} {self.reset_interval} is more than "
+                            f"{INTERVAL_FACTOR} times the {self.steps} + 1 steps a sample "
+                            f"needs in the stream layout (the rest is padding, and a run's "
+                            f"time and memory grow with it); give at most "
+                            f"{INTERVAL_FACTOR * (self.steps + 1)}")
         if not 0 <= self.reset_offset < self.reset_interval:
-            raise UserError(f"stream layout: reset offset {self.reset_offset} outside 0.."
-                            f"{self.reset_interval - 1}")
+            raise UserError(f"{param('reset_offset')} {self.reset_offset} outside 0.."
+                            f"{self.reset_interval - 1}, the stream layout's reset interval")
 
     @classmethod
     def for_network(cls, steps: int, depth: int, reset_interval: int | None = None,

@@ -12,6 +12,8 @@ import argparse
 import functools
 import logging
 import math
+import os
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -58,6 +60,13 @@ def entry(prog: str):
             except KeyboardInterrupt:
                 print(f"{prog}: interrupted", file=sys.stderr)
                 return 130
+            finally:
+                # A console script's interpreter now shuts down (torch and Lava take up
+                # to a second); the command has finished and its output is complete or
+                # absent, so a Ctrl-C then leaves its exit status as it is instead of
+                # killing it by the signal (status -2). Python keeps SIG_IGN to the end.
+                if argv is None:
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
         return run
     return wrap
 
@@ -150,13 +159,44 @@ def seed_value(text: str) -> int:
 
 def comma_list(parse_one, example: str):
     """A parser of comma-separated values, each read by ``parse_one`` (an argparse
-    type), at least one; ``example`` shows the form in errors."""
+    type), at least one, none empty (``128,,64`` is refused); ``example`` shows the
+    form in errors."""
     def parse(text: str) -> tuple:
-        values = tuple(parse_one(part.strip()) for part in text.split(",") if part.strip())
-        if not values:
-            raise argparse.ArgumentTypeError(f"expected values like {example}, got '{text}'")
-        return values
+        parts = [part.strip() for part in text.split(",")]
+        if not all(parts):
+            raise argparse.ArgumentTypeError(f"expected values like {example}, got '{text}' "
+                                             f"(an empty value)")
+        return tuple(parse_one(part) for part in parts)
     return parse
+
+
+def bounded_int(low: int, high: int, what: str):
+    """A parser of integers in ``low .. high``, named ``what`` in its errors."""
+    def parse(text: str) -> int:
+        value = _parse(text, int, what)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {what} in {low}..{high}, got {text}")
+        return value
+    return parse
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        os.cpu_count() or 1
+
+
+def workers_value(text: str) -> int:
+    """Worker processes: ``1`` up to the cores this process may use (more only share
+    them and multiply the memory)."""
+    return bounded_int(1, cores(), "a number of worker processes (up to the cores)")(text)
+
+
+# a run of Lava or a board: at least a second (a start-up takes longer), at most a week
+timeout_value = bounded_float(1.0, 7 * 86400.0, "a timeout in seconds", low_open=False)
+STEPS_MAX = 1 << 24  # time steps: netx's tSample bound (netx/check.py)
+reset_interval_value = bounded_int(2, STEPS_MAX, "a reset interval (steps)")
+reset_offset_value = bounded_int(0, STEPS_MAX - 1, "a reset offset (steps)")
 
 
 hidden_sizes = comma_list(positive_int, "128 or 256,128")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..comparison.gates import failed_gates, parse_gate
 from ..errors import UserError
-from ..fileio import check_output_dir
-from .common import entry, positive_float, positive_int
+from ..fileio import check_output_dir, refuse_overwrites
+from .common import entry, positive_int, timeout_value, workers_value
 
 log = logging.getLogger("rouser_lava")
 
@@ -50,12 +50,14 @@ def compare_main(argv: list[str] | None = None) -> int:
                    help="folder of an event dataset, instead of the one recorded")
     p.add_argument("--lava-samples", type=_lava_samples, default=20,
                    help="test samples to run on the Lava simulator (default 20, or 'all')")
-    p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
-                   help="fail if the Lava run has not ended after this many seconds "
+    p.add_argument("--timeout", type=timeout_value, default=None, metavar="SECONDS",
+                   help="fail if the Lava run has not ended after this many seconds, "
+                        "1 .. 604800 "
                         "(default: 60 + samples x steps x 0.02 x (layers + (neurons + "
                         "synapses) / 500000), see rouser-run --help)")
-    p.add_argument("--workers", type=positive_int, default=1, metavar="K",
-                   help="split the Lava samples over K worker processes, each with its "
+    p.add_argument("--workers", type=workers_value, default=1, metavar="K",
+                   help="split the Lava samples over K worker processes (up to the CPU "
+                        "cores), each with its "
                         "own network (about K times the memory; default 1)")
     p.add_argument("--report", default="export/compare",
                    help="folder for report.json, report.md and PNG plots "
@@ -75,10 +77,13 @@ def compare_main(argv: list[str] | None = None) -> int:
     check_output_dir(args.report)
 
     from ..comparison.compare import compare, format_table, with_baseline
-    from ..comparison.report import write_report
+    from ..comparison.report import REPORT_FILES, write_report
     from ..data.registry import dataset_for
     from ..model.modelfile import load_model
 
+    refuse_overwrites([("--report", Path(args.report) / name) for name in REPORT_FILES],
+                      [("the model", args.model), ("the netx file", args.net),
+                       ("--baseline", args.baseline)])
     net, record = load_model(args.model)
     if not Path(args.net).is_file():
         raise UserError(f"{args.net}: no such netx file")
@@ -86,6 +91,9 @@ def compare_main(argv: list[str] | None = None) -> int:
     name = args.dataset or meta["name"]
     data = dataset_for(name, meta.get("encoding") if name == meta["name"] else None,
                        args.data_root)
+    if tuple(data.input_shape) != tuple(net.input_shape):
+        raise UserError(f"--dataset {name} gives input {tuple(data.input_shape)}, the model "
+                        f"{args.model} takes {tuple(net.input_shape)}")
     k = len(data.x_test) if args.lava_samples is None else args.lava_samples
     baseline = None if args.baseline is None else _read_json(args.baseline)
     result = compare(net, args.net, data, k, timeout=args.timeout, workers=args.workers)

@@ -6,7 +6,15 @@ import argparse
 import logging
 
 from ..fileio import check_output_dir
-from .common import add_train_options, entry, fraction, positive_int, threshold_list, train_settings
+from .common import (
+    add_train_options,
+    entry,
+    fraction,
+    positive_int,
+    threshold_list,
+    train_settings,
+    workers_value,
+)
 
 log = logging.getLogger("rouser_lava")
 
@@ -40,8 +48,9 @@ def experiment_main(argv: list[str] | None = None) -> int:
             q.add_argument("--deploy", action="store_true",
                            help="export each run's best model and add the emulator's "
                                 "accuracy and spike counts to the report")
-        q.add_argument("--jobs", type=positive_int, default=1,
-                       help="runs trained at once, in separate processes sharing the cores "
+        q.add_argument("--jobs", type=workers_value, default=1,
+                       help="runs trained at once, in separate processes sharing the cores, "
+                            "up to the CPU cores "
                             "(default 1; on a 2-core CPU --jobs 2 nearly halves the time)")
         if name == "compare":
             q.add_argument("--target-frac", type=fraction, default=0.95,

@@ -9,6 +9,9 @@ from ..errors import UserError
 from .common import entry, input_shape_value, positive_float, positive_int
 
 CONVENTIONS = ("lava", "snntorch", "norse", "sinabs", "rockpool")
+# suffixes of the formats we read and write other than a torch model file
+OTHER_FORMATS = {".nir": "a NIR graph", ".net": "a netx file", ".npy": "a NumPy array",
+                 ".npz": "a NumPy archive", ".json": "JSON"}
 
 
 def _dataset_record(name: str | None, time_steps: int | None) -> dict:
@@ -65,11 +68,13 @@ def import_main(argv: list[str] | None = None) -> int:
                         f"(.net) or a NIR graph (.nir)")
     if not source.is_file():
         raise UserError(f"{source}: no such file")
-    from ..fileio import check_output_file
+    from ..fileio import check_output_file, refuse_overwrites
 
+    if out.suffix in OTHER_FORMATS:
+        raise UserError(f"{out}: rouser-import writes a torch model file, not "
+                        f"{OTHER_FORMATS[out.suffix]}; give a name such as model.pt")
     check_output_file(out)
-    if out.resolve() == source.resolve():
-        raise UserError(f"{out}: output would overwrite the source")
+    refuse_overwrites([("the model file", out)], [("the source", source)])
     if source.suffix == ".net":
         from ..interop.netx_import import import_netx
 

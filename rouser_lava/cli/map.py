@@ -7,8 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..fileio import atomic_write, check_output_file
-from .common import entry, positive_int
+from ..fileio import atomic_write, check_output_file, refuse_overwrites
+from .common import entry, positive_int, reset_interval_value
 
 EXIT_FAILS = 3  # does not fit, or breaks a design rule
 
@@ -61,7 +61,7 @@ def map_main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=positive_int, default=None,
                    help="measure activity on the first N samples only (alone: of the "
                         "dataset recorded in the file)")
-    p.add_argument("--reset-interval", type=positive_int, default=None,
+    p.add_argument("--reset-interval", type=reset_interval_value, default=None,
                    help="netx reset_interval the network will run with (checked: a power "
                         "of 2 on Loihi 2)")
     args = p.parse_args(argv)
@@ -69,7 +69,11 @@ def map_main(argv: list[str] | None = None) -> int:
         check_output_file(args.json_out)
 
     from ..deploy.design_rules import DesignRuleError, check_design_rules
-    from ..deploy.hw_config import load_hw_config
+    from ..deploy.hw_config import load_hw_config, resolve_config_path
+
+    refuse_overwrites([("--json", args.json_out)], [
+        ("the network mapped", args.net), ("--input", args.input_npy),
+        ("--hw-config", resolve_config_path(args.hw_config))])
     from ..deploy.resource_map import map_resources
     from ..netx.check import check_netx
 

@@ -9,14 +9,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OptionError
-from ..fileio import atomic_write, check_output_file
+from ..fileio import atomic_write, check_output_file, refuse_overwrites
 from .common import (
     entry,
+    flag,
     input_shape_value,
     int_list,
-    non_negative_int,
-    positive_float,
     positive_int,
+    reset_interval_value,
+    reset_offset_value,
+    timeout_value,
+    workers_value,
 )
 
 
@@ -86,9 +89,10 @@ def run_main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=positive_int, default=None,
                    help="run only the first N samples")
     p.add_argument("--json", dest="json_out", default=None, help="write results as JSON")
-    p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--timeout", type=timeout_value, default=None, metavar="SECONDS",
                    help="lava and loihi2: stop the run and fail if it has not ended "
-                        "after this many seconds (loihi2 on a board default: the config's "
+                        "after this many seconds, 1 .. 604800 (loihi2 on a board "
+                        "default: the config's "
                         "timeout_s; lava and --rehearse default: 60 + samples x steps x "
                         "0.02 x (layers "
                         "+ (neurons + synapses) / 500000), about ten times the expected "
@@ -104,15 +108,16 @@ def run_main(argv: list[str] | None = None) -> int:
                         "reset itself (LIFReset), one step after the layer before it, "
                         "samples padded to the interval. Equal to per-sample spike for "
                         "spike for networks without bias and recurrence")
-    p.add_argument("--reset-interval", type=positive_int, default=None, metavar="R",
+    p.add_argument("--reset-interval", type=reset_interval_value, default=None, metavar="R",
                    help="--stream reset-interval: steps per sample window, at least "
                         "steps + 1 (default: the smallest power of 2 >= steps + layers, "
                         "as Loihi 2 needs a power of 2)")
-    p.add_argument("--reset-offset", type=non_negative_int, default=0, metavar="O",
+    p.add_argument("--reset-offset", type=reset_offset_value, default=0, metavar="O",
                    help="--stream reset-interval: netx's reset_offset, the phase of the "
                         "resets and of the samples (default 0)")
-    p.add_argument("--workers", type=positive_int, default=1, metavar="K",
-                   help="lava: split the samples into K contiguous chunks, each run by a "
+    p.add_argument("--workers", type=workers_value, default=1, metavar="K",
+                   help="lava (K up to the CPU cores): split the samples into K "
+                        "contiguous chunks, each run by a "
                         "worker process with its own Lava network (the same spikes as "
                         "one process; each worker holds a full network, so about K "
                         "times the memory; default 1)")
@@ -138,6 +143,7 @@ def run_main(argv: list[str] | None = None) -> int:
 
     from ..backends.options import RunOptions
     from ..backends.stream import StreamSpec
+    from ..deploy.hw_config import resolve_config_path
 
     try:
         options = RunOptions(
@@ -151,9 +157,14 @@ def run_main(argv: list[str] | None = None) -> int:
             chunk_samples=args.chunk_samples)
     except OptionError as err:
         p.error(str(err))
-    for out in (args.json_out, args.dump_spikes, args.dump_state):
+    outputs = [(flag(k), getattr(args, k)) for k in ("json_out", "dump_spikes", "dump_state")]
+    for _, out in outputs:
         if out is not None:  # before the run, not after it
             check_output_file(out)
+    refuse_overwrites(outputs, [
+        ("the network run", args.path), (flag("input_npy"), args.input_npy),
+        (flag("input_bias"), args.input_bias),
+        (flag("hw_config"), args.hw_config and resolve_config_path(args.hw_config))])
 
     from ..backends.runfile import board_run, run_path
 

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from .common import add_train_options, decay_fraction, entry, train_settings
+from ..errors import OptionError
+from .common import add_train_options, decay_fraction, entry, train_settings, workers_value
+
+# what each rank --processes starts runs (the console script's code)
+RANK_CODE = ("import sys; sys.argv[0] = 'rouser-train'; from rouser_lava.cli import train_main; "
+             "sys.exit(train_main())")
 
 
 @entry("rouser-train")
@@ -59,10 +65,22 @@ def train_main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="cpu (default) or cuda (under torchrun: each process uses the GPU "
                         "of its LOCAL_RANK)")
+    p.add_argument("--processes", type=workers_value, default=1, metavar="K",
+                   help="train data-parallel in K processes on this machine (up to the CPU "
+                        "cores; with --device cuda one GPU each), as torchrun "
+                        "--standalone --nproc_per_node K does, but a failed rank or Ctrl-C "
+                        "ends with each rank's one line and no launcher traceback")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
 
-    from ..training.distributed import run_on_ranks
+    from ..training.distributed import launch, launched, run_on_ranks
+
+    if args.processes > 1:
+        if launched():
+            raise OptionError("--processes starts its own processes; under torchrun leave "
+                              "it out")
+        words = list(sys.argv[1:] if argv is None else argv)
+        return launch(args.processes, RANK_CODE, [*words, "--processes", "1"])
     from ..training.trainrun import resume_run, train_run
 
     progress = not args.quiet
@@ -71,6 +89,15 @@ def train_main(argv: list[str] | None = None) -> int:
                                                            ranks))
     else:
         settings = train_settings(args)
+        if settings.init:
+            from ..training.presets import PRESETS
+            from ..training.trainrun import DATA_FIXED, NETWORK_OPTIONS, check_init_options
+
+            names = NETWORK_OPTIONS + DATA_FIXED
+            given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+            preset = {k: v for k, v in PRESETS.get(args.preset or "", {}).items()
+                      if k in names}
+            check_init_options(settings.init, given, preset, args.preset)
         run_on_ranks(args.device, lambda ranks: train_run(settings, args.out, progress,
                                                           ranks))
     return 0

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import TYPE_CHECKING
 
-from .compare import Comparison
+if TYPE_CHECKING:  # rouser-compare parses --fail-on before it loads the comparison
+    from .compare import Comparison
 
 GATES = ("accuracy-drop", "spike-change", "agreement")
 

@@ -11,6 +11,7 @@ from ..fileio import atomic_write
 from .compare import Comparison, format_table
 
 PLOTS = ("accuracy.png", "layer_spikes.png", "neuron_scatter.png", "raster.png")
+REPORT_FILES = ("report.json", "report.md", *PLOTS)  # what write_report writes
 
 
 def _save(fig, path: Path) -> None:
@@ -119,4 +120,4 @@ def write_report(c: Comparison, out: Path) -> list[Path]:
     text = markdown(c)
     atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(text))
     plot_all(c, out)
-    return [out / "report.json", out / "report.md", *(out / p for p in PLOTS)]
+    return [out / name for name in REPORT_FILES]

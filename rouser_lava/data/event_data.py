@@ -33,6 +33,7 @@ from .layouts import SENSORS, SPLITS, find_items, read_item
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1
+MIN_PIXELS = 4  # a downsampled sensor keeps at least this many pixels a side
 DEFAULT_BINNING = {"nmnist": BinSpec(1000, 300), "dvs128": BinSpec(5000, 300),
                    "shd": BinSpec(10000, 100)}
 
@@ -79,8 +80,13 @@ def make_spec(name: str, time_steps: int | None = None, bin_ms: float | None = N
     polarity, downsample = polarity or "split", downsample or 1
     if polarity not in ("split", "merge"):
         raise UserError(f"unknown polarity handling '{polarity}' (split or merge)")
-    if downsample < 1 or (name == "shd" and downsample != 1):
-        raise UserError(f"downsample must be a positive factor (and 1 for {name})")
+    sensor = SENSORS[name]
+    most = max(1, min(sensor.width, sensor.height) // MIN_PIXELS)
+    if not 1 <= downsample <= most:
+        raise UserError(f"{param('downsample')} {downsample}: expected 1..{most} for {name} "
+                        + (f"(a {sensor.width}x{sensor.height} sensor; at least "
+                           f"{MIN_PIXELS}x{MIN_PIXELS} pixels must remain)" if most > 1
+                           else "(audio channels are not downsampled)"))
     spec = BinSpec(int(round(bin_ms * 1000)) if bin_ms else default.bin_us,
                    time_steps or default.bins, polarity, downsample)
     if spec.bin_us <= 0 or spec.bins <= 0:

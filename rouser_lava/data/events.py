@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..resources import require_npy_fits
 
 EVENT_DTYPE = np.dtype([("x", np.int32), ("y", np.int32), ("p", np.int8), ("t", np.int64)])
 NMNIST_OVERFLOW_Y = 240  # N-MNIST timestamp-overflow marker (adds 2**13 us), as tonic
@@ -102,6 +103,7 @@ def read_gesture_labels(path: str | Path, events: np.ndarray) -> list[tuple[int,
 def read_tonic_npy(path: str | Path) -> np.ndarray:
     """tonic's converted DVS128 Gesture sample: ``(E, 4)`` ``[x, y, p, t]``, ``t`` in ms
     (tonic multiplies it by 1000 on reading)."""
+    require_npy_fits(path, "the DVS128 sample")
     try:
         arr = np.load(path)
     except (OSError, ValueError) as err:
@@ -112,7 +114,12 @@ def read_tonic_npy(path: str | Path) -> np.ndarray:
 
 
 def read_shd(path: str | Path) -> tuple[list[np.ndarray], np.ndarray]:
-    """SHD ``shd_{train,test}.h5``: events per sample (channel in ``x``) and int64 labels."""
+    """SHD ``shd_{train,test}.h5``: events per sample (channel in ``x``) and int64 labels.
+
+    The file must hold, per sample, one variable-length array of spike times in seconds
+    (``/spikes/times``) and one of integer channels (``/spikes/units``), and one integer
+    label (``/labels``); every other type or shape is refused before use.
+    """
     import h5py
 
     try:
@@ -121,10 +128,20 @@ def read_shd(path: str | Path) -> tuple[list[np.ndarray], np.ndarray]:
         raise UserError(f"{path}: not a readable HDF5 file ({err})") from None
     with f:
         for key in ("spikes", "spikes/times", "spikes/units", "labels"):
-            if key not in f:
+            if key not in f or key != "spikes" and not isinstance(f[key], h5py.Dataset):
                 raise UserError(f"{path}: no /{key} in the HDF5 file (not an SHD file)")
+        for key in ("spikes/times", "spikes/units"):
+            item = f[key]
+            if item.ndim != 1 or h5py.check_vlen_dtype(item.dtype) is None:
+                raise UserError(f"{path}: /{key} of shape {item.shape} and type {item.dtype}: "
+                                f"expected one variable-length array per sample (SHD's "
+                                f"layout)")
+        labels = f["labels"]
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise UserError(f"{path}: /labels of shape {labels.shape} and type "
+                            f"{labels.dtype}: expected one integer label per sample")
         times, units = f["spikes/times"][()], f["spikes/units"][()]
-        labels = np.asarray(f["labels"][()], dtype=np.int64)
+        labels = np.asarray(labels[()], dtype=np.int64)
     if not len(times) == len(units) == len(labels):
         raise UserError(f"{path}: {len(times)} spike-time arrays, {len(units)} unit arrays "
                         f"and {len(labels)} labels (must be equal)")
@@ -132,6 +149,10 @@ def read_shd(path: str | Path) -> tuple[list[np.ndarray], np.ndarray]:
     for i, (t, u) in enumerate(zip(times, units)):
         if len(t) != len(u):
             raise UserError(f"{path}: sample {i} has {len(t)} times but {len(u)} units")
+        if t.dtype.kind not in "iuf" or u.dtype.kind not in "iu" or \
+                not np.all(np.isfinite(t)):
+            raise UserError(f"{path}: sample {i}: times of type {t.dtype} and units of type "
+                            f"{u.dtype}: expected finite seconds and integer channels")
         samples.append(make_events(u, 0, 0, np.rint(np.asarray(t, np.float64) * 1e6)))
     return samples, labels
 

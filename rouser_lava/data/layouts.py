@@ -16,6 +16,7 @@ sample's start, checked against the sensor.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,7 +141,16 @@ def find_items(name: str, root: str | Path | None) -> tuple[str, dict[str, list[
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root}: {param('data_root')} folder does not exist")
-    return FINDERS[name](root)
+    layout, items = FINDERS[name](root)
+    for split in items.values():
+        for path in (p for item in split for p in (item.path, item.labels) if p is not None):
+            if path.is_dir():
+                raise UserError(f"{path}: is a folder where {layout} has a file")
+            if not path.is_file():
+                raise UserError(f"{path}: " + (f"a symbolic link to '{os.readlink(path)}', "
+                                               f"which does not exist" if path.is_symlink()
+                                               else "no such file"))
+    return layout, items
 
 
 def read_item(name: str, item: Item) -> list[tuple[np.ndarray, int, str]]:
@@ -153,6 +163,8 @@ def read_item(name: str, item: Item) -> list[tuple[np.ndarray, int, str]]:
             out.append((events, int(label), f"{item.path} sample {i}"))
     elif item.labels is not None:  # DVS recording with its gestures
         events = read_aedat31(item.path)
+        if not len(events):
+            raise UserError(f"{item.path}: a recording with no polarity events")
         for label, start, stop in read_gesture_labels(item.labels, events):
             part = events[(events["t"] >= start) & (events["t"] < stop)]
             part["t"] -= start
@@ -161,6 +173,8 @@ def read_item(name: str, item: Item) -> list[tuple[np.ndarray, int, str]]:
         events = read_nmnist_bin(item.path) if name == "nmnist" else read_tonic_npy(item.path)
         if name == "dvs128" and len(events):
             events["t"] -= events["t"].min()
+        if name == "dvs128" and not len(events):  # an N-MNIST file may be empty: no spikes
+            raise UserError(f"{item.path}: a recording with no events")
         out.append((events, item.label, str(item.path)))
     for events, label, where in out:
         check_sensor(events, sensor.width, max(sensor.height, 1), where)

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import io
 import logging
-from pathlib import Path
 
 from ..data.registry import dataset_for
 from ..errors import UserError, param
-from ..fileio import check_output_file, write_bytes
+from ..fileio import check_output_file, refuse_overwrites, write_bytes
 from ..model.modelfile import load_model
 from ..netx.network import QuantizedNetwork
 from ..netx.write import netx_bytes
 from .design_rules import check_design_rules
-from .hw_config import load_hw_config
+from .hw_config import load_hw_config, resolve_config_path
 from .quantize import quantize_network
 
 log = logging.getLogger(__name__)
@@ -57,8 +56,9 @@ def export_model(model_path: str, net_path: str, threshold_form: str | None = No
     axons, chips) are warnings, since the file still runs on Lava's CPU simulator.
     """
     check_output_file(net_path)
-    if Path(net_path).resolve() == Path(model_path).resolve():
-        raise UserError(f"{net_path}: output would overwrite the model file")
+    refuse_overwrites([("the netx file", net_path)],
+                      [("the model", model_path),
+                       (param("hw_config"), resolve_config_path(hw_config))])
     hw = load_hw_config(hw_config)
     net, record = load_model(model_path)
     threshold_form = threshold_form or default_threshold_form(net.neuron_config.neuron)

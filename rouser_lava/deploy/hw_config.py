@@ -79,6 +79,36 @@ _BOOLS = ("per_neuron_threshold", "reset_interval_power_of_2")
 _REAL = ("dense_neuron_units", "conv_synapses_per_unit", "conv_units_per_row")
 _LOIHI_ONLY = tuple(f.name for f in fields(ChipLimits) if f.default is None)
 
+# Every number's range, unit and why: the value ranges can be narrower than Loihi 2's
+# (a smaller target) but not wider, as Lava's fixed-point models compute in Loihi's
+# widths; the per-core resources and calibration constants within 16x of Loihi 2's.
+RANGES: dict[str, tuple[float, float, str]] = {
+    "limits.weight_bits": (1, 8, "bits; Lava's Dense holds at most 8-bit mantissas"),
+    "limits.threshold_bits": (1, 17, "bits; Loihi's vThMant is 17-bit"),
+    "limits.decay_bits": (1, 12, "bits; Loihi's du, dv are 12-bit"),
+    "limits.state_bits": (2, 24, "bits, signed; Loihi's u, v are 24-bit"),
+    "limits.bias_bits": (2, 13, "bits, signed; Loihi's bias mantissa is 13-bit"),
+    "limits.delay_max": (0, 62, "steps; netx clamps delays to 62"),
+    "limits.cores_per_chip": (1, 2048, "neurocores; Loihi 2 has 128"),
+    "limits.neurons_per_core": (1, 1 << 17, "neurons; Loihi 2 has at most 8192"),
+    "limits.synmem_per_core": (1, 1 << 18, "SynMem units; Loihi 2 has 12000"),
+    "limits.dense_synapses_per_unit": (1, 64, "synapses per SynMem unit"),
+    "limits.dense_neuron_units": (0.01, 1024, "SynMem units per neuron"),
+    "limits.conv_neurons_per_core": (1, 1 << 17, "neurons per conv tile"),
+    "limits.conv_synapses_per_unit": (0.01, 1024, "channels per SynMem unit"),
+    "limits.conv_units_per_row": (0.01, 1024, "SynMem units per kernel row"),
+    "limits.axons_per_core": (1, 1 << 18, "input axons"),
+    "limits.axon_map_per_core": (1, 1 << 18, "axon map entries"),
+    "limits.neuron_groups_per_core": (1, 1024, "neuron groups"),
+    "limits.embedded_cores_per_chip": (1, 64, "x86 cores; Loihi 2 has 6"),
+    "chips": (1, 1 << 16, "chips; Hala Point has 1152"),
+    "run.timeout_s": (1, 7 * 86400, "seconds, at most a week"),
+    "run.output_latency_steps": (0, 1024, "steps"),
+    "run.flat_input_hop_steps": (0, 1024, "steps"),
+    "run.conv_input_hop_steps": (0, 1024, "steps"),
+}
+
+
 class Fact(str):
     """A text setting that stands beside its source (``{"value": "...", "source":
     "..."}``), e.g. which lava-loihi adapter carries an input kind."""
@@ -151,6 +181,11 @@ class _Reader:
             else isinstance(value, int) and value >= 0)
         if not ok:
             self.fail(field, f"value {json.dumps(value)}: expected {shown}")
+        if field in RANGES:
+            low, high, unit = RANGES[field]
+            if not low <= value <= high:  # NaN too
+                self.fail(field, f"value {json.dumps(value)}: expected {low:g} .. {high:g} "
+                                 f"({unit})")
         self.sources[field] = item["source"]
         return value
 
@@ -216,9 +251,5 @@ def load_hw_config(name_or_path: str) -> HwConfig:
             r.fail("loihi_gen", f"{json.dumps(extra['loihi_gen'])}: expected one of "
                                 f"{', '.join(LOIHI2_GENERATIONS)} (lava.utils.loihi."
                                 f"ChipGeneration)")
-        for field, value in (("chips", extra["chips"]),
-                             *((f"limits.{k}", limits[k]) for k in _LOIHI_ONLY)):
-            if value <= 0:
-                r.fail(field, f"value {value}: must be positive")
     return HwConfig(path.stem, str(path), target, MappingProxyType(run),
                     ChipLimits(**limits), MappingProxyType(r.sources), **extra)

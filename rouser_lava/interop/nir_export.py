@@ -38,7 +38,7 @@ import nir
 import numpy as np
 
 from ..errors import UserError
-from ..fileio import check_output_file, write_bytes
+from ..fileio import check_output_file, refuse_overwrites, write_bytes
 from ..loihi import STATE_SCALE
 from ..model.blocks import RouserNet, layer_shapes
 from ..model.modelfile import load_model
@@ -140,6 +140,7 @@ def export_nir(net: RouserNet, path: str | os.PathLike, dt: float = DT) -> None:
 def export_nir_model(model_path: str, nir_path: str) -> None:
     """``rouser-export model.pt FILE.nir``."""
     check_output_file(nir_path)
+    refuse_overwrites([("the NIR file", nir_path)], [("the model", model_path)])
     net, _ = load_model(model_path)
     try:
         export_nir(net, nir_path)

@@ -61,6 +61,7 @@ import numpy as np
 from ..errors import UserError, param
 from ..model.blocks import layer_shapes, pool_spec
 from .imported import ImportedLayer, ImportResult, build_network, decay_12bit, fit_layer
+from .nir_check import check_graph, check_output
 from .nir_graph import (
     NEURONS,
     chain,
@@ -251,9 +252,8 @@ def _synapse(name: str, node, shape: tuple[int, ...]) -> tuple[dict, np.ndarray]
     return {"kind": "dense", "in_features": shape[0], "out_features": weight.shape[0]}, weight
 
 
-def _setting(graph: nir.NIRGraph, convention: str | None, dt: float | None
+def _setting(graph: nir.NIRGraph, meta: dict, convention: str | None, dt: float | None
              ) -> tuple[str, Convention, float]:
-    meta = graph.metadata or {}
     name = convention or meta.get("convention")
     if name not in CONVENTIONS:
         raise UserError(f"the graph does not say which framework wrote it; give "
@@ -278,7 +278,7 @@ def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None
     path = str(source) if not isinstance(source, nir.NIRGraph) else "graph"
     graph = source if isinstance(source, nir.NIRGraph) else _read(path)
     try:
-        name, conv, dt = _setting(graph, convention, dt)
+        name, conv, dt = _setting(graph, check_graph(graph), convention, dt)
         reset = reset or conv.reset
         nodes, edges = inline_subgraphs(graph)
         loops, edges = recurrent_loops(nodes, edges)
@@ -292,6 +292,8 @@ def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None
         layers = _layers(nodes, names[1:-1], loops, shape,
                          lambda key, out: _Layer(key, nodes[key], out, conv, dt, strict,
                                                  notes), reset)
+        check_output(names[-1], nodes[names[-1]],
+                     layer_shapes(shape, [la.spec for la in layers])[-1])
         if conv.lag:
             notes.append(f"{name}: the membrane reads the previous step's current there; "
                          f"here it reads this step's: each layer's spikes come one step "

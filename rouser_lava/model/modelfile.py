@@ -29,6 +29,7 @@ from ..fileio import write_bytes
 from ..resources import require_memory
 from .blocks import RouserNet
 from .neuron import NeuronConfig
+from .record import check_model_fields, check_parameters
 
 FORMAT = "rouser-lava/model"
 VERSION = 1
@@ -83,6 +84,7 @@ def load_record(path: str | os.PathLike, kind: str = FORMAT) -> dict:
         raise UserError(f"{path}: model file lacks {', '.join(missing)}")
     if record["version"] != VERSION:
         raise UserError(f"{path}: model format version {record['version']} is not supported")
+    check_model_fields(record, path)
     return record
 
 
@@ -106,10 +108,10 @@ def load_model(path: str | os.PathLike) -> tuple[RouserNet, dict]:
             bad = int((~torch.isfinite(value)).sum())
             raise UserError(f"{path}: {key} holds {bad} NaN or infinite value(s); the model "
                             f"cannot be run or exported (retrain with a lower {param('lr')})")
-    for block in net.spiking_blocks():
+    for name, block in zip(net.layer_names(), net.spiking_blocks()):
         th = block.neuron.threshold.detach()
+        check_parameters(path, name, block.synapse.weight, th)
         if not torch.all(th > 0):
-            name = net.layer_names()[net.spiking_blocks().index(block)]
             raise UserError(f"{path}: {name} has non-positive thresholds "
                             f"(min {th.min().item():.4g}); Loihi thresholds must be > 0")
     net.eval()

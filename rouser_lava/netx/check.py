@@ -16,14 +16,14 @@ checks, before anything is built:
 - a dense or flatten layer's ``shape`` ``(N,)`` with singleton dimensions anywhere
   (lava-dl writes ``(N, 1, 1)`` and ``(1, 1, N)``; netx reads only the product), its
   product the layer's size; the summary gives it as ``(N,)``;
-- weights finite and within what an 8-bit weight with Loihi's largest exponent
-  holds; ``vThMant`` integers in ``0 .. 2**17 - 1`` (one value, per channel or per
-  neuron), or ``2**18 - 1`` everywhere, which lava-dl's ``Affine`` block writes for
-  neurons that never spike; decays integers in ``0 .. 4096``; bias integers in Lava's
-  int16 ``bias_mant`` (one value or one per neuron for dense layers; one per channel
-  ``(C,)`` or per neuron in Lava's order ``(W, H, C)`` for conv layers, as netx
-  broadcasts them); dense delays integers in ``0 .. 62``, one value, one per output,
-  one per input or ``(C_out, C_in)``; ``refDelay`` a non-negative integer;
+- weights finite integers (Lava truncates others) within what an 8-bit weight with
+  Loihi's largest exponent holds; ``vThMant`` integers in ``0 .. 2**17 - 1`` (one value,
+  per channel or per neuron), or ``2**18 - 1`` everywhere, which lava-dl's ``Affine``
+  block writes for neurons that never spike; decays integers in ``0 .. 4096``; bias
+  integers in Lava's int16 ``bias_mant`` (one value or one per neuron for dense layers;
+  one per channel ``(C,)`` or per neuron in Lava's order ``(W, H, C)`` for conv layers,
+  as netx broadcasts them); dense delays integers in ``0 .. 62``, one value, one per
+  output, one per input or ``(C_out, C_in)``; ``refDelay`` a non-negative integer;
 - an ``input`` layer's ``neuron`` group like any other; its ``weight`` and ``bias``
   (which netx reads with ``int()`` and then ignores) single values, ``()`` or ``(1,)``.
 
@@ -151,7 +151,7 @@ def _conv(layer: LayerReader, shape, prev, values: bool) -> int:
             layer.fail("shape", shape, f"the geometry gives (C, {hw[0]}, {hw[1]}) from "
                        f"input {prev}")
     if values:
-        layer.numbers("weight", integer=False, lo=-WEIGHT_ABS_MAX, hi=WEIGHT_ABS_MAX)
+        layer.numbers("weight", lo=-WEIGHT_ABS_MAX, hi=WEIGHT_ABS_MAX)
     return int(np.prod(dims))
 
 
@@ -262,10 +262,11 @@ def check_open(f: h5py.File, path, values: bool = True,
         prev = layer.shape
     steps = None
     if "simulation/tSample" in f:
-        t = np.asarray(f["simulation/tSample"][()]).reshape(-1)
+        item = f["simulation/tSample"]
+        t = np.asarray(item[()] if getattr(item, "size", 0) == 1 else [-1]).reshape(-1)
         if t.size != 1 or t.dtype.kind not in "iu" or not 0 < int(t[0]) <= 1 << 24:
-            raise UserError(f"{path}: /simulation/tSample {t[:2]}: expected a positive "
-                            f"integer")
+            raise UserError(f"{path}: /simulation/tSample {t[:2]}: expected one integer "
+                            f"in 1..{1 << 24} (time steps per sample)")
         steps = int(t[0])
     return NetxSummary(str(path), layers, steps)
 

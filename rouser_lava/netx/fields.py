@@ -17,6 +17,7 @@ from ..loihi import (
     TH_MANT_MAX,
     WEIGHT_ABS_MAX,
 )
+from ..resources import require_memory
 
 NEURON_TYPES = ("CUBA", "LOIHI", "SDNN", "RF", "RF_IZ", "RF_PHASE")
 
@@ -46,9 +47,17 @@ class LayerReader:
 
     def numbers(self, field: str, group=None, integer: bool = True, lo=None, hi=None,
                 sizes: tuple[int, ...] | None = None) -> np.ndarray:
-        """A numeric dataset as an array; integers, range and size checked."""
+        """A numeric dataset as an array; integers, range and size checked. The size,
+        and the memory reading it needs, are checked from the stored shape first, so a
+        small compressed dataset that expands beyond memory is refused unread."""
+        item = self.raw(field, group)
+        if sizes is not None and item.size not in sizes:
+            self.fail(field, f"of size {item.size}", f"expected size "
+                      f"{' or '.join(str(s) for s in sorted(set(sizes)))}")
+        require_memory(16 * item.size, f"{self.path}: layer {self.index} ({self.kind}): "
+                       f"reading {field} of shape {item.shape}", "is this the right file?")
         try:
-            value = np.asarray(self.raw(field, group)[()])
+            value = np.asarray(item[()])
         except (OSError, TypeError, ValueError) as err:
             self.fail(field, "?", f"unreadable ({err})")
         if value.dtype.kind not in "biuf":
@@ -62,13 +71,14 @@ class LayerReader:
             self.fail(field, value.min(), f"below the allowed range {lo}..{hi}")
         if hi is not None and value.size and value.max() > hi:
             self.fail(field, value.max(), f"above the allowed range {lo}..{hi}")
-        if sizes is not None and value.size not in sizes:
-            self.fail(field, f"of size {value.size}", f"expected size "
-                      f"{' or '.join(str(s) for s in sorted(set(sizes)))}")
         return value
 
     def text(self, field: str, group=None) -> str:
-        value = self.raw(field, group)[()]
+        item = self.raw(field, group)
+        if item.size != 1:
+            self.fail(field if group is None else f"neuron/{field}", f"of size {item.size}",
+                      "expected one ASCII string")
+        value = item[()]
         value = value.reshape(-1)[0] if isinstance(value, np.ndarray) and value.size else value
         if not isinstance(value, bytes):
             self.fail(field if group is None else f"neuron/{field}", value,
@@ -76,6 +86,8 @@ class LayerReader:
         return value.decode("ascii", "replace")
 
     def shape(self) -> tuple[int, ...]:
+        if self.raw("shape").size > 3:  # refused unread
+            self.fail("shape", f"of size {self.raw('shape').size}", "expected (C,) or (C, H, W)")
         value = self.numbers("shape", lo=1, hi=1 << 24)
         if value.ndim != 1 or len(value) not in (1, 3):
             self.fail("shape", value, "expected (C,) or (C, H, W)")
@@ -85,10 +97,12 @@ class LayerReader:
         """A dense or flatten layer's ``shape`` as ``(N,)``: netx reads only its product,
         and lava-dl writes ``(N, 1, 1)`` or ``(1, 1, N)``, so singleton dimensions may
         stand anywhere; ``size``, when known, is the product it must have."""
+        expected = "expected (N,), with singleton dimensions in any order ((N, 1, 1), (1, 1, N))"
+        if self.raw("shape").size > 3:  # refused unread
+            self.fail("shape", f"of size {self.raw('shape').size}", expected)
         value = self.numbers("shape", lo=1, hi=1 << 24)
         if value.ndim != 1 or not 1 <= len(value) <= 3 or np.sum(value > 1) > 1:
-            self.fail("shape", value, "expected (N,), with singleton dimensions in any "
-                      "order ((N, 1, 1), (1, 1, N))")
+            self.fail("shape", value, expected)
         if size is not None and int(np.prod(value)) != size:
             self.fail("shape", value, f"holds {int(np.prod(value))} neurons; expected "
                       f"{size}")
@@ -107,8 +121,7 @@ class LayerReader:
             self.fail(field, f"of shape {tuple(data.shape)}",
                       f"expected ({rows}, {'?' if cols is None else cols})"
                       + (f" or ({cols},)" if rows == 1 and cols is not None else ""))
-        if values and not np.any(self.numbers(field, integer=False, lo=-WEIGHT_ABS_MAX,
-                                              hi=WEIGHT_ABS_MAX)):
+        if values and not np.any(self.numbers(field, lo=-WEIGHT_ABS_MAX, hi=WEIGHT_ABS_MAX)):
             self.fail(field, "all zero", "netx cannot scale an all-zero weight matrix "
                       "(optimize_weight_bits divides by its largest weight)")
         return int(np.prod(dims[1:]))

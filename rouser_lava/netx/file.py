@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ..data.record import check_dataset_record
+from ..data.registry import LOADERS
 from ..errors import UserError
 from .check import (
     NetxLayer,
@@ -23,6 +25,7 @@ from .check import (
     require_fits,
 )
 from .layers import BYTES_PER_SYNAPSE, EmuLayer, load_layers
+from .network import THRESHOLD_FORMS
 from .shape import input_shapes
 
 
@@ -103,12 +106,26 @@ class NetxFile:
 
 
 def _metadata(f, path) -> NetxMetadata:
+    """The attributes ``rouser-export`` writes, checked: ``rouser_dataset`` a JSON
+    dataset record (:func:`rouser_lava.data.record.check_dataset_record`),
+    ``rouser_threshold_form`` one of :data:`THRESHOLD_FORMS`."""
+    text = f.attrs.get("rouser_dataset", "{}")
     try:
-        dataset = json.loads(f.attrs.get("rouser_dataset", "{}"))
+        if not isinstance(text, (str, bytes)):
+            raise TypeError(f"a {type(text).__name__}, not a string")
+        dataset = json.loads(text)
     except (TypeError, ValueError) as err:
         raise UserError(f"{path}: attribute rouser_dataset is not JSON ({err})") from None
+    dataset = check_dataset_record(dataset, f"{path}: attribute rouser_dataset",
+                                   tuple(LOADERS))
+    form = f.attrs.get("rouser_threshold_form", None)
+    form = form.decode("ascii", "replace") if isinstance(form, bytes) else form
+    if form is not None and form not in THRESHOLD_FORMS:
+        shown = form if isinstance(form, str) else type(form).__name__
+        raise UserError(f"{path}: attribute rouser_threshold_form {shown!r}: expected "
+                        f"{' or '.join(THRESHOLD_FORMS)}")
     steps = int(f["simulation/tSample"][()]) if "simulation/tSample" in f else None
-    return NetxMetadata(dataset, f.attrs.get("rouser_threshold_form", None), steps)
+    return NetxMetadata(dataset, form, steps)
 
 
 def as_netx(netx: NetxFile | str, reader: Reader,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -131,6 +132,33 @@ def run_on_ranks(device: str, work: Callable[[Ranks], T]) -> T:
         raise
     stop(ranks)
     return result
+
+
+def launch(processes: int, code: str, argv: list[str]) -> int:
+    """Run ``python -c code argv`` in ``processes`` processes on this machine, as
+    ``torchrun --standalone --nproc_per_node processes`` does, and return the exit
+    status: 0, the first failed rank's (each rank printed its own one line), or 130
+    after Ctrl-C. Unlike torchrun's, neither ends with the launcher's traceback
+    (``ChildFailedError``, ``SignalException``) nor its log lines."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # torchrun's value, without its warning
+    logging.getLogger().setLevel(logging.WARNING)  # this process only launches
+    for name in list(logging.root.manager.loggerDict):  # each sets its own level
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    args = parse_args(["--standalone", "--nproc_per_node", str(processes), "--no-python",
+                       sys.executable, "-c", code, *argv])
+    try:
+        run(args)
+    except ChildFailedError as err:
+        status = int(err.get_first_failure()[1].exitcode)
+        return status if status > 0 else 128 - status  # killed by signal s: 128 + s
+    except SignalException:  # torchrun's agent turns SIGINT and SIGTERM into this
+        raise KeyboardInterrupt from None
+    return 0
 
 
 def agree(ranks: Ranks, step: Callable[[], T]) -> T:

@@ -31,8 +31,8 @@ import torch
 from ..data.dataset import SpikeDataset
 from ..data.registry import dataset_for, load_dataset
 from ..errors import UserError, param
-from ..fileio import check_output_file, write_bytes
-from ..model.archspec import parse_arch
+from ..fileio import check_output_file, refuse_overwrites, write_bytes
+from ..model.archspec import format_arch, parse_arch
 from ..model.blocks import RouserNet, layer_shapes
 from ..model.modelfile import load_model, load_record, save_model, save_record
 from ..resources import require_memory
@@ -117,6 +117,71 @@ def _init_dataset(settings: TrainSettings, meta: dict, input_shape: tuple[int, .
     return data
 
 
+# options whose value, with ``init``, comes from the model file (``init`` records no
+# dataset: the data options are used, so only the network's are compared)
+NETWORK_OPTIONS = ("hidden", "arch", "neuron", "readout", "threshold_init", "thresholds",
+                   "current_decay", "voltage_decay")
+DATA_FIXED = ("dataset", "time_steps", "encoding", "bin_ms", "polarity", "downsample")
+
+
+def _model_values(net: RouserNet, meta: dict) -> dict:
+    """What a model file fixes of :data:`NETWORK_OPTIONS` and :data:`DATA_FIXED`."""
+    nc = net.neuron_config
+    dense = all(spec["kind"] == "dense" for spec in net.arch)
+    values = {"hidden": tuple(s["out_features"] for s in net.arch[:-1]) if dense else "conv",
+              "neuron": nc.neuron, "readout": nc.readout, "threshold_init": nc.threshold,
+              "thresholds": "learned" if nc.learn_threshold else "fixed",
+              "current_decay": nc.current_decay, "voltage_decay": nc.voltage_decay,
+              "arch": format_arch(net.arch)}
+    if meta.get("name"):
+        values.update({"dataset": meta["name"], **{k: v for k, v in meta["encoding"].items()
+                                                    if k in DATA_FIXED}})
+    return values
+
+
+def check_init_options(init: str, given: dict, preset: dict | None = None,
+                       preset_name: str | None = None) -> None:
+    """UserError naming both when an option ``given`` (name -> value, as set) or set by
+    the preset (``preset``, named ``preset_name``) contradicts the model ``init`` fine-
+    tunes, whose network (and, when it records one, data encoding) it keeps."""
+    net, record = load_model(init)
+    fixed = _model_values(net, record["dataset"])
+    sources = [(name, value, f"{param(name)} {_shown(value)}", param(name))
+               for name, value in given.items()]
+    sources += [(name, value, f"{param('preset')} {preset_name} (its {param(name)} "
+                              f"{_shown(value)})", param("preset"))
+                for name, value in (preset or {}).items()
+                if name != "threshold_init" and name not in given]
+    for name, value, what, option in sources:
+        if name not in fixed:
+            continue
+        have = fixed[name]
+        if name == "arch":  # the same layers may be spelled another way
+            value = _arch_as_model(value, net)
+        same = have == (tuple(value) if isinstance(value, (list, tuple)) else value) or \
+            isinstance(have, float) and isinstance(value, (int, float)) and \
+            math.isclose(have, value, abs_tol=1e-9)
+        if not same:
+            on = f" on {record['dataset']['name']}" if record["dataset"].get("name") else ""
+            raise UserError(f"{what} contradicts {param('init')} {init}: the model is "
+                            f"{_sizes(net)}{on} with {param(name)} {_shown(have)}; leave "
+                            f"{option} out to fine-tune it as it is")
+
+
+def _arch_as_model(spec: str, net: RouserNet) -> str:
+    """``spec`` (an ``--arch``) on the model's input and classes, written as
+    :func:`format_arch` writes it; the spec itself when it does not fit them."""
+    try:
+        return format_arch(parse_arch(spec, net.input_shape,
+                                      int(net.arch[-1].get("out_features", 0))))
+    except UserError:
+        return spec
+
+
+def _shown(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
 def _dataset_and_net(settings: TrainSettings, ranks: Ranks
                      ) -> tuple[SpikeDataset, RouserNet]:
     """The data and the initial network of a run (on the CPU): a new dense net, or
@@ -170,8 +235,11 @@ def _check_launch(settings: TrainSettings, ranks: Ranks) -> None:
 
 
 def _open_new(settings: TrainSettings, out: str | Path, ranks: Ranks) -> dict[str, Path]:
-    """A new run's files; UserError when they or the launch do not fit."""
+    """A new run's files; UserError when they or the launch do not fit, or when one of
+    them is the model ``init`` starts from."""
     files = _open_files(out)
+    refuse_overwrites([(param("out"), path) for path in files.values()],
+                      [(param("init"), settings.init)])
     _check_launch(settings, ranks)
     return files
 
@@ -188,6 +256,10 @@ def _open_checkpoint(out: str | Path, epochs: int | None, ranks: Ranks
         settings = TrainSettings.from_dict(ckpt["settings"])
     except UserError as err:
         raise UserError(f"{files['checkpoint']}: {err}") from None
+    if epochs and epochs < ckpt["epoch"]:
+        raise UserError(f"{param('epochs')} {epochs} is fewer than the {ckpt['epoch']} "
+                        f"epochs {files['checkpoint']} already holds; give more to extend "
+                        f"the run, or leave {param('epochs')} out")
     if epochs:
         settings = dataclasses.replace(settings, epochs=epochs)
     _check_launch(settings, ranks)

@@ -86,7 +86,7 @@ def test_fold_exact_digits_and_fine_tuning_end_to_end(model_file, tmp_path, caps
                        "--out", str(exact), "--quiet"]) == 0
     tuned = tmp_path / "tuned.pt"
     assert train_main(["--init", str(model_file), "--deploy", "fold-exact", "--epochs", "1",
-                       "--hidden", "7", "--out", str(tuned), "--quiet"]) == 0
+                       "--out", str(tuned), "--quiet"]) == 0
     base = torch.load(model_file, weights_only=True)
     record = torch.load(tuned, weights_only=True)
     assert record["arch"] == base["arch"] and record["neuron"]["fold_exact"]  # kept 64-32-10

@@ -77,18 +77,30 @@ def _neuron(r: _Fields, neuron) -> None:
             r.fail("neuron.readout", value, " or ".join(READOUTS))
 
 
+KINDS = ("dense", "conv", "flatten", "pool", "recurrent")  # model/blocks.py's layer dicts
+
+
 def _layer(r: _Fields, i: int, spec) -> None:
     where = f"arch[{i}]"
-    if not isinstance(spec, dict) or spec.get("kind") not in ("dense", "conv", "flatten"):
-        r.fail(where, spec, "a layer dict of kind dense, conv or flatten")
+    if not isinstance(spec, dict) or spec.get("kind") not in KINDS:
+        r.fail(where, spec, f"a layer dict of kind {', '.join(KINDS[:-1])} or {KINDS[-1]}")
     sizes = {"dense": ("in_features", "out_features"),
-             "conv": ("in_channels", "out_channels", "groups")}.get(spec["kind"], ())
+             "recurrent": ("in_features", "out_features"),
+             "conv": ("in_channels", "out_channels", "groups"),
+             "pool": ("channels",)}.get(spec["kind"], ())
     for key in sizes:
         if not _int(spec.get(key), 1, SIZE_MAX):
             r.fail(f"{where}.{key}", spec.get(key), f"an integer in 1..{SIZE_MAX}")
     if spec["kind"] == "conv":
         for key, (low, high) in GEOMETRY.items():
             r.ints(f"{where}.{key}", spec.get(key), (2,), low, high)
+    if spec["kind"] == "pool":
+        r.ints(f"{where}.kernel_size", spec.get("kernel_size"), (2,),
+               *GEOMETRY["kernel_size"])
+        if not _real(spec.get("weight"), 0.0, 2.0 ** 20, low_open=True):
+            r.fail(f"{where}.weight", spec.get("weight"), "a number in (0, 2**20]")
+    if not isinstance(spec.get("bias", False), bool):
+        r.fail(f"{where}.bias", spec["bias"], "true or false")
     for key in FRACTIONS[:2]:
         if key in spec and not _real(spec[key], 0.0, 1.0):
             r.fail(f"{where}.{key}", spec[key], "a fraction in [0, 1]")
@@ -101,8 +113,9 @@ def check_model_fields(record: dict, path) -> None:
     r.ints("input_shape", record["input_shape"], (1, 3), 1, SIZE_MAX)
     arch = record["arch"]
     if not isinstance(arch, list) or not any(isinstance(s, dict) and s.get("kind") in
-                                             ("dense", "conv") for s in arch):
-        r.fail("arch", arch, "a list of layer dicts with at least one dense or conv layer")
+                                             ("dense", "conv", "recurrent") for s in arch):
+        r.fail("arch", arch, "a list of layer dicts with at least one dense, conv or "
+                             "recurrent layer")
     for i, spec in enumerate(arch):
         _layer(r, i, spec)
     _neuron(r, record["neuron"])

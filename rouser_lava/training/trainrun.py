@@ -132,7 +132,7 @@ def _model_values(net: RouserNet, meta: dict) -> dict:
               "neuron": nc.neuron, "readout": nc.readout, "threshold_init": nc.threshold,
               "thresholds": "learned" if nc.learn_threshold else "fixed",
               "current_decay": nc.current_decay, "voltage_decay": nc.voltage_decay,
-              "arch": format_arch(net.arch)}
+              "arch": _arch_text(net.arch)}
     if meta.get("name"):
         values.update({"dataset": meta["name"], **{k: v for k, v in meta["encoding"].items()
                                                     if k in DATA_FIXED}})
@@ -166,6 +166,15 @@ def check_init_options(init: str, given: dict, preset: dict | None = None,
             raise UserError(f"{what} contradicts {param('init')} {init}: the model is "
                             f"{_sizes(net)}{on} with {param(name)} {_shown(have)}; leave "
                             f"{option} out to fine-tune it as it is")
+
+
+def _arch_text(arch: list[dict]) -> str:
+    """``arch`` as ``--arch`` spells it, or a description when it cannot (an imported
+    layer's own decays): then any ``--arch`` contradicts it."""
+    try:
+        return format_arch(arch)
+    except UserError:
+        return "(layers with settings --arch cannot spell)"
 
 
 def _arch_as_model(spec: str, net: RouserNet) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rouser_lava.cli import train_main
+from rouser_lava.cli import export_main, train_main
 from rouser_lava.model.blocks import RouserNet, conv_spec, dense_spec
 from rouser_lava.model.neuron import NeuronConfig
 
@@ -59,6 +59,16 @@ def model_file(tmp_path_factory) -> Path:
     """A digits model trained for one epoch through the CLI (64-32-10)."""
     path = tmp_path_factory.mktemp("model") / "model.pt"
     assert train_main(["--epochs", "1", "--hidden", "32", "--out", str(path), "--quiet"]) == 0
+    return path
+
+
+@pytest.fixture
+def exported_net(model_file, tmp_path, capsys) -> Path:
+    """``model_file`` exported to a netx file in this test's folder (a fresh copy the
+    test may edit)."""
+    path = tmp_path / "n.net"
+    assert export_main([str(model_file), str(path)]) == 0
+    capsys.readouterr()
     return path
 
 

@@ -21,11 +21,8 @@ from .conftest import error_line
 
 
 @pytest.fixture
-def net(model_file, tmp_path, capsys):
-    path = tmp_path / "n.net"
-    assert export_main([str(model_file), str(path)]) == 0
-    capsys.readouterr()
-    return path
+def net(exported_net):
+    return exported_net
 
 
 def _edit(path, edit) -> None:

@@ -23,11 +23,8 @@ def _digest(path) -> str:
 
 
 @pytest.fixture
-def net(model_file, tmp_path, capsys):
-    path = tmp_path / "n.net"
-    assert export_main([str(model_file), str(path)]) == 0
-    capsys.readouterr()
-    return path
+def net(exported_net):
+    return exported_net
 
 
 def _refused(main, argv, keep, capsys, expected="would overwrite") -> str:

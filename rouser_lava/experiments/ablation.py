@@ -100,7 +100,7 @@ def verdict(diffs: list[float]) -> tuple[str, float]:
     if len(d) < 2 or np.all(d == d[0]):
         p = 1.0 if np.all(d == 0) else 0.0
     else:
-        from scipy.stats import ttest_1samp
+        from scipy.stats import ttest_1samp  # type: ignore[import-untyped]
 
         p = float(ttest_1samp(d, 0.0).pvalue)
     if p < ALPHA and math.isfinite(p):
@@ -142,11 +142,11 @@ def summarize(runs: list[dict]) -> dict:
                         key=lambda r: r["seed"])
             if not rs:
                 continue
-            row = {"test_acc": _mean_std([r["test_acc"] for r in rs]),
-                   "val_acc": _mean_std([r["val_acc"] for r in rs]),
-                   "final_test_acc": _mean_std([r["final_test_acc"] for r in rs]),
-                   "per_seed": {r["seed"]: r["test_acc"] for r in rs},
-                   "chosen_epochs": [r["chosen_epoch"] for r in rs], "curves": _curves(rs)}
+            row: dict = {"test_acc": _mean_std([r["test_acc"] for r in rs]),
+                         "val_acc": _mean_std([r["val_acc"] for r in rs]),
+                         "final_test_acc": _mean_std([r["final_test_acc"] for r in rs]),
+                         "per_seed": {r["seed"]: r["test_acc"] for r in rs},
+                         "chosen_epochs": [r["chosen_epoch"] for r in rs], "curves": _curves(rs)}
             if lr_th > 0 and fixed:
                 diffs = [r["test_acc"] - fixed[r["seed"]] for r in rs if r["seed"] in fixed]
                 row["diff"] = _mean_std(diffs)
@@ -166,7 +166,7 @@ def ablation(base: TrainSettings, preset: str | None, seeds: int, val_fraction: 
     specs = [(run_settings(base, setting, lr_th, base.seed + k), data, setting, lr_th)
              for k in range(seeds) for setting in SETTINGS for lr_th in LR_THRESHOLDS]
     runs = run_all(train_one, specs, jobs)
-    checksums = {}
+    checksums: dict[int, set[float]] = {}
     for r in runs:  # the same initial weights for every run of a seed
         checksums.setdefault(r["seed"], set()).add(r["weight_checksum"])
     same_init = all(len(v) == 1 for v in checksums.values())

@@ -239,9 +239,9 @@ def add_surrogate_options(p: argparse.ArgumentParser) -> None:
     """``--surrogate-tau/--surrogate-scale`` (the paper's) and ``--tau-grad/--scale-grad``
     (lava-dl's); ``None`` = not given."""
     g = p.add_argument_group("surrogate gradient", SURROGATE_HELP)
-    g.add_argument("--surrogate-tau", type=positive_float, default=None,
+    g.add_argument("--surrogate-tau", type=positive_float, default=None, metavar="TAU",
                    help="the paper's tau: width, in voltage units (default: lava-dl's)")
-    g.add_argument("--surrogate-scale", type=positive_float, default=None,
+    g.add_argument("--surrogate-scale", type=positive_float, default=None, metavar="S",
                    help="the paper's s: dS/dV peaks at s/tau (default: lava-dl's)")
     g.add_argument("--tau-grad", type=positive_float, default=None,
                    help="lava-dl's tau_grad: tau = 100 * tau_grad * threshold_init "

@@ -78,7 +78,8 @@ def test_metrics_file_best_model_and_resume(tmp_path, monkeypatch, caplog):
     assert [r["lr"] for r in rows] == pytest.approx([1e-3, 0.505e-3, 0.01e-3])  # cosine
     layer = rows[-1]["layers"][0]
     assert set(layer) == {"name", "dead_pct", "spike_rate", "spikes_per_sample", "th_mean",
-                          "th_std", "th_min", "th_max", "weight_change", "readout"}
+                          "th_std", "th_min", "th_max", "th_moved_pct", "weight_change",
+                          "readout"}
     best = torch.load(tmp_path / "full.best.pt", weights_only=True)
     accs = [r["test_acc"] for r in rows]
     assert best["history"][-1]["epoch"] == int(np.argmax(accs)) + 1

@@ -271,7 +271,34 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="constant (default) or cosine: both learning rates fall along half "
                         "a cosine to 1%% of their value in the last epoch")
     g.add_argument("--batch-size", type=positive_int, default=None, help="default 32")
+    add_surrogate_options(p)
     g.add_argument("--seed", type=seed_value, default=None, help="0 .. 2**32-1 (default 0)")
+
+
+SURROGATE_HELP = (
+    "The cuba neuron's surrogate gradient, in one of two conventions per run. The paper's: "
+    "dS/dV = (s/tau) exp(-|V - Th|/tau), V and Th in weight units. lava-dl's: "
+    "tau = 100 * tau_grad * threshold_init and s = 0.1 * scale_grad / 2 (slayer/neuron/"
+    "cuba.py, TAU_RHO_MULT and SCALE_RHO_MULT). lava-dl's NMNIST values (threshold 1.25, "
+    "tau_grad 0.03, scale_grad 3, the default) are tau 3.75, s 0.15; the paper's Table II "
+    "(tau 3.75, s 1.5) is tau_grad 0.03, scale_grad 30; its Fig. 6 (Th 0.25, tau 3, s 3) "
+    "is tau_grad 0.12, scale_grad 60. With Adam a constant factor on s scales every "
+    "gradient of a parameter alike and barely changes training; tau changes its shape.")
+
+
+def add_surrogate_options(p: argparse.ArgumentParser) -> None:
+    """``--surrogate-tau/--surrogate-scale`` (the paper's) and ``--tau-grad/--scale-grad``
+    (lava-dl's); ``None`` = not given."""
+    g = p.add_argument_group("surrogate gradient", SURROGATE_HELP)
+    g.add_argument("--surrogate-tau", type=positive_float, default=None, metavar="TAU",
+                   help="the paper's tau: width, in voltage units (default: lava-dl's)")
+    g.add_argument("--surrogate-scale", type=positive_float, default=None, metavar="S",
+                   help="the paper's s: dS/dV peaks at s/tau (default: lava-dl's)")
+    g.add_argument("--tau-grad", type=positive_float, default=None,
+                   help="lava-dl's tau_grad: tau = 100 * tau_grad * threshold_init "
+                        "(default 0.03)")
+    g.add_argument("--scale-grad", type=positive_float, default=None,
+                   help="lava-dl's scale_grad: s = 0.05 * scale_grad (default 3)")
 
 
 def train_settings(args: argparse.Namespace, **override) -> TrainSettings:

@@ -1,14 +1,17 @@
-"""``rouser-experiment``: the Rouser paper's experiments (compare, grid)."""
+"""``rouser-experiment``: the Rouser paper's experiments (compare, grid, neurons,
+ablation)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
+from ..errors import UserError
 from ..fileio import check_output_dir
 from .common import (
     add_train_options,
     entry,
+    flag,
     fraction,
     positive_int,
     threshold_list,
@@ -27,7 +30,13 @@ COMMANDS = {
     "neurons": "the same architecture with cuba and with single-spike neurons over seeds "
                "(accuracy trained and deployed, spikes and synaptic operations per sample "
                "per layer, and the reduction in percent; --neuron is ignored)",
+    "ablation": "the paper's Fig. 6 protocol: (Th_init, tau, s) = (0.25, 3, 3) and Table "
+                "II's (1.25, 3.75, 1.5), each with lr_Th 0, 1e-3 and 1e-2, over seeds; test "
+                "accuracy at the epoch chosen on validation, a paired t-test per setting, "
+                "dead neurons, spike rates and threshold trajectories per layer",
 }
+FIXED_BY_ABLATION = ("threshold_init", "lr_threshold", "surrogate_tau", "surrogate_scale",
+                     "tau_grad", "scale_grad")
 
 
 @entry("rouser-experiment")
@@ -40,11 +49,12 @@ def experiment_main(argv: list[str] | None = None) -> int:
     for name, text in COMMANDS.items():
         q = sub.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}.")
         add_train_options(q)
-        q.add_argument("--seeds", type=positive_int, default=3 if name == "compare" else 1,
+        seeds = {"compare": 3, "ablation": 5}.get(name, 1)
+        q.add_argument("--seeds", type=positive_int, default=seeds,
                        help="seeds per mode (default %(default)s)")
         q.add_argument("--report", default=f"export/experiment-{name}",
                        help="report folder (default %(default)s); runs go to REPORT/runs")
-        if name != "neurons":  # that one always deploys
+        if name not in ("neurons", "ablation"):  # neurons always deploys
             q.add_argument("--deploy", action="store_true",
                            help="export each run's best model and add the emulator's "
                                 "accuracy and spike counts to the report")
@@ -56,11 +66,19 @@ def experiment_main(argv: list[str] | None = None) -> int:
             q.add_argument("--target-frac", type=fraction, default=0.95,
                            help="target accuracy as a fraction of the best final accuracy "
                                 "(default 0.95)")
+        elif name == "ablation":
+            q.add_argument("--val-fraction", type=fraction, default=0.2,
+                           help="where the dataset has no validation split (digits): the "
+                                "part of the training set split off, stratified, to choose "
+                                "epochs on (default %(default)s); the test set is never "
+                                "used to choose")
         elif name == "grid":
             q.add_argument("--thresholds", type=threshold_list, required=True,
                            help="comma-separated thresholds, e.g. 0.25,0.5,0.75,1,1.25")
     args = p.parse_args(argv)
 
+    from ..experiments.ablation import ablation
+    from ..experiments.ablation_report import write_ablation
     from ..experiments.neurons import compare_neurons
     from ..experiments.report import write_experiment_report
     from ..experiments.runs import compare_modes, threshold_grid
@@ -69,6 +87,15 @@ def experiment_main(argv: list[str] | None = None) -> int:
     # --thresholds (grid) and --deploy are this command's, not the runs' settings
     settings = train_settings(args, thresholds=None, deploy=None)
     report = check_output_dir(args.report)
+    if args.command == "ablation":
+        given = [flag(n) for n in FIXED_BY_ABLATION if getattr(args, n, None) is not None]
+        if given:
+            raise UserError(f"{', '.join(given)}: the ablation's protocol fixes these")
+        result = ablation(settings, args.preset, args.seeds, args.val_fraction, args.jobs)
+        files = write_ablation(result, report)
+        print((report / "report.md").read_text())
+        log.info("wrote %s", ", ".join(str(f) for f in files))
+        return 0
     if args.command == "neurons":
         per_neuron = {n: train_settings(args, thresholds=None, deploy=None, neuron=n)
                       for n in NEURONS}

@@ -5,4 +5,6 @@ the single-spike paper's savings.
 - ``neurons``: the same architecture with cuba and single-spike neurons, deployed and
   measured (accuracy, spikes and synaptic operations per sample).
 - ``report``: their report and plots.
+- ``ablation`` and ``ablation_report``: the Rouser paper's Fig. 6 protocol over seeds,
+  epochs chosen on validation, a paired test per setting; its report and plots.
 """

@@ -7,6 +7,9 @@ Layout (a dict of tensors and Python primitives only)::
     input_shape [C] or [C, H, W]
     arch        list of layer dicts (see blocks.py)
     neuron      NeuronConfig fields
+    surrogate   {"tau": float, "s": float}: the cuba neuron's effective surrogate in the
+                paper's convention, dS/dV = (s / tau) exp(-|V - Th| / tau) (model/neuron.py
+                maps lava-dl's tau_grad and scale_grad to it); absent in earlier files
     state_dict  tensors: synapse weights and per-neuron thresholds
     dataset     {"name": str, "encoding": {...}}; from rouser-train also "train", the
                 training loop's settings (TrainConfig fields)
@@ -46,6 +49,7 @@ def save_model(path: str | os.PathLike, net: RouserNet, dataset: dict,
         "input_shape": list(net.input_shape),
         "arch": net.arch,
         "neuron": net.neuron_config.to_dict(),
+        "surrogate": {"tau": net.neuron_config.tau, "s": net.neuron_config.s},
         "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
         "dataset": dataset,
         "history": list(history or []),

@@ -24,8 +24,20 @@ uses lava-dl's exponential surrogate,
     = \\frac{s_\\rho}{2 \\tau_\\rho} e^{-|v - \\vartheta| / \\tau_\\rho},
 
 with ``tau_rho = 100 * tau_grad * threshold_init`` and ``s_rho = 0.1 * scale_grad``
-(lava-dl's ``TAU_RHO_MULT`` and ``SCALE_RHO_MULT``). With lava-dl's NMNIST values
-(threshold 1.25, tau_grad 0.03, scale_grad 3) this is the paper's tau = 3.75.
+(lava-dl's ``TAU_RHO_MULT`` and ``SCALE_RHO_MULT``: lava-nc/lava-dl,
+``src/lava/lib/dl/slayer/neuron/cuba.py`` ``Neuron.spike`` and ``neuron/base.py``
+``tau_rho = tau_grad * threshold``; the surrogate itself is
+``slayer/spike/spike.py`` ``_spike_backward``). The Rouser paper writes the same
+function as ``dS/dV = (s / tau) exp(-|V - Th| / tau)``, so
+
+.. math::
+    \\tau = \\tau_\\rho = 100 \\tau_{grad} \\vartheta_{init}, \\quad
+    s = s_\\rho / 2 = 0.05\\, scale_{grad}.
+
+lava-dl's NMNIST values (threshold 1.25, tau_grad 0.03, scale_grad 3) give tau = 3.75
+and s = 0.15; the paper's Table II states tau = 3.75 and s = 1.5 (``scale_grad / 2``,
+without lava-dl's 0.1), ten times higher. ``NeuronConfig.surrogate_tau`` and
+``surrogate_scale`` set ``tau`` and ``s`` in the paper's convention directly.
 The threshold gradient is the one the Rouser paper adds; with
 ``learn_threshold=False`` the neuron is stock slayer CUBA.
 """
@@ -60,6 +72,8 @@ class NeuronConfig:
     voltage_decay: float = 0.03  # fraction of v lost per step
     tau_grad: float = 0.03  # surrogate width, relative to the initial threshold
     scale_grad: float = 3.0  # surrogate height (lava-dl scale_grad)
+    surrogate_tau: float | None = None  # paper's tau (width, voltage units); None: tau_grad's
+    surrogate_scale: float | None = None  # paper's s (dS/dV peaks at s/tau); None: scale_grad's
     learn_threshold: bool = True  # Rouser: per-neuron thresholds are trained
     fold_exact: bool = False  # the forward pass is the Loihi 2 fold export (model/fold.py)
     neuron: str = "cuba"  # "cuba" or "single-spike" (model/single_spike.py), every layer
@@ -76,6 +90,21 @@ class NeuronConfig:
         if self.fold_exact and (self.neuron, self.readout) != FOLD_EXACT:
             raise ValueError("fold-exact training needs the cuba neuron and the spiking "
                              "readout (the fold assumes reset to zero)")
+
+    @property
+    def tau(self) -> float:
+        """Surrogate width in the paper's convention (``tau_rho``, voltage units)."""
+        if self.surrogate_tau is not None:
+            return float(self.surrogate_tau)
+        th0 = min(max(round(self.threshold * TH_SCALE), 1), TH_MANT_MAX) / TH_SCALE
+        return TAU_RHO_MULT * self.tau_grad * th0  # lava-dl: the threshold as used
+
+    @property
+    def s(self) -> float:
+        """Surrogate height in the paper's convention: ``dS/dV`` peaks at ``s / tau``."""
+        if self.surrogate_scale is not None:
+            return float(self.surrogate_scale)
+        return SCALE_RHO_MULT * self.scale_grad / 2
 
     @property
     def i_decay(self) -> int:
@@ -272,9 +301,8 @@ class RouserCuba(nn.Module):
             self.threshold = nn.Parameter(th)
         else:
             self.register_buffer("threshold", th)
-        th0 = float(_ThresholdGrid.apply(torch.tensor(config.threshold)))
-        self.tau_rho = TAU_RHO_MULT * config.tau_grad * th0
-        self.scale_rho = SCALE_RHO_MULT * config.scale_grad
+        self.tau_rho = config.tau  # the surrogate dS/dV = s_rho / (2 tau_rho) exp(...)
+        self.scale_rho = 2 * config.s
 
     def quantized_threshold(self) -> torch.Tensor:
         """float32 ``(C,)``: thresholds as the hardware holds them (multiples of 1/64)."""

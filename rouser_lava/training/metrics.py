@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import torch
 
+from ..loihi import TH_MANT_MAX, TH_SCALE
 from ..model.blocks import RouserNet
 from ..model.single_spike import MembraneReadout
+
+GRID = 1 / TH_SCALE  # the thresholds' step on Loihi
 
 
 def batch_counts(outputs: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -39,12 +42,16 @@ def layer_metrics(net: RouserNet, counts: list[torch.Tensor], samples: int, step
     ``name``, ``dead_pct`` (% of neurons that never spiked), ``spike_rate`` (spikes per
     neuron per step), ``spikes_per_sample`` (the layer's spikes per sample), ``th_mean``,
     ``th_std``, ``th_min``, ``th_max`` (thresholds as the hardware holds them),
+    ``th_moved_pct`` (% of neurons whose threshold is more than one 1/64 grid step from
+    the initial one),
     ``weight_change`` (``||W - W0|| / ||W0||``) and ``readout`` (True for the membrane
     readout, which never spikes).
     """
     rows = []
     for name, block, c, w_init in zip(net.layer_names(), net.spiking_blocks(), counts, w0):
         th = block.neuron.quantized_threshold().detach().cpu().double()
+        readout = isinstance(block.neuron, MembraneReadout)  # its threshold never moves
+        th0 = th if readout else initial_threshold(block.neuron.config.threshold)
         w = block.synapse.weight.detach().cpu()
         rows.append({
             "name": name,
@@ -53,10 +60,16 @@ def layer_metrics(net: RouserNet, counts: list[torch.Tensor], samples: int, step
             "spikes_per_sample": float(c.sum()) / max(samples, 1),
             "th_mean": float(th.mean()), "th_std": float(th.std(unbiased=False)),
             "th_min": float(th.min()), "th_max": float(th.max()),
+            "th_moved_pct": 100.0 * float(((th - th0).abs() > GRID * 1.5).double().mean()),
             "weight_change": float((w - w_init).norm() / w_init.norm().clamp_min(1e-12)),
-            "readout": isinstance(block.neuron, MembraneReadout),
+            "readout": readout,
         })
     return rows
+
+
+def initial_threshold(threshold: float) -> float:
+    """``threshold`` on the 1/64 grid, within Loihi's range, as a network starts."""
+    return min(max(round(threshold * TH_SCALE), 1), TH_MANT_MAX) / TH_SCALE
 
 
 def format_epoch(row: dict) -> str:

@@ -20,6 +20,7 @@ from .loop import LR_SCHEDULES, TrainConfig
 
 THRESHOLDS = ("learned", "fixed")  # per-neuron thresholds trained (Rouser), or stock fixed
 DEPLOYS = ("vector", "fold-exact")  # the deployed form the forward pass is bit-exact with
+SURROGATE = ("tau_grad", "scale_grad", "surrogate_tau", "surrogate_scale")  # neuron's
 SEED_END = 1 << 32  # seeds lie in 0 .. 2**32 - 1 (numpy's and torch's common range)
 
 
@@ -50,6 +51,11 @@ class TrainSettings:
     readout: str | None = None  # "spikes" or "membrane"; None: membrane for single-spike
     current_decay: float = NeuronConfig.current_decay  # fraction of u lost per step, 0..1
     voltage_decay: float = NeuronConfig.voltage_decay  # fraction of v lost per step, 0..1
+    # the cuba neuron's surrogate, one convention per run (model/neuron.py maps them):
+    tau_grad: float | None = None  # lava-dl's width, x 100 x threshold_init; None: 0.03
+    scale_grad: float | None = None  # lava-dl's height, x 0.05 is the paper's s; None: 3
+    surrogate_tau: float | None = None  # the paper's tau: dS/dV = (s/tau) exp(-|V-Th|/tau)
+    surrogate_scale: float | None = None  # the paper's s
     true_rate: float = TrainConfig.true_rate  # spike-rate loss: the labelled output's rate
     false_rate: float = TrainConfig.false_rate  # spike-rate loss: the other outputs' rate
     init: str | None = None  # a model.pt to fine-tune, instead of a new dense net
@@ -93,12 +99,29 @@ class TrainSettings:
         for name in ("time_steps", "downsample"):
             if getattr(self, name) is not None:
                 _whole(name, getattr(self, name), 1)
+        self._check_surrogate()
         if self.bin_ms is not None:
             _number("bin_ms", self.bin_ms, 0.0, math.inf, "> 0", low_open=True)
         if self.init is None:  # else the model file's neuron, checked when it is read
             check_fold_exact(self.deploy, self.neuron, self.resolved_readout)
             if self.arch is not None:
                 check_arch_syntax(self.arch, self.neuron, self.resolved_readout)
+
+    def _check_surrogate(self) -> None:
+        """UserError for a surrogate value <= 0, for both conventions in one run, or for
+        a surrogate setting with the single-spike neuron (which has its own)."""
+        lava = ("tau_grad", "scale_grad")
+        paper = ("surrogate_tau", "surrogate_scale")
+        given = [n for n in lava + paper if getattr(self, n) is not None]
+        for name in given:
+            _number(name, getattr(self, name), 0.0, math.inf, "> 0", low_open=True)
+        if any(n in lava for n in given) and any(n in paper for n in given):
+            raise UserError(f"give the surrogate either as {param('tau_grad')}/"
+                            f"{param('scale_grad')} (lava-dl) or as {param('surrogate_tau')}/"
+                            f"{param('surrogate_scale')} (the paper's), not both")
+        if given and self.neuron != "cuba":
+            raise UserError(f"{param(given[0])} applies to {param('neuron')} cuba only "
+                            f"(single-spike has its own surrogate)")
 
     @property
     def resolved_readout(self) -> str:
@@ -129,7 +152,9 @@ class TrainSettings:
                             learn_threshold=self.thresholds == "learned",
                             neuron=self.neuron, readout=self.resolved_readout,
                             current_decay=self.current_decay,
-                            voltage_decay=self.voltage_decay)
+                            voltage_decay=self.voltage_decay,
+                            **{n: getattr(self, n) for n in SURROGATE
+                               if getattr(self, n) is not None})
 
     def to_dict(self) -> dict:
         """Plain data (``hidden`` as a list), as a checkpoint and a model file hold it."""

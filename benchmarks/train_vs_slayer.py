@@ -6,11 +6,13 @@ product per dense synapse) and a stack of ``slayer.block.cuba.Dense`` blocks (sc
 threshold, lava-dl's own dynamics and ``conv3d`` synapses, with the same 8-bit weight
 quantization and one-step delay). A step is forward, spike-rate loss, backward and an
 Adam update, on random 0/1 input spikes at 5 % density. Prints ms per step for each
-and their ratio; the first steps are warm-up (numba compiles its kernels on first use
-and caches them).
+and their ratio, and the same for our fold-exact step (``NeuronConfig(fold_exact=True)``:
+the forward pass is the Loihi 2 fold) against our normal step; the first steps are
+warm-up (numba compiles its kernels on first use and caches them).
 
     python benchmarks/train_vs_slayer.py [--sizes 5,120,120,3] [--steps 100]
                                          [--batch 32] [--repeats 20] [--threads 1]
+                                         [--density 0.05]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import time
 
 import torch
+from _result import report
 
 from rouser_lava._slayer import slayer
 from rouser_lava.model.blocks import RouserNet, dense_spec, quantize_weight
@@ -62,6 +65,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--threads", type=int, default=1, help="torch threads (numba: same)")
+    p.add_argument("--density", type=float, default=0.05, help="input spike density")
     args = p.parse_args()
     import numba
 
@@ -69,17 +73,27 @@ def main() -> None:
     numba.set_num_threads(args.threads)
     sizes = [int(s) for s in args.sizes.split(",")]
     torch.manual_seed(0)
-    x = (torch.rand(args.batch, sizes[0], args.steps) < 0.05).float()
+    x = (torch.rand(args.batch, sizes[0], args.steps) < args.density).float()
     y = torch.randint(0, sizes[-1], (args.batch,))
     cfg = NeuronConfig()
     ours = RouserNet((sizes[0],), [dense_spec(a, b) for a, b in zip(sizes[:-1], sizes[1:])],
                      cfg)
+    folded = RouserNet((sizes[0],), [dense_spec(a, b) for a, b in zip(sizes[:-1], sizes[1:])],
+                       NeuronConfig(fold_exact=True))
     t_ours = ms_per_step(ours, x, y, args.repeats, last=True)
     t_ref = ms_per_step(stock_slayer(sizes, cfg), x, y, args.repeats, last=False)
-    print(f"network {args.sizes}, T = {args.steps}, batch {args.batch}, "
-          f"{args.threads} thread(s)")
+    t_fold = ms_per_step(folded, x, y, args.repeats, last=True)
+    setting = (f"{args.sizes}, T = {args.steps}, batch {args.batch}, "
+               f"{100 * args.density:g} % input, {args.threads} thread(s)")
+    print(f"network {setting}")
     print(f"stock lava-dl slayer : {t_ref:8.2f} ms/step")
     print(f"rouser-lava          : {t_ours:8.2f} ms/step   ({t_ref / t_ours:.2f}x faster)")
+    print(f"rouser-lava, fold-exact: {t_fold:6.2f} ms/step   ({t_fold / t_ours:.2f}x a normal "
+          f"step)")
+    report(f"training step, {setting}", ("rouser-lava", t_ours),
+           ("stock lava-dl SLAYER", t_ref), "ms/step", ">= 3")
+    report(f"fold-exact step vs normal step, {setting}", ("fold-exact", t_fold),
+           ("normal", t_ours), "ms/step", ">= 0.77 (fold-exact <= 1.3x a normal step)")
 
 
 if __name__ == "__main__":

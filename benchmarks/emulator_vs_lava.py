@@ -6,7 +6,8 @@ input slots active. Prints samples/s for both, their ratio, a check that the spi
 identical on the samples Lava ran, and the ratio to a dense-arithmetic lower bound. The
 emulator runs twice: in-process on the array, and as ``rouser-run NET --input x.npy``
 does (``run_path``: the netx file read, the ``.npy`` file memory-mapped and checked,
-batches of 64, statistics), timed from the call to its return.
+batches of 64, statistics), timed from the call to its return; the two run in turn,
+twice, and the best time of each counts.
 
 Dense-arithmetic lower bound: an implementation that ignores event sparsity must at
 least do the synaptic matrix products densely, N*T x (2312*500 + 500*500 + 500*10)
@@ -85,16 +86,18 @@ def main() -> None:
 
         layers = load_netx(str(net))
         emulate(layers, x[:8])  # warm-up
-        t0 = time.perf_counter()
-        emu = [emulate(layers, x[i:i + BATCH]).spikes
-               for i in range(0, args.emu_samples, BATCH)]
-        emu_s = time.perf_counter() - t0
-        emu = [np.concatenate(parts) for parts in zip(*emu)]
         np.save(Path(tmp) / "x.npy", x[:args.emu_samples])
-        t0 = time.perf_counter()
-        cli = run_path(str(net), RunOptions(input_npy=str(Path(tmp) / "x.npy"),
-                                            progress=False))
-        cli_s = time.perf_counter() - t0
+        emu_s = cli_s = np.inf
+        for _ in range(2):  # in turn, best of two: a change in load reaches both alike
+            t0 = time.perf_counter()
+            emu = [emulate(layers, x[i:i + BATCH]).spikes
+                   for i in range(0, args.emu_samples, BATCH)]
+            emu_s = min(emu_s, time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            cli = run_path(str(net), RunOptions(input_npy=str(Path(tmp) / "x.npy"),
+                                                progress=False))
+            cli_s = min(cli_s, time.perf_counter() - t0)
+        emu = [np.concatenate(parts) for parts in zip(*emu)]
         cli_same = np.array_equal(cli.neuron_spikes[-1],
                                   emu[-1].sum(axis=(0, 2), dtype=np.int64))
 

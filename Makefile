@@ -10,7 +10,7 @@ PYTHON310 ?= $(shell for p in $$(command -v python3.10 2>/dev/null) \
 	/usr/local/bin/python3.10; do [ -x "$$p" ] && "$$p" -c 'import sys; assert sys.version_info[:2]==(3,10)' \
 	2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: venv demo test test-fast lint clean
+.PHONY: venv demo test test-fast lint bench clean
 
 venv: $(STAMP)
 
@@ -50,6 +50,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check rouser_lava tests benchmarks examples
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+
+# Every benchmark in benchmarks/ with short settings (a few minutes on 2 cores); writes
+# benchmarks/RESULTS.md (figures, ratios, date, commit, CPU, threads, load).
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) export/demo

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from _netx import write_dense_network
+from _result import report
 
 from rouser_lava.backends.lava_workers import simulate_parallel
 
@@ -54,6 +55,9 @@ def main() -> None:
     if mismatches or not same:
         raise SystemExit("1 and 2 workers disagree")
     print(f"speedup_2_workers={one_s / two_s:.2f}")
+    report(f"Lava simulator, 2 workers vs 1, {'-'.join(map(str, SIZES))}, "
+           f"{args.samples} samples of T = {args.steps}", ("2 workers", two_s),
+           ("1 worker", one_s), "s")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import time
 
 import numpy as np
 import torch
+from _result import report as report_result
 from torch import nn
 
 from rouser_lava._slayer import slayer
@@ -175,9 +176,9 @@ def main() -> None:
     yy = [(torch.from_numpy(data.x_train[idx.numpy()]).float(),
            torch.from_numpy(data.y_train[idx.numpy()]))
           for idx in order[:batch * (args.batches + 1)].split(batch)]
+    yy_epoch = epoch_seconds([5, 120, 3], yy, args.batches, math.ceil(5000 / batch))
     speedup = report(f"Yin-Yang 5-120-3, T = 100, batch {batch}: {args.batches} timed "
-                     f"batches x {math.ceil(5000 / batch)} per epoch",
-                     epoch_seconds([5, 120, 3], yy, args.batches, math.ceil(5000 / batch)))
+                     f"batches x {math.ceil(5000 / batch)} per epoch", yy_epoch)
     gen = torch.Generator().manual_seed(1)
     shd = [((torch.rand(batch, 700, 500, generator=gen) < 0.05).float(),
             torch.randint(0, 20, (batch,), generator=gen)) for _ in range(args.shd_batches + 1)]
@@ -185,6 +186,9 @@ def main() -> None:
            f"batches x {math.ceil(8156 / batch)} per epoch",
            epoch_seconds([700, 300, 20], shd, args.shd_batches, math.ceil(8156 / batch)))
     print(f"speedup_vs_sequential={speedup:.2f}")
+    report_result(f"single-spike training, Yin-Yang 5-120-3, T = 100, batch {batch}, "
+                  f"{args.threads} thread(s)", ("parallel", yy_epoch["parallel"]),
+                  ("sequential (Block's loop)", yy_epoch["sequential"]), "s/epoch")
 
 
 if __name__ == "__main__":

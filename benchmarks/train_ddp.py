@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from _result import report
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "import sys\nfrom rouser_lava.cli import train_main\nsys.exit(train_main())\n"
@@ -54,6 +55,9 @@ def compare(device: str, procs: list[int], options: list[str]) -> None:
         print(f"{device}: {k} process(es): {t:.2f} s per epoch")
     if len(times) == 2:
         print(f"{device}: scaling efficiency t1 / (2 * t2) = {times[1] / (2 * times[2]):.2f}")
+        report(f"data-parallel training on {device}, {' '.join(options)}",
+               ("2 processes", times[2]), ("1 process", times[1]), "s/epoch",
+               "2 (ideal scaling)")
 
 
 def main() -> None:

@@ -41,12 +41,13 @@ def require_memory(need: float, what: str, advice: str) -> None:
                         f"{have / GIB:.1f} GiB available; {advice}")
 
 
-def require_npy_fits(path: str | os.PathLike, what: str) -> None:
+def require_npy_fits(path: str | os.PathLike, what: str, in_memory: bool = True) -> None:
     """Check a ``.npy`` file's header before ``np.load`` reads it: UserError when the
     array its header declares needs more memory than is available (twice its size: the
-    array and one converted copy), when the file is shorter than that array, or when
-    the header cannot be parsed. Other files (an ``.npz`` archive, foreign bytes) pass,
-    for ``np.load`` to name them.
+    array and one converted copy; only when ``in_memory``: a memory-mapped file is read
+    a part at a time), when the file is shorter than that array, or when the header
+    cannot be parsed. Other files (an ``.npz`` archive, foreign bytes) pass, for
+    ``np.load`` to name them.
     ``what`` names the file's role in the message (``"--input"``)."""
     import numpy as np
 
@@ -64,8 +65,9 @@ def require_npy_fits(path: str | os.PathLike, what: str) -> None:
             raise UserError(f"{path}: not a readable .npy header ({first})") from None
         start = f.tell()
     size = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    require_memory(2 * size, f"{what} {path} (an array of shape {shape}, {dtype})",
-                   "is this the right file?")
+    if in_memory:
+        require_memory(2 * size, f"{what} {path} (an array of shape {shape}, {dtype})",
+                       "is this the right file?")
     if os.path.getsize(path) < start + size:
         raise UserError(f"{path}: truncated .npy file: its header declares shape {shape} "
                         f"({size:,} bytes), the file holds {os.path.getsize(path) - start:,}")

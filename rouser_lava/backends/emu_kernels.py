@@ -1,5 +1,5 @@
-"""Compiled (numba) integer kernels of the emulator: event-driven synaptic sums and
-the fused LIF recurrence.
+"""Compiled (numba) integer kernels of the emulator: event-driven synaptic sums (dense
+and conv) and the fused LIF recurrence.
 
 Both loop over samples in parallel (``prange``) and keep every value an exact
 integer: weights and activations int32, neuron state int64. The LIF kernel does in
@@ -37,6 +37,48 @@ def event_sum(spikes, time_last, weight_t, out):  # pragma: no cover - compiled
                     for k in range(c_out):
                         acc[t, k] += weight_t[c, k]
         out[n] = acc
+
+
+@njit(cache=True, parallel=True)
+def event_conv(spikes, weight_t, stride, padding, dilation, bound, out):  # pragma: no cover
+    """Event-driven ``conv2d`` (groups 1) of binary frames: each spike adds its kernel.
+
+    Parameters
+    ----------
+    spikes : uint8 ndarray ``(F, C_in, H, W)``, one frame per sample and step
+    weight_t : int32 ndarray ``(C_in, kh, kw, C_out)``, the conv weight with its output
+        channel last (torch's ``(C_out, C_in, kh, kw)`` moved)
+    stride, padding, dilation : int64 ndarrays ``(2,)``, torch's (rows, columns)
+    bound : int, sums are clamped to ``[-bound, bound - 1]`` (Lava's signed 24 bits)
+    out : int32 ndarray ``(F, C_out, H_out, W_out)``, receives what ``F.conv2d`` gives
+        (a cross-correlation: output ``(y, x)`` reads input ``(y s + k d - p)``)
+    """
+    n_frames, c_in, height, width = spikes.shape
+    kh, kw, c_out = weight_t.shape[1], weight_t.shape[2], weight_t.shape[3]
+    h_out, w_out = out.shape[2], out.shape[3]
+    for f in prange(n_frames):
+        acc = np.zeros((h_out, w_out, c_out), np.int32)  # output channel innermost
+        for c in range(c_in):
+            for y in range(height):
+                for x in range(width):
+                    if not spikes[f, c, y, x]:
+                        continue
+                    for ky in range(kh):
+                        oy = y + padding[0] - ky * dilation[0]
+                        if oy < 0 or oy % stride[0] or oy // stride[0] >= h_out:
+                            continue
+                        oy //= stride[0]
+                        for kx in range(kw):
+                            ox = x + padding[1] - kx * dilation[1]
+                            if ox < 0 or ox % stride[1] or ox // stride[1] >= w_out:
+                                continue
+                            ox //= stride[1]
+                            for k in range(c_out):
+                                acc[oy, ox, k] += weight_t[c, ky, kx, k]
+        for k in range(c_out):
+            for oy in range(h_out):
+                for ox in range(w_out):
+                    out[f, k, oy, ox] = min(max(acc[oy, ox, k], -bound), bound - 1)
 
 
 @njit(inline="always")

@@ -46,10 +46,13 @@ convT, unpool), ``dense_comp``, sigma-delta and resonate-and-fire neurons, grade
 ``delay`` and an input layer's ``weight`` and ``bias``; so does the emulator.
 
 Arithmetic: exact integers throughout. Synaptic sums are event-driven where spikes
-are sparse (each spike adds one weight column; int32) and float32 matrix products
-where they are dense or the layer is a convolution (exact while every sum stays below
-2**24; checked from the weights, refused otherwise). The neuron recurrence runs in a
-compiled int64 kernel (:mod:`rouser_lava.backends.emu_kernels`), one sample per thread.
+are sparse (each spike adds one weight column, or for a conv (groups 1) its kernel;
+int32) and float32 matrix products or ``conv2d`` where they are dense (exact while
+every sum stays below 2**24; checked from the weights, refused otherwise). A conv's
+dense product costs more per input than a dense layer's, so a conv goes event-driven
+below ``CONV_SPARSE_GAIN`` times the density where a dense layer does. The neuron
+recurrence runs in a compiled int64 kernel (:mod:`rouser_lava.backends.emu_kernels`),
+one sample per thread.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ from ..errors import UserError
 from ..loihi import BIAS_MAX, BIAS_MIN, UV_MAX
 from ..netx.layers import EmuLayer, load_netx
 from ..resources import require_memory
-from .emu_kernels import event_sum, lif
+from .emu_kernels import event_conv, event_sum, lif
 from .stream import StreamLayout, refractory_warnings, stream_warnings
 
 __all__ = ["EmuLayer", "EmuResult", "emulate", "input_bias", "load_netx"]  # load: netx.layers
@@ -73,6 +76,7 @@ __all__ = ["EmuLayer", "EmuResult", "emulate", "input_bias", "load_netx"]  # loa
 log = logging.getLogger(__name__)
 
 SPARSE_BELOW = 0.05  # spike density under which synaptic sums use a sparse product
+CONV_SPARSE_GAIN = 4  # a conv's dense product is slower: event-driven below 4 x that
 
 
 @dataclass
@@ -120,6 +124,21 @@ def _dense_sum(layer: EmuLayer, weight: torch.Tensor, weight_t: np.ndarray, s: n
     return _shift(a, layer.weight_exp)
 
 
+def _event_conv(layer: EmuLayer, frames: np.ndarray) -> np.ndarray:
+    """``F.conv2d`` of uint8 frames ``(F, C_in, H, W)`` with the layer's weight (groups
+    1), event-driven, clamped to signed 24 bits: int32 ``(F, C_out, H_out, W_out)``."""
+    assert layer.weight is not None and layer.conv is not None
+    weight = layer.weight.numpy().astype(np.int32)  # (C_out, C_in, kh, kw), integers
+    (sy, sx), (py, px), (dy, dx) = (layer.conv[k] for k in ("stride", "padding", "dilation"))
+    c_out, _, kh, kw = weight.shape
+    h_out = (frames.shape[2] + 2 * py - dy * (kh - 1) - 1) // sy + 1
+    w_out = (frames.shape[3] + 2 * px - dx * (kw - 1) - 1) // sx + 1
+    out = np.empty((len(frames), c_out, h_out, w_out), np.int32)
+    event_conv(frames, np.ascontiguousarray(weight.transpose(1, 2, 3, 0)),
+               np.array([sy, sx]), np.array([py, px]), np.array([dy, dx]), UV_MAX, out)
+    return out
+
+
 def _synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
              time_last: bool) -> np.ndarray:
     """Activations as the synapse sends them, int32 ``(N, T, prod(shape))`` (``a[:, t]``
@@ -130,9 +149,12 @@ def _synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
     if layer.kind == "conv":
         assert layer.weight is not None and layer.conv is not None  # a conv layer's (emu_load)
         _require_exact(layer.sum_bound, "conv")
-        frames_np = np.moveaxis(s, -1, 1) if time_last else s
-        frames = torch.from_numpy(np.ascontiguousarray(frames_np)).reshape(n * steps, *shape_in)
-        summed = F.conv2d(frames.float(), layer.weight, **layer.conv)
+        frames_np = np.ascontiguousarray(np.moveaxis(s, -1, 1) if time_last else s)
+        frames_np = frames_np.reshape(n * steps, *shape_in)
+        if layer.conv["groups"] == 1 and \
+                np.count_nonzero(frames_np) < SPARSE_BELOW * CONV_SPARSE_GAIN * s.size:
+            return _event_conv(layer, frames_np).reshape(n, steps, -1)
+        summed = F.conv2d(torch.from_numpy(frames_np).float(), layer.weight, **layer.conv)
         return summed.clamp_(-UV_MAX, UV_MAX - 1).to(torch.int32).reshape(n, steps, -1).numpy()
     assert layer.weight is not None and layer.weight_t is not None  # a dense layer's (emu_load)
     s = s.reshape(n, -1, steps) if time_last else s
@@ -177,8 +199,10 @@ def _lif(layer: EmuLayer, a: np.ndarray, lag: int, bias: np.ndarray, record_stat
 
 
 def _time_last(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``(N, T, prod(shape))`` -> ``(N, *shape, T)``."""
-    return np.ascontiguousarray(np.moveaxis(x.reshape(len(x), x.shape[1], *shape), 1, -1))
+    """``(N, T, prod(shape))`` -> ``(N, *shape, T)``: a strided view, not a copy (the
+    consumers reduce or index it; a transposing copy of every layer's spikes cost more
+    than the neuron updates)."""
+    return np.moveaxis(x.reshape(len(x), x.shape[1], *shape), 1, -1)
 
 
 def input_bias(layers: list[EmuLayer], bias: np.ndarray) -> np.ndarray:
@@ -270,6 +294,9 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
 
 
 def _synapse_free(s: np.ndarray) -> np.ndarray:
-    """Input spikes ``(N, *shape, T)`` as an input layer's ``a_in``, int32 ``(N, T, C)``."""
-    return np.ascontiguousarray(np.moveaxis(s.reshape(len(s), -1, s.shape[-1]), -1, 1),
-                                np.int32)
+    """Input spikes ``(N, *shape, T)`` as an input layer's ``a_in``, int32 ``(N, T, C)``
+    (zeros without a transposing pass when no input spikes, as with a bias input)."""
+    n, steps = len(s), s.shape[-1]
+    if not s.any():
+        return np.zeros((n, steps, s[0, ..., 0].size), np.int32)
+    return np.ascontiguousarray(np.moveaxis(s.reshape(n, -1, steps), -1, 1), np.int32)

@@ -226,7 +226,7 @@ def torch_backend(net) -> Backend:
             raise UserError("the torch backend takes input spikes only, not a bias input")
         net.eval()
         with torch.no_grad():
-            outputs = net(torch.from_numpy(x).float())
+            outputs = net(torch.tensor(x, dtype=torch.float32))  # x may be read-only
             v_last = None
             if membrane:  # float32 v / 4096 of 24-bit integers: exact
                 v_last = (net.logits(outputs[-1]).double() * STATE_SCALE).round().to(

@@ -23,13 +23,18 @@ if TYPE_CHECKING:
     from .loihi2 import BoardPlan
 
 
-def _load_npy(path: str, option: str, what: str) -> np.ndarray:
+CHECK_CHUNK = 1 << 24  # values per pass of the 0/1 check (16 MB of uint8)
+
+
+def _load_npy(path: str, option: str, what: str, mmap: bool = False) -> np.ndarray:
+    """The array in the ``.npy`` file ``path`` (``mmap``: memory-mapped read-only, read
+    from disk as it is used), UserError unless it is one readable numeric array."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{path}: no such input file")
-    require_npy_fits(p, option)
+    require_npy_fits(p, option, in_memory=not mmap)
     try:
-        x = np.load(p, allow_pickle=False)
+        x = np.load(p, allow_pickle=False, mmap_mode="r" if mmap else None)
     except (OSError, ValueError, EOFError) as err:
         raise UserError(f"{path}: not a readable .npy array ({err})") from None
     if not isinstance(x, np.ndarray):
@@ -40,11 +45,27 @@ def _load_npy(path: str, option: str, what: str) -> np.ndarray:
     return x
 
 
+def spikes_only(x: np.ndarray, chunk: int = CHECK_CHUNK) -> bool:
+    """Whether every value of ``x`` is 0 or 1, checked in chunks of about ``chunk``
+    values (whole rows of the first axis): a memory-mapped file is read once, a chunk
+    at a time, and never copied whole; unsigned and bool arrays by their maximum."""
+    rows = max(1, chunk // max(1, x[0].size)) if len(x) else 1
+    for start in range(0, len(x), rows):
+        part = x[start:start + rows]
+        if x.dtype.kind in "ub":
+            if part.size and part.max() > 1:
+                return False
+        elif not ((part == 0) | (part == 1)).all():
+            return False
+    return True
+
+
 def load_input_spikes(path: str, shapes: list[tuple[int, ...]]) -> np.ndarray:
-    """``--input X.npy``: uint8 ``(N, C, T)`` with C = prod(input_shape) in C order,
-    reshaped to ``(N, *input_shape, T)``; ``input_shape`` is the one of ``shapes``
-    (the network's possible input shapes) of size C."""
-    x = _load_npy(path, param("input_npy"), "0/1 spikes")
+    """``--input X.npy``: 0/1 spikes ``(N, C, T)`` with C = prod(input_shape) in C
+    order, as a read-only memory-mapped view ``(N, *input_shape, T)`` of the file (its
+    dtype kept: the runners convert each batch as they read it); ``input_shape`` is
+    the one of ``shapes`` (the network's possible input shapes) of size C."""
+    x = _load_npy(path, param("input_npy"), "0/1 spikes", mmap=True)
     want = int(np.prod(shapes[0])) if len(shapes) == 1 else None
     if x.ndim != 3 or want is not None and x.shape[1] != want:
         raise UserError(f"{path}: expected spikes of shape (N, {want or 'C'}, T), got "
@@ -54,9 +75,9 @@ def load_input_spikes(path: str, shapes: list[tuple[int, ...]]) -> np.ndarray:
     if x.shape[0] == 0 or x.shape[2] == 0:
         raise UserError(f"{path}: holds {x.shape[0]} samples of {x.shape[2]} steps; need at "
                         f"least one of each")
-    if not np.isin(x, (0, 1)).all():
+    if not spikes_only(x):
         raise UserError(f"{path}: spikes must be 0 or 1")
-    return x.astype(np.uint8, copy=False).reshape(len(x), *input_shape, x.shape[-1])
+    return x.reshape(len(x), *input_shape, x.shape[-1])
 
 
 def load_input_bias(path: str, input_shape: tuple[int, ...]) -> np.ndarray:

@@ -6,6 +6,7 @@ import pytest
 
 from rouser_lava.cli import data_main
 from rouser_lava.data.binning import BinSpec, SparseSpikes, bin_indices, to_dense
+from rouser_lava.data.dataset import load_digits, validation_indices
 from rouser_lava.data.events import (
     make_events,
     read_aedat31,
@@ -177,4 +178,24 @@ def test_data_info_shows_the_validation_split(capsys):
     assert "validation per class:" in out
     assert data_main(["info", "--dataset", "digits"]) == 0
     out = capsys.readouterr().out
-    assert "1437 train / 360 test samples" in out and "validation" not in out
+    assert "1295 train / 142 validation / 360 test samples" in out
+    assert "142 samples carved from the training data" in out
+
+
+def test_every_dataset_gets_a_stratified_seeded_validation_split():
+    data = load_dataset("digits", time_steps=4)
+    again = load_dataset("digits", time_steps=4)
+    assert np.array_equal(data.y_val, again.y_val) and np.array_equal(data.x_val, again.x_val)
+    assert len(data.y_train) + len(data.y_val) == 1437 and len(data.y_test) == 360
+    per_class = np.bincount(data.y_val, minlength=10)
+    full = np.bincount(np.concatenate([data.y_train, data.y_val]), minlength=10)
+    assert np.all(np.abs(per_class - 0.1 * full) <= 0.5)  # stratified
+    assert data.validation == {"source": "carved", "fraction": 0.1, "seed": 0, "size": 142}
+    raw = load_digits(time_steps=4)  # the loader alone: validation carved from train only
+    assert np.array_equal(raw.x_test, data.x_test)
+    rows = {r.tobytes() for r in raw.x_train.reshape(len(raw.x_train), -1)}
+    assert all(r.tobytes() in rows for r in data.x_val.reshape(len(data.x_val), -1))
+    assert load_dataset("yinyang", time_steps=8).validation == {"source": "dataset",
+                                                                 "size": 1000}
+    lone = validation_indices(np.array([0, 1, 1]))  # a lone sample stays in train
+    assert len(lone) == 1 and lone[0] in (1, 2)

@@ -10,6 +10,7 @@ import torch
 
 from rouser_lava.cli import experiment_main, train_main
 from rouser_lava.experiments.report import epochs_to_target_text
+from rouser_lava.experiments.runs import epochs_to, selection
 from rouser_lava.model.blocks import RouserNet, dense_spec
 from rouser_lava.model.neuron import NeuronConfig
 from rouser_lava.training import trainrun
@@ -80,7 +81,7 @@ def test_metrics_file_best_model_and_resume(tmp_path, monkeypatch, caplog):
     assert set(layer) == {"name", "dead_pct", "spike_rate", "spikes_per_sample", "th_mean",
                           "th_std", "th_min", "th_max", "weight_change", "readout"}
     best = torch.load(tmp_path / "full.best.pt", weights_only=True)
-    accs = [r["test_acc"] for r in rows]
+    accs = [r["val_acc"] for r in rows]
     assert best["history"][-1]["epoch"] == int(np.argmax(accs)) + 1
 
 
@@ -101,6 +102,16 @@ def test_best_model_picked_on_validation_split(tmp_path):
     assert all({"val_acc", "val_loss", "test_acc"} <= set(r) for r in rows)
     best = torch.load(tmp_path / "yy.best.pt", weights_only=True)
     assert best["history"][-1]["epoch"] == int(np.argmax([r["val_acc"] for r in rows])) + 1
+    assert best["dataset"]["validation"] == {"source": "dataset", "size": 1000}
+
+
+def test_selection_and_target_never_read_the_test_split():
+    history = [{"epoch": 1, "val_acc": 0.5, "test_acc": 0.9},
+               {"epoch": 2, "val_acc": 0.8, "test_acc": 0.6},
+               {"epoch": 3, "val_acc": 0.7, "test_acc": 0.95}]
+    assert selection(history) == {"final_acc": 0.95, "final_val_acc": 0.7, "best_epoch": 2,
+                                  "best_acc": 0.6}
+    assert epochs_to(history, 0.75) == 2 and epochs_to(history, 0.85) is None
 
 
 @pytest.mark.slow

@@ -35,6 +35,11 @@ def data_main(argv: list[str] | None = None) -> int:
         print(f"{name}: built in; " + " / ".join(f"{len(y)} {split}" for split, y in splits)
               + f" samples, {data.num_classes} classes, sample shape "
               f"{(*data.input_shape, data.time_steps)}")
+        v = data.validation
+        print("validation: " + (f"{v['size']} samples carved from the training data "
+                                f"({100 * v['fraction']:g} % of each class, seed {v['seed']}"
+                                f"); best models are picked on it, never on test"
+                                if v.get("source") == "carved" else "the dataset's own split"))
         for split, y in splits:
             counts = np.bincount(y, minlength=data.num_classes)
             print(f"{split} per class: " + " ".join(f"{c}:{n}" for c, n in enumerate(counts)))

@@ -54,7 +54,7 @@ def experiment_main(argv: list[str] | None = None) -> int:
                             "(default 1; on a 2-core CPU --jobs 2 nearly halves the time)")
         if name == "compare":
             q.add_argument("--target-frac", type=fraction, default=0.95,
-                           help="target accuracy as a fraction of the best final accuracy "
+                           help="target validation accuracy as a fraction of the best final one "
                                 "(default 0.95)")
         elif name == "grid":
             q.add_argument("--thresholds", type=threshold_list, required=True,

@@ -94,10 +94,10 @@ def _compare_plots(result: dict, out: Path) -> list[Path]:
     seeds = len(next(iter(modes.values()))["epochs_to_target"])
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for mode, m in modes.items():
-        _epoch_curve(ax, mode, [100 * a for a in m["curves"]["test_acc"]])
+        _epoch_curve(ax, mode, [100 * a for a in m["curves"]["val_acc"]])
     ax.axhline(100 * result["target_acc"], ls=":", color="gray", label="target")
     title = f"{name}, mean of {seeds} seed{'s' if seeds > 1 else ''}"
-    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=title)
+    ax.set(xlabel="epoch", ylabel="validation accuracy (%)", title=title)
     ax.legend()
     return [_save(fig, out / "accuracy.png"),
             _layer_plot(modes, "dead_pct", "dead neurons (%)", title,
@@ -128,9 +128,11 @@ def _compare_md(result: dict) -> str:
     lines = [f"# Learned vs fixed thresholds ({_name(result)})", "",
              f"Seeds: {len(next(iter(modes.values()))['epochs_to_target'])}; target "
              f"accuracy {_pct(result['target_acc'])} ({result['target_frac']:g} x the best "
-             f"final accuracy).", "",
-             "| mode | final acc (mean ± std) | best acc | epochs to target (per seed) | "
-             "mean epochs to target |" + (" emulator acc |" if deploy else ""),
+             f"final validation accuracy; epochs to target counted on validation). "
+             f"Accuracies are on the test split: final = last epoch, best-val epoch = the "
+             f"epoch picked on validation.", "",
+             "| mode | final acc (mean ± std) | acc at best-val epoch | epochs to target "
+             "(per seed) | mean epochs to target |" + (" emulator acc |" if deploy else ""),
              "|---|---|---|---|---|" + ("---|" if deploy else "")]
     for mode, m in modes.items():
         per_seed, mean = epochs_to_target_text(m)

@@ -2,8 +2,9 @@
 a checkpoint to resume from.
 
 Files, for ``out`` ``DIR/NAME.pt``: ``NAME.pt`` (the last epoch's model, rewritten after
-every epoch), ``NAME.best.pt`` (highest validation accuracy so far where the dataset
-has a validation split, else highest test accuracy; the earlier epoch on ties),
+every epoch), ``NAME.best.pt`` (highest validation accuracy so far, the earlier epoch on
+ties: every dataset has a validation split, see :func:`rouser_lava.data.registry.
+load_dataset`; the test split never picks a model and is only reported),
 ``NAME.metrics.jsonl`` (one JSON line per epoch) and ``NAME.ckpt.pt`` (model, optimiser
 state, data-order RNG state, initial weights, history and settings). All are written
 atomically, so a run killed at any moment leaves the last complete epoch's files;
@@ -52,9 +53,27 @@ def run_files(out: Path) -> dict[str, Path]:
 
 
 def best_key(row: dict) -> str:
-    """The accuracy that picks the best model: validation where the dataset has that
-    split (Yin-Yang), else test."""
+    """The accuracy that picks the best model: validation (``test_acc`` only for rows
+    of a dataset built by hand without a validation split, see :func:`train`)."""
     return "val_acc" if "val_acc" in row else "test_acc"
+
+
+def best_epoch(history: list[dict]) -> int:
+    """Index into ``history`` of the epoch ``NAME.best.pt`` holds: the highest
+    :func:`best_key` accuracy, the earlier epoch on ties."""
+    accs = [row[best_key(row)] for row in history]
+    return accs.index(max(accs))
+
+
+def selection_summary(history: list[dict]) -> str:
+    """Which epoch the best model is and its accuracies, beside the last epoch's:
+    ``best epoch 7 of 10: validation 95.1 %, test 94.2 %; last epoch: test 93.9 %``."""
+    i, last = best_epoch(history), history[-1]
+    row = history[i]
+    picked = f"validation {100 * row['val_acc']:.2f} %, " if "val_acc" in row else ""
+    return (f"best epoch {row['epoch']} of {last['epoch']} (picked on "
+            f"{'validation' if picked else 'test'}): {picked}test "
+            f"{100 * row['test_acc']:.2f} %; last epoch: test {100 * last['test_acc']:.2f} %")
 
 
 def _finite(value):
@@ -256,6 +275,10 @@ def _open_checkpoint(out: str | Path, epochs: int | None, ranks: Ranks
         settings = TrainSettings.from_dict(ckpt["settings"])
     except UserError as err:
         raise UserError(f"{files['checkpoint']}: {err}") from None
+    if ckpt["history"] and "val_acc" not in ckpt["history"][-1]:
+        raise UserError(f"{files['checkpoint']}: the run predates validation splits (its "
+                        f"best epoch was picked on the test split, and its training data "
+                        f"held samples now kept for validation); start a new run")
     if epochs and epochs < ckpt["epoch"]:
         raise UserError(f"{param('epochs')} {epochs} is fewer than the {ckpt['epoch']} "
                         f"epochs {files['checkpoint']} already holds; give more to extend "
@@ -314,20 +337,21 @@ def _train(files: dict[str, Path], settings: TrainSettings, ckpt: dict | None,
                  cfg.epochs)
     net.to(ranks.device)
     nc = net.neuron_config
-    log.info("training %s on %s: %d train / %d test samples, %d steps, %s neurons, %s "
-             "readout, thresholds %s%s", _sizes(net), data.name, len(data.x_train),
-             len(data.x_test), data.time_steps, nc.neuron, nc.readout, settings.thresholds,
-             ", fold-exact" if nc.fold_exact else "")
+    log.info("training %s on %s: %d train / %d validation (%s) / %d test samples, %d "
+             "steps, %s neurons, %s readout, thresholds %s%s", _sizes(net), data.name,
+             len(data.x_train), len(data.y_val if data.y_val is not None else ()),
+             _val_source(data), len(data.x_test), data.time_steps, nc.neuron, nc.readout,
+             settings.thresholds, ", fold-exact" if nc.fold_exact else "")
     if ranks.world > 1:
         log.info("data-parallel on %d processes (%s): %d samples per process and batch",
                  ranks.world, ranks.device.type, cfg.batch_size // ranks.world)
-    dataset = {"name": data.name, "encoding": data.encoding, "train": config_dict(cfg)}
+    dataset = {"name": data.name, "encoding": data.encoding, "train": config_dict(cfg),
+               "validation": data.validation}
     saved = settings.to_dict()
 
     def save(s: TrainState) -> None:
         save_model(files["model"], net, dataset, s.history, train=saved)
-        accs = [row[best_key(row)] for row in s.history]
-        if accs.index(max(accs)) == len(accs) - 1:
+        if best_epoch(s.history) == len(s.history) - 1:
             save_model(files["best"], net, dataset, s.history, train=saved)
         _write_metrics(files["metrics"], s.history)
         record = {"format": CHECKPOINT, "version": 1, "settings": saved, "epoch": s.epoch,
@@ -341,7 +365,15 @@ def _train(files: dict[str, Path], settings: TrainSettings, ckpt: dict | None,
         agree(ranks, lambda: save(s) if ranks.main else None)
 
     history = train(net, data, cfg, progress, resume=state, on_epoch=on_epoch, ranks=ranks)
-    accs = [row[best_key(row)] for row in history]
-    log.info("wrote %s, %s, %s; %s holds epoch %d", files["model"], files["metrics"].name,
-             files["checkpoint"].name, files["best"].name, accs.index(max(accs)) + 1)
+    for path in files.values():
+        log.info("wrote %s", path)
+    log.info("%s: %s", files["best"].name, selection_summary(history))
     return history
+
+
+def _val_source(data: SpikeDataset) -> str:
+    """How the validation split was made, for the training header."""
+    v = data.validation
+    if v.get("source") == "carved":
+        return f"{100 * v['fraction']:g} % of train, stratified, seed {v['seed']}"
+    return "the dataset's own" if v.get("source") == "dataset" else "none"

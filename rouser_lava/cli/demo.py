@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log.info("== 1/3 train (Rouser thresholds, fold-exact, scikit-learn digits)")
     train_main(["--dataset", "digits", "--epochs", str(args.epochs), "--lr", "2e-3",
-                "--lr-threshold", "2e-3", "--deploy", "fold-exact", "--out", str(model)])
+                "--lr-threshold", "2e-3", "--deploy", "fold-exact", "--out", str(model),
+                "--overwrite"])
     log.info("== 2/3 export (fold thresholds into weights)")
     export_model(str(model), str(net_file), "fold")
     log.info("== 3/3 run trained model (torch) and deployed network (Lava fixed_pt)")

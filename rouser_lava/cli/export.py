@@ -32,7 +32,12 @@ def export_main(argv: list[str] | None = None) -> int:
                         "per core, chips) are warnings")
     args = p.parse_args(argv)
 
-    if args.net.endswith(".nir"):
+    from ..fileio import check_output_file, check_suffix, refuse_overwrites
+
+    refuse_overwrites([("the output", args.net)], [("the model", args.model)])
+    check_output_file(args.net)
+    fmt = check_suffix("the output", args.net, "netx", "nir")
+    if fmt == "nir":
         from ..interop.nir_export import export_nir_model
 
         export_nir_model(args.model, args.net)

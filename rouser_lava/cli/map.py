@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..fileio import atomic_write, check_output_file, refuse_overwrites
+from ..fileio import atomic_write, check_output, refuse_overwrites, wrote
 from .common import entry, positive_int, reset_interval_value
 
 EXIT_FAILS = 3  # does not fit, or breaks a design rule
@@ -65,8 +65,6 @@ def map_main(argv: list[str] | None = None) -> int:
                    help="netx reset_interval the network will run with (checked: a power "
                         "of 2 on Loihi 2)")
     args = p.parse_args(argv)
-    if args.json_out is not None:
-        check_output_file(args.json_out)
 
     from ..deploy.design_rules import DesignRuleError, check_design_rules
     from ..deploy.hw_config import load_hw_config, resolve_config_path
@@ -74,6 +72,8 @@ def map_main(argv: list[str] | None = None) -> int:
     refuse_overwrites([("--json", args.json_out)], [
         ("the network mapped", args.net), ("--input", args.input_npy),
         ("--hw-config", resolve_config_path(args.hw_config))])
+    if args.json_out is not None:
+        check_output("--json", args.json_out, "json")
     from ..deploy.resource_map import map_resources
     from ..netx.check import check_netx
 
@@ -113,4 +113,5 @@ def map_main(argv: list[str] | None = None) -> int:
                                "synops_per_sample": activity.synops_per_sample}
         text = json.dumps(out, indent=1)
         atomic_write(args.json_out, lambda tmp: Path(tmp).write_text(text))
+        wrote(args.json_out, "the map, JSON")
     return 0 if fits else EXIT_FAILS

@@ -48,7 +48,8 @@ def run_neuron(settings: TrainSettings, neuron: str, seed: int, root: Path) -> d
     out = root / "runs" / f"{neuron}-seed{seed}" / "model.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     log.info("== %s neurons, seed %d", neuron, seed)
-    history = train_run(replace(settings, seed=seed), out, progress=False)
+    history = train_run(replace(settings, seed=seed), out, progress=False,
+                        overwrite=True)
     net_path = out.with_name("best.net")
     export_model(str(out.with_name("model.best.pt")), str(net_path), "vector", quiet=True)
     deployed = run_path(str(net_path), RunOptions(progress=False))

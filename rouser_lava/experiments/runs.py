@@ -65,7 +65,8 @@ def run_one(settings: TrainSettings, mode: str, seed: int, threshold: float, roo
     out.parent.mkdir(parents=True, exist_ok=True)
     log.info("== %s thresholds, init %g, seed %d", mode, threshold, seed)
     run_settings = replace(settings, thresholds=mode, seed=seed, threshold_init=threshold)
-    history = train_run(run_settings, out, progress=False)
+    history = train_run(run_settings, out, progress=False,
+                        overwrite=True)
     net, _ = load_model(out)
     run = {"mode": mode, "seed": seed, "threshold_init": threshold, "history": history,
            **selection(history),

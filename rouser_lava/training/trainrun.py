@@ -32,12 +32,13 @@ import torch
 from ..data.dataset import SpikeDataset
 from ..data.registry import dataset_for, load_dataset
 from ..errors import UserError, param
-from ..fileio import check_output_file, refuse_overwrites, write_bytes
-from ..model.archspec import format_arch, parse_arch
+from ..fileio import check_output_file, check_suffix, refuse_overwrites, write_bytes
+from ..model.archspec import parse_arch
 from ..model.blocks import RouserNet, layer_shapes
 from ..model.modelfile import load_model, load_record, save_model, save_record
 from ..resources import require_memory
 from .distributed import Ranks, agree
+from .initcheck import net_sizes
 from .loop import TrainState, config_dict, dense_arch, train
 from .settings import TrainSettings, check_fold_exact
 
@@ -109,14 +110,6 @@ def training_bytes(input_shape: tuple[int, ...], arch: list[dict], batch: int,
     return 24 * weights + 48 * batch * steps * neurons
 
 
-def _sizes(net: RouserNet) -> str:
-    """``64-128-10``: input size and the size of every spiking layer."""
-    shapes = layer_shapes(net.input_shape, net.arch)
-    return "-".join(str(int(np.prod(sh))) for sh in
-                    [net.input_shape, *(sh for sp, sh in zip(net.arch, shapes)
-                                        if sp["kind"] != "flatten")])
-
-
 def _init_dataset(settings: TrainSettings, meta: dict, input_shape: tuple[int, ...]
                   ) -> SpikeDataset:
     """The data to fine-tune a model on: the dataset its file records, or, for an
@@ -134,71 +127,6 @@ def _init_dataset(settings: TrainSettings, meta: dict, input_shape: tuple[int, .
         raise UserError(f"{settings.init}: the model takes input {tuple(input_shape)}, "
                         f"dataset '{data.name}' gives {tuple(data.input_shape)}")
     return data
-
-
-# options whose value, with ``init``, comes from the model file (``init`` records no
-# dataset: the data options are used, so only the network's are compared)
-NETWORK_OPTIONS = ("hidden", "arch", "neuron", "readout", "threshold_init", "thresholds",
-                   "current_decay", "voltage_decay")
-DATA_FIXED = ("dataset", "time_steps", "encoding", "bin_ms", "polarity", "downsample")
-
-
-def _model_values(net: RouserNet, meta: dict) -> dict:
-    """What a model file fixes of :data:`NETWORK_OPTIONS` and :data:`DATA_FIXED`."""
-    nc = net.neuron_config
-    dense = all(spec["kind"] == "dense" for spec in net.arch)
-    values = {"hidden": tuple(s["out_features"] for s in net.arch[:-1]) if dense else "conv",
-              "neuron": nc.neuron, "readout": nc.readout, "threshold_init": nc.threshold,
-              "thresholds": "learned" if nc.learn_threshold else "fixed",
-              "current_decay": nc.current_decay, "voltage_decay": nc.voltage_decay,
-              "arch": format_arch(net.arch)}
-    if meta.get("name"):
-        values.update({"dataset": meta["name"], **{k: v for k, v in meta["encoding"].items()
-                                                    if k in DATA_FIXED}})
-    return values
-
-
-def check_init_options(init: str, given: dict, preset: dict | None = None,
-                       preset_name: str | None = None) -> None:
-    """UserError naming both when an option ``given`` (name -> value, as set) or set by
-    the preset (``preset``, named ``preset_name``) contradicts the model ``init`` fine-
-    tunes, whose network (and, when it records one, data encoding) it keeps."""
-    net, record = load_model(init)
-    fixed = _model_values(net, record["dataset"])
-    sources = [(name, value, f"{param(name)} {_shown(value)}", param(name))
-               for name, value in given.items()]
-    sources += [(name, value, f"{param('preset')} {preset_name} (its {param(name)} "
-                              f"{_shown(value)})", param("preset"))
-                for name, value in (preset or {}).items()
-                if name != "threshold_init" and name not in given]
-    for name, value, what, option in sources:
-        if name not in fixed:
-            continue
-        have = fixed[name]
-        if name == "arch":  # the same layers may be spelled another way
-            value = _arch_as_model(value, net)
-        same = have == (tuple(value) if isinstance(value, (list, tuple)) else value) or \
-            isinstance(have, float) and isinstance(value, (int, float)) and \
-            math.isclose(have, value, abs_tol=1e-9)
-        if not same:
-            on = f" on {record['dataset']['name']}" if record["dataset"].get("name") else ""
-            raise UserError(f"{what} contradicts {param('init')} {init}: the model is "
-                            f"{_sizes(net)}{on} with {param(name)} {_shown(have)}; leave "
-                            f"{option} out to fine-tune it as it is")
-
-
-def _arch_as_model(spec: str, net: RouserNet) -> str:
-    """``spec`` (an ``--arch``) on the model's input and classes, written as
-    :func:`format_arch` writes it; the spec itself when it does not fit them."""
-    try:
-        return format_arch(parse_arch(spec, net.input_shape,
-                                      int(net.arch[-1].get("out_features", 0))))
-    except UserError:
-        return spec
-
-
-def _shown(value) -> str:
-    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def _dataset_and_net(settings: TrainSettings, ranks: Ranks
@@ -233,9 +161,10 @@ def _dataset_and_net(settings: TrainSettings, ranks: Ranks
 
 
 def _open_files(out: str | Path) -> dict[str, Path]:
-    """The files of the run at ``out`` (:func:`run_files`); UserError when one is a
-    folder or the folder is missing."""
+    """The files of the run at ``out`` (:func:`run_files`); UserError when ``out`` is
+    not a ``.pt`` name, one of them is a folder or the folder is missing."""
     files = run_files(check_output_file(out))
+    check_suffix(param("out"), out, "model")
     for path in files.values():
         if path.is_dir():
             raise UserError(f"{path}: is a folder; the run writes this file")
@@ -253,12 +182,39 @@ def _check_launch(settings: TrainSettings, ranks: Ranks) -> None:
                         f"computed with NumPy); use {param('device')} cpu")
 
 
-def _open_new(settings: TrainSettings, out: str | Path, ranks: Ranks) -> dict[str, Path]:
-    """A new run's files; UserError when they or the launch do not fit, or when one of
-    them is the model ``init`` starts from."""
+def _refuse_other_run(files: dict[str, Path], settings: TrainSettings) -> None:
+    """UserError when ``files`` hold another run than one with ``settings`` (whose
+    result a new run reproduces): a checkpoint with other settings, or run files
+    without a checkpoint that says what made them."""
+    held = [p for p in files.values() if p.exists()]
+    if not held:
+        return
+    other = f"{param('overwrite')} to replace it, {param('resume')} to continue it, or " \
+            f"another {param('out')}"
+    if not files["checkpoint"].is_file():
+        raise UserError(f"{held[0]}: already exists (a model written by another run); give "
+                        f"{other}")
+    try:
+        ckpt = load_record(files["checkpoint"], CHECKPOINT)
+        before = TrainSettings.from_dict(ckpt["settings"]).to_dict()
+    except (UserError, KeyError, TypeError):
+        before = None
+    if before != settings.to_dict():
+        done = f" ({ckpt['epoch']} epochs)" if before is not None else ""
+        raise UserError(f"{files['model']}: holds another training run{done}, with other "
+                        f"settings; give {other}")
+
+
+def _open_new(settings: TrainSettings, out: str | Path, ranks: Ranks,
+              overwrite: bool = False) -> dict[str, Path]:
+    """A new run's files; UserError when they or the launch do not fit, when one of
+    them is the model ``init`` starts from, or (unless ``overwrite``) when they hold
+    another run (:func:`_refuse_other_run`)."""
     files = _open_files(out)
     refuse_overwrites([(param("out"), path) for path in files.values()],
                       [(param("init"), settings.init)])
+    if not overwrite:
+        _refuse_other_run(files, settings)
     _check_launch(settings, ranks)
     return files
 
@@ -290,15 +246,17 @@ def _open_checkpoint(out: str | Path, epochs: int | None, ranks: Ranks
 
 
 def train_run(settings: TrainSettings, out: str | Path, progress: bool = True,
-              ranks: Ranks | None = None) -> list[dict]:
+              ranks: Ranks | None = None, overwrite: bool = False) -> list[dict]:
     """Train a new run with ``settings``, writing its files next to ``out`` (see the
-    module docstring); returns the per-epoch metrics.
+    module docstring); returns the per-epoch metrics. Files of another run there (other
+    settings, or no checkpoint) are refused unless ``overwrite``; those of a run with
+    the same settings are replaced (the new run reproduces them).
 
     ``ranks`` (default: one process on the CPU) places this process in a data-parallel
     run; a UserError on any rank is raised on all of them.
     """
     ranks = ranks or Ranks()
-    files = agree(ranks, lambda: _open_new(settings, out, ranks))
+    files = agree(ranks, lambda: _open_new(settings, out, ranks, overwrite))
     return _train(files, settings, None, progress, ranks)
 
 
@@ -338,7 +296,7 @@ def _train(files: dict[str, Path], settings: TrainSettings, ckpt: dict | None,
     net.to(ranks.device)
     nc = net.neuron_config
     log.info("training %s on %s: %d train / %d validation (%s) / %d test samples, %d "
-             "steps, %s neurons, %s readout, thresholds %s%s", _sizes(net), data.name,
+             "steps, %s neurons, %s readout, thresholds %s%s", net_sizes(net), data.name,
              len(data.x_train), len(data.y_val if data.y_val is not None else ()),
              _val_source(data), len(data.x_test), data.time_steps, nc.neuron, nc.readout,
              settings.thresholds, ", fold-exact" if nc.fold_exact else "")

@@ -117,8 +117,8 @@ def test_selection_and_target_never_read_the_test_split():
 @pytest.mark.slow
 def test_compare_and_grid_reports(tmp_path, capsys):
     report = tmp_path / "compare"
-    assert experiment_main(["compare", *TINY, "--epochs", "2", "--seeds", "2", "--deploy",
-                            "--report", str(report)]) == 0
+    assert experiment_main(["compare", *TINY, "--epochs", "2", "--seeds", "2",
+                            "--measure-deployed", "--report", str(report)]) == 0
     for name in ("report.json", "report.md", "accuracy.png", "dead_neurons.png",
                  "spike_rate.png", "weight_change.png", "thresholds.png"):
         assert (report / name).stat().st_size > 0, name
@@ -133,7 +133,7 @@ def test_compare_and_grid_reports(tmp_path, capsys):
     md = (report / "report.md").read_text()
     assert "of 2 seeds reached it)" in md and "None" not in md
     grid = tmp_path / "grid"
-    assert experiment_main(["grid", *TINY, "--epochs", "2", "--thresholds", "0.5,1.25",
+    assert experiment_main(["grid", *TINY, "--epochs", "2", "--threshold-inits", "0.5,1.25",
                             "--jobs", "2", "--report", str(grid)]) == 0
     table = json.loads((grid / "report.json").read_text())["table"]
     assert [row["threshold"] for row in table] == [0.5, 1.25]

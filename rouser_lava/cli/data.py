@@ -10,8 +10,8 @@ from ..errors import UserError
 from .common import add_data_options, data_options, entry, positive_int
 
 
-@entry("rouser-data")
-def data_main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``rouser-data`` (:func:`data_main` parses it)."""
     p = argparse.ArgumentParser(
         prog="rouser-data",
         description="Inspect datasets. 'info' checks an event dataset folder against the "
@@ -22,6 +22,12 @@ def data_main(argv: list[str] | None = None) -> int:
     add_data_options(info)
     info.add_argument("--limit", type=positive_int, default=None,
                       help="read only the first N files of each split")
+    return p
+
+
+@entry("rouser-data")
+def data_main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
 
     from ..data.event_data import describe, make_spec

@@ -18,8 +18,8 @@ def _dataset_record(name: str | None, time_steps: int | None) -> dict:
     return {"name": name, "encoding": encoding}
 
 
-@entry("rouser-import")
-def import_main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``rouser-import`` (:func:`import_main` parses it)."""
     from ..data.registry import LOADERS
 
     p = argparse.ArgumentParser(
@@ -57,6 +57,12 @@ def import_main(argv: list[str] | None = None) -> int:
                    help="refuse every approximation of the dynamics (subtractive reset, "
                         "v_leak, per-neuron time constants) instead of reporting it")
     p.add_argument("--quiet", action="store_true", help="no report")
+    return p
+
+
+@entry("rouser-import")
+def import_main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
 
     from ..fileio import check_output, check_suffix, refuse_overwrites

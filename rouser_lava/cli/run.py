@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.registry import DATASETS
 from ..errors import OptionError
 from ..fileio import atomic_write, check_output, refuse_overwrites, wrote
 from .common import (
@@ -28,8 +29,8 @@ def _steps(text: str) -> tuple[int, ...]:
     return int_list(text, lambda v: min(v) >= 0, "steps such as 0,5,9")
 
 
-@entry("rouser-run")
-def run_main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``rouser-run`` (:func:`run_main` parses it)."""
     p = argparse.ArgumentParser(
         prog="rouser-run",
         description="Run a trained model (model.pt) or an exported network (.net) over "
@@ -61,7 +62,7 @@ def run_main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk-samples", type=positive_int, default=None, metavar="K",
                    help="loihi2: samples per run call (default 64); the host holds one "
                         "chunk's outputs at a time. Bias images run one per call")
-    p.add_argument("--dataset", default=None,
+    p.add_argument("--dataset", default=None, choices=DATASETS,
                    help="dataset whose test split to run (default: the one recorded in "
                         "the file)")
     p.add_argument("--input", dest="input_npy", default=None,
@@ -133,6 +134,12 @@ def run_main(argv: list[str] | None = None) -> int:
                         "t + 1). lava records them one step per call: slow")
     p.add_argument("--state-steps", type=_steps, default=None, metavar="0,5,9",
                    help="--dump-state: keep only these time steps (default: every step)")
+    return p
+
+
+@entry("rouser-run")
+def run_main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
     board = args.backend == "loihi2"
     if board and args.stream == "per-sample":

@@ -13,8 +13,8 @@ RANK_CODE = ("import sys; sys.argv[0] = 'rouser-train'; from rouser_lava.cli imp
              "sys.exit(train_main())")
 
 
-@entry("rouser-train")
-def train_main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``rouser-train`` (:func:`train_main` parses it)."""
     p = argparse.ArgumentParser(
         prog="rouser-train",
         description="Train a spiking network whose CUBA LIF (or single-spike) neurons "
@@ -74,6 +74,12 @@ def train_main(argv: list[str] | None = None) -> int:
                         "--standalone --nproc_per_node K does, but a failed rank or Ctrl-C "
                         "ends with each rank's one line and no launcher traceback")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+@entry("rouser-train")
+def train_main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
 
     from ..training.distributed import launch, launched, run_on_ranks

@@ -18,6 +18,7 @@ DATA_OPTIONS = ("data_root", "time_steps", "bin_ms", "polarity", "downsample", "
 LOADERS: dict[str, Callable[..., SpikeDataset]] = {
     "digits": load_digits, "yinyang": load_yinyang,
     **{name: partial(load_event_dataset, name) for name in ON_DISK}}
+DATASETS = tuple(LOADERS)  # every --dataset's choices
 
 
 def load_dataset(name: str, **options) -> SpikeDataset:

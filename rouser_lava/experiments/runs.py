@@ -15,7 +15,7 @@ seed, ``null`` if never reached),
 ``epochs_to_target_mean`` (over the seeds that reached it), ``reached``, ``curves``
 (per epoch means over seeds: ``test_acc``, ``val_acc``, and per layer ``dead_pct``, ``spike_rate``,
 ``weight_change``), ``thresholds`` (final per-layer threshold lists, all seeds) and,
-with ``--deploy``, ``emulator_acc_mean``, ``emulator_acc_std``,
+with ``--measure-deployed``, ``emulator_acc_mean``, ``emulator_acc_std``,
 ``emulator_layer_spikes_mean``), and ``runs`` (per run: ``mode``, ``seed``,
 ``threshold_init``, ``history``, ``final_acc``, ``final_val_acc``, ``best_epoch``,
 ``best_acc`` and the deployment fields). The test split never picks anything: the best

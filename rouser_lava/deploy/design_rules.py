@@ -121,9 +121,10 @@ def _range(field: str, values: np.ndarray, lo: int, hi: int, limit: str) -> str 
     return f"{field} {shown}{'' if bad.size == 1 else f' ({bad.size} values)'}, limit {limit}"
 
 
-def _layer_rules(group, index: int, kind: str, hw: HwConfig) -> tuple[list, list]:
-    """(failures, warnings) of one synaptic layer's values."""
-    lim, where = hw.limits, f"layer {index} ({kind})"
+def _layer_rules(group, name: str, kind: str, hw: HwConfig) -> tuple[list, list]:
+    """(failures, warnings) of one synaptic layer's values; ``name`` as
+    :meth:`NetxSummary.layer_name` gives it."""
+    lim, where = hw.limits, f"{name} ({kind})"
     fails, warns = [], []
     weights = [np.asarray(group[k][()], np.float64) for k in ("weight", "weight_rec")
                if k in group]
@@ -230,8 +231,8 @@ def check_design_rules(source: str | os.PathLike | io.BytesIO, hw: HwConfig,
     with h5py.File(source, "r") as f:
         for layer in summary.layers:
             if layer.kind in SYNAPTIC:
-                more, warn = _layer_rules(f["layer"][str(layer.index)], layer.index,
-                                          layer.kind, hw)
+                more, warn = _layer_rules(f["layer"][str(layer.index)],
+                                          summary.layer_name(layer.index), layer.kind, hw)
                 fails += more
                 warns += warn
     fails += _chip_rules(map_resources(summary, hw), hw, reset_interval)

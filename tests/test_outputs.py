@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from rouser_lava.cli import (
+    compare_main,
     export_main,
     import_main,
     map_main,
@@ -97,3 +98,17 @@ def test_train_keeps_another_runs_files(tmp_path, capsys):
     stray.write_bytes(b"not ours")
     assert train_main([*TINY, "--out", str(stray)]) == 1
     assert "already exists" in error_line(capsys) and stray.read_bytes() == b"not ours"
+
+
+def test_compare_refuses_bad_gates_and_baselines_before_running(model_file, net_file,
+                                                                 tmp_path, capsys):
+    with pytest.raises(SystemExit) as done:
+        compare_main([str(model_file), str(net_file), "--fail-on", "agreement=150"])
+    assert done.value.code == 2 and "0 .. 100" in capsys.readouterr().err
+    baseline = tmp_path / "old.json"
+    baseline.write_text('{"dataset": "digits"}')
+    report = tmp_path / "report"
+    assert compare_main([str(model_file), str(net_file), "--baseline", str(baseline),
+                         "--report", str(report)]) == 1
+    assert "not a rouser-compare report.json" in error_line(capsys)
+    assert not report.exists() or not list(report.iterdir())  # refused before the run

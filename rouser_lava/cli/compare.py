@@ -77,7 +77,7 @@ def compare_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     check_output_dir(args.report)
 
-    from ..comparison.compare import compare, format_table, with_baseline
+    from ..comparison.compare import baseline_figures, compare, format_table, with_baseline
     from ..comparison.report import REPORT_FILES, write_report
     from ..data.registry import dataset_for
     from ..model.modelfile import load_model
@@ -97,6 +97,8 @@ def compare_main(argv: list[str] | None = None) -> int:
                         f"{args.model} takes {tuple(net.input_shape)}")
     k = len(data.x_test) if args.lava_samples is None else args.lava_samples
     baseline = None if args.baseline is None else _read_json(args.baseline)
+    if baseline is not None:  # checked now, not after the whole comparison
+        baseline_figures(args.baseline, baseline, data.name)
     result = compare(net, args.net, data, k, timeout=args.timeout, workers=args.workers)
     if baseline is not None:
         result = with_baseline(result, args.baseline, baseline)

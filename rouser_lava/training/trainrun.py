@@ -37,6 +37,7 @@ from ..model.archspec import parse_arch
 from ..model.blocks import RouserNet, layer_shapes
 from ..model.modelfile import load_model, load_record, save_model, save_record
 from ..resources import require_memory
+from .checkpoint import check_checkpoint
 from .distributed import Ranks, agree
 from .initcheck import net_sizes
 from .loop import TrainState, config_dict, dense_arch, train
@@ -227,10 +228,7 @@ def _open_checkpoint(out: str | Path, epochs: int | None, ranks: Ranks
     if not files["checkpoint"].is_file():
         raise UserError(f"{files['checkpoint']}: no checkpoint to resume from")
     ckpt = load_record(files["checkpoint"], CHECKPOINT)
-    try:
-        settings = TrainSettings.from_dict(ckpt["settings"])
-    except UserError as err:
-        raise UserError(f"{files['checkpoint']}: {err}") from None
+    settings = check_checkpoint(ckpt, files["checkpoint"])
     if ckpt["history"] and "val_acc" not in ckpt["history"][-1]:
         raise UserError(f"{files['checkpoint']}: the run predates validation splits (its "
                         f"best epoch was picked on the test split, and its training data "
@@ -290,7 +288,12 @@ def _train(files: dict[str, Path], settings: TrainSettings, ckpt: dict | None,
     data, net = first or rest  # type: ignore[misc]  # each rank got its pair from one
     cfg = settings.train_config()
     if state is not None and ckpt is not None:
-        net.load_state_dict(ckpt["state_dict"])
+        try:
+            net.load_state_dict(ckpt["state_dict"])
+        except RuntimeError as err:
+            raise UserError(f"{files['checkpoint']}: field 'state_dict' does not fit the "
+                            f"network its settings build ({str(err).splitlines()[0]})") \
+                from None
         log.info("resuming %s after epoch %d of %d", files["checkpoint"], state.epoch,
                  cfg.epochs)
     net.to(ranks.device)

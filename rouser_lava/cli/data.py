@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 import numpy as np
 
 from ..errors import UserError
 from .common import add_data_options, data_options, entry, positive_int
+
+log = logging.getLogger(__name__)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,6 +58,10 @@ def data_main(argv: list[str] | None = None) -> int:
         raise UserError(f"dataset '{name}' is read from disk: give --data-root DIR")
     text, bad = describe(name, args.data_root, spec, args.limit)
     print(text)
-    if bad:
-        raise UserError(f"{args.data_root}: {len(bad)} unreadable file(s); first: {bad[0]}")
+    if bad and args.skip_bad:  # as training would: reported and left out
+        log.warning("%d unreadable file(s) left out (--skip-bad), as training leaves them "
+                    "out; first: %s", len(bad), bad[0])
+    elif bad:
+        raise UserError(f"{args.data_root}: {len(bad)} unreadable file(s); first: {bad[0]} "
+                        f"(--skip-bad leaves such files out)")
     return 0

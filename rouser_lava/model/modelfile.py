@@ -82,8 +82,12 @@ def load_record(path: str | os.PathLike, kind: str = FORMAT) -> dict:
     missing = [k for k in REQUIRED_KEYS if k not in record]
     if missing:
         raise UserError(f"{path}: model file lacks {', '.join(missing)}")
-    if record["version"] != VERSION:
-        raise UserError(f"{path}: model format version {record['version']} is not supported")
+    version = record["version"]
+    if version != VERSION or not isinstance(version, int) or isinstance(version, bool):
+        shown = repr(version) if not isinstance(version, int) or isinstance(version, bool) \
+            else str(version)
+        raise UserError(f"{path}: field 'version' {shown}: expected the integer {VERSION} "
+                        f"(the model format this version of rouser-lava reads)")
     check_model_fields(record, path)
     return record
 

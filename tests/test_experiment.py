@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rouser_lava.cli import experiment_main, train_main
-from rouser_lava.experiments.report import epochs_to_target_text
+from rouser_lava.experiments.report import active_layers, epochs_to_target_text
 from rouser_lava.experiments.runs import epochs_to, selection
 from rouser_lava.model.blocks import RouserNet, dense_spec
 from rouser_lava.model.neuron import NeuronConfig
@@ -176,3 +176,11 @@ def test_neurons_experiment_reports_the_savings(tmp_path, capsys):
         100 * (1 - single["hidden_spikes_per_sample"] / cuba["hidden_spikes_per_sample"]))
     assert "fewer hidden spikes per sample" in capsys.readouterr().out
     assert (report / "activity.png").stat().st_size > 0
+
+
+def test_activity_plot_leaves_out_a_readout_that_never_spikes():
+    neurons = {"cuba": {"spikes_per_sample": [12.0, 0.0]},
+               "single-spike": {"spikes_per_sample": [3.0, 0.0]}}
+    assert active_layers(neurons, "spikes_per_sample") == [0]
+    neurons["cuba"]["spikes_per_sample"][1] = 0.5
+    assert active_layers(neurons, "spikes_per_sample") == [0, 1]

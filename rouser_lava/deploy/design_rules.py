@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UserError
-from ..netx.check import check_netx
+from ..netx.check import check_open, open_netx
 from ..resources import require_memory
 from .hw_config import HwConfig
 from .resource_map import SYNAPTIC, ResourceMap, map_resources
@@ -223,7 +223,8 @@ def check_design_rules(source: str | os.PathLike | io.BytesIO, hw: HwConfig,
     import h5py
 
     where = name or str(source)
-    summary = check_netx(source, values=False)  # type: ignore[arg-type]  # h5py reads any
+    with open_netx(source) as opened:  # named as ``where``, not as a BytesIO object
+        summary = check_open(opened, where, values=False)
     largest = max(layer.synapses for layer in summary.layers)  # read one layer at a time
     require_memory(RULE_BYTES_PER_SYNAPSE * largest, f"the design rules on {where} "
                    f"({largest:,} synapses in one layer)", "check a smaller network")

@@ -151,6 +151,7 @@ def test_data_info_describes_each_layout(tmp_path, capsys, layout):
     assert data_main(["info", "--dataset", name, "--data-root", str(root)]) == 0
     out = capsys.readouterr().out
     assert "train:" in out and "test:" in out and "per class:" in out
+    assert "held out for picking the best epoch" in out
     assert "events/sample: mean" in out and "binned sample shape" in out
 
 

@@ -14,6 +14,7 @@ from rouser_lava.cli import (
     run_main,
     train_main,
 )
+from rouser_lava.comparison.report import REPORT_FILES
 
 from .conftest import error_line
 
@@ -54,6 +55,12 @@ def test_every_output_flag_says_where_it_went(model_file, net_file, tmp_path, ca
     mapped = tmp_path / "map.json"
     assert map_main([str(net_file), "--json", str(mapped)]) in (0, 3)
     assert f"wrote {mapped}" in _said(capsys, caplog)
+    report = tmp_path / "cmp"
+    assert compare_main([str(model_file), str(net_file), "--lava-samples", "2",
+                         "--report", str(report)]) == 0
+    said = _said(capsys, caplog)
+    for name in REPORT_FILES:
+        assert f"wrote {report / name}" in said, name
     run = tmp_path / "m.pt"
     assert train_main([*TINY, "--out", str(run)]) == 0
     said = _said(capsys, caplog)

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..comparison.gates import failed_gates, parse_gate
 from ..data.registry import DATASETS
 from ..errors import UserError
-from ..fileio import check_output_dir, refuse_overwrites
+from ..fileio import check_output_dir, refuse_overwrites, wrote
 from .common import entry, lava_samples_value, timeout_value, workers_value
 
 log = logging.getLogger("rouser_lava")
@@ -104,7 +104,8 @@ def compare_main(argv: list[str] | None = None) -> int:
         result = with_baseline(result, args.baseline, baseline)
     print(format_table(result))
     files = write_report(result, Path(args.report))
-    log.info("wrote %s", ", ".join(str(f) for f in files))
+    for f in files:
+        wrote(f)
     if result.emulator_lava_spikes or result.emulator_lava_logits:
         print("rouser-compare: error: the emulator and Lava disagree (a bug; see the "
               "first divergence above)", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..fileio import check_output_dir
+from ..fileio import check_output_dir, wrote
 from .common import (
     add_train_options,
     entry,
@@ -89,5 +89,6 @@ def experiment_main(argv: list[str] | None = None) -> int:
                                 args.measure_deployed, args.jobs)
     files = write_experiment_report(result, report)
     print((report / "report.md").read_text())
-    log.info("wrote %s", ", ".join(str(f) for f in files))
+    for f in files:
+        wrote(f)
     return 0

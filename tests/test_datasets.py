@@ -7,6 +7,7 @@ import pytest
 from rouser_lava.cli import data_main
 from rouser_lava.data.binning import BinSpec, SparseSpikes, bin_indices, to_dense
 from rouser_lava.data.dataset import load_digits, validation_indices
+from rouser_lava.data.event_data import load_event_dataset
 from rouser_lava.data.events import (
     make_events,
     read_aedat31,
@@ -100,9 +101,10 @@ def test_sparse_spikes_index_like_dense():
 
 
 def test_nmnist_dataset_bins_and_cache(tmp_path):
+    """The loader alone (load_dataset then carves the validation split)."""
     root, cache = tmp_path / "nmnist", tmp_path / "cache"
     written = write_nmnist_folder(root, per_class=2)
-    data = load_dataset("nmnist", data_root=str(root), cache_dir=str(cache))
+    data = load_event_dataset("nmnist", data_root=str(root), cache_dir=str(cache))
     assert data.x_train.shape == (20, 2, 34, 34, 300) and data.num_classes == 10
     assert data.y_train.tolist() == [d for d in range(10) for _ in range(2)]
     ev = written["Train/3/00001.bin"]
@@ -110,13 +112,13 @@ def test_nmnist_dataset_bins_and_cache(tmp_path):
     expected[ev["p"], ev["y"], ev["x"], ev["t"] // 1000] = 1
     assert np.array_equal(np.asarray(data.x_train[7:8])[0], expected)
     assert len(list(cache.iterdir())) == 1
-    load_dataset("nmnist", data_root=str(root), cache_dir=str(cache))  # reused
+    load_event_dataset("nmnist", data_root=str(root), cache_dir=str(cache))  # reused
     assert len(list(cache.iterdir())) == 1
-    other = load_dataset("nmnist", data_root=str(root), cache_dir=str(cache), bin_ms=2.0,
+    other = load_event_dataset("nmnist", data_root=str(root), cache_dir=str(cache), bin_ms=2.0,
                          time_steps=150)  # new settings: new entry
     assert len(list(cache.iterdir())) == 2 and other.x_train.shape[-1] == 150
     (root / "Train/3/00001.bin").write_bytes(b"")  # a changed file invalidates too
-    again = load_dataset("nmnist", data_root=str(root), cache_dir=str(cache))
+    again = load_event_dataset("nmnist", data_root=str(root), cache_dir=str(cache))
     assert len(list(cache.iterdir())) == 3 and np.asarray(again.x_train[7:8]).sum() == 0
 
 
@@ -124,15 +126,15 @@ def test_dvs_and_shd_datasets(tmp_path):
     cache = str(tmp_path / "cache")
     write_dvs_original(tmp_path / "dvs", {"user01_led": "train", "user02_led": "train",
                                           "user24_led": "test"})
-    data = load_dataset("dvs128", data_root=str(tmp_path / "dvs"), downsample=4,
+    data = load_event_dataset("dvs128", data_root=str(tmp_path / "dvs"), downsample=4,
                         time_steps=40, bin_ms=20.0, cache_dir=cache)
     assert data.x_train.shape == (6, 2, 32, 32, 40) and len(data.x_test) == 3
     assert np.asarray(data.x_train).sum() > 0
     write_dvs_tonic(tmp_path / "tonic")
-    data = load_dataset("dvs128", data_root=str(tmp_path / "tonic"), cache_dir=cache)
+    data = load_event_dataset("dvs128", data_root=str(tmp_path / "tonic"), cache_dir=cache)
     assert data.x_train.shape == (3, 2, 128, 128, 300) and data.y_test.tolist() == [0, 10, 5]
     write_shd_folder(tmp_path / "shd")
-    data = load_dataset("shd", data_root=str(tmp_path / "shd"), cache_dir=cache)
+    data = load_event_dataset("shd", data_root=str(tmp_path / "shd"), cache_dir=cache)
     assert data.x_train.shape == (6, 700, 100) and data.num_classes == 20
 
 

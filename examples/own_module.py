@@ -38,9 +38,10 @@ for _ in range(300):
     net.clamp_()  # keep the learned thresholds on Loihi's grid and range
 
 qnet = rl.quantize_network(net, "fold")  # Loihi 2 form: one vThMant per layer
-path = Path(tempfile.mkdtemp()) / "net.net"
-rl.write_netx(qnet, path, data.time_steps)  # netx HDF5 that lava.lib.dl.netx loads
-deployed = rl.emulate(rl.load_netx(path), data.x_test).spikes[-1].sum(-1).argmax(1)
+with tempfile.TemporaryDirectory() as folder:  # removed with what it holds
+    path = Path(folder) / "net.net"
+    rl.write_netx(qnet, path, data.time_steps)  # netx HDF5 that lava.lib.dl.netx loads
+    deployed = rl.emulate(rl.load_netx(path), data.x_test).spikes[-1].sum(-1).argmax(1)
 with torch.no_grad():
     trained = model(torch.from_numpy(data.x_test).float()).sum(-1).argmax(1).numpy()
 accuracy = (deployed == data.y_test).mean()

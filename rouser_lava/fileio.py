@@ -9,12 +9,22 @@ renamed onto the target; the folder is synced after the rename.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+# the suffixes each format may be written under (compared case-insensitively)
+SUFFIXES = {"netx": (".net", ".h5"), "nir": (".nir",), "model": (".pt",), "npz": (".npz",),
+            "json": (".json",)}
+FORMAT_NAMES = {"netx": "a netx HDF5 network", "nir": "a NIR graph",
+                "model": "a torch model file", "npz": "a NumPy .npz archive",
+                "json": "JSON"}
 
 
 def _file_mode() -> int:
@@ -44,7 +54,45 @@ def check_output_file(path: str | os.PathLike) -> Path:
         raise UserError(f"{path}: folder '{parent}' {what}")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UserError(f"{path}: folder '{parent}' is not writable")
+    try:  # os.access says yes to root, and on /proc or /sys: write a file and remove it
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise UserError(f"{path}: cannot create a file in folder '{parent}' "
+                        f"({err.strerror or type(err).__name__})") from None
     return path
+
+
+def suffix_format(path: str | os.PathLike) -> str | None:
+    """The format (a key of :data:`SUFFIXES`) ``path``'s suffix names, in any case;
+    None for another suffix."""
+    suffix = Path(path).suffix.lower()
+    return next((fmt for fmt, sufs in SUFFIXES.items() if suffix in sufs), None)
+
+
+def check_suffix(label: str, path: str | os.PathLike, *formats: str) -> str:
+    """The one of ``formats`` that ``path``'s suffix names (case-insensitively), or
+    UserError naming ``label`` (the option) and the suffixes it takes."""
+    fmt = suffix_format(path)
+    if fmt in formats:
+        return fmt
+    wanted = " or ".join(f"{'/'.join(SUFFIXES[f])} ({FORMAT_NAMES[f]})" for f in formats)
+    got = f"unknown suffix '{Path(path).suffix}'" if Path(path).suffix else "no suffix"
+    raise UserError(f"{path}: {got} for {label}; give {wanted}")
+
+
+def check_output(label: str, path: str | os.PathLike, *formats: str) -> Path:
+    """:func:`check_suffix` and :func:`check_output_file` at once: what a command does
+    with each output file it is given, when it starts."""
+    checked = check_output_file(path)
+    check_suffix(label, path, *formats)
+    return checked
+
+
+def wrote(path: str | os.PathLike, what: str = "") -> None:
+    """Log the one line every written output gets: ``wrote PATH`` (``(what)``)."""
+    log.info("wrote %s%s", path, f" ({what})" if what else "")
 
 
 def check_output_dir(path: str | os.PathLike) -> Path:

@@ -8,24 +8,19 @@ import pytest
 
 from rouser_lava.cli.experiment import experiment_main
 from rouser_lava.data.registry import load_dataset
-from rouser_lava.experiments.ablation import LR_THRESHOLDS, SETTINGS, verdict, with_validation
+from rouser_lava.experiments.ablation import LR_THRESHOLDS, SETTINGS, validation_source, verdict
 
 TINY = ["--preset", "digits", "--hidden", "8", "--time-steps", "8", "--batch-size", "128",
         "--epochs", "2", "--seeds", "2"]
 
 
-def test_validation_is_split_off_the_training_set_stratified():
+def test_epochs_are_chosen_on_the_datasets_validation_split():
     data = load_dataset("digits", time_steps=4)
-    split, source = with_validation(data, 0.2)
-    assert len(split.y_train) + len(split.y_val) == len(data.y_train)
-    assert "stratified" in source
-    assert np.array_equal(split.x_test, data.x_test)  # the test set untouched
-    counts = np.bincount(split.y_val, minlength=10) / len(split.y_val)
-    assert np.abs(counts - np.bincount(data.y_train) / len(data.y_train)).max() < 0.01
-    rows = {r.tobytes() for r in split.x_train.reshape(len(split.x_train), -1)}
-    assert not any(r.tobytes() in rows for r in split.x_val.reshape(len(split.x_val), -1))
-    again, _ = with_validation(split, 0.5)  # a dataset with its own split keeps it
-    assert again is split
+    assert data.validation["source"] == "carved" and len(data.y_val) > 0
+    assert validation_source(data).startswith(f"{len(data.y_val)} samples (10% of each "
+                                              f"class) split off the training set")
+    yinyang = load_dataset("yinyang")
+    assert validation_source(yinyang) == "the dataset's own validation split (1000 samples)"
 
 
 def test_verdict_rule():

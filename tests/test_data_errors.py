@@ -47,7 +47,10 @@ def test_truncated_bin_and_skip_bad(tmp_path, capsys, caplog, cache):
     bad = root / "Train" / "4" / "00000.bin"
     bad.write_bytes(bad.read_bytes()[:-2])
     line = info(capsys, "nmnist", root)
-    assert str(bad) in line and "truncated" in line
+    assert str(bad) in line and "truncated" in line and "--skip-bad" in line
+    assert data_main(["info", "--dataset", "nmnist", "--data-root", str(root),
+                      "--skip-bad"]) == 0  # reported, left out, as training does
+    assert "1 unreadable file(s) left out" in caplog.text
     out = tmp_path / "m.pt"
     args = ["--preset", "nmnist", "--data-root", str(root), "--hidden", "8", "--epochs", "1",
             "--time-steps", "20", "--out", str(out), "--quiet"]

@@ -6,6 +6,8 @@ import pytest
 
 from rouser_lava.cli import data_main
 from rouser_lava.data.binning import BinSpec, SparseSpikes, bin_indices, to_dense
+from rouser_lava.data.dataset import load_digits, validation_indices
+from rouser_lava.data.event_data import load_event_dataset
 from rouser_lava.data.events import (
     make_events,
     read_aedat31,
@@ -99,9 +101,10 @@ def test_sparse_spikes_index_like_dense():
 
 
 def test_nmnist_dataset_bins_and_cache(tmp_path):
+    """The loader alone (load_dataset then carves the validation split)."""
     root, cache = tmp_path / "nmnist", tmp_path / "cache"
     written = write_nmnist_folder(root, per_class=2)
-    data = load_dataset("nmnist", data_root=str(root), cache_dir=str(cache))
+    data = load_event_dataset("nmnist", data_root=str(root), cache_dir=str(cache))
     assert data.x_train.shape == (20, 2, 34, 34, 300) and data.num_classes == 10
     assert data.y_train.tolist() == [d for d in range(10) for _ in range(2)]
     ev = written["Train/3/00001.bin"]
@@ -109,13 +112,13 @@ def test_nmnist_dataset_bins_and_cache(tmp_path):
     expected[ev["p"], ev["y"], ev["x"], ev["t"] // 1000] = 1
     assert np.array_equal(np.asarray(data.x_train[7:8])[0], expected)
     assert len(list(cache.iterdir())) == 1
-    load_dataset("nmnist", data_root=str(root), cache_dir=str(cache))  # reused
+    load_event_dataset("nmnist", data_root=str(root), cache_dir=str(cache))  # reused
     assert len(list(cache.iterdir())) == 1
-    other = load_dataset("nmnist", data_root=str(root), cache_dir=str(cache), bin_ms=2.0,
+    other = load_event_dataset("nmnist", data_root=str(root), cache_dir=str(cache), bin_ms=2.0,
                          time_steps=150)  # new settings: new entry
     assert len(list(cache.iterdir())) == 2 and other.x_train.shape[-1] == 150
     (root / "Train/3/00001.bin").write_bytes(b"")  # a changed file invalidates too
-    again = load_dataset("nmnist", data_root=str(root), cache_dir=str(cache))
+    again = load_event_dataset("nmnist", data_root=str(root), cache_dir=str(cache))
     assert len(list(cache.iterdir())) == 3 and np.asarray(again.x_train[7:8]).sum() == 0
 
 
@@ -123,15 +126,15 @@ def test_dvs_and_shd_datasets(tmp_path):
     cache = str(tmp_path / "cache")
     write_dvs_original(tmp_path / "dvs", {"user01_led": "train", "user02_led": "train",
                                           "user24_led": "test"})
-    data = load_dataset("dvs128", data_root=str(tmp_path / "dvs"), downsample=4,
+    data = load_event_dataset("dvs128", data_root=str(tmp_path / "dvs"), downsample=4,
                         time_steps=40, bin_ms=20.0, cache_dir=cache)
     assert data.x_train.shape == (6, 2, 32, 32, 40) and len(data.x_test) == 3
     assert np.asarray(data.x_train).sum() > 0
     write_dvs_tonic(tmp_path / "tonic")
-    data = load_dataset("dvs128", data_root=str(tmp_path / "tonic"), cache_dir=cache)
+    data = load_event_dataset("dvs128", data_root=str(tmp_path / "tonic"), cache_dir=cache)
     assert data.x_train.shape == (3, 2, 128, 128, 300) and data.y_test.tolist() == [0, 10, 5]
     write_shd_folder(tmp_path / "shd")
-    data = load_dataset("shd", data_root=str(tmp_path / "shd"), cache_dir=cache)
+    data = load_event_dataset("shd", data_root=str(tmp_path / "shd"), cache_dir=cache)
     assert data.x_train.shape == (6, 700, 100) and data.num_classes == 20
 
 
@@ -150,6 +153,7 @@ def test_data_info_describes_each_layout(tmp_path, capsys, layout):
     assert data_main(["info", "--dataset", name, "--data-root", str(root)]) == 0
     out = capsys.readouterr().out
     assert "train:" in out and "test:" in out and "per class:" in out
+    assert "held out for picking the best epoch" in out
     assert "events/sample: mean" in out and "binned sample shape" in out
 
 
@@ -177,4 +181,24 @@ def test_data_info_shows_the_validation_split(capsys):
     assert "validation per class:" in out
     assert data_main(["info", "--dataset", "digits"]) == 0
     out = capsys.readouterr().out
-    assert "1437 train / 360 test samples" in out and "validation" not in out
+    assert "1295 train / 142 validation / 360 test samples" in out
+    assert "142 samples carved from the training data" in out
+
+
+def test_every_dataset_gets_a_stratified_seeded_validation_split():
+    data = load_dataset("digits", time_steps=4)
+    again = load_dataset("digits", time_steps=4)
+    assert np.array_equal(data.y_val, again.y_val) and np.array_equal(data.x_val, again.x_val)
+    assert len(data.y_train) + len(data.y_val) == 1437 and len(data.y_test) == 360
+    per_class = np.bincount(data.y_val, minlength=10)
+    full = np.bincount(np.concatenate([data.y_train, data.y_val]), minlength=10)
+    assert np.all(np.abs(per_class - 0.1 * full) <= 0.5)  # stratified
+    assert data.validation == {"source": "carved", "fraction": 0.1, "seed": 0, "size": 142}
+    raw = load_digits(time_steps=4)  # the loader alone: validation carved from train only
+    assert np.array_equal(raw.x_test, data.x_test)
+    rows = {r.tobytes() for r in raw.x_train.reshape(len(raw.x_train), -1)}
+    assert all(r.tobytes() in rows for r in data.x_val.reshape(len(data.x_val), -1))
+    assert load_dataset("yinyang", time_steps=8).validation == {"source": "dataset",
+                                                                 "size": 1000}
+    lone = validation_indices(np.array([0, 1, 1]))  # a lone sample stays in train
+    assert len(lone) == 1 and lone[0] in (1, 2)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from rouser_lava.cli import experiment_main, train_main
-from rouser_lava.experiments.report import epochs_to_target_text
+from rouser_lava.experiments.report import active_layers, epochs_to_target_text
+from rouser_lava.experiments.runs import epochs_to, selection
 from rouser_lava.model.blocks import RouserNet, dense_spec
 from rouser_lava.model.neuron import NeuronConfig
 from rouser_lava.training import trainrun
@@ -81,7 +82,7 @@ def test_metrics_file_best_model_and_resume(tmp_path, monkeypatch, caplog):
                           "th_std", "th_min", "th_max", "th_moved_pct", "weight_change",
                           "readout"}
     best = torch.load(tmp_path / "full.best.pt", weights_only=True)
-    accs = [r["test_acc"] for r in rows]
+    accs = [r["val_acc"] for r in rows]
     assert best["history"][-1]["epoch"] == int(np.argmax(accs)) + 1
 
 
@@ -102,13 +103,23 @@ def test_best_model_picked_on_validation_split(tmp_path):
     assert all({"val_acc", "val_loss", "test_acc"} <= set(r) for r in rows)
     best = torch.load(tmp_path / "yy.best.pt", weights_only=True)
     assert best["history"][-1]["epoch"] == int(np.argmax([r["val_acc"] for r in rows])) + 1
+    assert best["dataset"]["validation"] == {"source": "dataset", "size": 1000}
+
+
+def test_selection_and_target_never_read_the_test_split():
+    history = [{"epoch": 1, "val_acc": 0.5, "test_acc": 0.9},
+               {"epoch": 2, "val_acc": 0.8, "test_acc": 0.6},
+               {"epoch": 3, "val_acc": 0.7, "test_acc": 0.95}]
+    assert selection(history) == {"final_acc": 0.95, "final_val_acc": 0.7, "best_epoch": 2,
+                                  "best_acc": 0.6}
+    assert epochs_to(history, 0.75) == 2 and epochs_to(history, 0.85) is None
 
 
 @pytest.mark.slow
 def test_compare_and_grid_reports(tmp_path, capsys):
     report = tmp_path / "compare"
-    assert experiment_main(["compare", *TINY, "--epochs", "2", "--seeds", "2", "--deploy",
-                            "--report", str(report)]) == 0
+    assert experiment_main(["compare", *TINY, "--epochs", "2", "--seeds", "2",
+                            "--measure-deployed", "--report", str(report)]) == 0
     for name in ("report.json", "report.md", "accuracy.png", "dead_neurons.png",
                  "spike_rate.png", "weight_change.png", "thresholds.png"):
         assert (report / name).stat().st_size > 0, name
@@ -123,7 +134,7 @@ def test_compare_and_grid_reports(tmp_path, capsys):
     md = (report / "report.md").read_text()
     assert "of 2 seeds reached it)" in md and "None" not in md
     grid = tmp_path / "grid"
-    assert experiment_main(["grid", *TINY, "--epochs", "2", "--thresholds", "0.5,1.25",
+    assert experiment_main(["grid", *TINY, "--epochs", "2", "--threshold-inits", "0.5,1.25",
                             "--jobs", "2", "--report", str(grid)]) == 0
     table = json.loads((grid / "report.json").read_text())["table"]
     assert [row["threshold"] for row in table] == [0.5, 1.25]
@@ -166,3 +177,11 @@ def test_neurons_experiment_reports_the_savings(tmp_path, capsys):
         100 * (1 - single["hidden_spikes_per_sample"] / cuba["hidden_spikes_per_sample"]))
     assert "fewer hidden spikes per sample" in capsys.readouterr().out
     assert (report / "activity.png").stat().st_size > 0
+
+
+def test_activity_plot_leaves_out_a_readout_that_never_spikes():
+    neurons = {"cuba": {"spikes_per_sample": [12.0, 0.0]},
+               "single-spike": {"spikes_per_sample": [3.0, 0.0]}}
+    assert active_layers(neurons, "spikes_per_sample") == [0]
+    neurons["cuba"]["spikes_per_sample"][1] = 0.5
+    assert active_layers(neurons, "spikes_per_sample") == [0, 1]

@@ -176,6 +176,6 @@ def test_validator_names_layer_field_value_and_range(model_file, tmp_path, capsy
         started = time.perf_counter()
         assert run_main([str(net), "--backend", backend, "--limit", "2"]) == 1
         line = error_line(capsys)
-        assert str(net) in line and f"layer {field.split('/')[1]}" in line, line
+        assert str(net) in line and f"layer/{field.split('/')[1]}" in line, line
         assert message in line, line
         assert time.perf_counter() - started < CASE_SECONDS  # Lava hung on a NaN vThMant

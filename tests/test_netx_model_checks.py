@@ -53,7 +53,7 @@ NETX_CASES = [
      "attribute rouser_threshold_form 'int64': expected fold or vector"),
     ("form unknown", lambda f: f.attrs.__setitem__("rouser_threshold_form", "magic"),
      "attribute rouser_threshold_form 'magic'"),
-    ("fractional weight", _fractional, "layer 1 (dense): weight [0.5]: must be integers"),
+    ("fractional weight", _fractional, "layer/1 (dense): weight [0.5]: must be integers"),
     ("tSample 1e9", lambda f: _replace(f, "simulation/tSample", data=10 ** 9),
      "/simulation/tSample [1000000000]: expected one integer in 1..16777216"),
     ("huge vThMant", lambda f: _replace(f, "layer/1/neuron/vThMant", shape=(10 ** 11,),

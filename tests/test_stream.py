@@ -72,7 +72,7 @@ def test_layout_refuses_what_cannot_work(steps, interval, offset):
 def test_warnings_name_bias_and_recurrent_layers():
     lines = stream_warnings([True, True, False], [False, False, True])
     assert len(lines) == 2  # layer 0 resets where a per-sample run starts: no warning
-    assert lines[0].startswith("layer 1 has a bias") and lines[1].startswith("layer 2")
+    assert lines[0].startswith("layer1 has a bias") and lines[1].startswith("layer2")
 
 
 @pytest.mark.parametrize("fixture", ["dense_net", "conv_net"])

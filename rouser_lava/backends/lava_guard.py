@@ -321,6 +321,9 @@ class LavaGuard:
             return f"{where} ({reports.get(self._dead, 'no report')}); stopped the others"
         if self.advice is not None:
             return f"{where}; stopped the run; {self.advice}"
+        if (self._reason or "").startswith("the Lava run passed its timeout"):
+            return (f"{where}; stopped the run (give a larger {param('timeout')}, or leave "
+                    f"it out for the estimate from the network's size)")
         return (f"{where}: Lava's worker processes stalled or died; stopped them "
                 f"({param('timeout')} sets the limit)")
 

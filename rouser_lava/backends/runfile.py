@@ -135,7 +135,7 @@ def run_path(path: str, options: RunOptions | None = None) -> RunResult:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{path}: no such file")
-    is_model = p.suffix == ".pt"
+    is_model = p.suffix.lower() == ".pt"
     backend = o.backend or ("torch" if is_model else "emulator")
     o.check_file(path, is_model, backend)
     bias = None
@@ -165,7 +165,7 @@ def board_run(path: str, options: RunOptions) -> tuple[BoardPlan, RunResult | No
     from ..deploy.hw_config import load_hw_config
     from .loihi2 import plan_run, rehearse, run_on_board
 
-    if not Path(path).is_file() or Path(path).suffix == ".pt":
+    if not Path(path).is_file() or Path(path).suffix.lower() == ".pt":
         raise UserError(f"{path}: the loihi2 backend runs an exported netx file "
                         f"(rouser-export model.pt net.net)")
     hw = load_hw_config(options.hw_config or DEFAULT_BOARD)

@@ -185,12 +185,12 @@ def stream_warnings(has_bias: list[bool], recurrent: list[bool]) -> list[str]:
     """
     lines = []
     for k, (bias, rec) in enumerate(zip(has_bias, recurrent)):
-        if bias and k > 0:  # layer 0 resets at column 0, where a per-sample run starts
-            lines.append(f"layer {k} has a bias: in the stream layout its state is reset "
+        if bias and k > 0:  # layer0 resets at column 0, where a per-sample run starts
+            lines.append(f"layer{k} has a bias: in the stream layout its state is reset "
                          f"at column {k} of each sample, a per-sample run integrates the "
                          f"bias from column 0")
         if rec:
-            lines.append(f"layer {k} is recurrent: its spikes before a reset reach it "
+            lines.append(f"layer{k} is recurrent: its spikes before a reset reach it "
                          f"after the reset")
     return lines
 
@@ -198,7 +198,7 @@ def stream_warnings(has_bias: list[bool], recurrent: list[bool]) -> list[str]:
 def refractory_warnings(ref_delays: list[int]) -> list[str]:
     """One line per spiking layer whose ``refDelay`` (``ref_delays``, netx order) makes
     it refractory, which the stream layout runs as plain LIF."""
-    return [f"layer {k} has refDelay {r} (a refractory, single-spike layer): the stream "
+    return [f"layer{k} has refDelay {r} (a refractory, single-spike layer): the stream "
             f"layout runs it as plain LIFReset, so its later spikes reach the next layer; "
             f"run per-sample resets to reproduce it" for k, r in enumerate(ref_delays)
             if refractory_period(r)]

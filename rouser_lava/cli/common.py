@@ -89,6 +89,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def lava_samples_value(text: str) -> int | None:
+    """``--lava-samples``: a positive integer, or ``all`` (None)."""
+    return None if text == "all" else positive_int(text)
+
+
 def non_negative_int(text: str) -> int:
     """An integer >= 0."""
     value = _parse(text, int, "an integer >= 0")

@@ -9,17 +9,12 @@ import sys
 from pathlib import Path
 
 from ..comparison.gates import failed_gates, parse_gate
+from ..data.registry import DATASETS
 from ..errors import UserError
-from ..fileio import check_output_dir, refuse_overwrites
-from .common import entry, positive_int, timeout_value, workers_value
+from ..fileio import check_output_dir, refuse_overwrites, wrote
+from .common import entry, lava_samples_value, timeout_value, workers_value
 
 log = logging.getLogger("rouser_lava")
-
-
-def _lava_samples(text: str) -> int | None:
-    if text == "all":
-        return None
-    return positive_int(text)
 
 
 def _read_json(path: str) -> dict:
@@ -31,8 +26,8 @@ def _read_json(path: str) -> dict:
         raise UserError(f"{path}: not a JSON file") from None
 
 
-@entry("rouser-compare")
-def compare_main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``rouser-compare`` (:func:`compare_main` parses it)."""
     p = argparse.ArgumentParser(
         prog="rouser-compare",
         description="Compare a trained model with its deployed network: the torch model "
@@ -44,11 +39,11 @@ def compare_main(argv: list[str] | None = None) -> int:
                     "a loss in deployment into exit status 4.")
     p.add_argument("model", help="model.pt written by rouser-train")
     p.add_argument("net", help="netx file exported from it by rouser-export")
-    p.add_argument("--dataset", default=None,
+    p.add_argument("--dataset", default=None, choices=DATASETS,
                    help="dataset (default: the one the model was trained on)")
     p.add_argument("--data-root", default=None,
                    help="folder of an event dataset, instead of the one recorded")
-    p.add_argument("--lava-samples", type=_lava_samples, default=20,
+    p.add_argument("--lava-samples", type=lava_samples_value, default=20, metavar="N",
                    help="test samples to run on the Lava simulator (default 20, or 'all')")
     p.add_argument("--timeout", type=timeout_value, default=None, metavar="SECONDS",
                    help="fail if the Lava run has not ended after this many seconds, "
@@ -73,10 +68,16 @@ def compare_main(argv: list[str] | None = None) -> int:
                         "points below trained), spike-change=PCT (no layer's spike count "
                         "changes by more than PCT %%), agreement=PCT (trained and deployed "
                         "predictions agree on at least PCT %% of samples)")
+    return p
+
+
+@entry("rouser-compare")
+def compare_main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
     check_output_dir(args.report)
 
-    from ..comparison.compare import compare, format_table, with_baseline
+    from ..comparison.compare import baseline_figures, compare, format_table, with_baseline
     from ..comparison.report import REPORT_FILES, write_report
     from ..data.registry import dataset_for
     from ..model.modelfile import load_model
@@ -96,12 +97,15 @@ def compare_main(argv: list[str] | None = None) -> int:
                         f"{args.model} takes {tuple(net.input_shape)}")
     k = len(data.x_test) if args.lava_samples is None else args.lava_samples
     baseline = None if args.baseline is None else _read_json(args.baseline)
+    if baseline is not None:  # checked now, not after the whole comparison
+        baseline_figures(args.baseline, baseline, data.name)
     result = compare(net, args.net, data, k, timeout=args.timeout, workers=args.workers)
     if baseline is not None:
         result = with_baseline(result, args.baseline, baseline)
     print(format_table(result))
     files = write_report(result, Path(args.report))
-    log.info("wrote %s", ", ".join(str(f) for f in files))
+    for f in files:
+        wrote(f)
     if result.emulator_lava_spikes or result.emulator_lava_logits:
         print("rouser-compare: error: the emulator and Lava disagree (a bug; see the "
               "first divergence above)", file=sys.stderr)

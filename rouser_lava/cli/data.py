@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 import numpy as np
 
 from ..errors import UserError
 from .common import add_data_options, data_options, entry, positive_int
 
+log = logging.getLogger(__name__)
 
-@entry("rouser-data")
-def data_main(argv: list[str] | None = None) -> int:
+
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``rouser-data`` (:func:`data_main` parses it)."""
     p = argparse.ArgumentParser(
         prog="rouser-data",
         description="Inspect datasets. 'info' checks an event dataset folder against the "
@@ -22,6 +25,12 @@ def data_main(argv: list[str] | None = None) -> int:
     add_data_options(info)
     info.add_argument("--limit", type=positive_int, default=None,
                       help="read only the first N files of each split")
+    return p
+
+
+@entry("rouser-data")
+def data_main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
 
     from ..data.event_data import describe, make_spec
@@ -35,6 +44,11 @@ def data_main(argv: list[str] | None = None) -> int:
         print(f"{name}: built in; " + " / ".join(f"{len(y)} {split}" for split, y in splits)
               + f" samples, {data.num_classes} classes, sample shape "
               f"{(*data.input_shape, data.time_steps)}")
+        v = data.validation
+        print("validation: " + (f"{v['size']} samples carved from the training data "
+                                f"({100 * v['fraction']:g} % of each class, seed {v['seed']}"
+                                f"); best models are picked on it, never on test"
+                                if v.get("source") == "carved" else "the dataset's own split"))
         for split, y in splits:
             counts = np.bincount(y, minlength=data.num_classes)
             print(f"{split} per class: " + " ".join(f"{c}:{n}" for c, n in enumerate(counts)))
@@ -44,6 +58,10 @@ def data_main(argv: list[str] | None = None) -> int:
         raise UserError(f"dataset '{name}' is read from disk: give --data-root DIR")
     text, bad = describe(name, args.data_root, spec, args.limit)
     print(text)
-    if bad:
-        raise UserError(f"{args.data_root}: {len(bad)} unreadable file(s); first: {bad[0]}")
+    if bad and args.skip_bad:  # as training would: reported and left out
+        log.warning("%d unreadable file(s) left out (--skip-bad), as training leaves them "
+                    "out; first: %s", len(bad), bad[0])
+    elif bad:
+        raise UserError(f"{args.data_root}: {len(bad)} unreadable file(s); first: {bad[0]} "
+                        f"(--skip-bad leaves such files out)")
     return 0

@@ -21,7 +21,7 @@ from ..deploy.export import export_model
 from ..fileio import atomic_write
 from ..model.modelfile import load_model
 from ..netx.file import LAVA, read_netx
-from .common import entry, positive_int
+from .common import entry, lava_samples_value, positive_int
 from .train import train_main
 
 log = logging.getLogger(__name__)
@@ -50,13 +50,20 @@ def comparison_table(trained: RunResult, deployed: RunResult, trained_all: RunRe
     return "\n".join(lines)
 
 
-@entry("rouser-demo")
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``rouser-demo`` (:func:`main` parses it)."""
     p = argparse.ArgumentParser(prog="rouser-demo", description=__doc__)
     p.add_argument("--out", default="export/demo", help="output folder")
     p.add_argument("--epochs", type=positive_int, default=20)
-    p.add_argument("--lava-samples", type=positive_int, default=None,
-                   help="run Lava on the first N test samples only (default: all)")
+    p.add_argument("--lava-samples", type=lava_samples_value, default=None, metavar="N",
+                   help="run Lava on the first N test samples only (default, or 'all': "
+                        "all of them)")
+    return p
+
+
+@entry("rouser-demo")
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -64,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log.info("== 1/3 train (Rouser thresholds, fold-exact, scikit-learn digits)")
     train_main(["--dataset", "digits", "--epochs", str(args.epochs), "--lr", "2e-3",
-                "--lr-threshold", "2e-3", "--deploy", "fold-exact", "--out", str(model)])
+                "--lr-threshold", "2e-3", "--deploy", "fold-exact", "--out", str(model),
+                "--overwrite"])
     log.info("== 2/3 export (fold thresholds into weights)")
     export_model(str(model), str(net_file), "fold")
     log.info("== 3/3 run trained model (torch) and deployed network (Lava fixed_pt)")

@@ -7,7 +7,7 @@ import argparse
 import logging
 
 from ..errors import UserError
-from ..fileio import check_output_dir
+from ..fileio import check_output_dir, wrote
 from .common import (
     add_train_options,
     entry,
@@ -39,8 +39,8 @@ FIXED_BY_ABLATION = ("threshold_init", "lr_threshold", "surrogate_tau", "surroga
                      "tau_grad", "scale_grad")
 
 
-@entry("rouser-experiment")
-def experiment_main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``rouser-experiment`` (:func:`experiment_main` parses it)."""
     p = argparse.ArgumentParser(
         prog="rouser-experiment",
         description="The Rouser paper's experiments. "
@@ -55,26 +55,28 @@ def experiment_main(argv: list[str] | None = None) -> int:
         q.add_argument("--report", default=f"export/experiment-{name}",
                        help="report folder (default %(default)s); runs go to REPORT/runs")
         if name not in ("neurons", "ablation"):  # neurons always deploys
-            q.add_argument("--deploy", action="store_true",
+            q.add_argument("--measure-deployed", action="store_true",
                            help="export each run's best model and add the emulator's "
-                                "accuracy and spike counts to the report")
+                                "accuracy and spike counts to the report (rouser-train's "
+                                "--deploy chooses a training forward pass instead)")
         q.add_argument("--jobs", type=workers_value, default=1,
                        help="runs trained at once, in separate processes sharing the cores, "
                             "up to the CPU cores "
                             "(default 1; on a 2-core CPU --jobs 2 nearly halves the time)")
         if name == "compare":
             q.add_argument("--target-frac", type=fraction, default=0.95,
-                           help="target accuracy as a fraction of the best final accuracy "
+                           help="target validation accuracy as a fraction of the best final one "
                                 "(default 0.95)")
-        elif name == "ablation":
-            q.add_argument("--val-fraction", type=fraction, default=0.2,
-                           help="where the dataset has no validation split (digits): the "
-                                "part of the training set split off, stratified, to choose "
-                                "epochs on (default %(default)s); the test set is never "
-                                "used to choose")
         elif name == "grid":
-            q.add_argument("--thresholds", type=threshold_list, required=True,
+            q.add_argument("--threshold-inits", type=threshold_list, required=True,
+                           metavar="T1,T2,...",
                            help="comma-separated thresholds, e.g. 0.25,0.5,0.75,1,1.25")
+    return p
+
+
+@entry("rouser-experiment")
+def experiment_main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
 
     from ..experiments.ablation import ablation
@@ -84,17 +86,18 @@ def experiment_main(argv: list[str] | None = None) -> int:
     from ..experiments.runs import compare_modes, threshold_grid
     from ..model.neuron import NEURONS
 
-    # --thresholds (grid) and --deploy are this command's, not the runs' settings
+    # --threshold-inits (grid) and --measure-deployed are this command's, not the runs' settings
     settings = train_settings(args, thresholds=None, deploy=None)
     report = check_output_dir(args.report)
     if args.command == "ablation":
         given = [flag(n) for n in FIXED_BY_ABLATION if getattr(args, n, None) is not None]
         if given:
             raise UserError(f"{', '.join(given)}: the ablation's protocol fixes these")
-        result = ablation(settings, args.preset, args.seeds, args.val_fraction, args.jobs)
+        result = ablation(settings, args.preset, args.seeds, args.jobs)
         files = write_ablation(result, report)
         print((report / "report.md").read_text())
-        log.info("wrote %s", ", ".join(str(f) for f in files))
+        for f in files:
+            wrote(f)
         return 0
     if args.command == "neurons":
         per_neuron = {n: train_settings(args, thresholds=None, deploy=None, neuron=n)
@@ -102,11 +105,12 @@ def experiment_main(argv: list[str] | None = None) -> int:
         result = compare_neurons(per_neuron, args.preset, args.seeds, report, args.jobs)
     elif args.command == "compare":
         result = compare_modes(settings, args.preset, args.seeds, report, args.target_frac,
-                               args.deploy, args.jobs)
+                               args.measure_deployed, args.jobs)
     else:
-        result = threshold_grid(settings, args.preset, args.thresholds, args.seeds, report,
-                                args.deploy, args.jobs)
+        result = threshold_grid(settings, args.preset, args.threshold_inits, args.seeds, report,
+                                args.measure_deployed, args.jobs)
     files = write_experiment_report(result, report)
     print((report / "report.md").read_text())
-    log.info("wrote %s", ", ".join(str(f) for f in files))
+    for f in files:
+        wrote(f)
     return 0

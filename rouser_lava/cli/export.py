@@ -8,8 +8,8 @@ import argparse
 from .common import entry
 
 
-@entry("rouser-export")
-def export_main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``rouser-export`` (:func:`export_main` parses it)."""
     p = argparse.ArgumentParser(
         prog="rouser-export",
         description="Quantize a trained model to Loihi fixed point and write netx HDF5 "
@@ -24,15 +24,26 @@ def export_main(argv: list[str] | None = None) -> int:
                         "vector (default for single-spike models, their only form): "
                         "per-neuron vThMant, bit-exact with training but only for Lava's "
                         "CPU simulator")
-    p.add_argument("--hw-config", default="loihi2-oheogulch", metavar="FILE",
+    p.add_argument("--hw-config", default="loihi2-oheogulch", metavar="CONFIG",
                    help="target whose design rules the network is checked against before "
                         "writing: a JSON file or a name in hw_configs/ (default "
                         "loihi2-oheogulch; lava-cpu-sim, loihi2-kapohopoint). Value "
                         "ranges are errors; chip-only rules (per-neuron thresholds, fan-in "
                         "per core, chips) are warnings")
+    return p
+
+
+@entry("rouser-export")
+def export_main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
 
-    if args.net.endswith(".nir"):
+    from ..fileio import check_output_file, check_suffix, refuse_overwrites
+
+    refuse_overwrites([("the output", args.net)], [("the model", args.model)])
+    check_output_file(args.net)
+    fmt = check_suffix("the output", args.net, "netx", "nir")
+    if fmt == "nir":
         from ..interop.nir_export import export_nir_model
 
         export_nir_model(args.model, args.net)

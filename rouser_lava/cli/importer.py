@@ -9,9 +9,6 @@ from ..errors import UserError
 from .common import entry, input_shape_value, positive_float, positive_int
 
 CONVENTIONS = ("lava", "snntorch", "norse", "sinabs", "rockpool")
-# suffixes of the formats we read and write other than a torch model file
-OTHER_FORMATS = {".nir": "a NIR graph", ".net": "a netx file", ".npy": "a NumPy array",
-                 ".npz": "a NumPy archive", ".json": "JSON"}
 
 
 def _dataset_record(name: str | None, time_steps: int | None) -> dict:
@@ -21,8 +18,8 @@ def _dataset_record(name: str | None, time_steps: int | None) -> dict:
     return {"name": name, "encoding": encoding}
 
 
-@entry("rouser-import")
-def import_main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``rouser-import`` (:func:`import_main` parses it)."""
     from ..data.registry import LOADERS
 
     p = argparse.ArgumentParser(
@@ -60,22 +57,23 @@ def import_main(argv: list[str] | None = None) -> int:
                    help="refuse every approximation of the dynamics (subtractive reset, "
                         "v_leak, per-neuron time constants) instead of reporting it")
     p.add_argument("--quiet", action="store_true", help="no report")
+    return p
+
+
+@entry("rouser-import")
+def import_main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
 
+    from ..fileio import check_output, check_suffix, refuse_overwrites
+
     source, out = Path(args.source), Path(args.model)
-    if source.suffix not in (".net", ".nir"):
-        raise UserError(f"{source}: unknown suffix '{source.suffix}'; give a netx file "
-                        f"(.net) or a NIR graph (.nir)")
+    fmt = check_suffix("the source", source, "netx", "nir")
     if not source.is_file():
         raise UserError(f"{source}: no such file")
-    from ..fileio import check_output_file, refuse_overwrites
-
-    if out.suffix in OTHER_FORMATS:
-        raise UserError(f"{out}: rouser-import writes a torch model file, not "
-                        f"{OTHER_FORMATS[out.suffix]}; give a name such as model.pt")
-    check_output_file(out)
     refuse_overwrites([("the model file", out)], [("the source", source)])
-    if source.suffix == ".net":
+    check_output("the model file", out, "model")
+    if fmt == "netx":
         from ..interop.netx_import import import_netx
 
         result = import_netx(source, args.input_shape)
@@ -84,6 +82,7 @@ def import_main(argv: list[str] | None = None) -> int:
 
         result = import_nir(source, dt=args.dt, convention=args.convention,
                             reset=args.reset, strict=args.strict)
+    from ..fileio import wrote
     from ..interop.imported import format_notes
     from ..model.modelfile import save_model
 
@@ -91,5 +90,5 @@ def import_main(argv: list[str] | None = None) -> int:
     save_model(out, result.net, _dataset_record(args.dataset, steps))
     if not args.quiet:
         print(format_notes(result))
-        print(f"wrote {out}")
+    wrote(out, "model")
     return 0

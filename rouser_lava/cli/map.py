@@ -7,7 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..fileio import atomic_write, check_output_file, refuse_overwrites
+from ..data.registry import DATASETS
+from ..fileio import atomic_write, check_output, refuse_overwrites, wrote
 from .common import entry, positive_int, reset_interval_value
 
 EXIT_FAILS = 3  # does not fit, or breaks a design rule
@@ -37,8 +38,8 @@ def _activity_rows(rmap, activity) -> list[str]:
     return rows
 
 
-@entry("rouser-map")
-def map_main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``rouser-map`` (:func:`map_main` parses it)."""
     p = argparse.ArgumentParser(
         prog="rouser-map", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Estimate the Loihi 2 neurocores and chips a netx network needs (per "
@@ -48,12 +49,12 @@ def map_main(argv: list[str] | None = None) -> int:
                     "also measures spikes, sparsity and synaptic operations per sample on "
                     "the emulator.")
     p.add_argument("net", help="netx HDF5 file (.net)")
-    p.add_argument("--hw-config", default="loihi2-oheogulch", metavar="FILE",
+    p.add_argument("--hw-config", default="loihi2-oheogulch", metavar="CONFIG",
                    help="target: a JSON file or a name in hw_configs/ (default "
                         "loihi2-oheogulch; also loihi2-kapohopoint, lava-cpu-sim)")
     p.add_argument("--json", dest="json_out", default=None, help="write the map as JSON")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--dataset", default=None,
+    g.add_argument("--dataset", default=None, choices=DATASETS,
                    help="measure activity on this dataset's test split")
     g.add_argument("--input", dest="input_npy", default=None,
                    help="measure activity on spikes from a .npy array (N, C, T) of 0/1")
@@ -61,12 +62,16 @@ def map_main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=positive_int, default=None,
                    help="measure activity on the first N samples only (alone: of the "
                         "dataset recorded in the file)")
-    p.add_argument("--reset-interval", type=reset_interval_value, default=None,
+    p.add_argument("--reset-interval", type=reset_interval_value, default=None, metavar="R",
                    help="netx reset_interval the network will run with (checked: a power "
                         "of 2 on Loihi 2)")
+    return p
+
+
+@entry("rouser-map")
+def map_main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
-    if args.json_out is not None:
-        check_output_file(args.json_out)
 
     from ..deploy.design_rules import DesignRuleError, check_design_rules
     from ..deploy.hw_config import load_hw_config, resolve_config_path
@@ -74,6 +79,8 @@ def map_main(argv: list[str] | None = None) -> int:
     refuse_overwrites([("--json", args.json_out)], [
         ("the network mapped", args.net), ("--input", args.input_npy),
         ("--hw-config", resolve_config_path(args.hw_config))])
+    if args.json_out is not None:
+        check_output("--json", args.json_out, "json")
     from ..deploy.resource_map import map_resources
     from ..netx.check import check_netx
 
@@ -113,4 +120,5 @@ def map_main(argv: list[str] | None = None) -> int:
                                "synops_per_sample": activity.synops_per_sample}
         text = json.dumps(out, indent=1)
         atomic_write(args.json_out, lambda tmp: Path(tmp).write_text(text))
+        wrote(args.json_out, "the map, JSON")
     return 0 if fits else EXIT_FAILS

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.registry import DATASETS
 from ..errors import OptionError
-from ..fileio import atomic_write, check_output_file, refuse_overwrites
+from ..fileio import atomic_write, check_output, refuse_overwrites, wrote
 from .common import (
     entry,
     flag,
@@ -28,8 +29,8 @@ def _steps(text: str) -> tuple[int, ...]:
     return int_list(text, lambda v: min(v) >= 0, "steps such as 0,5,9")
 
 
-@entry("rouser-run")
-def run_main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``rouser-run`` (:func:`run_main` parses it)."""
     p = argparse.ArgumentParser(
         prog="rouser-run",
         description="Run a trained model (model.pt) or an exported network (.net) over "
@@ -61,7 +62,7 @@ def run_main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk-samples", type=positive_int, default=None, metavar="K",
                    help="loihi2: samples per run call (default 64); the host holds one "
                         "chunk's outputs at a time. Bias images run one per call")
-    p.add_argument("--dataset", default=None,
+    p.add_argument("--dataset", default=None, choices=DATASETS,
                    help="dataset whose test split to run (default: the one recorded in "
                         "the file)")
     p.add_argument("--input", dest="input_npy", default=None,
@@ -133,6 +134,12 @@ def run_main(argv: list[str] | None = None) -> int:
                         "t + 1). lava records them one step per call: slow")
     p.add_argument("--state-steps", type=_steps, default=None, metavar="0,5,9",
                    help="--dump-state: keep only these time steps (default: every step)")
+    return p
+
+
+@entry("rouser-run")
+def run_main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
     board = args.backend == "loihi2"
     if board and args.stream == "per-sample":
@@ -158,13 +165,13 @@ def run_main(argv: list[str] | None = None) -> int:
     except OptionError as err:
         p.error(str(err))
     outputs = [(flag(k), getattr(args, k)) for k in ("json_out", "dump_spikes", "dump_state")]
-    for _, out in outputs:
-        if out is not None:  # before the run, not after it
-            check_output_file(out)
     refuse_overwrites(outputs, [
         ("the network run", args.path), (flag("input_npy"), args.input_npy),
         (flag("input_bias"), args.input_bias),
         (flag("hw_config"), args.hw_config and resolve_config_path(args.hw_config))])
+    for (label, out), fmt in zip(outputs, ("json", "npz", "npz")):
+        if out is not None:  # before the run, not after it
+            check_output(label, out, fmt)
 
     from ..backends.runfile import board_run, run_path
 
@@ -179,12 +186,14 @@ def run_main(argv: list[str] | None = None) -> int:
     if args.json_out:
         text = json.dumps(result.to_json(), indent=1)
         atomic_write(args.json_out, lambda tmp: Path(tmp).write_text(text))
+        wrote(args.json_out, "results, JSON")
     if args.dump_spikes:
         assert result.spikes is not None  # kept: keep_spikes
         arrays = {name: s.reshape(len(s), -1, s.shape[-1])
                   for name, s in zip(result.layer_names, result.spikes)}
         arrays["output"] = arrays[result.layer_names[-1]]
         _write_npz(args.dump_spikes, arrays)
+        wrote(args.dump_spikes, "spikes per layer")
     if args.dump_state:
         assert result.u is not None and result.v is not None  # recorded: record_state
         arrays = {f"{kind}_{name}": s.reshape(len(s), -1, s.shape[-1])
@@ -192,6 +201,7 @@ def run_main(argv: list[str] | None = None) -> int:
                   for name, s in zip(result.state_layer_names, states)}
         arrays["steps"] = np.asarray(result.state_steps, np.int64)
         _write_npz(args.dump_state, arrays)
+        wrote(args.dump_state, "u and v per layer")
     return 0
 
 

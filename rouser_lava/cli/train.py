@@ -13,8 +13,8 @@ RANK_CODE = ("import sys; sys.argv[0] = 'rouser-train'; from rouser_lava.cli imp
              "sys.exit(train_main())")
 
 
-@entry("rouser-train")
-def train_main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``rouser-train`` (:func:`train_main` parses it)."""
     p = argparse.ArgumentParser(
         prog="rouser-train",
         description="Train a spiking network whose CUBA LIF (or single-spike) neurons "
@@ -29,6 +29,9 @@ def train_main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="export/model.pt",
                    help="model file to write (also NAME.best.pt, NAME.metrics.jsonl, "
                         "NAME.ckpt.pt beside it)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files of another run at --out (refused without it; "
+                        "a run with the same settings is always replaced)")
     p.add_argument("--thresholds", choices=("learned", "fixed"), default=None,
                    help="learned per-neuron thresholds (Rouser, default) or stock "
                         "fixed thresholds (baseline)")
@@ -71,6 +74,12 @@ def train_main(argv: list[str] | None = None) -> int:
                         "--standalone --nproc_per_node K does, but a failed rank or Ctrl-C "
                         "ends with each rank's one line and no launcher traceback")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+@entry("rouser-train")
+def train_main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
 
     from ..training.distributed import launch, launched, run_on_ranks
@@ -90,8 +99,8 @@ def train_main(argv: list[str] | None = None) -> int:
     else:
         settings = train_settings(args)
         if settings.init:
+            from ..training.initcheck import DATA_FIXED, NETWORK_OPTIONS, check_init_options
             from ..training.presets import PRESETS
-            from ..training.trainrun import DATA_FIXED, NETWORK_OPTIONS, check_init_options
 
             names = NETWORK_OPTIONS + DATA_FIXED
             given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
@@ -99,5 +108,5 @@ def train_main(argv: list[str] | None = None) -> int:
                       if k in names}
             check_init_options(settings.init, given, preset, args.preset)
         run_on_ranks(args.device, lambda ranks: train_run(settings, args.out, progress,
-                                                          ranks))
+                                                          ranks, args.overwrite))
     return 0

@@ -251,18 +251,26 @@ def _readout_mismatches(a: RunResult, b: RunResult) -> int | None:
     return int(np.any(a.logits[:b.samples] != b.logits, axis=1).sum())
 
 
-def with_baseline(c: Comparison, path: str, doc: dict) -> Comparison:
-    """A copy of ``c`` with the reduction of its deployed hidden spikes and synaptic operations per
-    sample against those of ``doc``, the report.json of an earlier rouser-compare (of
-    another network on the same data, e.g. a multi-spike one) read from ``path``."""
+def baseline_figures(path: str, doc, dataset: str) -> tuple[float, float]:
+    """Hidden spikes and synaptic operations per sample of ``doc``, a rouser-compare
+    report.json read from ``path`` on ``dataset``; UserError naming ``path`` otherwise
+    (``rouser-compare --baseline`` calls it before the comparison runs)."""
     try:
         base = doc["per_sample"]["emulator"]
         hidden, synops = float(base["hidden_spikes"]), float(base["synops_total"])
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{path}: not a rouser-compare report.json with per-sample "
                         f"activity (per_sample.emulator); run rouser-compare again") from None
-    if doc.get("dataset") != c.dataset:
-        raise UserError(f"{path}: a report on {doc.get('dataset')}, not {c.dataset}")
+    if doc.get("dataset") != dataset:
+        raise UserError(f"{path}: a report on {doc.get('dataset')}, not {dataset}")
+    return hidden, synops
+
+
+def with_baseline(c: Comparison, path: str, doc: dict) -> Comparison:
+    """A copy of ``c`` with the reduction of its deployed hidden spikes and synaptic operations per
+    sample against those of ``doc``, the report.json of an earlier rouser-compare (of
+    another network on the same data, e.g. a multi-spike one) read from ``path``."""
+    hidden, synops = baseline_figures(path, doc, c.dataset)
     act = c.per_sample("deployed")
 
     def pct(old: float, new: float) -> float | None:

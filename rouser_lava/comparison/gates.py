@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # rouser-compare parses --fail-on before it loads the compari
     from .compare import Comparison
 
 GATES = ("accuracy-drop", "spike-change", "agreement")
+PERCENTS = ("accuracy-drop", "agreement")  # at most 100 (a spike count may change more)
 
 
 def parse_gate(text: str) -> tuple[str, float]:
@@ -33,6 +34,9 @@ def parse_gate(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(
             f"expected NAME=LIMIT with NAME one of {', '.join(GATES)} and LIMIT >= 0, "
             f"got '{text}'")
+    if name in PERCENTS and limit > 100:
+        raise argparse.ArgumentTypeError(
+            f"{name} is a share of the samples or of the accuracy, 0 .. 100; got '{text}'")
     return name, limit
 
 

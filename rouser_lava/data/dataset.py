@@ -6,7 +6,8 @@ inside scikit-learn, no download), rate-encoded into Bernoulli spike trains.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,8 +32,14 @@ class SpikeDataset:
     encoding : dict
         How the spikes were made (stored in model files to reproduce them).
     x_val, y_val : np.ndarray or None
-        An optional validation split (same layout as the test split). When present,
-        training picks its best model on it instead of on the test split.
+        The validation split (same layout as the test split), on which training picks
+        its best model; the test split is only reported. Every loader of
+        :func:`rouser_lava.data.registry.load_dataset` provides one: the dataset's own
+        (Yin-Yang) or one carved from the training data by :func:`carve_validation`.
+    validation : dict
+        Where the validation split comes from: ``{"source": "dataset"}`` or
+        ``{"source": "carved", "fraction", "seed"}``, plus ``size`` (recorded in model
+        files).
     """
 
     name: str
@@ -44,6 +51,7 @@ class SpikeDataset:
     encoding: dict
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
+    validation: dict = field(default_factory=dict)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -99,3 +107,40 @@ def load_digits(time_steps: int = 32, max_rate: float = 1.0, test_fraction: floa
         encoding={"time_steps": time_steps, "max_rate": max_rate,
                   "test_fraction": test_fraction, "seed": seed},
     )
+
+
+VALIDATION_FRACTION = 0.1  # of each class's training samples, held out for validation
+VALIDATION_SEED = 0  # seeds which samples are held out (independent of the training seed)
+
+
+def validation_indices(labels: np.ndarray, fraction: float = VALIDATION_FRACTION,
+                       seed: int = VALIDATION_SEED) -> np.ndarray:
+    """Sorted int64 indices of a stratified, seeded validation split of ``labels``:
+    ``round(fraction * n)`` of each class's ``n`` samples (at least one of a class with
+    two or more, none of a class with one), drawn with ``numpy.random.default_rng(seed)``.
+    """
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        take = min(max(int(round(fraction * len(members))), 1), len(members) - 1)
+        chosen.append(rng.permutation(members)[:take])
+    return np.sort(np.concatenate(chosen)).astype(np.int64) if chosen else \
+        np.zeros(0, np.int64)
+
+
+def carve_validation(data: SpikeDataset, fraction: float = VALIDATION_FRACTION,
+                     seed: int = VALIDATION_SEED) -> SpikeDataset:
+    """``data`` with a validation split: its own when it has one, else a stratified
+    ``fraction`` of its training samples (:func:`validation_indices`), taken out of the
+    training split. The test split is never touched."""
+    if data.x_val is not None and data.y_val is not None:
+        return dataclasses.replace(data, validation={"source": "dataset",
+                                                     "size": len(data.y_val)})
+    val = validation_indices(data.y_train, fraction, seed)
+    keep = np.setdiff1d(np.arange(len(data.y_train)), val)
+    return dataclasses.replace(
+        data, x_train=data.x_train[keep], y_train=data.y_train[keep],
+        x_val=data.x_train[val], y_val=data.y_train[val],
+        validation={"source": "carved", "fraction": fraction, "seed": seed,
+                    "size": len(val)})

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ..errors import UserError, param
 from ..fileio import atomic_write, check_output_dir
 from .binning import BinSpec, SparseSpikes, bin_indices
-from .dataset import SpikeDataset
+from .dataset import VALIDATION_FRACTION, VALIDATION_SEED, SpikeDataset, validation_indices
 from .layouts import SENSORS, SPLITS, find_items, read_item
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,11 @@ def describe(name: str, data_root: str, spec: BinSpec | None = None,
         per_class = np.bincount(np.asarray(labels, np.int64), minlength=sensor.classes)
         lines.append(f"{split}: {len(labels)} samples from {len(chosen)} files{shown}")
         lines.append("  per class: " + " ".join(f"{c}:{n}" for c, n in enumerate(per_class)))
+        if split == "train" and labels:
+            held = len(validation_indices(np.asarray(labels, np.int64)))
+            lines.append(f"  validation: {held} of these held out for picking the best "
+                         f"epoch ({100 * VALIDATION_FRACTION:g} % of each class, seed "
+                         f"{VALIDATION_SEED}; the test split is never used to choose)")
         if labels:
             c, d = np.asarray(counts), np.asarray(durations)
             lines.append(f"  events/sample: mean {c.mean():.0f}, min {c.min()}, max {c.max()}"

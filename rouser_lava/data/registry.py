@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import partial
 
 from ..errors import UserError
-from .dataset import SpikeDataset, load_digits
+from .dataset import SpikeDataset, carve_validation, load_digits
 from .event_data import load_event_dataset
 from .yinyang import load_yinyang
 
@@ -18,11 +18,14 @@ DATA_OPTIONS = ("data_root", "time_steps", "bin_ms", "polarity", "downsample", "
 LOADERS: dict[str, Callable[..., SpikeDataset]] = {
     "digits": load_digits, "yinyang": load_yinyang,
     **{name: partial(load_event_dataset, name) for name in ON_DISK}}
+DATASETS = tuple(LOADERS)  # every --dataset's choices
 
 
 def load_dataset(name: str, **options) -> SpikeDataset:
     """Load dataset ``name``; ``options`` are its loader's keyword arguments (``None``
-    values mean the loader's default)."""
+    values mean the loader's default). The result always has a validation split: the
+    dataset's own, or a stratified one carved from its training data
+    (:func:`rouser_lava.data.dataset.carve_validation`)."""
     if name not in LOADERS:
         raise UserError(f"unknown dataset '{name}' (choose from: {', '.join(LOADERS)})")
     loader = LOADERS[name]
@@ -32,7 +35,7 @@ def load_dataset(name: str, **options) -> SpikeDataset:
     if unknown:
         flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
         raise UserError(f"{flags} does not apply to dataset '{name}'")
-    return loader(**options)
+    return carve_validation(loader(**options))
 
 
 def dataset_for(name: str, encoding: dict | None = None,

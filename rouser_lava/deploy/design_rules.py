@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UserError
-from ..netx.check import check_netx
+from ..netx.check import check_open, open_netx
 from ..resources import require_memory
 from .hw_config import HwConfig
 from .resource_map import SYNAPTIC, ResourceMap, map_resources
@@ -121,9 +121,10 @@ def _range(field: str, values: np.ndarray, lo: int, hi: int, limit: str) -> str 
     return f"{field} {shown}{'' if bad.size == 1 else f' ({bad.size} values)'}, limit {limit}"
 
 
-def _layer_rules(group, index: int, kind: str, hw: HwConfig) -> tuple[list, list]:
-    """(failures, warnings) of one synaptic layer's values."""
-    lim, where = hw.limits, f"layer {index} ({kind})"
+def _layer_rules(group, name: str, kind: str, hw: HwConfig) -> tuple[list, list]:
+    """(failures, warnings) of one synaptic layer's values; ``name`` as
+    :meth:`NetxSummary.layer_name` gives it."""
+    lim, where = hw.limits, f"{name} ({kind})"
     fails, warns = [], []
     weights = [np.asarray(group[k][()], np.float64) for k in ("weight", "weight_rec")
                if k in group]
@@ -222,7 +223,8 @@ def check_design_rules(source: str | os.PathLike | io.BytesIO, hw: HwConfig,
     import h5py
 
     where = name or str(source)
-    summary = check_netx(source, values=False)  # type: ignore[arg-type]  # h5py reads any
+    with open_netx(source) as opened:  # named as ``where``, not as a BytesIO object
+        summary = check_open(opened, where, values=False)
     largest = max(layer.synapses for layer in summary.layers)  # read one layer at a time
     require_memory(RULE_BYTES_PER_SYNAPSE * largest, f"the design rules on {where} "
                    f"({largest:,} synapses in one layer)", "check a smaller network")
@@ -230,8 +232,8 @@ def check_design_rules(source: str | os.PathLike | io.BytesIO, hw: HwConfig,
     with h5py.File(source, "r") as f:
         for layer in summary.layers:
             if layer.kind in SYNAPTIC:
-                more, warn = _layer_rules(f["layer"][str(layer.index)], layer.index,
-                                          layer.kind, hw)
+                more, warn = _layer_rules(f["layer"][str(layer.index)],
+                                          summary.layer_name(layer.index), layer.kind, hw)
                 fails += more
                 warns += warn
     fails += _chip_rules(map_resources(summary, hw), hw, reset_interval)

@@ -84,13 +84,13 @@ def export_model(model_path: str, net_path: str, threshold_form: str | None = No
         print(format_export_report(qnet))
     single = net.neuron_config.neuron == "single-spike"
     per_neuron = [w.where for w in warnings if w.rule == "threshold"]
-    if per_neuron:
+    if per_neuron and not quiet:  # quiet: an experiment that chose the form itself
         log.warning("per-neuron vThMant (%s) runs on Lava's CPU simulator only; "
                     "Lava's LIF holds one vth per population (lava#819) and Loihi 2 has "
                     "no per-neuron threshold: %s", ", ".join(per_neuron),
                     "single-spike models have no fold form yet" if single else
                     f"use {param('threshold_form')} fold for the chip")
-    if single:
+    if single and not quiet:
         log.warning("single-spike layers are CUBA with refDelay %d: rouser-run "
                     "(emulator, lava) runs them exactly; a plain lava.lib.dl.netx load "
                     "ignores refDelay: the same first spikes, but later spikes then reach "

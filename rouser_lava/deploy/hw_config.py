@@ -146,11 +146,13 @@ class HwConfig:
 
 
 def resolve_config_path(name_or_path: str) -> Path:
-    """A path as given, or ``hw_configs/<name>.json`` for a bare name."""
+    """A path as given, or ``hw_configs/<name>.json`` for a bare name (with or without
+    ``.json``) that names no file here."""
     path = Path(name_or_path)
-    if path.suffix == ".json" or len(path.parts) > 1 or path.is_file():
+    if len(path.parts) > 1 or path.is_file():
         return path
-    return CONFIG_DIR / f"{name_or_path}.json"
+    bundled = CONFIG_DIR / (path.name if path.suffix == ".json" else f"{path.name}.json")
+    return bundled if path.suffix != ".json" or bundled.is_file() else path
 
 
 class _Reader:

@@ -60,10 +60,11 @@ class LayerCost:
     cores: int | None
     binding: str | None  # what set the cores: 'neurons', 'synmem' or 'axons'
     tile: tuple[int, int, int] | None = None  # conv and 3-D input: (x, y, c) per core
+    label: str = ""  # NetxSummary.layer_name: layer0, layer1, ... (netx's index counts more)
 
     @property
     def name(self) -> str:
-        return f"layer {self.index} ({self.kind})"
+        return f"{self.label or f'netx layer/{self.index}'} ({self.kind})"
 
 
 @dataclass(frozen=True)
@@ -170,14 +171,14 @@ def _conv_split(shape: tuple[int, ...], fan_in: int, lim) -> tuple[int, int, str
     return cores, units(c), binding, (x, y, c)
 
 
-def _cost(layer, hw: HwConfig) -> LayerCost:
+def _cost(layer, hw: HwConfig, label: str) -> LayerCost:
     lim = hw.limits
     n = layer.neurons
     fan_in = layer.synapses // (layer.shape[0] if layer.kind == "conv" else n)
     axons = 1 if layer.kind == "conv" else fan_in
     if lim.neurons_per_core is None:
         return LayerCost(layer.index, layer.kind, n, layer.synapses, fan_in, axons, 0,
-                         None, None)
+                         None, None, label=label)
     tile = None
     if len(layer.shape) == 3 and layer.kind in ("conv", "input"):
         cores, units, binding, tile = _conv_split(layer.shape, fan_in, lim)
@@ -188,7 +189,7 @@ def _cost(layer, hw: HwConfig) -> LayerCost:
     if lim.axons_per_core is not None and axons > lim.axons_per_core:
         cores, binding = max(cores, math.ceil(axons / lim.axons_per_core)), "axons"
     return LayerCost(layer.index, layer.kind, n, layer.synapses, fan_in, axons, units,
-                     cores, binding, tile)
+                     cores, binding, tile, label)
 
 
 def _takes_cores(layer) -> bool:
@@ -205,9 +206,10 @@ def map_resources(summary: NetxSummary, hw: HwConfig) -> ResourceMap:
         if not _takes_cores(layer):
             continue
         if layer.kind not in (*SYNAPTIC, "input"):
-            raise UserError(f"{summary.path}: layer {layer.index} ({layer.kind}): not "
+            raise UserError(f"{summary.path}: {summary.layer_name(layer.index)} "
+                            f"({layer.kind}): not "
                             f"estimated (only {', '.join(SYNAPTIC)} layers are)")
-        layers.append(_cost(layer, hw))
+        layers.append(_cost(layer, hw, summary.layer_name(layer.index)))
     if not layers:
         raise UserError(f"{summary.path}: no synaptic layer to map")
     lim = hw.limits

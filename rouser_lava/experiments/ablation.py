@@ -8,9 +8,10 @@ Two settings of ``(Th_init, tau, s)`` in the paper's surrogate convention
 the initial weights and the data order, so the runs of one seed differ only in
 ``lr_Th``. Every other setting is the preset's.
 
-Model selection uses validation only: the dataset's own split where it has one
-(Yin-Yang), else a stratified part of the training set (``val_fraction``, seeded,
-recorded in the result; the test set is never looked at to choose). A run's score is
+Model selection uses validation only: the dataset's validation split (Yin-Yang's own,
+else a stratified, seeded part of the training data:
+:func:`rouser_lava.data.dataset.carve_validation`), recorded in the result; the test
+set is never looked at to choose. A run's score is
 the test accuracy at the epoch of highest validation accuracy (the earlier on ties).
 
 Verdict per setting and ``lr_Th > 0`` (:func:`verdict`): the paired differences of the
@@ -42,24 +43,16 @@ SETTINGS = {  # name: (Th_init, tau, s), the paper's surrogate convention
 }
 LR_THRESHOLDS = (0.0, 1e-3, 1e-2)  # 0: thresholds fixed (stock CUBA)
 ALPHA = 0.05  # significance level of the paired test
-VAL_SEED = 0  # the split of a validation part off the training set
 
 
-def with_validation(data: SpikeDataset, fraction: float) -> tuple[SpikeDataset, str]:
-    """``data`` with a validation split, and a line saying where it comes from: the
-    dataset's own, or a stratified ``fraction`` of the training set (seed
-    :data:`VAL_SEED`), the rest staying the training set."""
-    if data.x_val is not None and data.y_val is not None:
-        return data, f"the dataset's own validation split ({len(data.y_val)} samples)"
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(data.y_train))
-    train_idx, val_idx = train_test_split(idx, test_size=fraction, stratify=data.y_train,
-                                          random_state=VAL_SEED)
-    split = replace(data, x_train=data.x_train[train_idx], y_train=data.y_train[train_idx],
-                    x_val=data.x_train[val_idx], y_val=data.y_train[val_idx])
-    return split, (f"{len(val_idx)} samples ({fraction:.0%}) split off the training set, "
-                   f"stratified, seed {VAL_SEED}; {len(train_idx)} train")
+def validation_source(data: SpikeDataset) -> str:
+    """Where ``data``'s validation split comes from, in words."""
+    v = data.validation or {}
+    size = 0 if data.y_val is None else len(data.y_val)
+    if v.get("source") == "carved":
+        return (f"{size} samples ({v['fraction']:.0%} of each class) split off the training "
+                f"set, stratified, seed {v['seed']}; {len(data.y_train)} train")
+    return f"the dataset's own validation split ({size} samples)"
 
 
 def run_settings(base: TrainSettings, setting: str, lr_th: float, seed: int
@@ -156,13 +149,12 @@ def summarize(runs: list[dict]) -> dict:
     return out
 
 
-def ablation(base: TrainSettings, preset: str | None, seeds: int, val_fraction: float,
-             jobs: int = 1) -> dict:
+def ablation(base: TrainSettings, preset: str | None, seeds: int, jobs: int = 1) -> dict:
     """Run the protocol (see the module docstring) with seeds ``base.seed``, +1, ...;
     returns the result that :func:`rouser_lava.experiments.ablation_report.write_ablation`
     writes."""
     data = load_dataset(base.dataset, **base.data_options)
-    data, val_source = with_validation(data, val_fraction)
+    val_source = validation_source(data)
     specs = [(run_settings(base, setting, lr_th, base.seed + k), data, setting, lr_th)
              for k in range(seeds) for setting in SETTINGS for lr_th in LR_THRESHOLDS]
     runs = run_all(train_one, specs, jobs)

@@ -17,7 +17,8 @@ spike costs one operation per synapse it drives, input spikes included).
 ``synops_per_sample`` per layer, ``hidden_spikes_per_sample``, ``synops_total``),
 ``reduction_pct`` (single-spike against cuba: ``hidden_spikes``, ``synops``; positive
 is fewer) and ``runs`` (per run: ``neuron``, ``seed``, ``history``, ``final_acc``,
-``best_acc``, ``deployed_acc``, ``spikes_per_sample``, ``synops_per_sample``).
+``final_val_acc``, ``best_epoch``, ``best_acc`` (see :func:`.runs.selection`),
+``deployed_acc``, ``spikes_per_sample``, ``synops_per_sample``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 from ..model.neuron import NEURONS
 from ..training.settings import TrainSettings
 from ..training.trainrun import train_run
-from .runs import run_all
+from .runs import run_all, selection
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +48,14 @@ def run_neuron(settings: TrainSettings, neuron: str, seed: int, root: Path) -> d
     out = root / "runs" / f"{neuron}-seed{seed}" / "model.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     log.info("== %s neurons, seed %d", neuron, seed)
-    history = train_run(replace(settings, seed=seed), out, progress=False)
+    history = train_run(replace(settings, seed=seed), out, progress=False,
+                        overwrite=True)
     net_path = out.with_name("best.net")
     export_model(str(out.with_name("model.best.pt")), str(net_path), "vector", quiet=True)
     deployed = run_path(str(net_path), RunOptions(progress=False))
     activity = measure_activity(str(net_path))
-    accs = [row["test_acc"] for row in history]
-    return {"neuron": neuron, "seed": seed, "history": history, "final_acc": accs[-1],
-            "best_acc": max(accs), "deployed_acc": deployed.accuracy,
+    return {"neuron": neuron, "seed": seed, "history": history, **selection(history),
+            "deployed_acc": deployed.accuracy,
             "spikes_per_sample": [la.spikes_per_sample for la in activity.layers],
             "synops_per_sample": [la.synops_per_sample for la in activity.layers]}
 

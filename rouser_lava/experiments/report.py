@@ -39,6 +39,8 @@ def _name(result: dict) -> str:
     return f"{preset} preset" if preset == dataset else f"{dataset} ({preset} preset)"
 
 
+SHARES = ("dead_pct", "spike_rate")  # plotted on axes that start at zero
+
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
@@ -59,6 +61,8 @@ def _layer_plot(modes: dict, key: str, ylabel: str, title: str, path: Path) -> P
         for mode, m in modes.items():
             _epoch_curve(ax, mode, m["curves"]["layers"][i][key])
         ax.set(title=f"layer{i}", xlabel="epoch", ylabel=ylabel)
+        if key in SHARES:  # a share from zero: small differences look small
+            ax.set_ylim(bottom=0)
         ax.legend()
     fig.suptitle(title)
     return _save(fig, path)
@@ -94,10 +98,11 @@ def _compare_plots(result: dict, out: Path) -> list[Path]:
     seeds = len(next(iter(modes.values()))["epochs_to_target"])
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for mode, m in modes.items():
-        _epoch_curve(ax, mode, [100 * a for a in m["curves"]["test_acc"]])
+        _epoch_curve(ax, mode, [100 * a for a in m["curves"]["val_acc"]])
     ax.axhline(100 * result["target_acc"], ls=":", color="gray", label="target")
+    ax.set_ylim(0, 100)
     title = f"{name}, mean of {seeds} seed{'s' if seeds > 1 else ''}"
-    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=title)
+    ax.set(xlabel="epoch", ylabel="validation accuracy (%)", title=title)
     ax.legend()
     return [_save(fig, out / "accuracy.png"),
             _layer_plot(modes, "dead_pct", "dead neurons (%)", title,
@@ -128,9 +133,11 @@ def _compare_md(result: dict) -> str:
     lines = [f"# Learned vs fixed thresholds ({_name(result)})", "",
              f"Seeds: {len(next(iter(modes.values()))['epochs_to_target'])}; target "
              f"accuracy {_pct(result['target_acc'])} ({result['target_frac']:g} x the best "
-             f"final accuracy).", "",
-             "| mode | final acc (mean ± std) | best acc | epochs to target (per seed) | "
-             "mean epochs to target |" + (" emulator acc |" if deploy else ""),
+             f"final validation accuracy; epochs to target counted on validation). "
+             f"Accuracies are on the test split: final = last epoch, best-val epoch = the "
+             f"epoch picked on validation.", "",
+             "| mode | final acc (mean ± std) | acc at best-val epoch | epochs to target "
+             "(per seed) | mean epochs to target |" + (" emulator acc |" if deploy else ""),
              "|---|---|---|---|---|" + ("---|" if deploy else "")]
     for mode, m in modes.items():
         per_seed, mean = epochs_to_target_text(m)
@@ -201,15 +208,29 @@ def _neurons_md(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def active_layers(neurons: dict, key: str) -> list[int]:
+    """Indices of the layers whose ``key`` (``spikes_per_sample``, ...) is above zero in
+    some neuron's run: a membrane readout, which never spikes, is not among them."""
+    layers = len(next(iter(neurons.values()))[key])
+    return [i for i in range(layers) if any(m[key][i] > 0 for m in neurons.values())]
+
+
 def _neurons_plot(result: dict, out: Path) -> list[Path]:
+    """Bars per layer; a layer without spikes in every run (a membrane readout) is left
+    out and named under the axis instead of standing as an empty group."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    neurons = result["neurons"]
     for ax, key, label in ((axes[0], "spikes_per_sample", "spikes / sample"),
                            (axes[1], "synops_per_sample", "synaptic operations / sample")):
-        for j, (name, m) in enumerate(result["neurons"].items()):
-            idx = np.arange(len(m[key]))
-            ax.bar(idx + 0.4 * j - 0.2, m[key], 0.4, label=name)
-        ax.set_xticks(idx, [f"layer{i}" for i in idx])
-        ax.set(ylabel=label)
+        layers = len(next(iter(neurons.values()))[key])
+        keep = active_layers(neurons, key)
+        idx = np.arange(len(keep))
+        for j, (name, m) in enumerate(neurons.items()):
+            ax.bar(idx + 0.4 * j - 0.2, [m[key][i] for i in keep], 0.4, label=name)
+        ax.set_xticks(idx, [f"layer{i}" for i in keep])
+        silent = [f"layer{i}" for i in range(layers) if i not in keep]
+        ax.set(ylabel=label, xlabel=f"{', '.join(silent)}: none (membrane readout)"
+               if silent else "")
         ax.legend()
     fig.suptitle(f"{_name(result)}: cuba vs single-spike")
     return [_save(fig, out / "activity.png")]

@@ -7,16 +7,20 @@ checkpoint). Both modes of a seed share the initial weights and the data order (
 seed), so they differ only in whether thresholds learn.
 
 ``report.json`` keys (``compare``): ``kind``, ``preset``, ``settings``, ``target_frac``,
-``target_acc`` (``target_frac`` x the best final test accuracy of all runs), ``modes``
-(per mode: ``final_acc_mean``, ``final_acc_std``, ``best_acc_mean``,
-``epochs_to_target`` (per seed, ``null`` if never reached),
+``target_acc`` (``target_frac`` x the best final *validation* accuracy of all runs),
+``modes`` (per mode: ``final_acc_mean``, ``final_acc_std`` (test, last epoch),
+``best_acc_mean`` (test accuracy of the epoch picked on validation),
+``epochs_to_target`` (first epoch whose validation accuracy reaches the target, per
+seed, ``null`` if never reached),
 ``epochs_to_target_mean`` (over the seeds that reached it), ``reached``, ``curves``
-(per epoch means over seeds: ``test_acc``, and per layer ``dead_pct``, ``spike_rate``,
+(per epoch means over seeds: ``test_acc``, ``val_acc``, and per layer ``dead_pct``, ``spike_rate``,
 ``weight_change``), ``thresholds`` (final per-layer threshold lists, all seeds) and,
-with ``--deploy``, ``emulator_acc_mean``, ``emulator_acc_std``,
+with ``--measure-deployed``, ``emulator_acc_mean``, ``emulator_acc_std``,
 ``emulator_layer_spikes_mean``), and ``runs`` (per run: ``mode``, ``seed``,
-``threshold_init``, ``history``, ``final_acc``, ``best_acc`` and the deployment
-fields). ``grid`` adds ``thresholds`` and ``table`` (per initial threshold:
+``threshold_init``, ``history``, ``final_acc``, ``final_val_acc``, ``best_epoch``,
+``best_acc`` and the deployment fields). The test split never picks anything: the best
+model, the target and the epochs to it all come from the validation split. ``grid``
+adds ``thresholds`` and ``table`` (per initial threshold:
 ``fixed_acc``, ``learned_acc``, means over seeds).
 """
 
@@ -33,7 +37,7 @@ import numpy as np
 from .._threads import cores
 from ..model.modelfile import load_model
 from ..training.settings import TrainSettings
-from ..training.trainrun import train_run
+from ..training.trainrun import best_epoch, train_run
 
 log = logging.getLogger(__name__)
 MODES = ("learned", "fixed")
@@ -61,11 +65,11 @@ def run_one(settings: TrainSettings, mode: str, seed: int, threshold: float, roo
     out.parent.mkdir(parents=True, exist_ok=True)
     log.info("== %s thresholds, init %g, seed %d", mode, threshold, seed)
     run_settings = replace(settings, thresholds=mode, seed=seed, threshold_init=threshold)
-    history = train_run(run_settings, out, progress=False)
+    history = train_run(run_settings, out, progress=False,
+                        overwrite=True)
     net, _ = load_model(out)
-    accs = [row["test_acc"] for row in history]
     run = {"mode": mode, "seed": seed, "threshold_init": threshold, "history": history,
-           "final_acc": accs[-1], "best_acc": max(accs),
+           **selection(history),
            "thresholds": [b.neuron.quantized_threshold().detach().tolist()
                           for b in net.spiking_blocks()]}
     if deploy:
@@ -108,9 +112,18 @@ def run_all(task, specs: list[tuple], jobs: int) -> list[dict]:
         return [f.result() for f in futures]
 
 
+def selection(history: list[dict]) -> dict:
+    """A run's accuracies: ``final_acc`` (test, last epoch), ``final_val_acc``
+    (validation, last epoch), ``best_epoch`` (picked on validation, as ``best.pt``) and
+    ``best_acc`` (test accuracy of that epoch)."""
+    best = history[best_epoch(history)]
+    return {"final_acc": history[-1]["test_acc"], "final_val_acc": history[-1]["val_acc"],
+            "best_epoch": best["epoch"], "best_acc": best["test_acc"]}
+
+
 def epochs_to(history: list[dict], target: float) -> int | None:
-    """First epoch whose test accuracy reaches ``target`` (``None`` if none does)."""
-    return next((row["epoch"] for row in history if row["test_acc"] >= target), None)
+    """First epoch whose validation accuracy reaches ``target`` (``None`` if none does)."""
+    return next((row["epoch"] for row in history if row["val_acc"] >= target), None)
 
 
 def _mean_curve(runs: list[dict], key, layer: int | None = None) -> list[float]:
@@ -123,7 +136,7 @@ def _mean_curve(runs: list[dict], key, layer: int | None = None) -> list[float]:
 
 def summarize(runs: list[dict], target_frac: float, deploy: bool) -> tuple[float, dict]:
     """Per-mode aggregates over seeds; returns ``(target_acc, modes)``."""
-    target = target_frac * max(r["final_acc"] for r in runs)
+    target = target_frac * max(r["final_val_acc"] for r in runs)
     modes = {}
     for mode in MODES:
         rs = [r for r in runs if r["mode"] == mode]
@@ -140,6 +153,7 @@ def summarize(runs: list[dict], target_frac: float, deploy: bool) -> tuple[float
             "epochs_to_target_mean": float(np.mean(got)) if got else None,
             "curves": {
                 "test_acc": _mean_curve(rs, "test_acc"),
+                "val_acc": _mean_curve(rs, "val_acc"),
                 "layers": [{k: _mean_curve(rs, k, i)
                             for k in ("dead_pct", "spike_rate", "weight_change")}
                            for i in range(layers)]},

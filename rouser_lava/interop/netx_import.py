@@ -65,7 +65,7 @@ def effective_rec_weights(weight: np.ndarray, weight_rec: np.ndarray
     return _shifted(ff, exp), _shifted(rec, exp)
 
 
-def _bias(path: str, index: int, kind: str, group, shape: tuple[int, ...]
+def _bias(path: str, layer: str, kind: str, group, shape: tuple[int, ...]
           ) -> np.ndarray | None:
     """float64 ``(C,)`` bias (``bias_mant / 64``) per neuron or channel, or None."""
     if "bias" not in group or not np.any(np.asarray(group["bias"][()])):
@@ -78,7 +78,7 @@ def _bias(path: str, index: int, kind: str, group, shape: tuple[int, ...]
         return raw.reshape(-1) / W_SCALE
     per = np.moveaxis(raw.reshape(shape[::-1]), -1, 0).reshape(channels, -1)  # (W, H, C)
     if np.any(per != per[:, :1]):
-        _refuse(path, index, kind, "bias", "differs between neurons of one channel; a "
+        _refuse(path, layer, kind, "bias", "differs between neurons of one channel; a "
                 "Rouser conv layer has one bias per channel")
     return per[:, 0] / W_SCALE
 
@@ -96,11 +96,11 @@ def _maps_back(kind: str, w: np.ndarray, w_rec: np.ndarray | None, weight: np.nd
     return np.array_equal(np.hstack(back), both)
 
 
-def _refuse(path: str, index: int, kind: str, field: str, problem: str):
-    raise UserError(f"{path}: layer {index} ({kind}): {field}: {problem}")
+def _refuse(path: str, layer: str, kind: str, field: str, problem: str):
+    raise UserError(f"{path}: {layer} ({kind}): {field}: {problem}")
 
 
-def _thresholds(path: str, index: int, kind: str, vth: np.ndarray,
+def _thresholds(path: str, layer: str, kind: str, vth: np.ndarray,
                 shape: tuple[int, ...]) -> np.ndarray:
     """int64 ``(C,)`` vThMant per neuron (dense) or per channel (conv)."""
     channels = shape[0]
@@ -110,31 +110,31 @@ def _thresholds(path: str, index: int, kind: str, vth: np.ndarray,
         return vth.reshape(-1).astype(np.int64)
     per = vth.reshape(channels, -1)
     if np.any(per != per[:, :1]):
-        _refuse(path, index, kind, "neuron/vThMant", "differs between neurons of one "
+        _refuse(path, layer, kind, "neuron/vThMant", "differs between neurons of one "
                 "channel; a Rouser conv layer has one threshold per channel")
     return per[:, 0].astype(np.int64)
 
 
-def _neuron(path: str, index: int, kind: str, group) -> tuple[int, int, np.ndarray]:
+def _neuron(path: str, layer: str, kind: str, group) -> tuple[int, int, np.ndarray]:
     """``iDecay``, ``vDecay`` and raw ``vThMant`` of a layer's CUBA neurons."""
     if "neuron" not in group:
-        _refuse(path, index, kind, "neuron", "missing; netx's default integrator (vThMant "
+        _refuse(path, layer, kind, "neuron", "missing; netx's default integrator (vThMant "
                 "2**17) has no Rouser equivalent")
     n = group["neuron"]
     raw_type = np.asarray(n["type"][()]).reshape(-1)[0]  # lava-dl: bytes; h5py arrays: S10
     neuron_type = raw_type.decode("ascii", "replace") if isinstance(raw_type, bytes) \
         else str(raw_type)
     if neuron_type not in ("CUBA", "LOIHI"):
-        _refuse(path, index, kind, "neuron/type", f"{neuron_type}; only CUBA (and LOIHI, "
+        _refuse(path, layer, kind, "neuron/type", f"{neuron_type}; only CUBA (and LOIHI, "
                 "which netx runs as the same LIF) can be trained")
     if "refDelay" in n and int(np.asarray(n["refDelay"][()]).reshape(-1)[0]) >= REFRACTORY_MIN:
-        _refuse(path, index, kind, "neuron/refDelay", f"{int(np.asarray(n['refDelay'][()]))}"
+        _refuse(path, layer, kind, "neuron/refDelay", f"{int(np.asarray(n['refDelay'][()]))}"
                 "; refractory neurons are not Rouser's CUBA neurons")
     if "gradedSpike" in n and bool(np.any(n["gradedSpike"][()])):
-        _refuse(path, index, kind, "neuron/gradedSpike", "graded spikes cannot be trained")
+        _refuse(path, layer, kind, "neuron/gradedSpike", "graded spikes cannot be trained")
     vth = np.asarray(n["vThMant"][()])
     if np.any(vth < 1):
-        _refuse(path, index, kind, "neuron/vThMant", "0; Rouser thresholds must be > 0")
+        _refuse(path, layer, kind, "neuron/vThMant", "0; Rouser thresholds must be > 0")
     return int(np.asarray(n["iDecay"][()])), int(np.asarray(n["vDecay"][()])), vth
 
 
@@ -151,13 +151,13 @@ def _spec(kind: str, group, weight: np.ndarray) -> dict:
             **pair, "groups": groups}
 
 
-def _layer(path: str, index: int, kind: str, group, shape) -> tuple[ImportedLayer, list[str]]:
+def _layer(path: str, layer: str, kind: str, group, shape) -> tuple[ImportedLayer, list[str]]:
     if kind not in ("dense", "dense_rec", "conv"):
-        _refuse(path, index, kind, "type", f"'{kind}' has no Rouser block (dense, "
+        _refuse(path, layer, kind, "type", f"'{kind}' has no Rouser block (dense, "
                 "dense_rec, conv and flatten are imported)")
     if "delay" in group and np.any(np.asarray(group["delay"][()])):
-        _refuse(path, index, kind, "delay", "synaptic delays cannot be trained")
-    i_decay, v_decay, vth = _neuron(path, index, kind, group)
+        _refuse(path, layer, kind, "delay", "synaptic delays cannot be trained")
+    i_decay, v_decay, vth = _neuron(path, layer, kind, group)
     raw = np.asarray(group["weight"][()]).astype(np.float64)
     raw = raw.reshape(raw.shape[:4]) if kind == "conv" else \
         raw.reshape(int(np.prod(shape)), -1)  # lava-dl writes one output's row as (C_in,)
@@ -168,12 +168,12 @@ def _layer(path: str, index: int, kind: str, group, shape) -> tuple[ImportedLaye
     else:
         weight = both = effective_weight(kind, raw)
     if not weight.any():
-        _refuse(path, index, kind, "weight", "Lava acts with all-zero weights for this "
+        _refuse(path, layer, kind, "weight", "Lava acts with all-zero weights for this "
                 "matrix (netx's optimize_weight_bits and Lava's sign mode disagree)")
-    name = f"layer {index} ({kind})"
-    bias = _bias(path, index, kind, group, shape)
+    name = f"{layer} ({kind})"
+    bias = _bias(path, layer, kind, group, shape)
     w, th, b, notes = fit_layer(name, both / W_SCALE,
-                                _thresholds(path, index, kind, vth, shape) / TH_SCALE,
+                                _thresholds(path, layer, kind, vth, shape) / TH_SCALE,
                                 np.zeros(shape[0]) if bias is None else bias)
     w_rec = None
     if kind == "dense_rec":
@@ -207,13 +207,15 @@ def import_netx(path: str | os.PathLike,
             group = f["layer"][str(info.index)]
             if info.kind == "input":
                 if "neuron" in group:
-                    _refuse(path, info.index, "input", "neuron", "an input layer with "
+                    _refuse(path, summary.layer_name(info.index), "input", "neuron",
+                            "an input layer with "
                             "neurons (a graded input encoder) cannot be trained")
                 continue
             if info.kind == "flatten":
                 layers.append(ImportedLayer({"kind": "flatten"}))
                 continue
-            layer, layer_notes = _layer(path, info.index, info.kind, group, info.shape)
+            layer, layer_notes = _layer(path, summary.layer_name(info.index), info.kind,
+                                        group, info.shape)
             layers.append(layer)
             notes += layer_notes
     if not any(la.weight is not None for la in layers):

@@ -105,7 +105,8 @@ def nir_graph(net: RouserNet, dt: float = DT) -> nir.NIRGraph:
             continue
         block = next(blocks)
         w = block.weight().double().numpy()
-        neuron, bias = _neuron(f"layer {i} ({spec['kind']})", block, tuple(out), dt)
+        k = sum(s["kind"] != "flatten" for s in net.arch[:i])  # its name: net.layer_names()
+        neuron, bias = _neuron(f"layer{k} ({spec['kind']})", block, tuple(out), dt)
         bias = np.zeros(len(w)) if bias is None else bias
         if spec["kind"] in ("dense", "recurrent"):
             synapse = nir.Affine(weight=w, bias=bias)

@@ -67,6 +67,16 @@ def save_record(path: str | os.PathLike, record: dict) -> None:
     write_bytes(path, buffer.getvalue())
 
 
+def _torch_reason(err: Exception) -> str:
+    """The part of torch.load's error that says why: for a file that holds more than
+    tensors, the unpickler's reason (torch puts it after advice on trusting the file)."""
+    text = " ".join(str(err).split())
+    if "WeightsUnpickler error:" in text:
+        text = "holds more than tensors and plain data: " + \
+            text.split("WeightsUnpickler error:", 1)[1].strip()
+    return (text or type(err).__name__)[:200]
+
+
 def load_record(path: str | os.PathLike, kind: str = FORMAT) -> dict:
     """Read and validate a model file (or, with ``kind``, another record this package
     writes); raises UserError naming the file and the problem."""
@@ -76,8 +86,8 @@ def load_record(path: str | os.PathLike, kind: str = FORMAT) -> dict:
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch.load raises many types on foreign or broken bytes
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{path}: not a readable model file ({first[:120]})") from None
+        raise UserError(f"{path}: not a readable model file ({_torch_reason(err)})") \
+            from None
     if not isinstance(record, dict) or record.get("format") != kind:
         raise UserError(f"{path}: not a rouser-lava {kind.split('/')[-1]} (train one with "
                         f"rouser-train)")
@@ -86,8 +96,12 @@ def load_record(path: str | os.PathLike, kind: str = FORMAT) -> dict:
     missing = [k for k in REQUIRED_KEYS if k not in record]
     if missing:
         raise UserError(f"{path}: model file lacks {', '.join(missing)}")
-    if record["version"] != VERSION:
-        raise UserError(f"{path}: model format version {record['version']} is not supported")
+    version = record["version"]
+    if version != VERSION or not isinstance(version, int) or isinstance(version, bool):
+        shown = repr(version) if not isinstance(version, int) or isinstance(version, bool) \
+            else str(version)
+        raise UserError(f"{path}: field 'version' {shown}: expected the integer {VERSION} "
+                        f"(the model format this version of rouser-lava reads)")
     check_model_fields(record, path)
     return record
 

@@ -106,6 +106,16 @@ class NetxSummary:
         return self.layers[0].shape if self.layers[0].kind == "input" \
             else self.layers[0].in_shape
 
+    def layer_name(self, index: int) -> str:
+        """The name of netx's ``layer/<index>`` everywhere (tables, messages, JSON, the
+        ``--dump-spikes`` keys): ``layer0``, ``layer1``, ... counting the layers with
+        neurons from 0 (:attr:`spiking`, as a run's layers and a model's
+        ``layer_names``); ``input`` for an input layer without neurons."""
+        position = [layer.index for layer in self.spiking]
+        if index in position:
+            return f"layer{position.index(index)}"
+        return "input" if self.layers[index].kind == "input" else f"netx layer/{index}"
+
     @property
     def spiking(self) -> list[NetxLayer]:
         """The layers with neurons (an input layer with a neuron group, dense, dense_rec,
@@ -256,7 +266,7 @@ def check_open(f: h5py.File, path, values: bool = True,
     for i in indices:
         group = f["layer"][str(i)]
         if not hasattr(group, "keys"):
-            raise UserError(f"{path}: layer {i} is not a group")
+            raise UserError(f"{path}: layer/{i} is not a group")
         layer = _layer(LayerReader(str(path), i, group), prev, values)
         layers.append(layer)
         prev = layer.shape

@@ -32,13 +32,13 @@ class LayerReader:
     def fail(self, field: str, value, problem: str) -> NoReturn:
         shown = np.array2string(np.asarray(value).reshape(-1)[:4], separator=",") \
             if np.ndim(value) else value
-        raise UserError(f"{self.path}: layer {self.index} ({self.kind}): {field} {shown}: "
+        raise UserError(f"{self.path}: layer/{self.index} ({self.kind}): {field} {shown}: "
                         f"{problem}")
 
     def raw(self, field: str, group=None):
         group = self.group if group is None else group
         if field not in group:
-            raise UserError(f"{self.path}: layer {self.index} ({self.kind}): missing "
+            raise UserError(f"{self.path}: layer/{self.index} ({self.kind}): missing "
                             f"'{field}'")
         item = group[field]
         if not hasattr(item, "shape"):
@@ -54,7 +54,7 @@ class LayerReader:
         if sizes is not None and item.size not in sizes:
             self.fail(field, f"of size {item.size}", f"expected size "
                       f"{' or '.join(str(s) for s in sorted(set(sizes)))}")
-        require_memory(16 * item.size, f"{self.path}: layer {self.index} ({self.kind}): "
+        require_memory(16 * item.size, f"{self.path}: layer/{self.index} ({self.kind}): "
                        f"reading {field} of shape {item.shape}", "is this the right file?")
         try:
             value = np.asarray(item[()])

@@ -180,7 +180,7 @@ def load_layers(f, path: str, input_shape: tuple[int, ...] | None = None) -> lis
     shape: tuple[int, ...] | None = input_shape
     for i in range(len(layers_cfg)):
         cfg = layers_cfg[i]
-        kind, where = cfg["type"], f"{path}: layer {i}"
+        kind, where = cfg["type"], f"{path}: layer/{i}"
         keys = set(cfg.keys())
         if kind in UNSUPPORTED or kind not in ("input", "dense", "dense_rec", "conv",
                                                "flatten"):

@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TypeVar, cast
 
 import torch
@@ -86,15 +87,87 @@ def device_for(name: str, local_rank: int = 0) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
+LAUNCH_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # what torchrun sets
+RENDEZVOUS_ENV = "ROUSER_RENDEZVOUS_TIMEOUT"  # seconds the processes wait for each other
+RENDEZVOUS_S = 300.0  # its default
+
+
+def launch_environment() -> tuple[int, int] | None:
+    """``(rank, world)`` from torchrun's variables, or None to run alone (neither
+    ``RANK`` nor ``WORLD_SIZE`` set, or a world of 1). UserError naming what is
+    missing or malformed when only part of the environment is there (a SLURM job's
+    ``RANK``, say), instead of torch's traceback."""
+    if "RANK" not in os.environ and "WORLD_SIZE" not in os.environ:
+        return None
+    missing = [v for v in LAUNCH_VARS if not os.environ.get(v)]
+    values = {}
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT"):
+        text = os.environ.get(var)
+        if text is not None and var not in missing:
+            try:
+                values[var] = int(text)
+            except ValueError:
+                raise UserError(f"environment variable {var}={text!r}: expected an "
+                                f"integer") from None
+    if values.get("WORLD_SIZE") == 1 and "RANK" not in missing:
+        return None
+    if missing:
+        given = [v for v in LAUNCH_VARS if v not in missing]
+        raise UserError(f"a partial torch distributed environment: {', '.join(given)} "
+                        f"set but {', '.join(missing)} not; launch with torchrun or "
+                        f"{param('processes')} K, or unset {', '.join(given)} to train "
+                        f"alone")
+    rank, world = values["RANK"], values["WORLD_SIZE"]
+    if world < 1 or not 0 <= rank < world:
+        raise UserError(f"environment RANK={rank}, WORLD_SIZE={world}: expected "
+                        f"0 <= RANK < WORLD_SIZE")
+    return rank, world
+
+
+def rendezvous_timeout() -> float:
+    """Seconds to wait for every process to join (:data:`RENDEZVOUS_ENV`, default
+    :data:`RENDEZVOUS_S`)."""
+    text = os.environ.get(RENDEZVOUS_ENV)
+    if text is None:
+        return RENDEZVOUS_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e6:
+        raise UserError(f"environment variable {RENDEZVOUS_ENV}={text!r}: expected seconds "
+                        f"> 0")
+    return value
+
+
+def _join(rank: int, world: int, backend: str) -> None:
+    """The rendezvous, bounded by :func:`rendezvous_timeout` (torch's own waits 30 min):
+    a TCP store at MASTER_ADDR:MASTER_PORT (torchrun's agent holds it when it says so),
+    then the process group on it (its collectives keep torch's default timeout: rank 0
+    may bin a dataset while the others wait)."""
+    seconds = rendezvous_timeout()
+    host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    master = rank == 0 and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True"
+    try:
+        store = dist.TCPStore(host, port, world, master, timedelta(seconds=seconds))
+        store.set(f"rouser/joined/{rank}", "1")
+        store.wait([f"rouser/joined/{r}" for r in range(world)], timedelta(seconds=seconds))
+    except (RuntimeError, OSError) as err:  # DistStoreError is a RuntimeError
+        raise UserError(f"rank {rank} of {world}: the other processes did not all join at "
+                        f"{host}:{port} within {seconds:g} s ({str(err).splitlines()[0]}); "
+                        f"set {RENDEZVOUS_ENV} to wait longer") from None
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world)
+
+
 def start(device: str) -> Ranks:
     """Join the process group torchrun set up (gloo on CPU, nccl on CUDA), or, without
     torchrun or with one process, run alone. Ranks other than 0 log only errors."""
-    if not launched() or int(os.environ["WORLD_SIZE"]) == 1:
+    env = launch_environment()
+    if env is None:
         return Ranks(device=device_for(device))
-    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    rank, world = env
     dev = device_for(device, int(os.environ.get("LOCAL_RANK", 0)))
-    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank,
-                            world_size=world)
+    _join(rank, world, "nccl" if dev.type == "cuda" else "gloo")
     if rank != 0:
         logging.getLogger().setLevel(logging.ERROR)
     return Ranks(rank, world, dev)

@@ -312,7 +312,11 @@ def train(net: RouserNet, data: SpikeDataset, cfg: TrainConfig, progress: bool =
     t = _Training(net, wrap(net, ranks), data, cfg, opt, gen, _loss_fn(net, cfg), ranks)
     w0, history, first = weights(net), [], 1
     if resume is not None:
-        opt.load_state_dict(resume.optimizer)
+        try:
+            opt.load_state_dict(resume.optimizer)
+        except (ValueError, KeyError, TypeError, RuntimeError) as err:
+            raise UserError(f"the checkpoint's optimizer state does not fit the network "
+                            f"({err})") from None
         gen.set_state(resume.generator)
         w0, history, first = resume.w0, list(resume.history), resume.epoch + 1
     for epoch in range(first, cfg.epochs + 1):

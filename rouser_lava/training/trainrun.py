@@ -2,8 +2,9 @@
 a checkpoint to resume from.
 
 Files, for ``out`` ``DIR/NAME.pt``: ``NAME.pt`` (the last epoch's model, rewritten after
-every epoch), ``NAME.best.pt`` (highest validation accuracy so far where the dataset
-has a validation split, else highest test accuracy; the earlier epoch on ties),
+every epoch), ``NAME.best.pt`` (highest validation accuracy so far, the earlier epoch on
+ties: every dataset has a validation split, see :func:`rouser_lava.data.registry.
+load_dataset`; the test split never picks a model and is only reported),
 ``NAME.metrics.jsonl`` (one JSON line per epoch) and ``NAME.ckpt.pt`` (model, optimiser
 state, data-order RNG state, initial weights, history and settings). All are written
 atomically, so a run killed at any moment leaves the last complete epoch's files;
@@ -31,12 +32,14 @@ import torch
 from ..data.dataset import SpikeDataset
 from ..data.registry import dataset_for, load_dataset
 from ..errors import UserError, param
-from ..fileio import check_output_file, refuse_overwrites, write_bytes
-from ..model.archspec import format_arch, parse_arch
+from ..fileio import check_output_file, check_suffix, refuse_overwrites, write_bytes
+from ..model.archspec import parse_arch
 from ..model.blocks import RouserNet, layer_shapes
 from ..model.modelfile import load_model, load_record, save_model, save_record
 from ..resources import require_memory
+from .checkpoint import check_checkpoint
 from .distributed import Ranks, agree
+from .initcheck import net_sizes
 from .loop import TrainState, config_dict, dense_arch, train
 from .settings import TrainSettings, check_fold_exact
 
@@ -52,9 +55,27 @@ def run_files(out: Path) -> dict[str, Path]:
 
 
 def best_key(row: dict) -> str:
-    """The accuracy that picks the best model: validation where the dataset has that
-    split (Yin-Yang), else test."""
+    """The accuracy that picks the best model: validation (``test_acc`` only for rows
+    of a dataset built by hand without a validation split, see :func:`train`)."""
     return "val_acc" if "val_acc" in row else "test_acc"
+
+
+def best_epoch(history: list[dict]) -> int:
+    """Index into ``history`` of the epoch ``NAME.best.pt`` holds: the highest
+    :func:`best_key` accuracy, the earlier epoch on ties."""
+    accs = [row[best_key(row)] for row in history]
+    return accs.index(max(accs))
+
+
+def selection_summary(history: list[dict]) -> str:
+    """Which epoch the best model is and its accuracies, beside the last epoch's:
+    ``best epoch 7 of 10: validation 95.1 %, test 94.2 %; last epoch: test 93.9 %``."""
+    i, last = best_epoch(history), history[-1]
+    row = history[i]
+    picked = f"validation {100 * row['val_acc']:.2f} %, " if "val_acc" in row else ""
+    return (f"best epoch {row['epoch']} of {last['epoch']} (picked on "
+            f"{'validation' if picked else 'test'}): {picked}test "
+            f"{100 * row['test_acc']:.2f} %; last epoch: test {100 * last['test_acc']:.2f} %")
 
 
 def _finite(value):
@@ -90,14 +111,6 @@ def training_bytes(input_shape: tuple[int, ...], arch: list[dict], batch: int,
     return 24 * weights + 48 * batch * steps * neurons
 
 
-def _sizes(net: RouserNet) -> str:
-    """``64-128-10``: input size and the size of every spiking layer."""
-    shapes = layer_shapes(net.input_shape, net.arch)
-    return "-".join(str(int(np.prod(sh))) for sh in
-                    [net.input_shape, *(sh for sp, sh in zip(net.arch, shapes)
-                                        if sp["kind"] != "flatten")])
-
-
 def _init_dataset(settings: TrainSettings, meta: dict, input_shape: tuple[int, ...]
                   ) -> SpikeDataset:
     """The data to fine-tune a model on: the dataset its file records, or, for an
@@ -115,80 +128,6 @@ def _init_dataset(settings: TrainSettings, meta: dict, input_shape: tuple[int, .
         raise UserError(f"{settings.init}: the model takes input {tuple(input_shape)}, "
                         f"dataset '{data.name}' gives {tuple(data.input_shape)}")
     return data
-
-
-# options whose value, with ``init``, comes from the model file (``init`` records no
-# dataset: the data options are used, so only the network's are compared)
-NETWORK_OPTIONS = ("hidden", "arch", "neuron", "readout", "threshold_init", "thresholds",
-                   "current_decay", "voltage_decay")
-DATA_FIXED = ("dataset", "time_steps", "encoding", "bin_ms", "polarity", "downsample")
-
-
-def _model_values(net: RouserNet, meta: dict) -> dict:
-    """What a model file fixes of :data:`NETWORK_OPTIONS` and :data:`DATA_FIXED`."""
-    nc = net.neuron_config
-    dense = all(spec["kind"] == "dense" for spec in net.arch)
-    values = {"hidden": tuple(s["out_features"] for s in net.arch[:-1]) if dense else "conv",
-              "neuron": nc.neuron, "readout": nc.readout, "threshold_init": nc.threshold,
-              "thresholds": "learned" if nc.learn_threshold else "fixed",
-              "current_decay": nc.current_decay, "voltage_decay": nc.voltage_decay,
-              "arch": _arch_text(net.arch)}
-    if meta.get("name"):
-        values.update({"dataset": meta["name"], **{k: v for k, v in meta["encoding"].items()
-                                                    if k in DATA_FIXED}})
-    return values
-
-
-def check_init_options(init: str, given: dict, preset: dict | None = None,
-                       preset_name: str | None = None) -> None:
-    """UserError naming both when an option ``given`` (name -> value, as set) or set by
-    the preset (``preset``, named ``preset_name``) contradicts the model ``init`` fine-
-    tunes, whose network (and, when it records one, data encoding) it keeps."""
-    net, record = load_model(init)
-    fixed = _model_values(net, record["dataset"])
-    sources = [(name, value, f"{param(name)} {_shown(value)}", param(name))
-               for name, value in given.items()]
-    sources += [(name, value, f"{param('preset')} {preset_name} (its {param(name)} "
-                              f"{_shown(value)})", param("preset"))
-                for name, value in (preset or {}).items()
-                if name != "threshold_init" and name not in given]
-    for name, value, what, option in sources:
-        if name not in fixed:
-            continue
-        have = fixed[name]
-        if name == "arch":  # the same layers may be spelled another way
-            value = _arch_as_model(value, net)
-        same = have == (tuple(value) if isinstance(value, (list, tuple)) else value) or \
-            isinstance(have, float) and isinstance(value, (int, float)) and \
-            math.isclose(have, value, abs_tol=1e-9)
-        if not same:
-            on = f" on {record['dataset']['name']}" if record["dataset"].get("name") else ""
-            raise UserError(f"{what} contradicts {param('init')} {init}: the model is "
-                            f"{_sizes(net)}{on} with {param(name)} {_shown(have)}; leave "
-                            f"{option} out to fine-tune it as it is")
-
-
-def _arch_text(arch: list[dict]) -> str:
-    """``arch`` as ``--arch`` spells it, or a description when it cannot (an imported
-    layer's own decays): then any ``--arch`` contradicts it."""
-    try:
-        return format_arch(arch)
-    except UserError:
-        return "(layers with settings --arch cannot spell)"
-
-
-def _arch_as_model(spec: str, net: RouserNet) -> str:
-    """``spec`` (an ``--arch``) on the model's input and classes, written as
-    :func:`format_arch` writes it; the spec itself when it does not fit them."""
-    try:
-        return format_arch(parse_arch(spec, net.input_shape,
-                                      int(net.arch[-1].get("out_features", 0))))
-    except UserError:
-        return spec
-
-
-def _shown(value) -> str:
-    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def _dataset_and_net(settings: TrainSettings, ranks: Ranks
@@ -223,9 +162,10 @@ def _dataset_and_net(settings: TrainSettings, ranks: Ranks
 
 
 def _open_files(out: str | Path) -> dict[str, Path]:
-    """The files of the run at ``out`` (:func:`run_files`); UserError when one is a
-    folder or the folder is missing."""
+    """The files of the run at ``out`` (:func:`run_files`); UserError when ``out`` is
+    not a ``.pt`` name, one of them is a folder or the folder is missing."""
     files = run_files(check_output_file(out))
+    check_suffix(param("out"), out, "model")
     for path in files.values():
         if path.is_dir():
             raise UserError(f"{path}: is a folder; the run writes this file")
@@ -243,12 +183,39 @@ def _check_launch(settings: TrainSettings, ranks: Ranks) -> None:
                         f"computed with NumPy); use {param('device')} cpu")
 
 
-def _open_new(settings: TrainSettings, out: str | Path, ranks: Ranks) -> dict[str, Path]:
-    """A new run's files; UserError when they or the launch do not fit, or when one of
-    them is the model ``init`` starts from."""
+def _refuse_other_run(files: dict[str, Path], settings: TrainSettings) -> None:
+    """UserError when ``files`` hold another run than one with ``settings`` (whose
+    result a new run reproduces): a checkpoint with other settings, or run files
+    without a checkpoint that says what made them."""
+    held = [p for p in files.values() if p.exists()]
+    if not held:
+        return
+    other = f"{param('overwrite')} to replace it, {param('resume')} to continue it, or " \
+            f"another {param('out')}"
+    if not files["checkpoint"].is_file():
+        raise UserError(f"{held[0]}: already exists (a model written by another run); give "
+                        f"{other}")
+    try:
+        ckpt = load_record(files["checkpoint"], CHECKPOINT)
+        before = TrainSettings.from_dict(ckpt["settings"]).to_dict()
+    except (UserError, KeyError, TypeError):
+        before = None
+    if before != settings.to_dict():
+        done = f" ({ckpt['epoch']} epochs)" if before is not None else ""
+        raise UserError(f"{files['model']}: holds another training run{done}, with other "
+                        f"settings; give {other}")
+
+
+def _open_new(settings: TrainSettings, out: str | Path, ranks: Ranks,
+              overwrite: bool = False) -> dict[str, Path]:
+    """A new run's files; UserError when they or the launch do not fit, when one of
+    them is the model ``init`` starts from, or (unless ``overwrite``) when they hold
+    another run (:func:`_refuse_other_run`)."""
     files = _open_files(out)
     refuse_overwrites([(param("out"), path) for path in files.values()],
                       [(param("init"), settings.init)])
+    if not overwrite:
+        _refuse_other_run(files, settings)
     _check_launch(settings, ranks)
     return files
 
@@ -261,10 +228,11 @@ def _open_checkpoint(out: str | Path, epochs: int | None, ranks: Ranks
     if not files["checkpoint"].is_file():
         raise UserError(f"{files['checkpoint']}: no checkpoint to resume from")
     ckpt = load_record(files["checkpoint"], CHECKPOINT)
-    try:
-        settings = TrainSettings.from_dict(ckpt["settings"])
-    except UserError as err:
-        raise UserError(f"{files['checkpoint']}: {err}") from None
+    settings = check_checkpoint(ckpt, files["checkpoint"])
+    if ckpt["history"] and "val_acc" not in ckpt["history"][-1]:
+        raise UserError(f"{files['checkpoint']}: the run predates validation splits (its "
+                        f"best epoch was picked on the test split, and its training data "
+                        f"held samples now kept for validation); start a new run")
     if epochs and epochs < ckpt["epoch"]:
         raise UserError(f"{param('epochs')} {epochs} is fewer than the {ckpt['epoch']} "
                         f"epochs {files['checkpoint']} already holds; give more to extend "
@@ -276,15 +244,17 @@ def _open_checkpoint(out: str | Path, epochs: int | None, ranks: Ranks
 
 
 def train_run(settings: TrainSettings, out: str | Path, progress: bool = True,
-              ranks: Ranks | None = None) -> list[dict]:
+              ranks: Ranks | None = None, overwrite: bool = False) -> list[dict]:
     """Train a new run with ``settings``, writing its files next to ``out`` (see the
-    module docstring); returns the per-epoch metrics.
+    module docstring); returns the per-epoch metrics. Files of another run there (other
+    settings, or no checkpoint) are refused unless ``overwrite``; those of a run with
+    the same settings are replaced (the new run reproduces them).
 
     ``ranks`` (default: one process on the CPU) places this process in a data-parallel
     run; a UserError on any rank is raised on all of them.
     """
     ranks = ranks or Ranks()
-    files = agree(ranks, lambda: _open_new(settings, out, ranks))
+    files = agree(ranks, lambda: _open_new(settings, out, ranks, overwrite))
     return _train(files, settings, None, progress, ranks)
 
 
@@ -318,25 +288,31 @@ def _train(files: dict[str, Path], settings: TrainSettings, ckpt: dict | None,
     data, net = first or rest  # type: ignore[misc]  # each rank got its pair from one
     cfg = settings.train_config()
     if state is not None and ckpt is not None:
-        net.load_state_dict(ckpt["state_dict"])
+        try:
+            net.load_state_dict(ckpt["state_dict"])
+        except RuntimeError as err:
+            raise UserError(f"{files['checkpoint']}: field 'state_dict' does not fit the "
+                            f"network its settings build ({str(err).splitlines()[0]})") \
+                from None
         log.info("resuming %s after epoch %d of %d", files["checkpoint"], state.epoch,
                  cfg.epochs)
     net.to(ranks.device)
     nc = net.neuron_config
-    log.info("training %s on %s: %d train / %d test samples, %d steps, %s neurons, %s "
-             "readout, thresholds %s%s", _sizes(net), data.name, len(data.x_train),
-             len(data.x_test), data.time_steps, nc.neuron, nc.readout, settings.thresholds,
-             ", fold-exact" if nc.fold_exact else "")
+    log.info("training %s on %s: %d train / %d validation (%s) / %d test samples, %d "
+             "steps, %s neurons, %s readout, thresholds %s%s", net_sizes(net), data.name,
+             len(data.x_train), len(data.y_val if data.y_val is not None else ()),
+             _val_source(data), len(data.x_test), data.time_steps, nc.neuron, nc.readout,
+             settings.thresholds, ", fold-exact" if nc.fold_exact else "")
     if ranks.world > 1:
         log.info("data-parallel on %d processes (%s): %d samples per process and batch",
                  ranks.world, ranks.device.type, cfg.batch_size // ranks.world)
-    dataset = {"name": data.name, "encoding": data.encoding, "train": config_dict(cfg)}
+    dataset = {"name": data.name, "encoding": data.encoding, "train": config_dict(cfg),
+               "validation": data.validation}
     saved = settings.to_dict()
 
     def save(s: TrainState) -> None:
         save_model(files["model"], net, dataset, s.history, train=saved)
-        accs = [row[best_key(row)] for row in s.history]
-        if accs.index(max(accs)) == len(accs) - 1:
+        if best_epoch(s.history) == len(s.history) - 1:
             save_model(files["best"], net, dataset, s.history, train=saved)
         _write_metrics(files["metrics"], s.history)
         record = {"format": CHECKPOINT, "version": 1, "settings": saved, "epoch": s.epoch,
@@ -350,7 +326,15 @@ def _train(files: dict[str, Path], settings: TrainSettings, ckpt: dict | None,
         agree(ranks, lambda: save(s) if ranks.main else None)
 
     history = train(net, data, cfg, progress, resume=state, on_epoch=on_epoch, ranks=ranks)
-    accs = [row[best_key(row)] for row in history]
-    log.info("wrote %s, %s, %s; %s holds epoch %d", files["model"], files["metrics"].name,
-             files["checkpoint"].name, files["best"].name, accs.index(max(accs)) + 1)
+    for path in files.values():
+        log.info("wrote %s", path)
+    log.info("%s: %s", files["best"].name, selection_summary(history))
     return history
+
+
+def _val_source(data: SpikeDataset) -> str:
+    """How the validation split was made, for the training header."""
+    v = data.validation
+    if v.get("source") == "carved":
+        return f"{100 * v['fraction']:g} % of train, stratified, seed {v['seed']}"
+    return "the dataset's own" if v.get("source") == "dataset" else "none"

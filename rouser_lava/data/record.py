@@ -71,4 +71,12 @@ def check_dataset_record(value, where: str, datasets: tuple[str, ...]) -> dict:
         check, want = ENCODING_FIELDS[key]
         if not check(item):
             raise UserError(f"{where}: encoding.{key} {item!r}: expected {want}")
+    if name is not None:
+        from .registry import loader_options  # the loaders' module imports this one's users
+
+        accepted = loader_options(name)
+        for key in encoding:
+            if key not in accepted:
+                raise UserError(f"{where}: encoding field {key!r}: not an option of dataset "
+                                f"'{name}' (its options: {', '.join(accepted)})")
     return dict(value)

@@ -21,6 +21,11 @@ LOADERS: dict[str, Callable[..., SpikeDataset]] = {
 DATASETS = tuple(LOADERS)  # every --dataset's choices
 
 
+def loader_options(name: str) -> tuple[str, ...]:
+    """The keyword arguments dataset ``name``'s loader takes (its encoding options)."""
+    return tuple(inspect.signature(LOADERS[name]).parameters)
+
+
 def load_dataset(name: str, **options) -> SpikeDataset:
     """Load dataset ``name``; ``options`` are its loader's keyword arguments (``None``
     values mean the loader's default). The result always has a validation split: the
@@ -29,7 +34,7 @@ def load_dataset(name: str, **options) -> SpikeDataset:
     if name not in LOADERS:
         raise UserError(f"unknown dataset '{name}' (choose from: {', '.join(LOADERS)})")
     loader = LOADERS[name]
-    accepted = inspect.signature(loader).parameters
+    accepted = loader_options(name)
     options = {k: v for k, v in options.items() if v is not None}
     unknown = sorted(set(options) - set(accepted))
     if unknown:

@@ -188,3 +188,53 @@ def refuse_overwrites(outputs: Iterable[tuple[str, str | os.PathLike | None]],
             if _same_file(out, path):
                 raise UserError(f"{out}: {label} and {other} name the same file; give "
                                 f"each its own")
+
+
+def lock_output(path: str | os.PathLike, what: str) -> Path:
+    """Claim the outputs at ``path`` for this process: create ``<path>.lock`` (holding
+    the host and pid) exclusively, replacing a lock whose process on this host has
+    ended; UserError when a live process holds it (two runs writing the same files,
+    the last one winning). Returns the lock's path for :func:`unlock_output`."""
+    import socket
+
+    lock = Path(f"{path}.lock")
+    host = socket.gethostname()
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except OSError as err:
+            if not isinstance(err, FileExistsError):
+                raise UserError(f"{lock}: cannot create the run's lock file "
+                                f"({err.strerror})") from None
+            try:
+                holder_host, pid_text = lock.read_text().split()
+                pid = int(pid_text)
+            except (OSError, ValueError):
+                holder_host, pid = host, -1  # unreadable or half-written: stale
+            if holder_host != host or _alive(pid):
+                where = "" if holder_host == host else f" on {holder_host}"
+                raise UserError(f"{path}: {what} (pid {pid}{where}) is writing these files "
+                                f"now ({lock}); wait for it to end or choose another "
+                                f"output") from None
+            lock.unlink(missing_ok=True)  # its process ended without removing it
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{host} {os.getpid()}\n")
+        return lock
+
+
+def unlock_output(lock: Path) -> None:
+    """Remove a lock :func:`lock_output` created."""
+    lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True

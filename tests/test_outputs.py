@@ -3,6 +3,9 @@ checked against the format written (in any case), one path for two outputs refus
 output folders probed at the start, and a run's files kept from another run."""
 
 import logging
+import os
+import socket
+import subprocess
 
 import pytest
 
@@ -119,3 +122,23 @@ def test_compare_refuses_bad_gates_and_baselines_before_running(model_file, net_
                          "--report", str(report)]) == 1
     assert "not a rouser-compare report.json" in error_line(capsys)
     assert not report.exists() or not list(report.iterdir())  # refused before the run
+
+
+def test_a_run_holds_its_output_while_it_writes(tmp_path, capsys):
+    """Two trainings on one ``--out``: while one holds ``<out>.lock`` (a live process,
+    here this one) the other is refused with one line; a lock left by a process that
+    has ended is replaced, and the run removes its own lock when it ends."""
+    out = tmp_path / "m.pt"
+    lock = tmp_path / "m.pt.lock"
+    argv = ["--epochs", "1", "--hidden", "8", "--time-steps", "4", "--out", str(out),
+            "--quiet"]
+    lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    assert train_main(argv) == 1
+    line = error_line(capsys)
+    assert f"another rouser-train (pid {os.getpid()}) is writing these files now" in line
+    assert not out.exists()
+    dead = subprocess.Popen(["true"])  # a pid whose process has ended
+    dead.wait()
+    lock.write_text(f"{socket.gethostname()} {dead.pid}\n")
+    assert train_main(argv) == 0
+    assert out.is_file() and not lock.exists()

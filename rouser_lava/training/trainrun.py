@@ -32,7 +32,14 @@ import torch
 from ..data.dataset import SpikeDataset
 from ..data.registry import dataset_for, load_dataset
 from ..errors import UserError, param
-from ..fileio import check_output_file, check_suffix, refuse_overwrites, write_bytes
+from ..fileio import (
+    check_output_file,
+    check_suffix,
+    lock_output,
+    refuse_overwrites,
+    unlock_output,
+    write_bytes,
+)
 from ..model.archspec import parse_arch
 from ..model.blocks import RouserNet, layer_shapes
 from ..model.modelfile import load_model, load_record, save_model, save_record
@@ -251,11 +258,19 @@ def train_run(settings: TrainSettings, out: str | Path, progress: bool = True,
     the same settings are replaced (the new run reproduces them).
 
     ``ranks`` (default: one process on the CPU) places this process in a data-parallel
-    run; a UserError on any rank is raised on all of them.
+    run; a UserError on any rank is raised on all of them. Rank 0 holds ``<out>.lock``
+    (:func:`rouser_lava.fileio.lock_output`) while the run writes, so a second run on
+    the same ``out`` started meanwhile is refused instead of racing it.
     """
     ranks = ranks or Ranks()
     files = agree(ranks, lambda: _open_new(settings, out, ranks, overwrite))
-    return _train(files, settings, None, progress, ranks)
+    lock = agree(ranks, lambda: lock_output(out, "another rouser-train") if ranks.main
+                 else None)
+    try:
+        return _train(files, settings, None, progress, ranks)
+    finally:
+        if lock is not None:
+            unlock_output(lock)
 
 
 def resume_run(out: str | Path, epochs: int | None = None, progress: bool = True,
@@ -263,16 +278,23 @@ def resume_run(out: str | Path, epochs: int | None = None, progress: bool = True
     """Continue the run whose checkpoint is next to ``out``, with the checkpoint's
     settings, to ``epochs`` in all when given (extending a run; under the cosine schedule
     this reshapes the remaining lr); returns the per-epoch metrics of the whole run.
+    Like :func:`train_run`, it holds ``<out>.lock`` while it runs.
     Writes nothing when the checkpoint already has that many epochs. ``ranks`` as
     :func:`train_run`'s.
     """
     ranks = ranks or Ranks()
     files, settings, ckpt = agree(ranks, lambda: _open_checkpoint(out, epochs, ranks))
-    if ckpt["epoch"] >= settings.epochs:
-        log.info("nothing to do: %s already has %d epochs (of %d); no file written",
-                 files["checkpoint"], ckpt["epoch"], settings.epochs)
-        return ckpt["history"]
-    return _train(files, settings, ckpt, progress, ranks)
+    lock = agree(ranks, lambda: lock_output(out, "another rouser-train") if ranks.main
+                 else None)
+    try:
+        if ckpt["epoch"] >= settings.epochs:
+            log.info("nothing to do: %s already has %d epochs (of %d); no file written",
+                     files["checkpoint"], ckpt["epoch"], settings.epochs)
+            return ckpt["history"]
+        return _train(files, settings, ckpt, progress, ranks)
+    finally:
+        if lock is not None:
+            unlock_output(lock)
 
 
 def _train(files: dict[str, Path], settings: TrainSettings, ckpt: dict | None,

@@ -105,12 +105,12 @@ def test_design_rules_name_layer_and_rule(dense_net):
     assert check_design_rules(io.BytesIO(netx_bytes(qnet, 8)), hw) == []
     vector = io.BytesIO(netx_bytes(quantize_network(dense_net, "vector"), 8))
     assert [str(w) for w in check_design_rules(vector, hw, chip_rules_warn=True)] == [
-        f"layer {i} (dense): threshold: per-neuron vThMant ({n} values), limit one per "
-        f"population on loihi2-oheogulch" for i, n in ((1, 16), (2, 6))]
+        f"layer{i} (dense): threshold: per-neuron vThMant ({n} values), limit one per "
+        f"population on loihi2-oheogulch" for i, n in ((0, 16), (1, 6))]
     assert check_design_rules(vector, load_hw_config("lava-cpu-sim")) == []
     big = dataclasses.replace(qnet.layers[1], v_th_mant=np.array(140000))
     data = netx_bytes(dataclasses.replace(qnet, layers=[qnet.layers[0], big]), 8)
-    with pytest.raises(DesignRuleError, match=r"layer 2 \(dense\): threshold: vThMant 140000 "
+    with pytest.raises(DesignRuleError, match=r"layer1 \(dense\): threshold: vThMant 140000 "
                                               r"needs 18 bits, limit 17-bit \(0..131071\)"):
         check_design_rules(io.BytesIO(data), hw)
 

@@ -96,6 +96,12 @@ def test_two_processes_equal_one_and_only_rank_0_writes(tmp_path):
         "m.best.pt", "m.ckpt.pt", "m.metrics.jsonl", "m.pt"]  # nothing else, no temp files
     assert "data-parallel on 2 processes" in rank_log(logs, 0)
     assert messages(rank_log(logs, 1)) == []  # rank 1 logs nothing but errors
+    # provenance tells the runs apart: 1 process, 2 ranks (model and checkpoint)
+    assert one["provenance"]["world_size"] == 1
+    for record in (two, state(tmp_path / "two" / "m.ckpt.pt")):
+        assert record["provenance"]["world_size"] == 2
+        assert record["provenance"]["argv"][1:] == [*run, "--out", str(tmp_path / "two" /
+                                                                      "m.pt")]
 
 
 def test_killed_run_resumes_to_the_uninterrupted_state(tmp_path):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import platform
 from importlib import metadata
+from pathlib import Path
 
 import h5py
 import nir
@@ -186,3 +188,18 @@ def test_read_provenance_keeps_only_well_typed_fields():
                             "extra": "x"}) == {"world_size": 2, "device": "cpu"}
     assert read_provenance({"argv": ["rouser-train"], "seed": np.int64(3).item()}) == \
         {"argv": ["rouser-train"], "seed": 3}
+
+
+def test_benchmark_results_carry_a_provenance_line(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("run_all", root / "benchmarks" /
+                                                  "run_all.py")
+    assert spec is not None and spec.loader is not None
+    run_all = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_all)
+    out = tmp_path / "RESULTS.md"
+    run_all.write(out, {"cpu": "cpu", "cpus": "2", "gpu": "none", "commit": "abc",
+                        "torch threads": "2"}, [], ("0.1", "0.2"))
+    line = [row for row in out.read_text().splitlines() if row.startswith("- provenance: ")]
+    assert len(line) == 1 and line[0].startswith("- provenance: rouser-lava ")
+    assert f"torch {metadata.version('torch')}" in line[0] and "world size 1" in line[0]

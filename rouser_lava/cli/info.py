@@ -23,8 +23,8 @@ def parser() -> argparse.ArgumentParser:
                     "with its provenance: tool version, commit, versions, command line, "
                     "seed, device and world size, where the file records them.")
     p.add_argument("file", help="a .pt, .net (or .h5) or .nir file")
-    p.add_argument("--json", dest="json_out", default=None, metavar="F",
-                   help="also write the description as JSON to F")
+    p.add_argument("--json", dest="json_out", default=None,
+                   help="also write the description as JSON")
     p.add_argument("--hw-config", default="loihi2-oheogulch", metavar="CONFIG",
                    help="for a netx file: the target it is mapped on, a JSON file or a name "
                         "in hw_configs/ (default loihi2-oheogulch; also "

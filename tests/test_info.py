@@ -203,3 +203,18 @@ def test_benchmark_results_carry_a_provenance_line(tmp_path):
     line = [row for row in out.read_text().splitlines() if row.startswith("- provenance: ")]
     assert len(line) == 1 and line[0].startswith("- provenance: rouser-lava ")
     assert f"torch {metadata.version('torch')}" in line[0] and "world size 1" in line[0]
+
+
+def test_info_on_a_lavadl_netx_file_from_elsewhere(tmp_path, capsys):
+    """lava-dl's PilotNet (LIF): no rouser-export metadata, no provenance; its map is
+    the compiler's 74 cores (tests/test_map.py)."""
+    path = Path(__file__).parent / "data" / "lavadl_pilotnet_lif" / "network.net"
+    out = tmp_path / "p.json"
+    assert info_main([str(path), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert doc["provenance"] is None and doc["threshold_form"] is None
+    assert doc["dataset"] == {} and doc["map"]["cores"] == 74
+    assert doc["layers"][-1]["membrane_readout"] is True
+    assert "export: threshold form not recorded; dataset not recorded" in text
+    assert "provenance: none recorded" in text

@@ -1,7 +1,8 @@
 """Provenance: where a file we write came from, as plain data.
 
 Every file rouser-lava writes (``model.pt`` and checkpoints, the ``rouser_provenance``
-attribute of a ``.net``, the metadata of a ``.nir``, ``report.json``, ``RESULTS.md``)
+attribute of a ``.net``, the metadata of a ``.nir``, the ``report.json`` of
+``rouser-compare`` and ``rouser-experiment``, ``RESULTS.md``)
 records :func:`provenance`: a dict of strings, integers and None only (so it loads
 with ``torch.load(weights_only=True)`` and round-trips through JSON)::
 

@@ -19,6 +19,9 @@ with ``torch.load(weights_only=True)`` and round-trips through JSON)::
     seed        the seed of the run, where one was used
     device      e.g. "cpu", "cuda"
     world_size  processes of the run (2 under ``torchrun --nproc_per_node 2``)
+    model       (exported files: ``.net``, ``.nir``) the provenance of the model file
+                they were exported from, where it records one: its training run's
+                command line, seed, device and world size
 
 Readers take it with :func:`read_provenance`, which tolerates files without one and
 drops fields of the wrong type instead of failing: provenance describes a file, it is
@@ -43,7 +46,7 @@ GIT_TIMEOUT_S = 2.0
 FIELDS: dict[str, Any] = {
     "tool": (str,), "version": (str,), "commit": (str,), "python": (str,),
     "torch": (str,), "lava": (str,), "lava_dl": (str,), "argv": (list,),
-    "seed": (int,), "device": (str,), "world_size": (int,),
+    "seed": (int,), "device": (str,), "world_size": (int,), "model": (dict,),
 }
 
 
@@ -118,19 +121,27 @@ def provenance(seed: int | None = None, device: str | None = None,
 def export_provenance(model_record: dict) -> dict:
     """The provenance of a file exported from a model file: this process's, with the
     seed the model file records (its training run's), where it records one."""
-    source = read_provenance(model_record.get("provenance")) or {}
-    return provenance(seed=source.get("seed"))
+    source = read_provenance(model_record.get("provenance"))
+    record = provenance(seed=(source or {}).get("seed"))
+    if source:
+        record["model"] = source
+    return record
 
 
-def read_provenance(value) -> dict | None:
+def read_provenance(value, nested: bool = True) -> dict | None:
     """The provenance record ``value`` read from a file: None when absent or not a
     mapping; the fields of :data:`FIELDS` whose values have the right type (an
-    ``argv`` of strings only), others dropped. Never raises."""
+    ``argv`` of strings only, a ``model`` read as a record itself, without a ``model``
+    of its own), others dropped. Never raises."""
     if not isinstance(value, dict):
         return None
     kept: dict[str, Any] = {}
     for key, types in FIELDS.items():
         item: Any = value.get(key)
+        if key == "model":
+            if nested and isinstance(item, dict):
+                kept[key] = read_provenance(item, nested=False)
+            continue
         if not isinstance(item, types) or isinstance(item, bool):
             continue
         if key == "argv" and not all(isinstance(a, str) for a in item):

@@ -50,10 +50,12 @@ def test_netx_and_nir_exports_record_the_export(model_file, tmp_path, capsys):
         raw = json.loads(f.attrs["rouser_provenance"])
     assert read_netx(str(net)).metadata.provenance == raw
     from_nir = json.loads(nir.read(graph, type_check=False).metadata["provenance"])
+    trained = torch.load(model_file, weights_only=True)["provenance"]
     for prov, out in ((raw, net), (from_nir, graph)):
         _common(prov)
         assert prov["argv"] == ["rouser-export", str(model_file), str(out)]
         assert prov["seed"] == 0  # the model's training seed
+        assert prov["model"] == trained  # and the training run's own record
 
 
 def test_info_on_a_model_text_and_json(model_file, tmp_path, capsys, caplog):
@@ -107,6 +109,8 @@ def test_info_on_a_netx_file_maps_it_as_rouser_map_does(exported_net, tmp_path, 
     assert f"map on loihi2-oheogulch: fits: loihi2-oheogulch: {reference['cores']} cores" \
         in text
     assert "export: threshold form fold; dataset digits" in text
+    assert "provenance of the model exported: rouser-lava" in text
+    assert doc["provenance"]["model"]["argv"][0] == "rouser-train"
 
 
 def test_info_on_a_netx_file_another_hw_config(exported_net, capsys):
@@ -188,6 +192,9 @@ def test_read_provenance_keeps_only_well_typed_fields():
                             "extra": "x"}) == {"world_size": 2, "device": "cpu"}
     assert read_provenance({"argv": ["rouser-train"], "seed": np.int64(3).item()}) == \
         {"argv": ["rouser-train"], "seed": 3}
+    nested = {"world_size": 1, "model": {"world_size": 2, "model": {"world_size": 3}}}
+    assert read_provenance(nested) == {"world_size": 1, "model": {"world_size": 2}}
+    assert read_provenance({"model": "x"}) == {}
 
 
 def test_benchmark_results_carry_a_provenance_line(tmp_path):

@@ -73,7 +73,11 @@ def _stats(values) -> dict:
 
 
 def _provenance_lines(record: dict | None) -> list[str]:
-    return [f"provenance: {describe(record)}"]
+    """The provenance line, and for an exported file the model's it came from."""
+    lines = [f"provenance: {describe(record)}"]
+    if record and record.get("model"):
+        lines.append(f"provenance of the model exported: {describe(record['model'])}")
+    return lines
 
 
 def _model(path: str) -> FileInfo:

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from rouser_lava.provenance import describe, provenance
+
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "benchmarks"
 
@@ -105,7 +107,8 @@ def write(out: Path, machine: dict[str, str], rows: list[tuple[str, list[dict], 
              f"- CPU: {machine['cpu']} ({machine['cpus']} CPUs); torch threads by default: "
              f"{machine['torch threads']} (each row states the threads it used)",
              f"- GPU: {machine['gpu']}",
-             f"- load average (1, 5, 15 min) before: {load[0]}; after: {load[1]}", "",
+             f"- load average (1, 5, 15 min) before: {load[0]}; after: {load[1]}",
+             f"- provenance: {describe(provenance())}", "",
              "| benchmark | comparison | first | second | ratio | target |",
              "|---|---|---|---|---|---|"]
     for name, records, status, _ in rows:

@@ -9,7 +9,7 @@ import pytest
 
 from rouser_lava.deploy.hw_config import CONFIG_DIR, load_hw_config, resolve_config_path
 
-VERBS = ("compare", "data", "demo", "experiment", "export", "importer", "map", "run",
+VERBS = ("compare", "data", "demo", "experiment", "export", "importer", "info", "map", "run",
          "train")
 
 

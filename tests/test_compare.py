@@ -28,6 +28,8 @@ def test_compare_end_to_end(model_file, tmp_path, capsys):
     assert set(doc["accuracy"]) == {"torch", "emulator", "lava"}
     assert doc["samples"] == {"torch": 360, "emulator": 360, "lava": 5}
     assert doc["lava_mismatches"] == 0 and doc["first_divergence"] is None
+    assert doc["provenance"]["argv"][0] == "rouser-compare"
+    assert doc["provenance"]["world_size"] == 1 and doc["provenance"]["tool"] == "rouser-lava"
     layer = doc["layers"][0]
     assert set(layer) == {"name", "neurons", "trained_spikes", "deployed_spikes", "delta",
                           "relative_delta", "correlation", "silent_deployed_active_trained",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rouser_lava.cli import train_main
+from rouser_lava.cli import export_main, info_main, train_main
 
 pytestmark = pytest.mark.slow  # torchrun: two training processes per run
 
@@ -82,7 +82,7 @@ def assert_same_run(a: dict, b: dict, tol: float) -> None:
                 assert lb[key] == pytest.approx(la[key], rel=1e-5, abs=1e-9), key
 
 
-def test_two_processes_equal_one_and_only_rank_0_writes(tmp_path):
+def test_two_processes_equal_one_and_only_rank_0_writes(tmp_path, capsys):
     run = [*TINY, "--batch-size", "64", "--epochs", "1"]
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
@@ -96,6 +96,22 @@ def test_two_processes_equal_one_and_only_rank_0_writes(tmp_path):
         "m.best.pt", "m.ckpt.pt", "m.metrics.jsonl", "m.pt"]  # nothing else, no temp files
     assert "data-parallel on 2 processes" in rank_log(logs, 0)
     assert messages(rank_log(logs, 1)) == []  # rank 1 logs nothing but errors
+    # provenance tells the runs apart: 1 process, 2 ranks (model and checkpoint)
+    assert one["provenance"]["world_size"] == 1
+    for record in (two, state(tmp_path / "two" / "m.ckpt.pt")):
+        assert record["provenance"]["world_size"] == 2
+        assert record["provenance"]["argv"][1:] == [*run, "--out", str(tmp_path / "two" /
+                                                                      "m.pt")]
+    # rouser-info shows it for the model and for its netx and NIR exports
+    for suffix in (".net", ".nir"):
+        assert export_main([str(tmp_path / "two" / "m.pt"),
+                            str(tmp_path / f"m{suffix}")]) == 0
+    capsys.readouterr()
+    for path in (tmp_path / "two" / "m.pt", tmp_path / "m.net", tmp_path / "m.nir"):
+        assert info_main([str(path)]) == 0
+        shown = [line for line in capsys.readouterr().out.splitlines()
+                 if line.startswith(("provenance: ", "provenance of the model exported: "))]
+        assert "world size 2" in shown[-1] and "device cpu" in shown[-1], shown
 
 
 def test_killed_run_resumes_to_the_uninterrupted_state(tmp_path):

@@ -125,6 +125,7 @@ def test_compare_and_grid_reports(tmp_path, capsys):
         assert (report / name).stat().st_size > 0, name
     result = json.loads((report / "report.json").read_text())
     assert set(result["modes"]) == {"learned", "fixed"} and len(result["runs"]) == 4
+    assert result["provenance"]["argv"][:2] == ["rouser-experiment", "compare"]
     learned = result["modes"]["learned"]
     for key in ("final_acc_mean", "final_acc_std", "epochs_to_target", "curves",
                 "emulator_acc_mean", "emulator_layer_spikes_mean"):

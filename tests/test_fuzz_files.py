@@ -97,7 +97,7 @@ def test_fuzz_nir_graph(dense_net, capsys, data):
     names = sorted(graph.nodes) + ["metadata"]
     name = data.draw(st.sampled_from(names), "node")
     if name == "metadata":
-        key = data.draw(st.sampled_from(["dt", "convention", "source"]), "key")
+        key = data.draw(st.sampled_from(["dt", "convention", "source", "provenance"]), "key")
         graph.metadata[key] = data.draw(ODD, "value")
     else:
         node = graph.nodes[name]
@@ -123,7 +123,7 @@ def _netx_items(path) -> list[str]:
     with h5py.File(path, "r") as f:
         names = []
         f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
-    return sorted(names) + ["@rouser_dataset", "@rouser_threshold_form"]
+    return sorted(names) + ["@rouser_dataset", "@rouser_threshold_form", "@rouser_provenance"]
 
 
 @FUZZ

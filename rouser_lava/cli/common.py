@@ -18,6 +18,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..errors import UserError, name_parameters_as
+from ..provenance import record_command
 
 if TYPE_CHECKING:
     from ..training.settings import TrainSettings
@@ -51,6 +52,7 @@ def entry(prog: str):
             handler = logging.StreamHandler()
             handler.setFormatter(_Levels("%(message)s"))
             logging.basicConfig(level=logging.INFO, handlers=[handler])
+            record_command([prog, *argv] if argv is not None else sys.argv)
             try:
                 with name_parameters_as(flag):
                     return main(argv) or 0

@@ -1,4 +1,5 @@
-"""Report files of ``rouser-compare``: report.json, report.md and PNG plots."""
+"""Report files of ``rouser-compare``: report.json (with ``provenance``, where it came
+from: :mod:`rouser_lava.provenance`), report.md and PNG plots."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_write
+from ..provenance import provenance
 from .compare import Comparison, format_table
 
 PLOTS = ("accuracy.png", "layer_spikes.png", "neuron_scatter.png", "raster.png")
@@ -115,7 +117,7 @@ def markdown(c: Comparison) -> str:
 def write_report(c: Comparison, out: Path) -> list[Path]:
     """Write report.json, report.md and the plots into ``out`` (created if missing)."""
     out.mkdir(parents=True, exist_ok=True)
-    doc = json.dumps(c.to_json(), indent=1)
+    doc = json.dumps({**c.to_json(), "provenance": provenance()}, indent=1)
     atomic_write(out / "report.json", lambda tmp: Path(tmp).write_text(doc))
     text = markdown(c)
     atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(text))

@@ -20,6 +20,7 @@ from ..fileio import check_output_file, refuse_overwrites, write_bytes
 from ..model.modelfile import load_model
 from ..netx.network import QuantizedNetwork
 from ..netx.write import netx_bytes
+from ..provenance import export_provenance
 from .design_rules import check_design_rules
 from .hw_config import load_hw_config, resolve_config_path
 from .quantize import quantize_network
@@ -76,7 +77,7 @@ def export_model(model_path: str, net_path: str, threshold_form: str | None = No
                         f"(an imported NIR graph); re-import it with {param('dataset')} or "
                         f"{param('time_steps')}")
     steps = encoding.get("time_steps") or dataset_for(dataset["name"], encoding).time_steps
-    data = netx_bytes(qnet, steps, dataset)
+    data = netx_bytes(qnet, steps, dataset, export_provenance(record))
     warnings = check_design_rules(io.BytesIO(data), hw, chip_rules_warn=True,
                                   name=f"{net_path} (not written)")
     write_bytes(net_path, data)

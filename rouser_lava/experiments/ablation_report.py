@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..fileio import atomic_write  # noqa: E402
+from ..provenance import provenance  # noqa: E402
 from .report import _name, _save  # noqa: E402
 
 COLORS = {"0": "tab:blue", "0.001": "tab:orange", "0.01": "tab:red"}
@@ -125,7 +126,7 @@ def write_ablation(result: dict, out: Path) -> list[Path]:
     """Write ``report.json``, ``report.md`` and the plots into ``out``; returns the
     paths written."""
     out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, indent=1)
+    text = json.dumps({**result, "provenance": provenance()}, indent=1)
     atomic_write(out / "report.json", lambda tmp: Path(tmp).write_text(text))
     md = ablation_md(result)
     atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(md))

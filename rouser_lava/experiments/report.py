@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ..fileio import atomic_write  # noqa: E402
+from ..provenance import provenance  # noqa: E402
 
 COLORS = {"learned": "tab:red", "fixed": "tab:blue"}
 STYLES = {"learned": "o-", "fixed": "s--"}  # distinct, so equal curves stay visible
@@ -243,7 +244,7 @@ WRITERS = {"compare": (_compare_md, _compare_plots), "grid": (_grid_md, _grid_pl
 def write_experiment_report(result: dict, out: Path) -> list[Path]:
     """Write every report file into ``out`` (created if missing); returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, indent=1)
+    text = json.dumps({**result, "provenance": provenance()}, indent=1)
     atomic_write(out / "report.json", lambda tmp: Path(tmp).write_text(text))
     markdown, plot = WRITERS[result["kind"]]
     md = markdown(result)

@@ -19,7 +19,8 @@ Values (what a reader needs to rebuild the integer network):
   leak's drive per step, ``v_leak dt / tau_mem``, is ``b``); with ``vDecay`` 0 it is the
   ``Affine`` bias where the current does not persist (``iDecay`` 4096), else refused;
 - graph metadata ``{"source": "rouser-lava", "convention": "lava", "dt": dt}``: NIR
-  stores no time step, and ``rouser-import`` reads these back.
+  stores no time step, and ``rouser-import`` reads these back; and ``provenance``, a
+  JSON string (:mod:`rouser_lava.provenance`: where the file came from).
 
 NIR is declarative: it does not carry Loihi's one-step synaptic delay per layer or its
 truncation toward zero each step; ``rouser-import`` of this file rebuilds the same
@@ -32,6 +33,7 @@ a Conv2d with a non-square kernel and unequal padding (``(4, 6, 5)`` for
 from __future__ import annotations
 
 import io
+import json
 import os
 
 import nir
@@ -43,6 +45,8 @@ from ..loihi import STATE_SCALE
 from ..model.blocks import RouserNet, layer_shapes
 from ..model.modelfile import load_model
 from ..model.synapse import quantize_bias
+from ..provenance import export_provenance
+from ..provenance import provenance as current_provenance
 
 DT = 1e-4  # the NIR paper's Lava convention
 
@@ -87,8 +91,10 @@ def _neuron(name: str, block, shape: tuple[int, ...], dt: float
                        w_in=tau_syn / dt * full), synapse_bias
 
 
-def nir_graph(net: RouserNet, dt: float = DT) -> nir.NIRGraph:
-    """``net`` as a NIR graph (see the module docstring); ``net`` is not changed."""
+def nir_graph(net: RouserNet, dt: float = DT, provenance: dict | None = None
+              ) -> nir.NIRGraph:
+    """``net`` as a NIR graph (see the module docstring); ``net`` is not changed.
+    ``provenance`` defaults to this process's (:func:`rouser_lava.provenance.provenance`)."""
     cfg = net.neuron_config
     if (cfg.neuron, cfg.readout) != ("cuba", "spikes"):
         raise UserError(f"NIR export supports cuba models with the spiking readout (this "
@@ -127,14 +133,18 @@ def nir_graph(net: RouserNet, dt: float = DT) -> nir.NIRGraph:
     nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
     edges.append((prev, "output"))
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False,  # see below
-                        metadata={"source": "rouser-lava", "convention": "lava", "dt": dt})
+                        metadata={"source": "rouser-lava", "convention": "lava", "dt": dt,
+                                  "provenance": json.dumps(provenance if provenance is not None
+                                                           else current_provenance())})
 
 
-def export_nir(net: RouserNet, path: str | os.PathLike, dt: float = DT) -> None:
-    """Write ``net`` as a NIR graph at ``path`` (atomically; serialised in memory)."""
+def export_nir(net: RouserNet, path: str | os.PathLike, dt: float = DT,
+               provenance: dict | None = None) -> None:
+    """Write ``net`` as a NIR graph at ``path`` (atomically; serialised in memory);
+    ``provenance`` as :func:`nir_graph`."""
     check_output_file(path)
     buffer = io.BytesIO()
-    nir.write(buffer, nir_graph(net, dt))
+    nir.write(buffer, nir_graph(net, dt, provenance))
     write_bytes(path, buffer.getvalue())
 
 
@@ -142,9 +152,9 @@ def export_nir_model(model_path: str, nir_path: str) -> None:
     """``rouser-export model.pt FILE.nir``."""
     check_output_file(nir_path)
     refuse_overwrites([("the NIR file", nir_path)], [("the model", model_path)])
-    net, _ = load_model(model_path)
+    net, record = load_model(model_path)
     try:
-        export_nir(net, nir_path)
+        export_nir(net, nir_path, provenance=export_provenance(record))
     except UserError as err:
         raise UserError(f"{model_path}: {err}") from None
     print(f"wrote {nir_path} (NIR, Lava convention, dt {DT:g} s)")

@@ -276,7 +276,7 @@ def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None
     network; see the module docstring. ``None`` options come from the graph's metadata
     or the convention's defaults. Raises UserError naming the node and the field."""
     path = str(source) if not isinstance(source, nir.NIRGraph) else "graph"
-    graph = source if isinstance(source, nir.NIRGraph) else _read(path)
+    graph = source if isinstance(source, nir.NIRGraph) else read_nir(path)
     try:
         name, conv, dt = _setting(graph, check_graph(graph), convention, dt)
         reset = reset or conv.reset
@@ -385,7 +385,9 @@ def _layers(nodes: dict, names: list[str], loops: dict[str, str], shape: tuple[i
     return layers
 
 
-def _read(path: str) -> nir.NIRGraph:
+def read_nir(path: str) -> nir.NIRGraph:
+    """The NIR graph at ``path``, read without nir's type check; UserError (one line)
+    when it is missing, unreadable or a single node."""
     if not os.path.isfile(path):
         raise UserError(f"{path}: no such file")
     try:

@@ -16,6 +16,8 @@ Layout (a dict of tensors and Python primitives only)::
     history     list of per-epoch metric dicts
     train       (rouser-train's files; absent in earlier ones) every setting of the run,
                 rouser_lava.training.settings.TrainSettings.to_dict()
+    provenance  where the file came from (rouser_lava.provenance; absent in earlier
+                files, and never checked: readers use read_provenance)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 
 from ..errors import UserError, param
 from ..fileio import write_bytes
+from ..provenance import provenance as current_provenance
 from ..resources import require_memory
 from .blocks import RouserNet
 from .neuron import NeuronConfig
@@ -40,9 +43,11 @@ REQUIRED_KEYS = ("format", "version", "input_shape", "arch", "neuron", "state_di
 
 
 def save_model(path: str | os.PathLike, net: RouserNet, dataset: dict,
-               history: list[dict] | None = None, train: dict | None = None) -> None:
+               history: list[dict] | None = None, train: dict | None = None,
+               provenance: dict | None = None) -> None:
     """Write ``net`` (with its dataset description, history and, if given, the settings
-    of the run that trained it) atomically to ``path``."""
+    of the run that trained it) atomically to ``path``. ``provenance`` (default: this
+    process's, :func:`rouser_lava.provenance.provenance`) says where it came from."""
     record = {
         "format": FORMAT,
         "version": VERSION,
@@ -53,6 +58,7 @@ def save_model(path: str | os.PathLike, net: RouserNet, dataset: dict,
         "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
         "dataset": dataset,
         "history": list(history or []),
+        "provenance": provenance if provenance is not None else current_provenance(),
     }
     if train is not None:
         record["train"] = train

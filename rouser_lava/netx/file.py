@@ -16,6 +16,7 @@ from typing import NamedTuple
 from ..data.record import check_dataset_record
 from ..data.registry import LOADERS
 from ..errors import UserError
+from ..provenance import read_provenance
 from .check import (
     NetxLayer,
     NetxSummary,
@@ -47,12 +48,14 @@ LAVA = Reader("Lava", 320, "run it on the emulator (the default backend)")
 @dataclass(frozen=True)
 class NetxMetadata:
     """What ``rouser-export`` wrote beside the network (netx ignores it): the dataset
-    (``{}`` in files from elsewhere), the threshold form (None) and the sample length
-    ``/simulation/tSample`` (None when absent)."""
+    (``{}`` in files from elsewhere), the threshold form (None), the sample length
+    ``/simulation/tSample`` (None when absent) and the provenance
+    (:func:`rouser_lava.provenance.read_provenance`; None when absent or unreadable)."""
 
     dataset: dict = field(default_factory=dict)
     threshold_form: str | None = None
     time_steps: int | None = None
+    provenance: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,16 @@ def _metadata(f, path) -> NetxMetadata:
         raise UserError(f"{path}: attribute rouser_threshold_form {shown!r}: expected "
                         f"{' or '.join(THRESHOLD_FORMS)}")
     steps = int(f["simulation/tSample"][()]) if "simulation/tSample" in f else None
-    return NetxMetadata(dataset, form, steps)
+    return NetxMetadata(dataset, form, steps, _provenance(f.attrs.get("rouser_provenance")))
+
+
+def _provenance(text) -> dict | None:
+    """The ``rouser_provenance`` attribute read: None when absent, not JSON or not a
+    mapping (it describes the file; the file is usable without it)."""
+    try:
+        return read_provenance(json.loads(text)) if isinstance(text, (str, bytes)) else None
+    except ValueError:
+        return None
 
 
 def as_netx(netx: NetxFile | str, reader: Reader,

@@ -27,8 +27,9 @@ membrane readout is written as it is quantized (``vDecay`` 0, ``vThMant`` ``2**1
 
 ``bias`` is written only for layers that have one (netx reads it as ``bias_mant``
 with ``bias_exp`` 6, lava-dl ``netx/hdf5.py``). Root attributes
-``rouser_threshold_form`` and ``rouser_dataset`` (JSON) describe how the file was
-made; netx ignores them. The file is built in memory (:func:`netx_bytes`) and written
+``rouser_threshold_form``, ``rouser_dataset`` (JSON) and ``rouser_provenance`` (JSON,
+:mod:`rouser_lava.provenance`) describe how the file was made; netx ignores them.
+The file is built in memory (:func:`netx_bytes`) and written
 atomically (:func:`write_netx`).
 """
 
@@ -42,6 +43,7 @@ import h5py
 import numpy as np
 
 from ..fileio import write_bytes
+from ..provenance import provenance as current_provenance
 from .network import QuantizedNetwork
 
 
@@ -79,7 +81,8 @@ def _write_layer(group: h5py.Group, layer, time_steps: int) -> None:
     neuron.create_dataset("gradedSpike", data=False)
 
 
-def netx_bytes(qnet: QuantizedNetwork, time_steps: int, dataset: dict | None = None) -> bytes:
+def netx_bytes(qnet: QuantizedNetwork, time_steps: int, dataset: dict | None = None,
+               provenance: dict | None = None) -> bytes:
     """``qnet`` as the bytes of a netx HDF5 file (built in memory: HDF5 crashes on a
     full disk, Python raises).
 
@@ -91,11 +94,16 @@ def netx_bytes(qnet: QuantizedNetwork, time_steps: int, dataset: dict | None = N
         Steps per sample, stored as ``/simulation/tSample``.
     dataset : dict, optional
         Dataset name and encoding, stored as a root attribute.
+    provenance : dict, optional
+        Where the file came from (default: this process's,
+        :func:`rouser_lava.provenance.provenance`), stored as a root attribute.
     """
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         f.attrs["rouser_threshold_form"] = qnet.threshold_form
         f.attrs["rouser_dataset"] = json.dumps(dataset or {})
+        f.attrs["rouser_provenance"] = json.dumps(
+            provenance if provenance is not None else current_provenance())
         sim = f.create_group("simulation")
         sim.create_dataset("Ts", data=1)
         sim.create_dataset("tSample", data=int(time_steps))
@@ -109,7 +117,7 @@ def netx_bytes(qnet: QuantizedNetwork, time_steps: int, dataset: dict | None = N
 
 
 def write_netx(qnet: QuantizedNetwork, path: str | os.PathLike, time_steps: int,
-               dataset: dict | None = None) -> None:
+               dataset: dict | None = None, provenance: dict | None = None) -> None:
     """Write ``qnet`` as netx HDF5 at ``path`` (atomically; its folder must exist);
     arguments as :func:`netx_bytes`."""
-    write_bytes(path, netx_bytes(qnet, time_steps, dataset))
+    write_bytes(path, netx_bytes(qnet, time_steps, dataset, provenance))

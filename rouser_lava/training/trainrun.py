@@ -11,7 +11,10 @@ atomically, so a run killed at any moment leaves the last complete epoch's files
 :func:`resume_run` (``--resume``) continues from ``NAME.ckpt.pt`` and gives the same
 result as an uninterrupted run with the same seed. The model files record the run's
 settings (:meth:`TrainSettings.to_dict`) under ``train``, and the training loop's
-(:func:`config_dict`) under ``dataset.train`` as files of earlier versions do.
+(:func:`config_dict`) under ``dataset.train`` as files of earlier versions do; they
+and the checkpoint record under ``provenance`` where they came from
+(:mod:`rouser_lava.provenance`: versions, command line, seed, device and the number of
+processes; a resumed run records its own).
 
 Under ``torchrun`` (see :mod:`rouser_lava.training.distributed`) every rank trains its
 part of each batch and rank 0 alone writes the files; a resumed run may use a
@@ -43,6 +46,7 @@ from ..fileio import (
 from ..model.archspec import parse_arch
 from ..model.blocks import RouserNet, layer_shapes
 from ..model.modelfile import load_model, load_record, save_model, save_record
+from ..provenance import provenance
 from ..resources import require_memory
 from .checkpoint import check_checkpoint
 from .distributed import Ranks, agree
@@ -331,17 +335,19 @@ def _train(files: dict[str, Path], settings: TrainSettings, ckpt: dict | None,
     dataset = {"name": data.name, "encoding": data.encoding, "train": config_dict(cfg),
                "validation": data.validation}
     saved = settings.to_dict()
+    origin = provenance(settings.seed, ranks.device.type, ranks.world)
 
     def save(s: TrainState) -> None:
-        save_model(files["model"], net, dataset, s.history, train=saved)
+        save_model(files["model"], net, dataset, s.history, train=saved, provenance=origin)
         if best_epoch(s.history) == len(s.history) - 1:
-            save_model(files["best"], net, dataset, s.history, train=saved)
+            save_model(files["best"], net, dataset, s.history, train=saved,
+                       provenance=origin)
         _write_metrics(files["metrics"], s.history)
         record = {"format": CHECKPOINT, "version": 1, "settings": saved, "epoch": s.epoch,
                   "state_dict": {k: v.detach().cpu().clone()
                                  for k, v in net.state_dict().items()},
                   "optimizer": s.optimizer, "generator": s.generator, "w0": s.w0,
-                  "history": s.history}
+                  "history": s.history, "provenance": origin}
         save_record(files["checkpoint"], record)
 
     def on_epoch(s: TrainState) -> None:  # rank 0 writes; its error stops every rank

@@ -42,6 +42,13 @@ class _Levels(logging.Formatter):
             else text
 
 
+def _line(text: str) -> None:
+    """``text`` and its newline in one write: the ranks of a data-parallel run share
+    stderr, and ``print`` writes the two apart, so their lines could run together."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
 def entry(prog: str):
     """Wrap a main function: configure logging (warnings prefixed with their level),
     name parameters as flags in messages (:func:`flag`), turn UserError into a one-line
@@ -57,10 +64,10 @@ def entry(prog: str):
                 with name_parameters_as(flag):
                     return main(argv) or 0
             except UserError as err:
-                print(f"{prog}: error: {err}", file=sys.stderr)
+                _line(f"{prog}: error: {err}")
                 return 1
             except KeyboardInterrupt:
-                print(f"{prog}: interrupted", file=sys.stderr)
+                _line(f"{prog}: interrupted")
                 return 130
             finally:
                 # A console script's interpreter now shuts down (torch and Lava take up

@@ -5,6 +5,9 @@ argparse parsers at every build, so it cannot differ from ``--help``.
 one page per command, ``reference/cli/<prog>.md``, holding its ``--help`` and that of
 each sub-command, as argparse formats them at 100 columns.
 
+``on_page_content`` drops the Sphinx roles the docstrings use (``:func:`x```, which
+mkdocstrings renders as ``:func:`` before the code), leaving the code.
+
 It also bridges mkdocstrings 1.0.6 and pymdown-extensions 12, which made ``md`` the first
 argument of ``pymdownx.highlight.Highlight``: mkdocstrings' ``Highlighter(md)`` calls
 ``Highlight.__init__`` without it (``mkdocstrings/_internal/handlers/rendering.py``), so
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH = "100"  # argparse wraps help to $COLUMNS - 2
+SPHINX_ROLE = re.compile(r":(?:mod|func|class|meth|attr|data|obj|exc):(?=<code>)")
 
 
 def _highlight_md() -> None:
@@ -99,3 +104,7 @@ def on_files(files: Files, config) -> Files:
         files.append(File.generated(config, f"reference/cli/{prog}.md",
                                     content=_page(prog, commands)))
     return files
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    return SPHINX_ROLE.sub("", html)

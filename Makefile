@@ -1,4 +1,5 @@
-# Set-up and entry points. `make demo` and `make test` create .venv (Python 3.10) when missing.
+# Set-up and entry points. `make demo`, `make test` and `make docs` create .venv (Python 3.10)
+# when missing.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ PYTHON310 ?= $(shell for p in $$(command -v python3.10 2>/dev/null) \
 	/usr/local/bin/python3.10; do [ -x "$$p" ] && "$$p" -c 'import sys; assert sys.version_info[:2]==(3,10)' \
 	2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: venv demo test test-fast lint bench clean
+.PHONY: venv demo test test-fast lint docs bench clean
 
 venv: $(STAMP)
 
@@ -22,14 +23,14 @@ $(STAMP): pyproject.toml
 	  echo "Creating $(VENV) with $(PYTHON310)"; \
 	  "$(PYTHON310)" -m venv $(VENV); fi
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,docs]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m rouser_lava.cli.demo --out export/demo
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check rouser_lava tests benchmarks examples
+	$(VENV)/bin/ruff check rouser_lava tests benchmarks examples docs
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q tests
@@ -41,15 +42,21 @@ test: $(STAMP)
 # ROUSER_FUZZ_EXAMPLES=N runs the Hypothesis fuzz tests (tests/test_fuzz_*.py) on N
 # random examples each instead of 20 fixed ones (about 20 s in all).
 test-fast: $(STAMP)
-	$(VENV)/bin/ruff check rouser_lava tests benchmarks examples
+	$(VENV)/bin/ruff check rouser_lava tests benchmarks examples docs
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -m "not lava and not slow" tests
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check rouser_lava tests benchmarks examples
+	$(VENV)/bin/ruff check rouser_lava tests benchmarks examples docs
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+
+# The documentation site (mkdocs.yml, docs/) into site/; --strict: any warning fails.
+# `make test` builds it too (tests/test_docs_commands.py, marked slow), and checks that
+# every command the README and docs/ show names programs, flags and targets that exist.
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict -d site
 
 # Every benchmark in benchmarks/ with short settings (a few minutes on 2 cores); writes
 # benchmarks/RESULTS.md (figures, ratios, date, commit, CPU, threads, load).
@@ -57,4 +64,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) export/demo
+	rm -rf $(VENV) export/demo site

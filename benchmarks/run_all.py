@@ -6,8 +6,9 @@ its report, collects its ``RESULT`` lines (:mod:`_result`) and writes
 run, their ratio and the target where the project set one, with the date, the commit,
 the CPU model, the CPU count, the thread counts, the load average before and after,
 and the GPU (or that there is none). A script that fails is listed as failed, with
-its last line; the others still run. The README's performance figures come from this
-file, so a change that slows something shows up the next time anyone runs it.
+its last line; the others still run. The documentation's performance figures come from
+this file (docs/benchmarks.md includes it), so a change that slows something shows up
+the next time anyone runs it.
 
     python benchmarks/run_all.py [--out benchmarks/RESULTS.md] [--only NAME ...]
 """

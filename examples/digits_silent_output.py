@@ -1,13 +1,14 @@
 """Why the digits net goes silent at the paper's Fig. 6 setting (Th_init 0.25, tau 3, s 3).
 
-Trains the digits preset's 64-128-10 net with fixed thresholds (lr_Th = 0) and the
-ablation's data (20 % of the training set split off for validation; the test set is not
-used), and prints, per optimiser step of the first epoch, the output layer's spikes per
-sample, the loss and its gradient at the output weights; then per epoch the validation
-accuracy, the output spikes, and a linear probe (logistic regression on the hidden spike
-counts, fit on the training part, scored on validation) that says how much class
-information the hidden layer carries. ``--reset-adam`` starts Adam afresh after step 20,
-to see how much of the stall is Adam's memory of the first steps' gradients.
+Trains the digits preset's 64-128-10 net with fixed thresholds (lr_Th = 0) and prints,
+per optimiser step of the first epoch, the output layer's spikes per sample, the loss
+and its gradient at the output weights; then per epoch the validation accuracy, the
+output spikes, and a linear probe (logistic regression on the hidden spike counts, fit
+on the training part, scored on validation) that says how much class information the
+hidden layer carries. Validation is the dataset's own split (10 % of each training
+class, as every command carves it); the test set is not used. ``--reset-adam`` starts
+Adam afresh after step 20, to see how much of the stall is Adam's memory of the first
+steps' gradients.
 
     python examples/digits_silent_output.py [--threshold 0.25] [--reset-adam]
 
@@ -20,7 +21,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from rouser_lava.data.registry import load_dataset
-from rouser_lava.experiments.ablation import with_validation
+from rouser_lava.experiments.ablation import validation_source
 from rouser_lava.model.blocks import RouserNet
 from rouser_lava.model.neuron import NeuronConfig
 from rouser_lava.training.loop import TrainConfig, _loss_fn, dense_arch, make_optimizer
@@ -46,8 +47,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--reset-adam", action="store_true")
     args = p.parse_args()
-    data, source = with_validation(load_dataset("digits"), 0.2)
-    print(f"validation: {source}")
+    data = load_dataset("digits")
+    print(f"validation: {validation_source(data)}")
     torch.manual_seed(0)
     neuron = NeuronConfig(threshold=args.threshold, surrogate_tau=3.0, surrogate_scale=3.0,
                           learn_threshold=False)

@@ -2,15 +2,12 @@
 restricted and shown the same way in both."""
 
 import argparse
-import importlib
 from collections import defaultdict
 
 import pytest
 
+from rouser_lava.cli.commands import PROGRAMS, parser
 from rouser_lava.deploy.hw_config import CONFIG_DIR, load_hw_config, resolve_config_path
-
-VERBS = ("compare", "data", "demo", "experiment", "export", "importer", "info", "map", "run",
-         "train")
 
 
 def _options(parser: argparse.ArgumentParser, where: str, into: dict) -> None:
@@ -25,8 +22,8 @@ def _options(parser: argparse.ArgumentParser, where: str, into: dict) -> None:
 
 def _every_option() -> dict:
     found: dict = defaultdict(list)
-    for verb in VERBS:
-        _options(importlib.import_module(f"rouser_lava.cli.{verb}").parser(), verb, found)
+    for prog, verb in PROGRAMS.items():
+        _options(parser(prog), verb, found)
     return found
 
 

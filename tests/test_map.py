@@ -356,7 +356,7 @@ def test_map_against_published_compiler_tables(tmp_path, name):
     got = {la.index: la.cores for la in rmap.layers}
     assert got == {i: cores for i, (cores, _, _) in table.items()}
     # SynMem units on a core within 30 % of the compiler's (the weights, not read, move
-    # them: PilotNet SNN and SDNN differ on equal geometry); README lists each
+    # them: PilotNet SNN and SDNN differ on equal geometry); docs/design/core-model.md lists each
     for la in rmap.layers:
         units = table[la.index][2]
         assert abs(la.syn_units - units) <= 0.3 * units, (la.name, la.syn_units, units)

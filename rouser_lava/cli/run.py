@@ -42,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
                    help="torch for model.pt; for .net files: emulator (default, the "
                         "bit-exact batched emulator, fast), lava (Lava's CPU simulator, "
                         "Loihi2SimCfg fixed_pt) or loihi2 (a Loihi 2 board through "
-                        "lava-loihi, INRC members only; UNVERIFIED: see the README). "
+                        "lava-loihi, INRC members only; UNVERIFIED: see docs/guides/board.md). "
                         "loihi2 checks the design rules and the resource map first, runs "
                         "the samples in the stream layout (--stream reset-interval), "
                         "streamed in chunks, and returns the output layer's spikes (and a "

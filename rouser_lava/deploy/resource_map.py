@@ -25,7 +25,7 @@ with its source in ``hw_configs/``)::
 
 A conv layer's input reaches each core as one or two conv axons (the compiler's
 ``AxonIn``), so only a dense layer's fan-in counts against ``axons_per_core``.
-``binding`` names what set the layer's cores. Against the tables (README, "rouser-map"):
+``binding`` names what set the layer's cores. Against the tables (docs/design/core-model.md):
 totals exact on all five networks, and cores exact on every layer listed; per-core
 SynMem units within about 30 % (the compiler's figures depend on the weights too:
 PilotNet SNN and SDNN differ on equal geometry). Other layer types are refused.

@@ -30,7 +30,7 @@ Presets with an ``arch`` (``--arch`` grammar, :mod:`rouser_lava.model.archspec`)
   strided conv and pooling layers, ``p4-c16k5s2p2-p2-c32k3p1-p2-f-d128-d11``; every
   layer fits the Loihi 2 design rules (a pool or conv layer takes its input as conv
   axons, so the 32,768 inputs never meet the 16,000-axon fan-in rule the dense
-  ``dvs128`` preset breaks). Cores: ``rouser-map`` (README).
+  ``dvs128`` preset breaks). Cores: ``rouser-map`` (docs/guides/architectures.md).
 - ``shd-rec``: 700-r128-20: one recurrent layer of 128 CUBA neurons (netx ``dense_rec``),
   100 bins of 10 ms.
 - ``nmnist-conv``: 34x34x2 through ``c16k5s2p2-p2-c32k3p1-p2-f-d128-d10``, 300 bins of

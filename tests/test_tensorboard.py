@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -72,6 +73,9 @@ def assert_same_as_metrics(acc: EventAccumulator, rows: list[dict]) -> None:
             assert h.num == (12 if name == "layer0" else 10)  # one threshold per neuron
             assert (h.min, h.max) == (pytest.approx(la["th_min"]), pytest.approx(la["th_max"]))
             assert h.sum / h.num == pytest.approx(la["th_mean"], rel=1e-6)
+            # one bin per 1/64 grid step (TensorBoard keeps right edges only)
+            assert sum(h.bucket) == h.num
+            assert np.diff(h.bucket_limit) == pytest.approx(1 / 64)
 
 
 def test_events_hold_the_metrics_and_histograms_of_every_epoch(tmp_path, capsys, caplog):

@@ -22,7 +22,8 @@ tag                            metrics.jsonl
 =============================  ====================================================
 
 and a histogram ``thresholds/LAYER`` of every spiking layer's thresholds as the
-hardware holds them (the values behind ``th_mean``, ``th_std``). A text ``provenance``
+hardware holds them (the values behind ``th_mean``, ``th_std``), one bin per 1/64 grid
+step (:func:`grid_bins`). A text ``provenance``
 (:func:`rouser_lava.provenance.provenance`) and ``settings`` (the run's settings as
 JSON) are added once, at the step before the first epoch this process trains.
 
@@ -40,9 +41,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..errors import UserError, param
 from ..model.blocks import RouserNet
 from ..model.single_spike import MembraneReadout
+from .metrics import GRID
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -56,6 +60,16 @@ RUN_TAGS = {"train_acc": "accuracy/train", "val_acc": "accuracy/validation",
 LAYER_KEYS = ("dead_pct", "spike_rate", "spikes_per_sample", "th_mean", "th_std", "th_min",
               "th_max", "th_moved_pct", "weight_change")
 READOUT_KEYS = ("weight_change",)  # a membrane readout's
+HISTOGRAM_BINS = 256  # at most: wider spreads merge neighbouring grid steps
+
+
+def grid_bins(th: np.ndarray) -> np.ndarray:
+    """float64 bin edges for thresholds ``th``: one bin per step of Loihi's 1/64
+    threshold grid (:data:`rouser_lava.training.metrics.GRID`) from the lowest to the
+    highest, each value in its bin's middle. (TensorBoard's default bins are 10 % wide:
+    thresholds that learned to spread over a few grid steps would share one bin.)"""
+    lo, hi = np.round(th.min() / GRID), np.round(th.max() / GRID)
+    return (np.arange(lo, hi + 2) - 0.5) * GRID
 
 
 def _markdown_table(record: dict) -> str:
@@ -133,7 +147,8 @@ class Board:
                 add(f"{key}/{layer['name']}", layer[key], step)
             if not readout:
                 th = block.neuron.quantized_threshold().detach().cpu().double().numpy()
-                self.writer.add_histogram(f"thresholds/{layer['name']}", th, step)
+                self.writer.add_histogram(f"thresholds/{layer['name']}", th, step,
+                                          bins=grid_bins(th), max_bins=HISTOGRAM_BINS)
         self.writer.flush()
 
     def close(self) -> None:

@@ -2,8 +2,8 @@
 TensorBoard scalars, a threshold histogram per layer and the run's provenance, read
 back with TensorBoard's own reader; a resumed run continues the same curves, a new
 run in the folder hides the old one; rank 1 of a data-parallel run writes nothing; a
-file in the folder's place is refused in one line; tensorboard is imported only when
-the option is given."""
+file in the folder's place is refused in one line; ``rouser-experiment`` gives each
+run its folder; tensorboard is imported only when the option is given."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from rouser_lava.cli import train_main
+from rouser_lava.cli import experiment_main, train_main
 from rouser_lava.training.tboard import LAYER_KEYS, RUN_TAGS
 
 from .conftest import error_line
@@ -139,6 +139,21 @@ def test_only_rank_0_writes_events(tmp_path):
     assert "| world_size | 2 |" in text
     assert f"wrote {board}" in rank_log(logs, 0)
     assert messages(rank_log(logs, 1)) == []
+
+
+def test_experiment_runs_each_get_a_folder(tmp_path, capsys):
+    board, report = tmp_path / "tb", tmp_path / "report"
+    assert experiment_main(["compare", *TINY[:-1], "--epochs", "1", "--seeds", "1",
+                            "--report", str(report), "--tensorboard", str(board)]) == 0
+    runs = sorted(p.name for p in board.iterdir())
+    assert runs == ["fixed-th1.25-seed0", "learned-th1.25-seed0"]
+    for name in runs:
+        acc = events(board / name)
+        rows = metrics(report / "runs" / name / "model.metrics.jsonl")
+        for key, tag in RUN_TAGS.items():
+            assert scalars(acc, tag) == {1: pytest.approx(rows[0][key], rel=1e-6)}, tag
+        assert ("lr/thresholds" in acc.Tags()["scalars"]) == name.startswith("learned")
+        assert {"thresholds/layer0", "thresholds/layer1"} <= set(acc.Tags()["histograms"])
 
 
 def test_tensorboard_is_imported_only_for_the_option():

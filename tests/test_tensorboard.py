@@ -1,6 +1,7 @@
 """``rouser-train --tensorboard DIR``: every epoch's values of ``NAME.metrics.jsonl`` as
 TensorBoard scalars, a threshold histogram per layer and the run's provenance, read
-back with TensorBoard's own reader; a resumed run continues the same curves, a new
+back with TensorBoard's own reader; a run stopped by Ctrl-C keeps its epochs and,
+resumed, continues the same curves; a new
 run in the folder hides the old one; rank 1 of a data-parallel run writes nothing; a
 file in the folder's place is refused in one line; ``rouser-experiment`` gives each
 run its folder; tensorboard is imported only when the option is given."""
@@ -17,6 +18,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rouser_lava.cli import experiment_main, train_main
+from rouser_lava.training import trainrun
 from rouser_lava.training.tboard import LAYER_KEYS, RUN_TAGS
 
 from .conftest import error_line
@@ -96,12 +98,21 @@ def test_events_hold_the_metrics_and_histograms_of_every_epoch(tmp_path, capsys,
     assert '"epochs": 2' in settings
 
 
-def test_resume_continues_the_curves_and_a_new_run_hides_the_old(tmp_path):
+def test_resume_continues_the_curves_and_a_new_run_hides_the_old(tmp_path, monkeypatch,
+                                                                capsys):
     board, out = tmp_path / "tb", str(tmp_path / "m.pt")
-    assert train_main([*TINY, "--epochs", "1", "--out", out, "--tensorboard",
-                       str(board)]) == 0
-    assert train_main(["--resume", "--epochs", "2", "--out", out, "--tensorboard",
-                       str(board)]) == 0
+    save = trainrun.save_record
+
+    def save_then_interrupt(path, record):  # Ctrl-C right after epoch 1's checkpoint
+        save(path, record)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainrun, "save_record", save_then_interrupt)
+    assert train_main([*TINY, "--epochs", "2", "--out", out, "--tensorboard",
+                       str(board)]) == 130
+    assert sorted(scalars(events(board), "accuracy/test")) == [1]  # epoch 1 kept
+    monkeypatch.setattr(trainrun, "save_record", save)
+    assert train_main(["--resume", "--out", out, "--tensorboard", str(board)]) == 0
     assert len(list(board.glob("events.out.tfevents.*"))) == 2  # one per process
     assert_same_as_metrics(events(board), metrics(tmp_path / "m.metrics.jsonl"))
     # another run (other seed) in the same folder: its one epoch only, epoch 2 hidden

@@ -59,6 +59,12 @@ def parser() -> argparse.ArgumentParser:
                            help="export each run's best model and add the emulator's "
                                 "accuracy and spike counts to the report (rouser-train's "
                                 "--deploy chooses a training forward pass instead)")
+        if name != "ablation":  # its runs train without run files (experiments/ablation.py)
+            q.add_argument("--tensorboard", default=None, metavar="DIR",
+                           help="also write each run's per-epoch metrics and threshold "
+                                "histograms as TensorBoard events to DIR/<run> (as "
+                                "rouser-train --tensorboard); view with tensorboard "
+                                "--logdir DIR")
         q.add_argument("--jobs", type=workers_value, default=1,
                        help="runs trained at once, in separate processes sharing the cores, "
                             "up to the CPU cores "
@@ -89,6 +95,8 @@ def experiment_main(argv: list[str] | None = None) -> int:
     # --threshold-inits (grid) and --measure-deployed are this command's, not the runs' settings
     settings = train_settings(args, thresholds=None, deploy=None)
     report = check_output_dir(args.report)
+    board = check_output_dir(args.tensorboard) if getattr(args, "tensorboard", None) \
+        else None
     if args.command == "ablation":
         given = [flag(n) for n in FIXED_BY_ABLATION if getattr(args, n, None) is not None]
         if given:
@@ -102,15 +110,18 @@ def experiment_main(argv: list[str] | None = None) -> int:
     if args.command == "neurons":
         per_neuron = {n: train_settings(args, thresholds=None, deploy=None, neuron=n)
                       for n in NEURONS}
-        result = compare_neurons(per_neuron, args.preset, args.seeds, report, args.jobs)
+        result = compare_neurons(per_neuron, args.preset, args.seeds, report, args.jobs,
+                                 board)
     elif args.command == "compare":
         result = compare_modes(settings, args.preset, args.seeds, report, args.target_frac,
-                               args.measure_deployed, args.jobs)
+                               args.measure_deployed, args.jobs, board)
     else:
         result = threshold_grid(settings, args.preset, args.threshold_inits, args.seeds, report,
-                                args.measure_deployed, args.jobs)
+                                args.measure_deployed, args.jobs, board)
     files = write_experiment_report(result, report)
     print((report / "report.md").read_text())
     for f in files:
         wrote(f)
+    if board is not None:
+        wrote(board, "TensorBoard events, a folder per run")
     return 0

@@ -63,8 +63,8 @@ def parser() -> argparse.ArgumentParser:
                         "--init model.pt --deploy fold-exact --epochs 5")
     p.add_argument("--resume", action="store_true",
                    help="continue the run whose checkpoint is next to --out (NAME.ckpt.pt) "
-                        "with its settings; --epochs may extend it, other options are "
-                        "ignored")
+                        "with its settings; --epochs may extend it and --tensorboard log "
+                        "it, other options are ignored")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="cpu (default) or cuda (under torchrun: each process uses the GPU "
                         "of its LOCAL_RANK)")
@@ -73,6 +73,12 @@ def parser() -> argparse.ArgumentParser:
                         "cores; with --device cuda one GPU each), as torchrun "
                         "--standalone --nproc_per_node K does, but a failed rank or Ctrl-C "
                         "ends with each rank's one line and no launcher traceback")
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also write every epoch's metrics (accuracy, loss, learning rates, "
+                        "per layer dead neurons, spike rate, thresholds) and per-layer "
+                        "threshold histograms as TensorBoard events to folder DIR (made if "
+                        "missing; rank 0 alone under torchrun); view with tensorboard "
+                        "--logdir DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -95,7 +101,7 @@ def train_main(argv: list[str] | None = None) -> int:
     progress = not args.quiet
     if args.resume:  # every setting from the checkpoint, --epochs only if given
         run_on_ranks(args.device, lambda ranks: resume_run(args.out, args.epochs, progress,
-                                                           ranks))
+                                                           ranks, args.tensorboard))
     else:
         settings = train_settings(args)
         if settings.init:
@@ -108,5 +114,6 @@ def train_main(argv: list[str] | None = None) -> int:
                       if k in names}
             check_init_options(settings.init, given, preset, args.preset)
         run_on_ranks(args.device, lambda ranks: train_run(settings, args.out, progress,
-                                                          ranks, args.overwrite))
+                                                          ranks, args.overwrite,
+                                                          args.tensorboard))
     return 0

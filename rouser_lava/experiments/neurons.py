@@ -37,9 +37,12 @@ from .runs import run_all, selection
 log = logging.getLogger(__name__)
 
 
-def run_neuron(settings: TrainSettings, neuron: str, seed: int, root: Path) -> dict:
-    """Train one run of ``neuron`` (``settings`` are its settings) with ``seed``, deploy
-    its best model and measure it; returns its record (see the module docstring)."""
+def run_neuron(settings: TrainSettings, neuron: str, seed: int, root: Path,
+               board: Path | None = None) -> dict:
+    """Train one run of ``neuron`` (``settings`` are its settings) with ``seed`` (its
+    TensorBoard events into ``board/<neuron>-seed<seed>`` when ``board`` is given),
+    deploy its best model and measure it; returns its record (see the module
+    docstring)."""
     from ..backends.activity import measure_activity
     from ..backends.options import RunOptions
     from ..backends.runfile import run_path
@@ -48,8 +51,8 @@ def run_neuron(settings: TrainSettings, neuron: str, seed: int, root: Path) -> d
     out = root / "runs" / f"{neuron}-seed{seed}" / "model.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     log.info("== %s neurons, seed %d", neuron, seed)
-    history = train_run(replace(settings, seed=seed), out, progress=False,
-                        overwrite=True)
+    history = train_run(replace(settings, seed=seed), out, progress=False, overwrite=True,
+                        tensorboard=board / out.parent.name if board else None)
     net_path = out.with_name("best.net")
     export_model(str(out.with_name("model.best.pt")), str(net_path), "vector", quiet=True)
     deployed = run_path(str(net_path), RunOptions(progress=False))
@@ -79,11 +82,12 @@ def reduction_pct(base: float, new: float) -> float | None:
 
 
 def compare_neurons(settings: dict[str, TrainSettings], preset: str | None, seeds: int,
-                    report: Path, jobs: int = 1) -> dict:
+                    report: Path, jobs: int = 1, board: Path | None = None) -> dict:
     """cuba vs single-spike over ``seeds`` seeds (the cuba settings' ``seed``, +1, ...);
-    ``settings`` are each neuron's run settings."""
+    ``settings`` are each neuron's run settings, ``board`` as :func:`run_neuron`'s."""
     first = settings["cuba"].seed
-    specs = [(settings[n], n, first + k, report) for k in range(seeds) for n in NEURONS]
+    specs = [(settings[n], n, first + k, report, board) for k in range(seeds)
+             for n in NEURONS]
     runs = run_all(run_neuron, specs, jobs)
     neurons = {n: _summary([r for r in runs if r["neuron"] == n]) for n in NEURONS}
     cuba, single = neurons["cuba"], neurons["single-spike"]

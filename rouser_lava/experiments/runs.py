@@ -3,8 +3,9 @@ over seeds (``compare``) and the threshold grid (``grid``), optionally deployed.
 
 Every run trains with :func:`rouser_lava.training.trainrun.train_run` into
 ``REPORT/runs/<mode>-th<init>-seed<k>/model.pt`` (with its best model, metrics and
-checkpoint). Both modes of a seed share the initial weights and the data order (same
-seed), so they differ only in whether thresholds learn.
+checkpoint), and with ``board`` (``--tensorboard DIR``) its TensorBoard events into
+``DIR/<mode>-th<init>-seed<k>``. Both modes of a seed share the initial weights and the
+data order (same seed), so they differ only in whether thresholds learn.
 
 ``report.json`` keys (``compare``): ``kind``, ``preset``, ``settings``, ``target_frac``,
 ``target_acc`` (``target_frac`` x the best final *validation* accuracy of all runs),
@@ -58,15 +59,16 @@ def _deploy(best: Path) -> dict:
 
 
 def run_one(settings: TrainSettings, mode: str, seed: int, threshold: float, root: Path,
-            deploy: bool) -> dict:
+            deploy: bool, board: Path | None = None) -> dict:
     """Train one run of ``settings`` with thresholds ``mode``, ``seed`` and initial
-    threshold ``threshold``; returns its record (see the module docstring)."""
+    threshold ``threshold`` (its TensorBoard events into a folder of ``board`` named as
+    the run, when given); returns its record (see the module docstring)."""
     out = root / "runs" / f"{mode}-th{threshold:g}-seed{seed}" / "model.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     log.info("== %s thresholds, init %g, seed %d", mode, threshold, seed)
     run_settings = replace(settings, thresholds=mode, seed=seed, threshold_init=threshold)
-    history = train_run(run_settings, out, progress=False,
-                        overwrite=True)
+    history = train_run(run_settings, out, progress=False, overwrite=True,
+                        tensorboard=board / out.parent.name if board else None)
     net, _ = load_model(out)
     run = {"mode": mode, "seed": seed, "threshold_init": threshold, "history": history,
            **selection(history),
@@ -169,9 +171,12 @@ def summarize(runs: list[dict], target_frac: float, deploy: bool) -> tuple[float
 
 
 def compare_modes(settings: TrainSettings, preset: str | None, seeds: int, report: Path,
-                  target_frac: float = 0.95, deploy: bool = False, jobs: int = 1) -> dict:
-    """Learned vs fixed thresholds over ``seeds`` seeds (``settings.seed``, +1, ...)."""
-    specs = [(settings, mode, settings.seed + k, settings.threshold_init, report, deploy)
+                  target_frac: float = 0.95, deploy: bool = False, jobs: int = 1,
+                  board: Path | None = None) -> dict:
+    """Learned vs fixed thresholds over ``seeds`` seeds (``settings.seed``, +1, ...);
+    ``board`` as :func:`run_one`'s."""
+    specs = [(settings, mode, settings.seed + k, settings.threshold_init, report, deploy,
+              board)
              for k in range(seeds) for mode in MODES]
     runs = run_all(run_one, specs, jobs)
     target, modes = summarize(runs, target_frac, deploy)
@@ -181,9 +186,11 @@ def compare_modes(settings: TrainSettings, preset: str | None, seeds: int, repor
 
 
 def threshold_grid(settings: TrainSettings, preset: str | None, thresholds: list[float],
-                   seeds: int, report: Path, deploy: bool = False, jobs: int = 1) -> dict:
-    """Fixed thresholds at each value, and learned thresholds started from each."""
-    specs = [(settings, mode, settings.seed + k, th, report, deploy)
+                   seeds: int, report: Path, deploy: bool = False, jobs: int = 1,
+                   board: Path | None = None) -> dict:
+    """Fixed thresholds at each value, and learned thresholds started from each;
+    ``board`` as :func:`run_one`'s."""
+    specs = [(settings, mode, settings.seed + k, th, report, deploy, board)
              for th in thresholds for k in range(seeds) for mode in MODES]
     runs = run_all(run_one, specs, jobs)
     table = []

@@ -14,7 +14,9 @@ settings (:meth:`TrainSettings.to_dict`) under ``train``, and the training loop'
 (:func:`config_dict`) under ``dataset.train`` as files of earlier versions do; they
 and the checkpoint record under ``provenance`` where they came from
 (:mod:`rouser_lava.provenance`: versions, command line, seed, device and the number of
-processes; a resumed run records its own).
+processes; a resumed run records its own). With ``tensorboard`` (``--tensorboard DIR``)
+the metrics and threshold histograms of every epoch also go to TensorBoard events in
+that folder (:mod:`rouser_lava.training.tboard`).
 
 Under ``torchrun`` (see :mod:`rouser_lava.training.distributed`) every rank trains its
 part of each batch and rank 0 alone writes the files; a resumed run may use a
@@ -36,12 +38,14 @@ from ..data.dataset import SpikeDataset
 from ..data.registry import dataset_for, load_dataset
 from ..errors import UserError, param
 from ..fileio import (
+    check_output_dir,
     check_output_file,
     check_suffix,
     lock_output,
     refuse_overwrites,
     unlock_output,
     write_bytes,
+    wrote,
 )
 from ..model.archspec import parse_arch
 from ..model.blocks import RouserNet, layer_shapes
@@ -53,6 +57,7 @@ from .distributed import Ranks, agree
 from .initcheck import net_sizes
 from .loop import TrainState, config_dict, dense_arch, train
 from .settings import TrainSettings, check_fold_exact
+from .tboard import Board
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "rouser-lava/checkpoint"
@@ -172,14 +177,20 @@ def _dataset_and_net(settings: TrainSettings, ranks: Ranks
     return data, net
 
 
-def _open_files(out: str | Path) -> dict[str, Path]:
+def _open_files(out: str | Path, board: str | Path | None = None) -> dict[str, Path]:
     """The files of the run at ``out`` (:func:`run_files`); UserError when ``out`` is
-    not a ``.pt`` name, one of them is a folder or the folder is missing."""
+    not a ``.pt`` name, one of them is a folder or the folder is missing, or when the
+    TensorBoard folder ``board`` (if given) is a file, cannot be made or is one of
+    them."""
     files = run_files(check_output_file(out))
     check_suffix(param("out"), out, "model")
     for path in files.values():
         if path.is_dir():
             raise UserError(f"{path}: is a folder; the run writes this file")
+    if board is not None:
+        check_output_dir(board)
+        refuse_overwrites([(param("out"), path) for path in files.values()],
+                          [(param("tensorboard"), board)])
     return files
 
 
@@ -218,11 +229,11 @@ def _refuse_other_run(files: dict[str, Path], settings: TrainSettings) -> None:
 
 
 def _open_new(settings: TrainSettings, out: str | Path, ranks: Ranks,
-              overwrite: bool = False) -> dict[str, Path]:
-    """A new run's files; UserError when they or the launch do not fit, when one of
-    them is the model ``init`` starts from, or (unless ``overwrite``) when they hold
-    another run (:func:`_refuse_other_run`)."""
-    files = _open_files(out)
+              overwrite: bool = False, board: str | Path | None = None) -> dict[str, Path]:
+    """A new run's files; UserError when they, the TensorBoard folder ``board`` or the
+    launch do not fit, when one of them is the model ``init`` starts from, or (unless
+    ``overwrite``) when they hold another run (:func:`_refuse_other_run`)."""
+    files = _open_files(out, board)
     refuse_overwrites([(param("out"), path) for path in files.values()],
                       [(param("init"), settings.init)])
     if not overwrite:
@@ -231,11 +242,13 @@ def _open_new(settings: TrainSettings, out: str | Path, ranks: Ranks,
     return files
 
 
-def _open_checkpoint(out: str | Path, epochs: int | None, ranks: Ranks
+def _open_checkpoint(out: str | Path, epochs: int | None, ranks: Ranks,
+                     board: str | Path | None = None
                      ) -> tuple[dict[str, Path], TrainSettings, dict]:
     """The run's files, its settings (the checkpoint's, with ``epochs`` when given) and
-    its checkpoint; UserError when there is none or it does not fit the launch."""
-    files = _open_files(out)
+    its checkpoint; UserError when there is none, it does not fit the launch, or the
+    TensorBoard folder ``board`` does not fit (:func:`_open_files`)."""
+    files = _open_files(out, board)
     if not files["checkpoint"].is_file():
         raise UserError(f"{files['checkpoint']}: no checkpoint to resume from")
     ckpt = load_record(files["checkpoint"], CHECKPOINT)
@@ -255,7 +268,8 @@ def _open_checkpoint(out: str | Path, epochs: int | None, ranks: Ranks
 
 
 def train_run(settings: TrainSettings, out: str | Path, progress: bool = True,
-              ranks: Ranks | None = None, overwrite: bool = False) -> list[dict]:
+              ranks: Ranks | None = None, overwrite: bool = False,
+              tensorboard: str | Path | None = None) -> list[dict]:
     """Train a new run with ``settings``, writing its files next to ``out`` (see the
     module docstring); returns the per-epoch metrics. Files of another run there (other
     settings, or no checkpoint) are refused unless ``overwrite``; those of a run with
@@ -265,29 +279,36 @@ def train_run(settings: TrainSettings, out: str | Path, progress: bool = True,
     run; a UserError on any rank is raised on all of them. Rank 0 holds ``<out>.lock``
     (:func:`rouser_lava.fileio.lock_output`) while the run writes, so a second run on
     the same ``out`` started meanwhile is refused instead of racing it.
+
+    ``tensorboard`` (a folder, made if missing) also gets every epoch's metrics and
+    threshold histograms as TensorBoard events, from rank 0 alone
+    (:mod:`rouser_lava.training.tboard`).
     """
     ranks = ranks or Ranks()
-    files = agree(ranks, lambda: _open_new(settings, out, ranks, overwrite))
+    files = agree(ranks, lambda: _open_new(settings, out, ranks, overwrite, tensorboard))
     lock = agree(ranks, lambda: lock_output(out, "another rouser-train") if ranks.main
                  else None)
     try:
-        return _train(files, settings, None, progress, ranks)
+        return _train(files, settings, None, progress, ranks, tensorboard)
     finally:
         if lock is not None:
             unlock_output(lock)
 
 
 def resume_run(out: str | Path, epochs: int | None = None, progress: bool = True,
-               ranks: Ranks | None = None) -> list[dict]:
+               ranks: Ranks | None = None, tensorboard: str | Path | None = None
+               ) -> list[dict]:
     """Continue the run whose checkpoint is next to ``out``, with the checkpoint's
     settings, to ``epochs`` in all when given (extending a run; under the cosine schedule
     this reshapes the remaining lr); returns the per-epoch metrics of the whole run.
     Like :func:`train_run`, it holds ``<out>.lock`` while it runs.
-    Writes nothing when the checkpoint already has that many epochs. ``ranks`` as
-    :func:`train_run`'s.
+    Writes nothing when the checkpoint already has that many epochs. ``ranks`` and
+    ``tensorboard`` as :func:`train_run`'s (the resumed epochs are added to the events
+    there, replacing those a killed run logged after its checkpoint).
     """
     ranks = ranks or Ranks()
-    files, settings, ckpt = agree(ranks, lambda: _open_checkpoint(out, epochs, ranks))
+    files, settings, ckpt = agree(ranks, lambda: _open_checkpoint(out, epochs, ranks,
+                                                                  tensorboard))
     lock = agree(ranks, lambda: lock_output(out, "another rouser-train") if ranks.main
                  else None)
     try:
@@ -295,15 +316,17 @@ def resume_run(out: str | Path, epochs: int | None = None, progress: bool = True
             log.info("nothing to do: %s already has %d epochs (of %d); no file written",
                      files["checkpoint"], ckpt["epoch"], settings.epochs)
             return ckpt["history"]
-        return _train(files, settings, ckpt, progress, ranks)
+        return _train(files, settings, ckpt, progress, ranks, tensorboard)
     finally:
         if lock is not None:
             unlock_output(lock)
 
 
 def _train(files: dict[str, Path], settings: TrainSettings, ckpt: dict | None,
-           progress: bool, ranks: Ranks) -> list[dict]:
-    """Train, from checkpoint ``ckpt`` if given, writing ``files`` after every epoch."""
+           progress: bool, ranks: Ranks, tensorboard: str | Path | None = None
+           ) -> list[dict]:
+    """Train, from checkpoint ``ckpt`` if given, writing ``files`` (and on rank 0 the
+    events in folder ``tensorboard``, when given) after every epoch."""
     state = None
     if ckpt is not None:
         state = TrainState(ckpt["epoch"], ckpt["optimizer"], ckpt["generator"], ckpt["w0"],
@@ -337,7 +360,13 @@ def _train(files: dict[str, Path], settings: TrainSettings, ckpt: dict | None,
     saved = settings.to_dict()
     origin = provenance(settings.seed, ranks.device.type, ranks.world)
 
+    start = 1 + (ckpt["epoch"] if ckpt is not None else 0)  # the first epoch trained here
+    board = agree(ranks, lambda: Board(tensorboard, start, origin, saved)
+                  if ranks.main and tensorboard is not None else None)
+
     def save(s: TrainState) -> None:
+        if board is not None:  # before the checkpoint: a resumed run replaces its epoch
+            board.epoch(s.history[-1], net, s.optimizer)
         save_model(files["model"], net, dataset, s.history, train=saved, provenance=origin)
         if best_epoch(s.history) == len(s.history) - 1:
             save_model(files["best"], net, dataset, s.history, train=saved,
@@ -353,9 +382,16 @@ def _train(files: dict[str, Path], settings: TrainSettings, ckpt: dict | None,
     def on_epoch(s: TrainState) -> None:  # rank 0 writes; its error stops every rank
         agree(ranks, lambda: save(s) if ranks.main else None)
 
-    history = train(net, data, cfg, progress, resume=state, on_epoch=on_epoch, ranks=ranks)
+    try:
+        history = train(net, data, cfg, progress, resume=state, on_epoch=on_epoch,
+                        ranks=ranks)
+    finally:  # also after an error or Ctrl-C: the events of the epochs done are kept
+        if board is not None:
+            board.close()
     for path in files.values():
         log.info("wrote %s", path)
+    if board is not None:
+        wrote(board.path, f"TensorBoard events, epochs {start}..{history[-1]['epoch']}")
     log.info("%s: %s", files["best"].name, selection_summary(history))
     return history
 

@@ -8,7 +8,9 @@ CUBA with reset to zero is linear below threshold, so neuron ``i`` with threshol
 ``clip(rint(w_mant * M / th_mant_i), -256, 254)``. ``M`` is the largest value for
 which no scaled weight leaves [-256, 254] and no neuron's state grows more than
 ``max_gain`` times (default 8) over what the unfolded neuron sees (``u`` and ``v``
-scale by ``M / th_mant_i`` and must stay inside Loihi's 24 bits).
+scale by ``M / th_mant_i`` and must stay inside Loihi's 24 bits); where a multiple of
+the exact step (:func:`exact_step`: every ``w_mant * M / th_mant_i`` an integer) fits,
+the largest such multiple, which rounds nothing.
 
 Lava's dense synapse then takes netx's ``optimize_weight_bits`` (an exponent, and
 the weights shifted by it) and its own ``clip_weights`` / ``truncate_weights``; the

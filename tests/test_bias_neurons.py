@@ -13,11 +13,17 @@ import numpy as np
 import pytest
 import torch
 
+from rouser_lava.deploy.hw_config import load_hw_config
 from rouser_lava.deploy.quantize import quantize_network
+from rouser_lava.deploy.resource_map import map_resources
+from rouser_lava.interop.file_info import describe_file
 from rouser_lava.interop.imported import format_notes
 from rouser_lava.interop.nir_import import import_nir
 from rouser_lava.model.blocks import RouserNet
 from rouser_lava.model.fold import lava_dense_rec_synapse, lava_dense_synapse
+from rouser_lava.model.modelfile import save_model
+from rouser_lava.netx.file import read_netx
+from rouser_lava.netx.write import write_netx
 
 from .conftest import random_spikes
 from .test_arch_exact import check_exact
@@ -104,3 +110,19 @@ def test_bias_neurons_equal_lava_and_a_current_bias(form, tmp_path):
     for k, (a, b) in enumerate(zip(want, [trained[0][:, :38], trained[1]])):
         assert a.sum() > 0, f"layer {k} silent"
         assert np.array_equal(a, b), (k, np.argwhere(a != b)[:3])
+
+
+def test_bias_neurons_are_named_in_files_and_netx_loads_them(tmp_path):
+    from lava.lib.dl import netx
+
+    net = imported_braille(tmp_path).net
+    save_model(tmp_path / "m.pt", net, {"name": None, "encoding": {}})
+    path = str(tmp_path / "b.net")
+    write_netx(quantize_network(net, "fold"), path, 16)
+    assert len(netx.hdf5.Network(net_config=path).layers) == 2  # plain netx loads it
+    info = describe_file(path)
+    assert [la["bias_neurons"] for la in info.fields["layers"]] == [0, 2, 0]
+    for text in (describe_file(str(tmp_path / "m.pt")).text, info.text):
+        assert "38 neurons + 2 bias neurons" in text, text
+    table = map_resources(read_netx(path).summary, load_hw_config("loihi2-oheogulch")).table()
+    assert "layer0: 38 neurons + 2 bias neurons" in table, table

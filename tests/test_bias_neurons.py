@@ -126,3 +126,22 @@ def test_bias_neurons_are_named_in_files_and_netx_loads_them(tmp_path):
         assert "38 neurons + 2 bias neurons" in text, text
     table = map_resources(read_netx(path).summary, load_hw_config("loihi2-oheogulch")).table()
     assert "layer0: 38 neurons + 2 bias neurons" in table, table
+
+
+def test_training_leaves_bias_neurons_as_imported_and_learns_the_biases(tmp_path):
+    from .test_fold_exact import train_steps
+
+    net = imported_braille(tmp_path).net
+    host, out = net.spiking_blocks()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    train_steps(net, 3, seed=4)
+    after = net.state_dict()
+    for key in ("blocks.0.synapse.weight", "blocks.0.rec_synapse.weight",
+                "blocks.0.neuron.threshold", "blocks.0.bias"):
+        assert torch.equal(before[key][38:], after[key][38:]), key  # the bias neurons
+        assert not torch.equal(before[key][:38], after[key][:38]), key  # the real ones
+    assert not torch.equal(before["blocks.1.synapse.weight"][:, 39],
+                           after["blocks.1.synapse.weight"][:, 39])  # b1 learns
+    with torch.no_grad():
+        spikes = net(torch.zeros((1, 12, 8)))[0][0]
+    assert spikes[38].all() and not spikes[39, 0] and spikes[39, 1:].all()

@@ -7,8 +7,8 @@ fire every step carry ``b`` as a weight: a spike per step through a synapse of w
 layer (the *host*, layer 0) and marked in its layer dict (``"bias_neurons": n``, the
 last ``n`` of its ``out_features``: :func:`~rouser_lava.model.blocks.bias_neurons`);
 they receive no real input (zero rows) and their only non-zero outgoing weights are
-the biases. Training treats them as any neuron (their weights are the biases it
-learns; their rows, thresholds and biases are not frozen).
+the biases. Fine-tuning learns those weights (the biases) and leaves the bias neurons'
+own rows, thresholds and biases as imported (``Recurrent._freeze_last``).
 
 Timing (Lava steps ``s = 0, 1, ...``; every synapse delays a spike by one step, lava
 ``proc/dense/models.py``: ``a_out`` sends the sum buffered at the step before, so a

@@ -18,6 +18,7 @@ from rouser_lava.deploy.quantize import quantize_network
 from rouser_lava.deploy.resource_map import map_resources
 from rouser_lava.interop.file_info import describe_file
 from rouser_lava.interop.imported import format_notes
+from rouser_lava.interop.netx_import import import_netx
 from rouser_lava.interop.nir_import import import_nir
 from rouser_lava.model.blocks import RouserNet
 from rouser_lava.model.fold import lava_dense_rec_synapse, lava_dense_synapse
@@ -126,6 +127,8 @@ def test_bias_neurons_are_named_in_files_and_netx_loads_them(tmp_path):
         assert "38 neurons + 2 bias neurons" in text, text
     table = map_resources(read_netx(path).summary, load_hw_config("loihi2-oheogulch")).table()
     assert "layer0: 38 neurons + 2 bias neurons" in table, table
+    back = import_netx(path).net  # and a netx file's bias neurons stay marked
+    assert back.arch[0]["bias_neurons"] == 2
 
 
 def test_training_leaves_bias_neurons_as_imported_and_learns_the_biases(tmp_path):

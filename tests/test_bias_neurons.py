@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from rouser_lava.backends.options import RunOptions
+from rouser_lava.backends.runfile import run_path
 from rouser_lava.deploy.hw_config import load_hw_config
 from rouser_lava.deploy.quantize import quantize_network
 from rouser_lava.deploy.resource_map import map_resources
@@ -28,7 +30,7 @@ from rouser_lava.netx.write import write_netx
 
 from .conftest import random_spikes
 from .test_arch_exact import check_exact
-from .test_nir_arch import braille
+from .test_nir_arch import agreement, braille, emulated, snntorch_forward
 
 
 def imported_braille(tmp_path):
@@ -129,6 +131,11 @@ def test_bias_neurons_are_named_in_files_and_netx_loads_them(tmp_path):
     assert "layer0: 38 neurons + 2 bias neurons" in table, table
     back = import_netx(path).net  # and a netx file's bias neurons stay marked
     assert back.arch[0]["bias_neurons"] == 2
+    np.save(tmp_path / "x.npy", random_spikes((3, 12, 16), 0.3, seed=2))
+    for file in (str(tmp_path / "m.pt"), path):  # rouser-run's report names them too
+        run = run_path(file, RunOptions(input_npy=str(tmp_path / "x.npy"), progress=False))
+        assert run.bias_neurons == [2, 0] and run.to_json()["layers"][0]["bias_neurons"] == 2
+        assert "2 of the neurons are bias neurons" in run.summary().splitlines()[1]
 
 
 def test_training_leaves_bias_neurons_as_imported_and_learns_the_biases(tmp_path):
@@ -148,3 +155,24 @@ def test_training_leaves_bias_neurons_as_imported_and_learns_the_biases(tmp_path
     with torch.no_grad():
         spikes = net(torch.zeros((1, 12, 8)))[0][0]
     assert spikes[38].all() and not spikes[39, 0] and spikes[39, 1:].all()
+
+
+@pytest.mark.parametrize("which, helpers", [("layer0", 1), ("layer1", 2)])
+def test_one_layers_bias_takes_the_bias_neurons_it_needs(which, helpers, tmp_path):
+    """Only layer 0's bias: h0 alone; only layer 1's: h0 drives h1 (h0's weights 0);
+    either way the emulator agrees with snnTorch as with both biases."""
+    from snntorch.export_nir import export_to_nir
+
+    model = braille(True)
+    with torch.no_grad():
+        for lin in ((model[2],) if which == "layer0" else (model[0], model[1].recurrent)):
+            lin.bias.zero_()
+    nir.write(tmp_path / "b.nir", export_to_nir(model, torch.zeros(12)))
+    result = import_nir(tmp_path / "b.nir", convention="snntorch", reset="zero")
+    assert result.notes == [] and result.net.arch[0]["bias_neurons"] == helpers
+    x = random_spikes((8, 12, 128), 0.15, seed=3)
+    ref = snntorch_forward(model, x)
+    got = emulated(result.net, tmp_path / "b.net", x, "fold")
+    assert got[0][:, 38].all()  # h0
+    got[0] = got[0][:, :38]
+    assert min(agreement(ref, got)) >= 0.99, agreement(ref, got)

@@ -27,7 +27,7 @@ from ..model.modelfile import load_model, load_record
 from ..netx.file import read_netx
 from ..provenance import describe, read_provenance
 from ..training.trainrun import CHECKPOINT
-from .nir_import import read_nir
+from .nir_graph import read_nir
 
 NEURON_KEYS = ("neuron", "readout", "threshold", "learn_threshold", "current_decay",
                "voltage_decay", "fold_exact")

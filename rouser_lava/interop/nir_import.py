@@ -73,9 +73,13 @@ from .nir_graph import (
     NEURONS,
     chain,
     fail,
+    flatten_dims,
     inline_subgraphs,
     pool_size,
+    read_nir,
     recurrent_loops,
+    synapse,
+    synapse_bias,
     unpool_conv,
     unpool_dense,
 )
@@ -249,34 +253,6 @@ class _Layer:
                              current)
 
 
-def _bias(node) -> np.ndarray | None:
-    """float64 ``(C_out,)`` bias of a synapse node (None when it has none or only 0)."""
-    bias = getattr(node, "bias", None)
-    if bias is None or not np.any(np.asarray(bias) != 0):
-        return None
-    return np.broadcast_to(np.asarray(bias, np.float64).reshape(-1),
-                           (np.asarray(node.weight).shape[0],)).copy()
-
-
-def _synapse(name: str, node, shape: tuple[int, ...]) -> tuple[dict, np.ndarray]:
-    """The layer dict and float64 weight of an Affine, Linear or Conv2d node."""
-    weight = np.asarray(node.weight, np.float64)
-    if isinstance(node, nir.Conv2d):
-        if len(shape) != 3 or weight.ndim != 4 or shape[0] != weight.shape[1] * node.groups:
-            _fail(name, node, "weight", f"of shape {weight.shape} does not take input {shape}")
-        if isinstance(node.padding, str):
-            _fail(name, node, "padding", f"'{node.padding}'; give numbers")
-        pair = {k: [int(v) for v in np.broadcast_to(np.asarray(getattr(node, k)), (2,))]
-                for k in ("stride", "padding", "dilation")}
-        return {"kind": "conv", "in_channels": shape[0], "out_channels": weight.shape[0],
-                "kernel_size": list(weight.shape[2:]), **pair,
-                "groups": int(node.groups)}, weight
-    if len(shape) != 1 or weight.ndim != 2 or weight.shape[1] != shape[0]:
-        _fail(name, node, "weight", f"of shape {weight.shape} does not take input {shape}"
-              f"{' (flatten first)' if len(shape) == 3 else ''}")
-    return {"kind": "dense", "in_features": shape[0], "out_features": weight.shape[0]}, weight
-
-
 def _setting(graph: nir.NIRGraph, meta: dict, convention: str | None, dt: float | None
              ) -> tuple[str, Convention, float]:
     name = convention or meta.get("convention")
@@ -329,19 +305,6 @@ def import_nir(source: str | os.PathLike | nir.NIRGraph, dt: float | None = None
     return ImportResult(net, notes, None, path)
 
 
-def _flatten_dims(key: str, node, shape: tuple[int, ...]) -> None:
-    """UserError unless the Flatten node flattens all of ``shape`` (its dims counted
-    with a leading batch dimension when its ``input_type`` has one more, as torch's
-    ``nn.Flatten`` and Sinabs' exporter write it)."""
-    declared = np.asarray((getattr(node, "input_type", None) or {}).get("input", [])).reshape(-1)
-    offset = 1 if len(declared) == len(shape) + 1 else 0
-    full = len(shape) + offset
-    dims = {node.start_dim % full - offset, node.end_dim % full - offset}
-    if len(shape) > 1 and dims != {0, len(shape) - 1}:
-        _fail(key, node, "start_dim", f"{node.start_dim}..{node.end_dim} of {shape}; only a "
-              f"full flatten is imported")
-
-
 def _layers(nodes: dict, names: list[str], loops: dict[str, str], shape: tuple[int, ...],
             layer, reset: str) -> list[ImportedLayer]:
     """The layers of the chain ``names`` (between Input and Output) on input ``shape``;
@@ -359,7 +322,7 @@ def _layers(nodes: dict, names: list[str], loops: dict[str, str], shape: tuple[i
             shape = layer_shapes(shape, [pool_spec(shape[0], 1) | {"kernel_size":
                                                                    list(kernel)}])[0]
         elif isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)) and pending is None:
-            spec, weight = _synapse(key, node, shape)
+            spec, weight = synapse(key, node, shape)
             if pool is not None:  # a pool without neurons: one linear map with this one
                 kernel, unpooled, flat = pool
                 spec, weight = (unpool_conv(key, node, spec, weight, kernel, unpooled)
@@ -368,7 +331,7 @@ def _layers(nodes: dict, names: list[str], loops: dict[str, str], shape: tuple[i
                                  unpool_dense(weight, kernel, unpooled)))
                 shape = (int(np.prod(unpooled)),) if flat else unpooled
                 pool = None
-            pending = (spec, weight, _bias(node))
+            pending = (spec, weight, synapse_bias(node))
         elif isinstance(node, NEURONS) and (pending is not None or
                                             (pool is not None and not pool[2])):
             if pending is None:  # a pool with neurons: a pool layer
@@ -389,7 +352,7 @@ def _layers(nodes: dict, names: list[str], loops: dict[str, str], shape: tuple[i
                 if rec.shape != (len(weight), len(weight)):
                     _fail(loops[key], rec_node, "weight", f"of shape {rec.shape}; the loop "
                           f"needs ({len(weight)}, {len(weight)})")
-                rec_bias = _bias(rec_node)
+                rec_bias = synapse_bias(rec_node)
                 if rec_bias is not None:
                     bias = rec_bias if bias is None else bias + rec_bias
             out = layer_shapes(shape, [spec])[0]
@@ -401,7 +364,7 @@ def _layers(nodes: dict, names: list[str], loops: dict[str, str], shape: tuple[i
             layers.append(maker.build(spec, weight, reset, bias, rec, carry))
             pending, shape = None, out
         elif isinstance(node, nir.Flatten) and pending is None:
-            _flatten_dims(key, node, shape)
+            flatten_dims(key, node, shape)
             if len(shape) > 1:
                 if pool is not None:  # the flatten reads the unpooled input
                     pool = (pool[0], pool[1], True)
@@ -415,18 +378,3 @@ def _layers(nodes: dict, names: list[str], loops: dict[str, str], shape: tuple[i
         raise UserError("the graph has no spiking layer" if not layers else
                         "the graph ends without neurons after its last synapse or pool")
     return layers
-
-
-def read_nir(path: str) -> nir.NIRGraph:
-    """The NIR graph at ``path``, read without nir's type check; UserError (one line)
-    when it is missing, unreadable or a single node."""
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file")
-    try:
-        graph = nir.read(path, type_check=False)  # our chain checks shapes (see nir_export)
-    except Exception as err:  # h5py and nir raise many types on foreign bytes
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise UserError(f"{path}: not a readable NIR file ({first[:120]})") from None
-    if not isinstance(graph, nir.NIRGraph):
-        raise UserError(f"{path}: holds a single {type(graph).__name__} node, not a graph")
-    return graph

@@ -59,7 +59,7 @@ def exact_step(w_mant: np.ndarray, th_mant: np.ndarray) -> int:
     multiples are exactly the exact ones. Large (above any ``M``) where thresholds
     differ much."""
     rows = np.abs(w_mant.reshape(len(w_mant), -1)).astype(np.int64)
-    th = th_mant.astype(np.int64).reshape(-1)
+    th = np.maximum(th_mant.astype(np.int64).reshape(-1), 1)  # vThMant 0: as 1
     q = th // np.gcd(th, np.gcd.reduce(rows, axis=1))
     step = 1
     for value in np.unique(q):

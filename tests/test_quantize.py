@@ -61,6 +61,14 @@ def test_shared_threshold_respects_state_gain():
     assert choose_shared_threshold(w, th, max_gain=2.0) == 128  # 2 * min threshold
 
 
+def test_shared_threshold_folds_equal_thresholds_exactly():
+    w = np.array([[8, -16, 120], [24, 0, -40]])
+    th = np.array([256, 256])
+    m = choose_shared_threshold(w, th)  # the range allows 542; 512 rounds nothing
+    assert m == 512
+    assert np.array_equal(fold_weights(w.astype(float), th, m), 2 * w)
+
+
 def test_fold_error_is_reported_and_bounded(dense_net):
     qnet = quantize_network(dense_net, "fold")
     for layer, report in zip([la for la in qnet.layers if la.kind != "flatten"], qnet.reports):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -82,6 +82,9 @@ class RunResult:
         The columns (0-based time steps) of ``u`` and ``v``.
     first_layer : int
         Index of the first layer reported (the board reports only the last layer).
+    bias_neurons : list of int
+        How many of each reported layer's neurons are bias neurons (an imported
+        graph's, :mod:`rouser_lava.interop.bias_neurons`; empty: none known).
     """
 
     backend: str
@@ -95,6 +98,7 @@ class RunResult:
     v: list[np.ndarray] | None = None
     state_steps: list[int] | None = None
     first_layer: int = 0
+    bias_neurons: list[int] = field(default_factory=list)
 
     @property
     def samples(self) -> int:
@@ -141,8 +145,9 @@ class RunResult:
             "accuracy": self.accuracy,
             "predictions": [int(p) for p in self.predictions],
             "readout": self.readout,
-            "layers": [{"name": n, "neurons": int(c), "spikes": int(s)} for n, c, s in
-                       zip(self.layer_names, self.layer_neurons, self.layer_spikes)],
+            "layers": [{"name": n, "neurons": int(c), "spikes": int(s), "bias_neurons": b}
+                       for n, c, s, b in zip(self.layer_names, self.layer_neurons,
+                                             self.layer_spikes, self._helpers())],
             "wall_s": self.wall_s,
             **({} if self.logits is None else {"logits": self.logits.tolist()}),
         }
@@ -153,10 +158,17 @@ class RunResult:
         lines = [f"backend {self.backend}: {self.samples} samples, accuracy {acc}, "
                  f"{self.wall_s:.1f} s ({self.samples / max(self.wall_s, 1e-9):.1f} "
                  f"samples/s)"]
-        for n, c, s in zip(self.layer_names, self.layer_neurons, self.layer_spikes):
+        for n, c, s, b in zip(self.layer_names, self.layer_neurons, self.layer_spikes,
+                              self._helpers()):
             lines.append(f"  {n:<8} {c:>6} neurons  {s:>10} spikes  "
-                         f"({s / max(self.samples * c, 1):.3f} per neuron per sample)")
+                         f"({s / max(self.samples * c, 1):.3f} per neuron per sample)"
+                         + (f"; {b} of the neurons are bias neurons, firing every step"
+                            if b else ""))
         return "\n".join(lines)
+
+    def _helpers(self) -> list[int]:
+        """Bias neurons per reported layer (zeros where none are known)."""
+        return self.bias_neurons or [0] * len(self.neuron_spikes)
 
 def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None = None,
                 batch_size: int = 64, keep: int = 0, progress: bool = True,

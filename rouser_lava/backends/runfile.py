@@ -4,6 +4,7 @@ neurons) one bias image per sample from a ``.npy`` file."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ import numpy as np
 from ..data.registry import dataset_for
 from ..errors import UserError, param
 from ..loihi import BIAS_MAX, BIAS_MIN
+from ..model.blocks import bias_neurons
 from ..model.modelfile import load_model
 from ..netx.file import LAVA, NetxFile, read_netx
 from ..netx.shape import pick_input_shape
@@ -144,16 +146,19 @@ def run_path(path: str, options: RunOptions | None = None) -> RunResult:
         x, y = load_inputs(path, record["dataset"], [net.input_shape], o.dataset,
                            o.input_npy, o.data_root, o.limit)
         fn, batch = torch_backend(net), 128
+        helpers = [bias_neurons(s) for s in net.arch if s["kind"] != "flatten"]
     else:
         netx = read_netx(path, o.input_shape, layers=backend == "emulator",
                          reader=LAVA if backend == "lava" else None)
         x, y, bias = _netx_samples(netx, o)
         fn, batch = netx_backend(backend, netx, o.progress, o.timeout, o.stream, o.workers,
                                  o.record_state, x.shape[1:-1], o.state_steps)
+        helpers = [la.bias_neurons for la in netx.summary.spiking]
     _check_state_steps(o, x.shape[-1])
-    return run_backend(backend, fn, x, y, batch, keep=len(x) if o.keep_spikes else 0,
-                       progress=o.progress, bias=bias,
-                       state_steps=None if o.state_steps is None else list(o.state_steps))
+    result = run_backend(backend, fn, x, y, batch, keep=len(x) if o.keep_spikes else 0,
+                         progress=o.progress, bias=bias,
+                         state_steps=None if o.state_steps is None else list(o.state_steps))
+    return replace(result, bias_neurons=helpers if any(helpers) else [])
 
 
 def board_run(path: str, options: RunOptions) -> tuple[BoardPlan, RunResult | None]:

@@ -18,8 +18,10 @@ Two threshold forms:
     (``v`` has no lower reset, so it can run far below zero and clip at -2**23).
     ``M`` is therefore the largest value for which no scaled weight leaves
     [-256, 254] *and* no neuron's state grows more than ``max_gain`` times (default
-    8) over what training saw. Without rounding the fold is exact; the rounding
-    error is reported per layer.
+    8) over what training saw, or the largest multiple of the step at which no
+    weight needs rounding where one fits (:func:`~rouser_lava.model.fold.exact_step`:
+    layers whose thresholds are equal). Without rounding the fold is exact; the
+    rounding error is reported per layer.
 
 Single-spike models (``NeuronConfig.neuron == "single-spike"``) export in ``vector``
 form only: their hidden layers are CUBA layers marked ``single_spike`` (the export

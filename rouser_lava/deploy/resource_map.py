@@ -34,9 +34,10 @@ PilotNet SNN and SDNN differ on equal geometry). Other layer types are refused.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ..errors import UserError
+from ..model.blocks import neurons_text
 from ..netx.check import NetxSummary
 from .hw_config import HwConfig
 
@@ -61,6 +62,7 @@ class LayerCost:
     binding: str | None  # what set the cores: 'neurons', 'synmem' or 'axons'
     tile: tuple[int, int, int] | None = None  # conv and 3-D input: (x, y, c) per core
     label: str = ""  # NetxSummary.layer_name: layer0, layer1, ... (netx's index counts more)
+    bias_neurons: int = 0  # of ``neurons`` (NetxLayer.bias_neurons)
 
     @property
     def name(self) -> str:
@@ -111,6 +113,9 @@ class ResourceMap:
         rows.append(f"{'total':<20}{sum(la.neurons for la in self.layers):>9,}"
                     f"{sum(la.synapses for la in self.layers):>12,}{'':>27}"
                     f"{dash(self.cores):>7}")
+        rows += [f"{la.label}: {neurons_text({'bias_neurons': la.bias_neurons}, la.neurons)} "
+                 f"(the bias neurons carry an imported graph's biases)"
+                 for la in self.layers if la.bias_neurons]
         return "\n".join(rows)
 
     def summary(self) -> str:
@@ -209,7 +214,8 @@ def map_resources(summary: NetxSummary, hw: HwConfig) -> ResourceMap:
             raise UserError(f"{summary.path}: {summary.layer_name(layer.index)} "
                             f"({layer.kind}): not "
                             f"estimated (only {', '.join(SYNAPTIC)} layers are)")
-        layers.append(_cost(layer, hw, summary.layer_name(layer.index)))
+        layers.append(replace(_cost(layer, hw, summary.layer_name(layer.index)),
+                              bias_neurons=layer.bias_neurons))
     if not layers:
         raise UserError(f"{summary.path}: no synaptic layer to map")
     lim = hw.limits

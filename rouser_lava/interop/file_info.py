@@ -22,12 +22,12 @@ from ..deploy.hw_config import load_hw_config
 from ..deploy.resource_map import map_resources
 from ..errors import UserError
 from ..fileio import check_suffix
-from ..model.blocks import layer_shapes
+from ..model.blocks import bias_neurons, layer_shapes, neurons_text
 from ..model.modelfile import load_model, load_record
 from ..netx.file import read_netx
 from ..provenance import describe, read_provenance
 from ..training.trainrun import CHECKPOINT
-from .nir_import import read_nir
+from .nir_graph import read_nir
 
 NEURON_KEYS = ("neuron", "readout", "threshold", "learn_threshold", "current_decay",
                "voltage_decay", "fold_exact")
@@ -91,6 +91,7 @@ def _model(path: str) -> FileInfo:
             name, block = next(blocks)
             row["name"] = name
             row["thresholds"] = _stats(block.neuron.threshold.detach().cpu().numpy())
+            row["bias_neurons"] = bias_neurons(spec)
         layers.append(row)
     history = record.get("history", [])
     dataset = record["dataset"]
@@ -112,6 +113,8 @@ def _model(path: str) -> FileInfo:
                                        f"{th['std']:>10.4g}")
         lines.append(f"{row.get('name', '-'):<8}{row['kind']:<10}"
                      f"{str(tuple(row['shape'])):<16}{stats}")
+        if row.get("bias_neurons"):
+            lines.append(f"{'':<8}{neurons_text(row, row['shape'][0])}")
     neuron = record["neuron"]
     lines.append("neurons: " + ", ".join(f"{k} {neuron[k]}" for k in NEURON_KEYS
                                          if k in neuron))
@@ -219,7 +222,8 @@ def _netx(path: str, hw_config: str) -> FileInfo:
         {"name": summary.layer_name(la.index), "kind": la.kind, "shape": list(la.shape),
          "neurons": la.neurons, "synapses": la.synapses,
          "neuron_type": la.neuron_type or None, "ref_delay": la.ref_delay,
-         "membrane_readout": la.membrane} for la in summary.layers]
+         "membrane_readout": la.membrane, "bias_neurons": la.bias_neurons}
+        for la in summary.layers]
     rmap = map_resources(summary, hw)
     try:
         warnings, failures = check_design_rules(path, hw), []
@@ -245,6 +249,8 @@ def _netx(path: str, hw_config: str) -> FileInfo:
             (", membrane readout" if la["membrane_readout"] else "")
         lines.append(f"{la['name']:<10}{la['kind']:<11}{str(tuple(la['shape'])):<16}"
                      f"{la['neurons']:>9,}{la['synapses']:>11,}  {neuron}")
+        if la["bias_neurons"]:
+            lines.append(f"{'':<10}{neurons_text(la, la['neurons'])}")
     data = meta.dataset
     lines.append(f"export: threshold form {meta.threshold_form or 'not recorded'}; dataset "
                  + (f"{data.get('name') or 'none (imported)'}, encoding "

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..loihi import BIAS_MAX, BIAS_MIN, STATE_SCALE, TH_MANT_MAX, TH_SCALE
-from ..model.blocks import W_SCALE, RouserNet
+from ..model.blocks import W_SCALE, RouserNet, neurons_text
 from ..model.neuron import NeuronConfig
 
 W_STEP = 2 / W_SCALE  # slayer's 8-bit weight grid
@@ -36,8 +36,10 @@ class ImportedLayer:
     C_in)`` or ``(C_out, C_in / groups, kH, kW)`` on the 8-bit grid; ``threshold``
     float64 ``(C_out,)`` on the 1/64 grid; ``i_decay`` and ``v_decay`` 12-bit decays;
     ``weight_rec`` float64 ``(C_out, C_out)`` of a recurrent layer; ``bias`` float64
-    ``(C_out,)`` on the 1/64 grid (added to ``v`` every step) where the layer has one.
-    A flatten has only its ``spec``.
+    ``(C_out,)`` on the 1/64 grid (added to ``v`` every step) where the layer has one;
+    ``current_bias`` float64 ``(C_out,)`` on the 8-bit weight grid: a bias of the
+    current that bias neurons will carry (:mod:`.bias_neurons`, which consumes it). A
+    flatten has only its ``spec``.
     """
 
     spec: dict
@@ -47,6 +49,7 @@ class ImportedLayer:
     v_decay: int = 0
     weight_rec: np.ndarray | None = None
     bias: np.ndarray | None = None
+    current_bias: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,20 @@ def snap(values: np.ndarray, step: float, lo: float, hi: float) -> np.ndarray | 
     return None
 
 
+def exact_scale(weight: np.ndarray) -> tuple[np.ndarray | None, float]:
+    """``(c weight, c)`` for the smallest ``c = 2**k`` (``k >= 0``) that puts every
+    weight exactly on the 8-bit grid (:func:`snap`), or ``(None, 1.0)`` where none does
+    (a weight on 1/128 with weights up to 0.5 lands on the grid times 4)."""
+    top = float(np.abs(weight).max()) if weight.size else 0.0
+    c = 1.0
+    while c * top <= -W_LO:
+        snapped = snap(weight * c, W_STEP, W_LO, W_HI)
+        if snapped is not None:
+            return snapped, c
+        c *= 2
+    return None, 1.0
+
+
 def fit_grid(name: str, weight: np.ndarray, threshold: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """:func:`fit_layer` of a layer without a bias: ``(weight, threshold, notes)``."""
@@ -83,15 +100,16 @@ def fit_layer(name: str, weight: np.ndarray, threshold: np.ndarray, bias: np.nda
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """``weight`` and ``threshold`` of one layer on Rouser's grids, and notes.
 
-    Weights already on the 8-bit grid are kept; otherwise weights and thresholds are
-    scaled by one factor ``c`` (CUBA with reset to zero spikes the same when a layer's
-    weights and thresholds scale together) that makes the largest ``|c w|`` fill the
-    8-bit range, and the weights rounded to 1/32. Thresholds are rounded to 1/64
+    CUBA with reset to zero spikes the same when a layer's weights, thresholds and bias
+    scale together by one factor ``c``. Weights on the 8-bit grid times a power of two
+    (:func:`exact_scale`) are taken exactly (``c`` that power: 1 for weights already on
+    it); otherwise ``c`` makes the largest ``|c w|`` fill the 8-bit range, and the
+    weights are rounded to 1/32 (reported). Thresholds are rounded to 1/64
     within Loihi's 17 bits, and the ``bias`` (``(C_out,)``, added to ``v`` each step)
     scaled by ``c`` like them and rounded to 1/64 within Loihi's int16 ``bias_mant``.
     """
     c, notes = 1.0, []
-    snapped = snap(weight, W_STEP, W_LO, W_HI)
+    snapped, c = exact_scale(weight)
     if snapped is not None:
         weight = snapped
     else:
@@ -168,7 +186,8 @@ def format_notes(result: ImportResult) -> str:
             f"{'x'.join(map(str, net.input_shape))}"]
     for name, block in zip(net.layer_names(), net.spiking_blocks()):
         cfg, th = block.neuron.config, block.neuron.threshold.detach()
-        rows.append(f"  {name}: {block.spec['kind']} -> {tuple(block.weight().shape)[0]}, "
+        size = neurons_text(block.spec, tuple(block.weight().shape)[0])
+        rows.append(f"  {name}: {block.spec['kind']} -> {size}, "
                     f"iDecay {cfg.i_decay}, vDecay {cfg.v_decay}, thresholds "
                     f"{th.min().item():.4g}..{th.max().item():.4g}")
     rows += [f"approximated: {note}" for note in result.notes] or ["exact: nothing was "

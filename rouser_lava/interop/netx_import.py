@@ -40,6 +40,7 @@ from ..loihi import TH_SCALE
 from ..model.blocks import W_SCALE
 from ..model.fold import lava_dense_rec_synapse, lava_dense_synapse
 from ..netx.check import REFRACTORY_MIN, check_netx
+from ..netx.network import BIAS_NEURONS_ATTR
 from ..netx.shape import netx_input_shapes
 from .imported import ImportedLayer, ImportResult, build_network, fit_layer
 
@@ -184,6 +185,9 @@ def _layer(path: str, layer: str, kind: str, group, shape) -> tuple[ImportedLaye
     spec = _spec(kind, group, raw)
     if bias is not None:
         spec["bias"] = True
+    helpers = int(group.attrs.get(BIAS_NEURONS_ATTR, 0))  # checked by check_netx
+    if helpers:
+        spec["bias_neurons"] = helpers
     return ImportedLayer(spec, w, th, i_decay, v_decay, w_rec,
                          b if bias is not None else None), notes
 

@@ -1,6 +1,8 @@
-"""The structure of a NIR graph as ``rouser-import`` reads it: nested subgraphs inlined,
-recurrent loops found, the feed-forward chain from ``Input`` to ``Output``, and sum
-pooling without neurons of its own folded into the synapse after it.
+"""The structure of a NIR graph as ``rouser-import`` reads it: the file read
+(:func:`read_nir`), nested subgraphs inlined, recurrent loops found, the feed-forward
+chain from ``Input`` to ``Output``, each synapse's layer dict, weight and bias, full
+flattens checked, and sum pooling without neurons of its own folded into the synapse
+after it.
 
 - Subgraphs: snnTorch writes a recurrent layer (``RLeaky``, ``RSynaptic``) as a
   ``NIRGraph`` node ``{input, lif, w_rec, output}`` with the cycle ``lif -> w_rec ->
@@ -16,6 +18,7 @@ pooling without neurons of its own folded into the synapse after it.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from typing import NoReturn
 
@@ -98,6 +101,34 @@ def chain(nodes: dict, edges: list[tuple[str, str]]) -> list[str]:
     return names
 
 
+def synapse_bias(node) -> np.ndarray | None:
+    """float64 ``(C_out,)`` bias of a synapse node (None when it has none or only 0)."""
+    bias = getattr(node, "bias", None)
+    if bias is None or not np.any(np.asarray(bias) != 0):
+        return None
+    return np.broadcast_to(np.asarray(bias, np.float64).reshape(-1),
+                           (np.asarray(node.weight).shape[0],)).copy()
+
+
+def synapse(name: str, node, shape: tuple[int, ...]) -> tuple[dict, np.ndarray]:
+    """The layer dict and float64 weight of an Affine, Linear or Conv2d node."""
+    weight = np.asarray(node.weight, np.float64)
+    if isinstance(node, nir.Conv2d):
+        if len(shape) != 3 or weight.ndim != 4 or shape[0] != weight.shape[1] * node.groups:
+            fail(name, node, "weight", f"of shape {weight.shape} does not take input {shape}")
+        if isinstance(node.padding, str):
+            fail(name, node, "padding", f"'{node.padding}'; give numbers")
+        pair = {k: [int(v) for v in np.broadcast_to(np.asarray(getattr(node, k)), (2,))]
+                for k in ("stride", "padding", "dilation")}
+        return {"kind": "conv", "in_channels": shape[0], "out_channels": weight.shape[0],
+                "kernel_size": list(weight.shape[2:]), **pair,
+                "groups": int(node.groups)}, weight
+    if len(shape) != 1 or weight.ndim != 2 or weight.shape[1] != shape[0]:
+        fail(name, node, "weight", f"of shape {weight.shape} does not take input {shape}"
+              f"{' (flatten first)' if len(shape) == 3 else ''}")
+    return {"kind": "dense", "in_features": shape[0], "out_features": weight.shape[0]}, weight
+
+
 def pool_size(name: str, node, shape: tuple[int, ...]) -> tuple[int, int]:
     """``(kH, kW)`` of a ``SumPool2d`` node on input ``shape``; UserError unless its
     stride equals its kernel, it has no padding and the input is ``(C, H, W)``."""
@@ -141,3 +172,31 @@ def unpool_dense(weight: np.ndarray, kernel: tuple[int, int], shape: tuple[int, 
                      kernel[1], axis=3)
     full[:, :, :hp * kernel[0], :wp * kernel[1]] = grid
     return full.reshape(len(weight), -1)
+
+
+def flatten_dims(key: str, node, shape: tuple[int, ...]) -> None:
+    """UserError unless the Flatten node flattens all of ``shape`` (its dims counted
+    with a leading batch dimension when its ``input_type`` has one more, as torch's
+    ``nn.Flatten`` and Sinabs' exporter write it)."""
+    declared = np.asarray((getattr(node, "input_type", None) or {}).get("input", [])).reshape(-1)
+    offset = 1 if len(declared) == len(shape) + 1 else 0
+    full = len(shape) + offset
+    dims = {node.start_dim % full - offset, node.end_dim % full - offset}
+    if len(shape) > 1 and dims != {0, len(shape) - 1}:
+        fail(key, node, "start_dim", f"{node.start_dim}..{node.end_dim} of {shape}; only a "
+              f"full flatten is imported")
+
+
+def read_nir(path: str) -> nir.NIRGraph:
+    """The NIR graph at ``path``, read without nir's type check; UserError (one line)
+    when it is missing, unreadable or a single node."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such file")
+    try:
+        graph = nir.read(path, type_check=False)  # our chain checks shapes (see nir_export)
+    except Exception as err:  # h5py and nir raise many types on foreign bytes
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"{path}: not a readable NIR file ({first[:120]})") from None
+    if not isinstance(graph, nir.NIRGraph):
+        raise UserError(f"{path}: holds a single {type(graph).__name__} node, not a graph")
+    return graph

@@ -12,7 +12,9 @@ can be stored in ``model.pt`` and rebuilt without pickled classes:
   learnable threshold per channel (lava-dl's ``slayer.block.cuba.Pool``); it runs and
   exports as the depthwise conv :func:`pool_conv_spec` (netx has no pool layer).
 - ``{"kind": "recurrent", "in_features": 64, "out_features": 128}``: dense and
-  recurrent weights into one population (:mod:`.recurrent`), netx ``dense_rec``.
+  recurrent weights into one population (:mod:`.recurrent`), netx ``dense_rec``. An
+  imported layer may add ``"bias_neurons": n``: its last ``n`` neurons carry biases of
+  the current (:mod:`rouser_lava.interop.bias_neurons`), not data.
 
 A dense or conv dict may add ``"current_decay"`` and ``"voltage_decay"`` (fractions,
 as in ``NeuronConfig``): that layer's decays in place of the shared ones (an imported
@@ -222,6 +224,18 @@ def recurrent_spec(in_features: int, out_features: int, bias: bool = False) -> d
     """A recurrent layer dict (``bias``: a learnable bias per neuron)."""
     spec = {"kind": "recurrent", "in_features": in_features, "out_features": out_features}
     return {**spec, "bias": True} if bias else spec
+
+
+def bias_neurons(spec: dict) -> int:
+    """How many of a layer's neurons (its last ones) are bias neurons."""
+    return int(spec.get("bias_neurons", 0))
+
+
+def neurons_text(spec: dict, size: int) -> str:
+    """``"38 neurons + 2 bias neurons"`` for a layer of ``size`` neurons, or ``"40"``
+    without bias neurons."""
+    n = bias_neurons(spec)
+    return f"{size - n} neurons + {n} bias neurons" if n else str(size)
 
 
 def pool_conv_spec(spec: dict) -> dict:

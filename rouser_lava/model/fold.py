@@ -8,7 +8,9 @@ CUBA with reset to zero is linear below threshold, so neuron ``i`` with threshol
 ``clip(rint(w_mant * M / th_mant_i), -256, 254)``. ``M`` is the largest value for
 which no scaled weight leaves [-256, 254] and no neuron's state grows more than
 ``max_gain`` times (default 8) over what the unfolded neuron sees (``u`` and ``v``
-scale by ``M / th_mant_i`` and must stay inside Loihi's 24 bits).
+scale by ``M / th_mant_i`` and must stay inside Loihi's 24 bits); where a multiple of
+the exact step (:func:`exact_step`: every ``w_mant * M / th_mant_i`` an integer) fits,
+the largest such multiple, which rounds nothing.
 
 Lava's dense synapse then takes netx's ``optimize_weight_bits`` (an exponent, and
 the weights shifted by it) and its own ``clip_weights`` / ``truncate_weights``; the
@@ -29,7 +31,10 @@ DEFAULT_MAX_GAIN = 8.0  # most a folded neuron's u, v may grow relative to train
 def choose_shared_threshold(w_mant: np.ndarray, th_mant: np.ndarray,
                             max_gain: float = DEFAULT_MAX_GAIN) -> int:
     """Largest ``vThMant`` M for which ``round(w * M / th_i)`` stays in [-256, 254]
-    and ``M / th_i <= max_gain`` for every neuron.
+    and ``M / th_i <= max_gain`` for every neuron; where a multiple of
+    :func:`exact_step` fits, the largest such (at least half of that M, and the fold
+    then rounds nothing: an imported layer whose thresholds are equal keeps its exact
+    weights).
 
     ``w_mant`` is ``(C_out, ...)`` integer weights; ``th_mant`` ``(C_out,)``.
     Returns at least 1 (clipping then happens) and at most the 17-bit maximum.
@@ -43,7 +48,25 @@ def choose_shared_threshold(w_mant: np.ndarray, th_mant: np.ndarray,
         limits.append(np.min(np.where(neg > 0, (-W_MIN + 0.5) * th / neg, np.inf)))
     m = min(limits)
     m = TH_MANT_MAX if not np.isfinite(m) else int(np.ceil(m) - 1)
-    return int(np.clip(m, 1, TH_MANT_MAX))
+    m = int(np.clip(m, 1, TH_MANT_MAX))
+    step = exact_step(w_mant, th_mant)
+    return step * (m // step) if step <= m else m
+
+
+def exact_step(w_mant: np.ndarray, th_mant: np.ndarray) -> int:
+    """The smallest ``M`` for which every ``w * M / th_i`` is an integer (the fold then
+    rounds nothing): the lcm over rows of ``th_i / gcd(th_i, gcd of row i)``; its
+    multiples are exactly the exact ones. Large (above any ``M``) where thresholds
+    differ much."""
+    rows = np.abs(w_mant.reshape(len(w_mant), -1)).astype(np.int64)
+    th = np.maximum(th_mant.astype(np.int64).reshape(-1), 1)  # vThMant 0: as 1
+    q = th // np.gcd(th, np.gcd.reduce(rows, axis=1))
+    step = 1
+    for value in np.unique(q):
+        step = int(np.lcm(step, int(value)))
+        if step > TH_MANT_MAX:
+            return TH_MANT_MAX + 1
+    return step
 
 
 def fold_weights(w: np.ndarray, th: np.ndarray, th_ref: float) -> np.ndarray:

@@ -101,6 +101,10 @@ def _layer(r: _Fields, i: int, spec) -> None:
             r.fail(f"{where}.weight", spec.get("weight"), "a number in (0, 2**20]")
     if not isinstance(spec.get("bias", False), bool):
         r.fail(f"{where}.bias", spec["bias"], "true or false")
+    if "bias_neurons" in spec and (spec["kind"] != "recurrent" or not _int(
+            spec["bias_neurons"], 0, spec["out_features"] - 1)):
+        r.fail(f"{where}.bias_neurons", spec["bias_neurons"], "an integer below "
+               "out_features, in a recurrent layer")
     for key in FRACTIONS[:2]:
         if key in spec and not _real(spec[key], 0.0, 1.0):
             r.fail(f"{where}.{key}", spec[key], "a fraction in [0, 1]")

@@ -132,6 +132,25 @@ class Recurrent(nn.Module):
                                                 pre_hook_fx=quantize_weight)
         self.neuron = RouserCuba(size, neuron)
         self.bias = new_bias(spec, size, self.neuron)
+        helpers = int(spec.get("bias_neurons", 0))
+        if helpers:
+            self._freeze_last(helpers)
+
+    def _freeze_last(self, n: int) -> None:
+        """Keep the last ``n`` neurons (bias neurons, see
+        :mod:`rouser_lava.interop.bias_neurons`) as imported: their input rows,
+        thresholds and biases get no gradient, so they go on firing every step; the
+        weights out of them, the biases they carry, learn. Gradient hooks, set where the
+        block is built (a deepcopy drops them)."""
+        def rows(grad: torch.Tensor) -> torch.Tensor:
+            grad = grad.clone()
+            grad[-n:] = 0
+            return grad
+
+        for p in (self.synapse.weight, self.rec_synapse.weight, self.neuron.threshold,
+                  self.bias):
+            if p is not None:
+                p.register_hook(rows)
 
     def weight(self) -> torch.Tensor:
         """float32 ``(C, C_in)``: the quantized feed-forward weights."""

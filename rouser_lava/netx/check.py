@@ -60,6 +60,7 @@ from ..loihi import (
 )
 from ..resources import require_memory
 from .fields import LayerReader
+from .network import BIAS_NEURONS_ATTR
 
 CHECKED = ("input", "dense", "dense_rec", "conv", "flatten")  # geometry checked here
 LAYER_TYPES = (*CHECKED, "dense_comp", "pool", "average", "concat", "convT", "unpool")
@@ -77,7 +78,10 @@ class NetxLayer:
     where the file does not say), ``neurons`` and ``synapses`` (weight entries); its
     neurons' ``ref_delay`` (``refDelay``, 0 when absent), whether they form a
     ``membrane`` readout (vDecay 0, vThMant ``2**17 - 1`` or ``2**18 - 1``) and their
-    ``neuron_type`` (``CUBA``, ``SDNN``, ...; empty without a neuron group)."""
+    ``neuron_type`` (``CUBA``, ``SDNN``, ...; empty without a neuron group); how many
+    of a ``dense_rec`` layer's neurons (its last ones) are ``bias_neurons``
+    (:mod:`rouser_lava.interop.bias_neurons`; the layer's ``rouser_bias_neurons``
+    attribute)."""
 
     index: int
     kind: str
@@ -88,6 +92,7 @@ class NetxLayer:
     ref_delay: int = 0
     membrane: bool = False
     neuron_type: str = ""
+    bias_neurons: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,7 @@ def _layer(layer: LayerReader, prev: tuple[int, ...] | None, values: bool) -> Ne
         neurons = size if "neuron" in g else 0
         return NetxLayer(layer.index, kind, shape, None, neurons, 0, ref_delay, membrane,
                          _neuron_type(layer))
+    helpers = 0
     if kind in ("dense", "dense_rec"):
         cols = None if prev is None else int(np.prod(prev))
         cols = layer.weight("weight", size, cols, values)
@@ -200,6 +206,9 @@ def _layer(layer: LayerReader, prev: tuple[int, ...] | None, values: bool) -> Ne
                 layer.fail(field, layer.numbers(field), f"the weight says {want}")
         if kind == "dense_rec":
             synapses += size * layer.weight("weight_rec", size, size, values)
+            helpers = g.attrs.get(BIAS_NEURONS_ATTR, 0)
+            if not isinstance(helpers, (int, np.integer)) or not 0 <= helpers < size:
+                layer.fail(BIAS_NEURONS_ATTR, helpers, f"an integer in 0..{size - 1}")
         if "delay" in g:
             delay = layer.numbers("delay", lo=0 if values else None,
                                   hi=DELAY_MAX if values else None,
@@ -213,7 +222,7 @@ def _layer(layer: LayerReader, prev: tuple[int, ...] | None, values: bool) -> Ne
         synapses = _conv(layer, shape, prev, values)
     ref_delay, membrane = layer.neuron(shape, values)
     return NetxLayer(layer.index, kind, shape, prev, size, synapses, ref_delay, membrane,
-                     _neuron_type(layer))
+                     _neuron_type(layer), int(helpers))
 
 
 def _neuron_type(layer: LayerReader) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 THRESHOLD_FORMS = ("fold", "vector")
+BIAS_NEURONS_ATTR = "rouser_bias_neurons"  # a dense_rec layer's bias neurons (its last ones)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..fileio import write_bytes
 from ..provenance import provenance as current_provenance
-from .network import QuantizedNetwork
+from .network import BIAS_NEURONS_ATTR, QuantizedNetwork
 
 
 def _put_type(group: h5py.Group, name: str) -> None:
@@ -70,6 +70,8 @@ def _write_layer(group: h5py.Group, layer, time_steps: int) -> None:
     group.create_dataset("weight", data=layer.weight)
     if layer.weight_rec is not None:
         group.create_dataset("weight_rec", data=layer.weight_rec)
+    if spec.get("bias_neurons"):  # an attribute: netx reads datasets only
+        group.attrs[BIAS_NEURONS_ATTR] = int(spec["bias_neurons"])
     if layer.bias is not None:
         group.create_dataset("bias", data=layer.bias)
     neuron = group.create_group("neuron")

@@ -1,6 +1,8 @@
-"""The public Python API: cheap to import, every name resolves, and the README's
-"Use from Python" example (examples/own_module.py, included verbatim) runs."""
+"""The public Python API: cheap to import, every name resolves, the README's
+"Use from Python" example (examples/own_module.py, included verbatim) runs, and so does
+the README's silent-output diagnosis (examples/digits_silent_output.py)."""
 
+import re
 import runpy
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import rouser_lava as rl
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "own_module.py"
+SILENT = ROOT / "examples" / "digits_silent_output.py"
 
 
 def test_import_is_cheap():
@@ -40,6 +43,15 @@ def test_readme_example_trains_exports_and_emulates(capsys):
     assert result["accuracy"] >= 0.6, capsys.readouterr().out
     assert result["agreement"] >= 0.9
     assert "deployed accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_silent_output_example_starts_far_above_its_targets_on_the_datasets_split():
+    out = subprocess.run([sys.executable, str(SILENT), "--epochs", "0"], capture_output=True,
+                         text=True, check=True, cwd=ROOT).stdout
+    assert "'source': 'carved'" in out and "'size': 142" in out, out
+    spikes = float(re.search(r"at init: .*output spikes/sample ([0-9.]+)", out).group(1))
+    assert spikes > 100, out  # the loss's target is 15 per sample: the diagnosis's premise
 
 
 def test_from_blocks_shares_parameters_and_checks_the_chain():

@@ -9,7 +9,8 @@ with ``torch.load(weights_only=True)`` and round-trips through JSON)::
     tool        "rouser-lava"
     version     the installed package version ("unknown" when not installed)
     commit      ``git rev-parse HEAD`` of the checkout the package runs from, with
-                "+dirty" when it has uncommitted changes (absent outside a checkout)
+                "+dirty" when it has uncommitted changes (absent outside a checkout),
+                read once, when the command starts
     python      e.g. "3.10.14"
     torch, lava, lava_dl
                 the installed versions (absent when not installed); read from the
@@ -58,6 +59,7 @@ def record_command(argv: list[str]) -> None:
     with the command's name and arguments, so an in-process call records its own)."""
     global _command
     _command = [str(a) for a in argv]
+    git_commit()  # read now (then cached): a commit made during a long run is not its code's
 
 
 def _version(distribution: str) -> str | None:

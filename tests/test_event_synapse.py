@@ -155,3 +155,57 @@ def test_fold_follows_loaded_thresholds():
     fresh.load_state_dict(state)
     for a, b in zip(net(x), fresh(x)):
         assert torch.equal(a, b)
+
+
+def test_fold_exact_conv_one_sum_same_as_two(conv_net):
+    """The conv block's single convolution (the fold's value, the float gradient) gives
+    what the two convolutions did: spikes equal, gradients to float rounding."""
+    import numpy as np
+
+    from rouser_lava.loihi import clip_activation
+    from rouser_lava.model.synapse import W_SCALE, fold, quantize_weight, run_population
+
+    cfg = dataclasses.replace(conv_net.neuron_config, fold_exact=True)
+    net = RouserNet(conv_net.input_shape, conv_net.arch, cfg)
+    net.load_state_dict(conv_net.state_dict())
+    block = net.spiking_blocks()[0]
+    x = spikes((3, *net.input_shape, 12), 0.3, seed=8)
+
+    def two_sums():
+        syn = block.synapse
+        w_int, m = fold(quantize_weight(syn.weight), block.neuron)
+        with torch.no_grad():
+            a = clip_activation(torch.nn.functional.conv3d(
+                x, torch.from_numpy(w_int.astype(np.float32)), None, syn.stride,
+                syn.padding, syn.dilation, syn.groups))
+        return run_population(block.neuron, syn(x), block.bias, (a / W_SCALE, m))
+
+    got = {}
+    for name, run in (("one", lambda: block(x)), ("two", two_sums)):
+        net.zero_grad()
+        out = run()
+        (out * torch.linspace(-1, 1, out.shape[-1])).sum().backward()
+        got[name] = (out.detach(), block.synapse.weight.grad.clone(),
+                     block.neuron.threshold.grad.clone())
+    assert got["one"][0].sum() > 0, "the block is silent: the test would prove nothing"
+    assert torch.equal(got["one"][0], got["two"][0])
+    for a, b in zip(got["one"][1:], got["two"][1:]):
+        assert b.abs().sum() > 0
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("parts", [1, 3, 7])
+def test_weight_gradient_same_in_column_slices(parts):
+    """The weight-gradient kernel splits the outputs into ``parts`` slices (one per
+    thread): every split gives the dense gradient."""
+    from rouser_lava.model.event_kernels import event_weight_grad
+
+    x = spikes((3, 50, 20), 0.05, seed=10)
+    g = torch.randn((3, 20, 64), generator=torch.Generator().manual_seed(11))  # (N, T, C_out)
+    events = event_synapse.events_of(x, 64)
+    assert events is not None
+    pos, val, _ = events
+    dw_t = torch.zeros((50, 64))
+    event_weight_grad(pos.numpy(), val.numpy(), 50, 20, g.numpy(), parts, dw_t.numpy())
+    want = torch.einsum("nto,nct->co", g, x)
+    torch.testing.assert_close(dw_t, want, rtol=1e-5, atol=1e-5)

@@ -43,8 +43,7 @@ import torch
 from torch import nn
 
 from .._slayer import slayer
-from ..loihi import clip_activation
-from .event_synapse import spike_linear
+from .event_synapse import fold_conv, spike_linear
 from .fold import lava_dense_synapse
 from .neuron import NeuronConfig, RouserCuba
 from .recurrent import Recurrent
@@ -142,6 +141,7 @@ class Conv(nn.Module):
         )
         self.neuron = make_neuron(spec["out_channels"], neuron, readout)
         self.bias = new_bias(spec, spec["out_channels"], self.neuron)
+        self._fold_cache: tuple[tuple, tuple[torch.Tensor, int]] | None = None
 
     def weight(self) -> torch.Tensor:
         """float32 ``(C_out, C_in / groups, kH, kW)``: quantized forward weights."""
@@ -150,14 +150,22 @@ class Conv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.neuron.config.fold_exact:
             return run_population(self.neuron, self.synapse(x), self.bias)
-        w_int, m = fold(quantize_weight(self.synapse.weight),
-                        cast(RouserCuba, self.neuron))  # fold_exact: a cuba neuron
         syn = self.synapse
-        with torch.no_grad():  # Lava's Conv: file weights as they are, 24-bit activation
-            a = nn.functional.conv3d(x, torch.from_numpy(w_int.astype(np.float32)), None,
-                                     syn.stride, syn.padding, syn.dilation, syn.groups)
-            a = clip_activation(a)
-        return run_population(self.neuron, self.synapse(x), self.bias, (a / W_SCALE, m))
+        w = quantize_weight(syn.weight)
+        w_run, m = self._fold_run(w)
+        # Lava's Conv: file weights as they are, 24-bit activation; one convolution
+        a = fold_conv(x, w, w_run, (syn.stride, syn.padding, syn.dilation, syn.groups))
+        return run_population(self.neuron, a, self.bias, (a.detach() / W_SCALE, m))
+
+    def _fold_run(self, w: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """The fold's integer weights (float32, ``w``'s shape) and shared ``vThMant``,
+        computed once per change of the weights or thresholds (as ``Dense._fold_run``)."""
+        neuron = cast(RouserCuba, self.neuron)  # fold_exact: a cuba neuron
+        key = fold_key(self.synapse.weight, neuron.threshold)
+        if self._fold_cache is None or self._fold_cache[0] != key:
+            w_int, m = fold(w, neuron)
+            self._fold_cache = (key, (torch.from_numpy(w_int.astype(np.float32)), m))
+        return self._fold_cache[1]
 
 
 class Pool(Conv):

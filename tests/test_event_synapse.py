@@ -38,13 +38,30 @@ def product_and_grads(x, w, g, run=None):
     return out.detach(), x.grad, w.grad
 
 
+@pytest.fixture(params=["serial", "parallel"])
+def kernels(request, monkeypatch):
+    """The event kernels in one thread, or on all of numba's threads from the smallest
+    input on."""
+    import numba
+
+    if request.param == "serial":
+        monkeypatch.setattr(event_synapse, "PARALLEL_MIN", 1 << 62)
+        yield request.param
+        return
+    monkeypatch.setattr(event_synapse, "PARALLEL_MIN", 0)
+    before = numba.get_num_threads()
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    yield request.param
+    numba.set_num_threads(before)
+
+
 @pytest.mark.parametrize("density", DENSITIES)
 @pytest.mark.parametrize("fold", [False, True])
-def test_events_equal_dense_product(density, fold, monkeypatch):
+def test_events_equal_dense_product(density, fold, kernels, monkeypatch):
     x = spikes((3, 40, 25), density, seed=1)
-    w = grid_weights((30, 40), seed=2)
-    g = torch.randn((3, 30, 25), generator=torch.Generator().manual_seed(3))
-    run = (torch.randint(-256, 255, (30, 40)).float(), -2) if fold else None
+    w = grid_weights((40, 40), seed=2)
+    g = torch.randn((3, 40, 25), generator=torch.Generator().manual_seed(3))
+    run = (torch.randint(-256, 255, (40, 40)).float(), -2) if fold else None
     got = {}
     for path, limit in PATHS.items():
         monkeypatch.setattr(event_synapse, "EVENT_DENSITY_SCALE", limit)
@@ -195,7 +212,7 @@ def test_fold_exact_conv_one_sum_same_as_two(conv_net):
 
 
 @pytest.mark.parametrize("parts", [1, 3, 7])
-def test_weight_gradient_same_in_column_slices(parts):
+def test_weight_gradient_same_in_column_slices(parts):  # one thread per slice
     """The weight-gradient kernel splits the outputs into ``parts`` slices (one per
     thread): every split gives the dense gradient."""
     from rouser_lava.model.event_kernels import event_weight_grad
@@ -209,3 +226,19 @@ def test_weight_gradient_same_in_column_slices(parts):
     event_weight_grad(pos.numpy(), val.numpy(), 50, 20, g.numpy(), parts, dw_t.numpy())
     want = torch.einsum("nto,nct->co", g, x)
     torch.testing.assert_close(dw_t, want, rtol=1e-5, atol=1e-5)
+
+
+def test_parallel_sum_same_as_serial():
+    from rouser_lava.model.event_kernels import event_sum, event_sum_serial
+
+    x = spikes((4, 30, 20), 0.05, seed=12)
+    w_t = grid_weights((30, 50), seed=13)
+    events = event_synapse.events_of(x, 50)
+    assert events is not None
+    outs = []
+    for kernel in (event_sum, event_sum_serial):
+        out = torch.zeros((4, 20, 50))
+        kernel(*(e.numpy() for e in events), 30, 20, w_t.numpy(), out.numpy())
+        outs.append(out)
+    assert torch.equal(outs[0], outs[1])
+    assert torch.equal(outs[0], torch.einsum("nct,co->nto", x, w_t))

@@ -15,31 +15,31 @@ from __future__ import annotations
 from .._numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def count_events(x_rows, counts):  # pragma: no cover - compiled
-    """``counts[n]`` = number of nonzero entries of ``x_rows[n]``; samples in parallel.
+    """``counts[n]`` = number of nonzero entries of ``x_rows[n]``.
 
     Parameters
     ----------
     x_rows : float32 ndarray ``(N, C_in * T)``, one sample's spikes per row
     counts : int64 ndarray ``(N,)``, receives the counts
     """
-    for n in prange(x_rows.shape[0]):
+    for n in range(x_rows.shape[0]):
         k = 0
-        for i in range(x_rows.shape[1]):
-            if x_rows[n, i] != 0:
-                k += 1
+        row = x_rows[n]
+        for i in range(len(row)):
+            k += row[i] != 0  # no branch: numba vectorizes the count
         counts[n] = k
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def fill_events(x_rows, starts, pos, val):  # pragma: no cover - compiled
     """The events of ``x_rows`` ``(N, C_in * T)`` (float32): their flat positions into
     ``pos`` (int64 ``(E,)``, ascending) and values into ``val`` (float32 ``(E,)``), sample
     ``n``'s from ``starts[n]`` on (``starts``: int64 ``(N + 1,)``, the running sum of
-    :func:`count_events`); samples in parallel."""
+    :func:`count_events`)."""
     per_sample = x_rows.shape[1]
-    for n in prange(x_rows.shape[0]):
+    for n in range(x_rows.shape[0]):
         k = starts[n]
         for i in range(per_sample):
             if x_rows[n, i] != 0:
@@ -67,10 +67,19 @@ def event_sum(pos, val, starts, c_in, steps, w_t, out):  # pragma: no cover - co
                     val[starts[n]:starts[n + 1]], steps, w_t, out[n])
 
 
+@njit(cache=True)
+def event_sum_serial(pos, val, starts, c_in, steps, w_t, out):  # pragma: no cover - compiled
+    """:func:`event_sum` in one thread: no parallel launch (measured 45 us a call, more
+    than a small layer's whole product)."""
+    for n in range(len(starts) - 1):
+        _sum_sample(pos[starts[n]:starts[n + 1]] - n * c_in * steps,
+                    val[starts[n]:starts[n + 1]], steps, w_t, out[n])
+
+
 @njit(cache=True, inline="never")
 def _sum_sample(pos, val, steps, w_t, out):  # pragma: no cover - compiled
     """One sample of :func:`event_sum`: ``pos`` within the sample, ``out`` ``(T, C_out)``.
-    A function of its own, as :func:`_grad_columns`."""
+    A function of its own, as :func:`event_grad_columns`."""
     for k in range(len(pos)):
         c = pos[k] // steps
         t = pos[k] - c * steps
@@ -97,13 +106,15 @@ def event_weight_grad(pos, val, c_in, steps, g_t, parts, dw_t):  # pragma: no co
     size = (c_out + parts - 1) // parts
     for part in prange(parts):
         lo = part * size
-        _grad_columns(pos, val, c_in, steps, g_t, lo, min(lo + size, c_out), dw_t)
+        event_grad_columns(pos, val, c_in, steps, g_t, lo, min(lo + size, c_out), dw_t)
 
 
 @njit(cache=True, inline="never")
-def _grad_columns(pos, val, c_in, steps, g_t, lo, hi, dw_t):  # pragma: no cover - compiled
-    """Columns ``lo:hi`` of :func:`event_weight_grad`. A function of its own: inside the
-    ``prange`` body numba leaves the loop over a row unvectorized (measured 15x slower)."""
+def event_grad_columns(pos, val, c_in, steps, g_t, lo, hi,
+                       dw_t):  # pragma: no cover - compiled
+    """Columns ``lo:hi`` of :func:`event_weight_grad`, in one thread (all of them: the
+    serial kernel). A function of its own: inside the ``prange`` body numba leaves the
+    loop over a row unvectorized (measured 15x slower)."""
     per_sample = c_in * steps
     for k in range(len(pos)):
         n = pos[k] // per_sample

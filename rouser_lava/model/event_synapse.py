@@ -25,7 +25,14 @@ import torch
 from torch import nn
 
 from ..loihi import clip_activation
-from .event_kernels import count_events, event_sum, event_weight_grad, fill_events
+from .event_kernels import (
+    count_events,
+    event_grad_columns,
+    event_sum,
+    event_sum_serial,
+    event_weight_grad,
+    fill_events,
+)
 
 # Cost per input entry and step of one product and its weight gradient (ns, 1 thread,
 # AMD EPYC, measured with benchmarks' shapes: C_out 3 to 500 at 1 to 12 % activity): the
@@ -34,6 +41,13 @@ from .event_kernels import count_events, event_sum, event_weight_grad, fill_even
 DENSE_NS = (2.0, 0.05)  # fixed, per output
 EVENT_NS = (0.8, 24.0, 0.16)  # per input entry, per event, per event and output
 EVENT_DENSITY_SCALE = 1.0  # scales that density (0: always dense; inf: always events)
+PARALLEL_MIN = 1 << 20  # input entries from which the kernels run on numba's threads (a
+# parallel launch costs about 45 us)
+
+
+def _parallel(x: torch.Tensor) -> bool:
+    """Whether the event kernels over ``x`` run on several threads."""
+    return numba.get_num_threads() > 1 and x.numel() >= PARALLEL_MIN
 
 
 def event_density_max(c_out: int) -> float:
@@ -75,13 +89,15 @@ def _product(x: torch.Tensor, w: torch.Tensor,
         return nn.functional.linear(x.transpose(1, 2), w)
     pos, val, starts = events
     out = torch.zeros((x.shape[0], x.shape[2], w.shape[0]), dtype=torch.float32)
-    event_sum(pos.numpy(), val.numpy(), starts.numpy(), x.shape[1], x.shape[2],
-              w.t().contiguous().numpy(), out.numpy())
+    kernel = event_sum if _parallel(x) else event_sum_serial
+    kernel(pos.numpy(), val.numpy(), starts.numpy(), x.shape[1], x.shape[2],
+           w.t().contiguous().numpy(), out.numpy())
     return out
 
 
 class _SpikeLinear(torch.autograd.Function):
-    """``x`` ``(N, C_in, T)``, ``w`` ``(C_out, C_in)`` -> current ``(N, C_out, T)``.
+    """``x`` ``(N, C_in, T)``, ``w`` ``(C_out, C_in)`` -> current
+    ``(N, C_out, T)``, over ``events`` (:func:`events_of`) or, for None, dense.
 
     With ``run = (w_run, exp)`` the value is the fold's ``floor(w_run x * 2**exp)``
     (``w_run`` integer-valued float32) and the gradients are those of ``w x``: one sum,
@@ -89,9 +105,8 @@ class _SpikeLinear(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, w, run):
-        x = x.detach().contiguous()
-        events = events_of(x, w.shape[0])
+    def forward(ctx, x, w, run, events):
+        x = x.contiguous()
         if run is None:
             out = _product(x, w, events)
         else:
@@ -112,26 +127,42 @@ class _SpikeLinear(torch.autograd.Function):
                 grad_w = g_t.reshape(-1, w.shape[0]).t() @ x.transpose(1, 2).reshape(-1,
                                                                                  w.shape[1])
             else:
-                pos, val, _ = ctx.events
-                dw_t = torch.zeros((w.shape[1], w.shape[0]), dtype=torch.float32)
-                parts = max(1, min(numba.get_num_threads(), w.shape[0] // 16))
-                event_weight_grad(pos.numpy(), val.numpy(), x.shape[1], x.shape[2],
-                                  g_t.numpy(), parts, dw_t.numpy())
-                grad_w = dw_t.t()
-        return grad_x, grad_w, None
+                grad_w = _event_weight_grad(x, g_t, ctx.events)
+        return grad_x, grad_w, None, None
+
+
+def _event_weight_grad(x: torch.Tensor, g_t: torch.Tensor, events: Events) -> torch.Tensor:
+    """float32 ``(C_out, C_in)``: ``sum_{n, t} g[n, :, t] x[n, :, t]^T`` over ``x``'s
+    ``events``, ``g_t`` the gradient at the current as ``(N, T, C_out)``."""
+    pos, val, _ = events
+    c_out = g_t.shape[2]
+    dw_t = torch.zeros((x.shape[1], c_out), dtype=torch.float32)
+    parts = min(numba.get_num_threads(), c_out // 16) if _parallel(x) else 1
+    if parts > 1:
+        event_weight_grad(pos.numpy(), val.numpy(), x.shape[1], x.shape[2], g_t.numpy(),
+                          parts, dw_t.numpy())
+    else:
+        event_grad_columns(pos.numpy(), val.numpy(), x.shape[1], x.shape[2], g_t.numpy(),
+                           0, c_out, dw_t.numpy())
+    return dw_t.t()
 
 
 def spike_linear(x: torch.Tensor, w: torch.Tensor,
                  run: tuple[torch.Tensor, int] | None = None) -> torch.Tensor:
     """Synaptic current float32 ``(N, C_out, T)`` of spikes ``x`` ``(N, C_in, T)``
     through weights ``w`` ``(C_out, C_in)``: ``w x`` per sample and step (slayer's
-    ``Dense`` synapse), event-driven when ``x`` is sparse (see the module docstring).
+    ``Dense`` synapse), event-driven when ``x`` is sparse (see the module docstring);
+    dense, plain torch (autograd's ``linear``).
 
     With ``run = (w_run, exp)`` (float32 integer-valued ``(C_out, C_in)``, int) the
     value is ``floor(w_run x * 2**exp)``, the fold's integer activation, and gradients
     to ``x`` and ``w`` are those of ``w x``.
     """
-    return _SpikeLinear.apply(x, w, run)
+    x_c = x.detach().contiguous()
+    events = events_of(x_c, w.shape[0])
+    if events is None and run is None:
+        return nn.functional.linear(x.transpose(1, 2), w).transpose(1, 2)
+    return _SpikeLinear.apply(x, w, run, events)
 
 
 class _FoldConv(torch.autograd.Function):

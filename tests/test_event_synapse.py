@@ -88,7 +88,8 @@ def test_path_chosen_by_activity():
     assert starts.tolist() == [0, int(x[0].sum()), int(x.sum())]
     assert event_synapse.events_of(spikes((2, 100, 50), 0.5, seed=4), 100) is None
     assert event_synapse.events_of(x.double(), 100) is None
-    assert 0.04 < event_synapse.event_density_max(3) < event_synapse.event_density_max(500)
+    assert 0.04 < event_synapse.event_density_max(10) < event_synapse.event_density_max(500)
+    assert event_synapse.event_density_max(3) == 0.0  # too few outputs to gain
 
 
 CONFIGS = {

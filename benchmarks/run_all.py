@@ -35,7 +35,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("train_vs_slayer.py", ["--sizes", "5,120,120,3", "--steps", "100", "--batch", "32",
                             "--repeats", "5"]),
     ("train_vs_slayer.py", ["--sizes", "2312,500,500,10", "--steps", "300", "--batch", "16",
-                            "--repeats", "2", "--density", "0.01"]),
+                            "--repeats", "3", "--density", "0.01"]),
     ("emulator_vs_lava.py", ["--lava-samples", "12", "--emu-samples", "128"]),
     ("pilotnet_emulator.py", ["--samples", "32"]),
     ("lava_workers.py", ["--samples", "16", "--steps", "32"]),

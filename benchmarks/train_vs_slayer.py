@@ -60,12 +60,16 @@ def stepper(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, last: bool):
 def ms_per_step(steps: dict, repeats: int) -> dict[str, float]:
     """Best ms per step of each of ``steps`` (name -> step function), the steps taken in
     turn (one of each per round), so that a change in the machine's load over the run
-    reaches every figure alike."""
+    reaches every figure alike; each round starts one step later in the order, so that
+    no step always follows the same one (on a loaded machine the step after stock
+    SLAYER's long one was measured up to 1.7x slower: the scheduler's due to a process
+    that has just run long)."""
     best = {name: float("inf") for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
+    names = list(steps)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
             start = time.perf_counter()
-            step()
+            steps[name]()
             best[name] = min(best[name], (time.perf_counter() - start) * 1e3)
     return best
 

@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from .._slayer import slayer
-from ..loihi import clip_activation
+from .event_synapse import fold_conv, spike_linear
 from .fold import lava_dense_synapse
 from .neuron import NeuronConfig, RouserCuba
 from .recurrent import Recurrent
@@ -53,6 +53,7 @@ from .single_spike import MembraneReadout
 from .synapse import (
     W_SCALE,
     fold,
+    fold_key,
     make_neuron,
     new_bias,
     quantize_weight,
@@ -79,6 +80,7 @@ class Dense(nn.Module):
         )
         self.neuron = make_neuron(spec["out_features"], neuron, readout)
         self.bias = new_bias(spec, spec["out_features"], self.neuron)
+        self._fold_cache: tuple[tuple, tuple[torch.Tensor, int, int]] | None = None
 
     def weight(self) -> torch.Tensor:
         """float32 ``(C_out, C_in)``: the weights the forward pass uses (quantized)."""
@@ -89,31 +91,39 @@ class Dense(nn.Module):
         """Spikes ``(N, C_out, T)`` for spikes ``x`` ``(N, C_in, T)``.
 
         The synaptic sum is ``W @ x`` per sample, what slayer's ``Dense`` computes as a
-        1x1x1 ``conv3d``, as one matrix product over all samples and steps (several
-        times faster on a CPU, backward included). Weights are multiples of 1/32 and
-        inputs are 0/1, so every partial sum is exact in float32 and the order of
+        1x1x1 ``conv3d``: one matrix product over all samples and steps, or the sum over
+        the spiking inputs only where they are sparse (:func:`.event_synapse.spike_linear`;
+        several times faster on a CPU, backward included). Weights are multiples of 1/32
+        and inputs are 0/1, so every partial sum is exact in float32 and the order of
         summation cannot change a value.
         """
         w = quantize_weight(self.synapse.weight)
         w = w.reshape(w.shape[0], -1)
         if self.neuron.config.fold_exact:
             return self._fold_forward(x, w)
-        current = nn.functional.linear(x.transpose(1, 2), w)
-        return run_population(self.neuron, current.transpose(1, 2), self.bias)
+        return run_population(self.neuron, spike_linear(x, w), self.bias)
 
     def _fold_forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Spikes of the fold export on Lava: the sum of Lava's effective integer weights
         over the spikes, shifted (floored) by netx's weight exponent, into neurons with
-        the shared threshold; gradients through the unfolded current."""
-        w_int, m = fold(w, cast(RouserCuba, self.neuron))  # fold_exact: a cuba neuron
-        w_eff, exp = lava_dense_synapse(w_int)
-        xt = x.transpose(1, 2)  # (N, T, C_in)
-        with torch.no_grad():
-            a = torch.floor(nn.functional.linear(
-                xt, torch.from_numpy(w_eff.astype(np.float32))) * 2.0 ** exp)
-        current = nn.functional.linear(xt, w).transpose(1, 2)  # (N, C_out, T)
+        the shared threshold; gradients those of the unfolded current ``w x``, from the
+        same single sum."""
+        w_eff, exp, m = self._fold_run(w)
+        current = spike_linear(x, w, (w_eff, exp))  # (N, C_out, T), value: the fold's
         return run_population(self.neuron, current, self.bias,
-                              (a.transpose(1, 2) / W_SCALE, m))
+                              (current.detach() / W_SCALE, m))
+
+    def _fold_run(self, w: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        """Lava's effective integer weights of the fold (float32 ``(C_out, C_in)``), their
+        exponent and the shared ``vThMant``; computed once per change of the weights or
+        thresholds (an optimizer step changes both tensors' versions), not per pass."""
+        neuron = cast(RouserCuba, self.neuron)  # fold_exact: a cuba neuron
+        key = fold_key(self.synapse.weight, neuron.threshold)
+        if self._fold_cache is None or self._fold_cache[0] != key:
+            w_int, m = fold(w, neuron)
+            w_eff, exp = lava_dense_synapse(w_int)
+            self._fold_cache = (key, (torch.from_numpy(w_eff.astype(np.float32)), exp, m))
+        return self._fold_cache[1]
 
 
 class Conv(nn.Module):
@@ -133,6 +143,7 @@ class Conv(nn.Module):
         )
         self.neuron = make_neuron(spec["out_channels"], neuron, readout)
         self.bias = new_bias(spec, spec["out_channels"], self.neuron)
+        self._fold_cache: tuple[tuple, tuple[torch.Tensor, int]] | None = None
 
     def weight(self) -> torch.Tensor:
         """float32 ``(C_out, C_in / groups, kH, kW)``: quantized forward weights."""
@@ -141,14 +152,22 @@ class Conv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.neuron.config.fold_exact:
             return run_population(self.neuron, self.synapse(x), self.bias)
-        w_int, m = fold(quantize_weight(self.synapse.weight),
-                        cast(RouserCuba, self.neuron))  # fold_exact: a cuba neuron
         syn = self.synapse
-        with torch.no_grad():  # Lava's Conv: file weights as they are, 24-bit activation
-            a = nn.functional.conv3d(x, torch.from_numpy(w_int.astype(np.float32)), None,
-                                     syn.stride, syn.padding, syn.dilation, syn.groups)
-            a = clip_activation(a)
-        return run_population(self.neuron, self.synapse(x), self.bias, (a / W_SCALE, m))
+        w = quantize_weight(syn.weight)
+        w_run, m = self._fold_run(w)
+        # Lava's Conv: file weights as they are, 24-bit activation; one convolution
+        a = fold_conv(x, w, w_run, (syn.stride, syn.padding, syn.dilation, syn.groups))
+        return run_population(self.neuron, a, self.bias, (a.detach() / W_SCALE, m))
+
+    def _fold_run(self, w: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """The fold's integer weights (float32, ``w``'s shape) and shared ``vThMant``,
+        computed once per change of the weights or thresholds (as ``Dense._fold_run``)."""
+        neuron = cast(RouserCuba, self.neuron)  # fold_exact: a cuba neuron
+        key = fold_key(self.synapse.weight, neuron.threshold)
+        if self._fold_cache is None or self._fold_cache[0] != key:
+            w_int, m = fold(w, neuron)
+            self._fold_cache = (key, (torch.from_numpy(w_int.astype(np.float32)), m))
+        return self._fold_cache[1]
 
 
 class Pool(Conv):

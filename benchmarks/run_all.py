@@ -109,7 +109,7 @@ def write(out: Path, machine: dict[str, str], rows: list[tuple[str, list[dict], 
              f"{machine['torch threads']} (each row states the threads it used)",
              f"- GPU: {machine['gpu']}",
              f"- load average (1, 5, 15 min) before: {load[0]}; after: {load[1]}",
-             f"- provenance: {describe(provenance())}", "",
+             f"- provenance: {machine['provenance']}", "",
              "| benchmark | comparison | first | second | ratio | target |",
              "|---|---|---|---|---|---|"]
     for name, records, status, _ in rows:
@@ -131,6 +131,7 @@ def main() -> None:
     p.add_argument("--only", nargs="*", help="script names to run (default: all)")
     args = p.parse_args()
     machine = _machine()
+    machine["provenance"] = describe(provenance())  # at the start, as the commit above
     before = _load()
     rows = []
     for script, options in BENCHMARKS:

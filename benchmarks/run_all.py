@@ -45,7 +45,8 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
 
 
 def _machine() -> dict[str, str]:
-    """CPU model, CPU count, GPU, commit and load: what a reader needs to weigh a figure."""
+    """CPU model, CPU count, GPU, commit and provenance, read when the run starts: what a
+    reader needs to weigh a figure."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -65,7 +66,8 @@ def _machine() -> dict[str, str]:
            "none available: no GPU figures (the CUDA and nccl runs need one)")
     return {"cpu": cpu, "cpus": str(os.cpu_count()), "gpu": gpu,
             "commit": commit + (" (with uncommitted changes)" if dirty else ""),
-            "torch threads": str(torch.get_num_threads())}
+            "torch threads": str(torch.get_num_threads()),
+            "provenance": describe(provenance())}  # read at the start, as the commit
 
 
 def _load() -> str:
@@ -131,7 +133,6 @@ def main() -> None:
     p.add_argument("--only", nargs="*", help="script names to run (default: all)")
     args = p.parse_args()
     machine = _machine()
-    machine["provenance"] = describe(provenance())  # at the start, as the commit above
     before = _load()
     rows = []
     for script, options in BENCHMARKS:

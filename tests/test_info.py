@@ -205,8 +205,7 @@ def test_benchmark_results_carry_a_provenance_line(tmp_path):
     run_all = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run_all)
     out = tmp_path / "RESULTS.md"
-    run_all.write(out, {"cpu": "cpu", "cpus": "2", "gpu": "none", "commit": "abc",
-                        "torch threads": "2"}, [], ("0.1", "0.2"))
+    run_all.write(out, run_all._machine(), [], ("0.1", "0.2"))
     line = [row for row in out.read_text().splitlines() if row.startswith("- provenance: ")]
     assert len(line) == 1 and line[0].startswith("- provenance: rouser-lava ")
     assert f"torch {metadata.version('torch')}" in line[0] and "world size 1" in line[0]

@@ -15,7 +15,7 @@ from rouser_lava.data.registry import DATA_OPTIONS
 from rouser_lava.errors import UserError, name_parameters_as
 from rouser_lava.model.modelfile import load_model
 from rouser_lava.model.neuron import NeuronConfig
-from rouser_lava.training import trainrun
+from rouser_lava.training import runfiles
 from rouser_lava.training.distributed import Ranks, agree
 from rouser_lava.training.loop import TrainConfig, config_dict
 from rouser_lava.training.presets import PRESETS, resolve
@@ -78,11 +78,11 @@ def test_errors_survive_pickling_and_agree():
 
 def test_launch_errors_name_parameters():
     with name_parameters_as(flag), pytest.raises(UserError) as err:
-        trainrun._check_launch(TrainSettings(batch_size=33), Ranks(0, 2))
+        runfiles.check_launch(TrainSettings(batch_size=33), Ranks(0, 2))
     assert str(err.value).startswith("--batch-size 33 is the global batch, split "
                                      "equally over the 2 processes")
     with name_parameters_as(flag), pytest.raises(UserError) as err:
-        trainrun._check_launch(TrainSettings(deploy="fold-exact"),
+        runfiles.check_launch(TrainSettings(deploy="fold-exact"),
                                Ranks(device=torch.device("cuda")))
     assert str(err.value).endswith("use --device cpu")
     assert flag("init_dataset") == "--dataset"

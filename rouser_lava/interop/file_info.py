@@ -26,7 +26,7 @@ from ..model.blocks import bias_neurons, layer_shapes, neurons_text
 from ..model.modelfile import load_model, load_record
 from ..netx.file import read_netx
 from ..provenance import describe, read_provenance
-from ..training.trainrun import CHECKPOINT
+from ..training.runfiles import CHECKPOINT
 from .nir_graph import read_nir
 
 NEURON_KEYS = ("neuron", "readout", "threshold", "learn_threshold", "current_decay",

@@ -16,7 +16,8 @@ and the checkpoint record under ``provenance`` where they came from
 (:mod:`rouser_lava.provenance`: versions, command line, seed, device and the number of
 processes; a resumed run records its own). With ``tensorboard`` (``--tensorboard DIR``)
 the metrics and threshold histograms of every epoch also go to TensorBoard events in
-that folder (:mod:`rouser_lava.training.tboard`).
+that folder (:mod:`rouser_lava.training.tboard`). Which files a run owns and when a
+command may open them: :mod:`rouser_lava.training.runfiles`.
 
 Under ``torchrun`` (see :mod:`rouser_lava.training.distributed`) every rank trains its
 part of each batch and rank 0 alone writes the files; a resumed run may use a
@@ -37,39 +38,20 @@ import torch
 from ..data.dataset import SpikeDataset
 from ..data.registry import dataset_for, load_dataset
 from ..errors import UserError, param
-from ..fileio import (
-    check_output_dir,
-    check_output_file,
-    check_suffix,
-    lock_output,
-    refuse_overwrites,
-    unlock_output,
-    write_bytes,
-    wrote,
-)
+from ..fileio import lock_output, unlock_output, write_bytes, wrote
 from ..model.archspec import parse_arch
 from ..model.blocks import RouserNet, layer_shapes
-from ..model.modelfile import load_model, load_record, save_model, save_record
+from ..model.modelfile import load_model, save_model, save_record
 from ..provenance import provenance
 from ..resources import require_memory
-from .checkpoint import check_checkpoint
 from .distributed import Ranks, agree
 from .initcheck import net_sizes
 from .loop import TrainState, config_dict, dense_arch, train
+from .runfiles import CHECKPOINT, open_checkpoint, open_new
 from .settings import TrainSettings, check_fold_exact
 from .tboard import Board
 
 log = logging.getLogger(__name__)
-CHECKPOINT = "rouser-lava/checkpoint"
-
-
-def run_files(out: Path) -> dict[str, Path]:
-    """Paths of a run's files next to ``out``."""
-    return {"model": out, "best": out.with_name(f"{out.stem}.best.pt"),
-            "metrics": out.with_name(f"{out.stem}.metrics.jsonl"),
-            "checkpoint": out.with_name(f"{out.stem}.ckpt.pt")}
-
-
 def best_key(row: dict) -> str:
     """The accuracy that picks the best model: validation (``test_acc`` only for rows
     of a dataset built by hand without a validation split, see :func:`train`)."""
@@ -177,96 +159,6 @@ def _dataset_and_net(settings: TrainSettings, ranks: Ranks
     return data, net
 
 
-def _open_files(out: str | Path, board: str | Path | None = None) -> dict[str, Path]:
-    """The files of the run at ``out`` (:func:`run_files`); UserError when ``out`` is
-    not a ``.pt`` name, one of them is a folder or the folder is missing, or when the
-    TensorBoard folder ``board`` (if given) is a file, cannot be made or is one of
-    them."""
-    files = run_files(check_output_file(out))
-    check_suffix(param("out"), out, "model")
-    for path in files.values():
-        if path.is_dir():
-            raise UserError(f"{path}: is a folder; the run writes this file")
-    if board is not None:
-        check_output_dir(board)
-        refuse_overwrites([(param("out"), path) for path in files.values()],
-                          [(param("tensorboard"), board)])
-    return files
-
-
-def _check_launch(settings: TrainSettings, ranks: Ranks) -> None:
-    """UserError unless ``settings`` can train on ``ranks``' processes and device."""
-    if settings.batch_size % ranks.world:
-        raise UserError(f"{param('batch_size')} {settings.batch_size} is the global batch, "
-                        f"split equally over the {ranks.world} processes: give a multiple "
-                        f"of {ranks.world}")
-    if ranks.device.type == "cuda" and settings.fold_exact:
-        raise UserError(f"{param('deploy')} fold-exact trains on the CPU only (the fold is "
-                        f"computed with NumPy); use {param('device')} cpu")
-
-
-def _refuse_other_run(files: dict[str, Path], settings: TrainSettings) -> None:
-    """UserError when ``files`` hold another run than one with ``settings`` (whose
-    result a new run reproduces): a checkpoint with other settings, or run files
-    without a checkpoint that says what made them."""
-    held = [p for p in files.values() if p.exists()]
-    if not held:
-        return
-    other = f"{param('overwrite')} to replace it, {param('resume')} to continue it, or " \
-            f"another {param('out')}"
-    if not files["checkpoint"].is_file():
-        raise UserError(f"{held[0]}: already exists (a model written by another run); give "
-                        f"{other}")
-    try:
-        ckpt = load_record(files["checkpoint"], CHECKPOINT)
-        before = TrainSettings.from_dict(ckpt["settings"]).to_dict()
-    except (UserError, KeyError, TypeError):
-        before = None
-    if before != settings.to_dict():
-        done = f" ({ckpt['epoch']} epochs)" if before is not None else ""
-        raise UserError(f"{files['model']}: holds another training run{done}, with other "
-                        f"settings; give {other}")
-
-
-def _open_new(settings: TrainSettings, out: str | Path, ranks: Ranks,
-              overwrite: bool = False, board: str | Path | None = None) -> dict[str, Path]:
-    """A new run's files; UserError when they, the TensorBoard folder ``board`` or the
-    launch do not fit, when one of them is the model ``init`` starts from, or (unless
-    ``overwrite``) when they hold another run (:func:`_refuse_other_run`)."""
-    files = _open_files(out, board)
-    refuse_overwrites([(param("out"), path) for path in files.values()],
-                      [(param("init"), settings.init)])
-    if not overwrite:
-        _refuse_other_run(files, settings)
-    _check_launch(settings, ranks)
-    return files
-
-
-def _open_checkpoint(out: str | Path, epochs: int | None, ranks: Ranks,
-                     board: str | Path | None = None
-                     ) -> tuple[dict[str, Path], TrainSettings, dict]:
-    """The run's files, its settings (the checkpoint's, with ``epochs`` when given) and
-    its checkpoint; UserError when there is none, it does not fit the launch, or the
-    TensorBoard folder ``board`` does not fit (:func:`_open_files`)."""
-    files = _open_files(out, board)
-    if not files["checkpoint"].is_file():
-        raise UserError(f"{files['checkpoint']}: no checkpoint to resume from")
-    ckpt = load_record(files["checkpoint"], CHECKPOINT)
-    settings = check_checkpoint(ckpt, files["checkpoint"])
-    if ckpt["history"] and "val_acc" not in ckpt["history"][-1]:
-        raise UserError(f"{files['checkpoint']}: the run predates validation splits (its "
-                        f"best epoch was picked on the test split, and its training data "
-                        f"held samples now kept for validation); start a new run")
-    if epochs and epochs < ckpt["epoch"]:
-        raise UserError(f"{param('epochs')} {epochs} is fewer than the {ckpt['epoch']} "
-                        f"epochs {files['checkpoint']} already holds; give more to extend "
-                        f"the run, or leave {param('epochs')} out")
-    if epochs:
-        settings = dataclasses.replace(settings, epochs=epochs)
-    _check_launch(settings, ranks)
-    return files, settings, ckpt
-
-
 def train_run(settings: TrainSettings, out: str | Path, progress: bool = True,
               ranks: Ranks | None = None, overwrite: bool = False,
               tensorboard: str | Path | None = None) -> list[dict]:
@@ -285,7 +177,7 @@ def train_run(settings: TrainSettings, out: str | Path, progress: bool = True,
     (:mod:`rouser_lava.training.tboard`).
     """
     ranks = ranks or Ranks()
-    files = agree(ranks, lambda: _open_new(settings, out, ranks, overwrite, tensorboard))
+    files = agree(ranks, lambda: open_new(settings, out, ranks, overwrite, tensorboard))
     lock = agree(ranks, lambda: lock_output(out, "another rouser-train") if ranks.main
                  else None)
     try:
@@ -307,7 +199,7 @@ def resume_run(out: str | Path, epochs: int | None = None, progress: bool = True
     there, replacing those a killed run logged after its checkpoint).
     """
     ranks = ranks or Ranks()
-    files, settings, ckpt = agree(ranks, lambda: _open_checkpoint(out, epochs, ranks,
+    files, settings, ckpt = agree(ranks, lambda: open_checkpoint(out, epochs, ranks,
                                                                   tensorboard))
     lock = agree(ranks, lambda: lock_output(out, "another rouser-train") if ranks.main
                  else None)

@@ -10,8 +10,11 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+from rouser_lava.cli import export_main
 
 EXAMPLES = int(os.environ.get("ROUSER_FUZZ_EXAMPLES", "20"))
 CASE_SECONDS = 20.0  # one command on one generated input
@@ -62,3 +65,12 @@ def run_case(main, argv, capsys, inputs, names, ok=(0,)) -> int:
         assert len(lines) == 1, err
         assert any(str(n) in lines[0] for n in names), (lines[0], names)
     return code
+
+
+def valid_inputs(model_file: Path, root: Path, seed: int) -> dict[str, Path]:
+    """The valid files every fuzz case starts from, written under ``root``: the model,
+    its netx export and 3 samples of uint8 spikes ``(3, 64, 8)`` drawn with ``seed``."""
+    net = root / "n.net"
+    assert export_main([str(model_file), str(net)]) == 0
+    np.save(root / "x.npy", np.random.default_rng(seed).integers(0, 2, (3, 64, 8), np.uint8))
+    return {"model": model_file, "net": net, "x": root / "x.npy"}

@@ -26,7 +26,7 @@ from rouser_lava.model.modelfile import load_model
 from rouser_lava.netx.check import check_netx
 
 from .event_files import write_dvs_original, write_nmnist_folder, write_shd_folder
-from .fuzz_common import FUZZ, ODD, run_case
+from .fuzz_common import FUZZ, ODD, run_case, valid_inputs
 
 DTYPES = st.sampled_from(["u1", "i1", "i8", "f4", "f8", "?", "S3"])
 ARRAYS = hnp.arrays(DTYPES, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),
@@ -36,11 +36,7 @@ ARRAYS = hnp.arrays(DTYPES, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0,
 @pytest.fixture(scope="module")
 def files(model_file, tmp_path_factory):
     """The valid inputs every case starts from: model.pt, its netx file, spikes."""
-    root = tmp_path_factory.mktemp("fuzz")
-    net = root / "n.net"
-    assert export_main([str(model_file), str(net)]) == 0
-    np.save(root / "x.npy", np.random.default_rng(0).integers(0, 2, (3, 64, 8), np.uint8))
-    return {"model": model_file, "net": net, "x": root / "x.npy"}
+    return valid_inputs(model_file, tmp_path_factory.mktemp("fuzz"), seed=0)
 
 
 def _work():

@@ -8,14 +8,13 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rouser_lava.cli import export_main, map_main, run_main, train_main
+from rouser_lava.cli import map_main, run_main, train_main
 
-from .fuzz_common import FUZZ, run_case
+from .fuzz_common import FUZZ, run_case, valid_inputs
 
 # what a user might type where a number goes
 VALUES = st.one_of(
@@ -36,11 +35,7 @@ MAP_OPTIONS = ("--limit", "--reset-interval")
 
 @pytest.fixture(scope="module")
 def files(model_file, tmp_path_factory):
-    root = tmp_path_factory.mktemp("fuzz-options")
-    net = root / "n.net"
-    assert export_main([str(model_file), str(net)]) == 0
-    np.save(root / "x.npy", np.random.default_rng(1).integers(0, 2, (3, 64, 8), np.uint8))
-    return {"net": net, "x": root / "x.npy"}
+    return valid_inputs(model_file, tmp_path_factory.mktemp("fuzz-options"), seed=1)
 
 
 def _extra(option: str) -> list[str]:

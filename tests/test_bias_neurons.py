@@ -157,6 +157,23 @@ def test_training_leaves_bias_neurons_as_imported_and_learns_the_biases(tmp_path
     assert spikes[38].all() and not spikes[39, 0] and spikes[39, 1:].all()
 
 
+def test_bias_neurons_build_with_fixed_thresholds():
+    """A recurrent layer with bias neurons and fixed thresholds (a buffer, no gradient)
+    builds, and its bias neurons' rows still get no gradient."""
+    from rouser_lava.model.blocks import recurrent_spec
+    from rouser_lava.model.neuron import NeuronConfig
+
+    spec = {**recurrent_spec(4, 6, bias=True), "bias_neurons": 2}
+    net = RouserNet((4,), [spec, {"kind": "dense", "in_features": 6, "out_features": 3}],
+                    NeuronConfig(learn_threshold=False))
+    out = net(torch.ones((2, 4, 8)))
+    out = out[-1] if isinstance(out, (list, tuple)) else out
+    out.sum().backward()
+    host = net.spiking_blocks()[0]
+    assert not host.neuron.threshold.requires_grad
+    assert torch.all(host.synapse.weight.grad[-2:] == 0)
+
+
 @pytest.mark.parametrize("which, helpers", [("layer0", 1), ("layer1", 2)])
 def test_one_layers_bias_takes_the_bias_neurons_it_needs(which, helpers, tmp_path):
     """Only layer 0's bias: h0 alone; only layer 1's: h0 drives h1 (h0's weights 0);

@@ -30,8 +30,12 @@ Layer ``k``'s source step ``t`` is Lava's ``s = t + k + 1`` (its input arrives t
 In the fold (one ``vThMant`` ``M`` per layer, each row scaled by ``M / th``) ``h0``'s
 bias becomes ``2 M > M`` and ``h1``'s exactly ``M``; ``th`` is the smallest real
 threshold, halved until it is at most 255/64, so that ``2 M <= 2 * 8 * 255`` fits the
-13-bit bias mantissa, ``M``'s gain limit (8 ``th``) drops at most by half, and a fold
-that was exact stays exact (:func:`~rouser_lava.model.fold.exact_step`).
+13-bit bias mantissa and ``M``'s gain limit (8 ``th``) drops at most by half. A fold
+that was exact (:func:`~rouser_lava.model.fold.exact_step`) stays exact when ``th``
+needed no halving or halved without remainder; halving an odd mantissa (above 255) can
+enlarge the exact step beyond the largest ``M`` that fits, and the fold then rounds
+(the export's per-layer report shows the weight error). Braille's threshold 4.0
+(mantissa 256) is halved once, to 128: exact.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ def attach(layers: list[ImportedLayer]) -> list[ImportedLayer]:
     assert host.threshold is not None
     size, n = len(w), 2 if nxt.current_bias is not None else 1
     th_mant = int(np.rint(host.threshold.min() * TH_SCALE))
-    while th_mant > TH_HELPER_MAX:  # halved: a fold that was exact stays so (fold.exact_step)
+    while th_mant > TH_HELPER_MAX:  # halved to fit 13 bits (see the module docstring)
         th_mant //= 2
     th = th_mant / TH_SCALE
     rec = np.zeros((size + n, size + n))

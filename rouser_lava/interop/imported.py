@@ -108,7 +108,7 @@ def fit_layer(name: str, weight: np.ndarray, threshold: np.ndarray, bias: np.nda
     within Loihi's 17 bits, and the ``bias`` (``(C_out,)``, added to ``v`` each step)
     scaled by ``c`` like them and rounded to 1/64 within Loihi's int16 ``bias_mant``.
     """
-    c, notes = 1.0, []
+    notes: list[str] = []
     snapped, c = exact_scale(weight)
     if snapped is not None:
         weight = snapped

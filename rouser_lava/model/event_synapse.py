@@ -73,13 +73,14 @@ def events_of(x: torch.Tensor, c_out: int) -> Events | None:
     outputs takes the event path (CPU float32, fewer than :func:`event_density_max` of
     its entries nonzero), else None: flat positions (int64, ascending, in ``x``'s C
     order), values, and each sample's first event (int64 ``(N + 1,)``)."""
-    if x.device.type != "cpu" or x.dtype != torch.float32 or x.numel() == 0:
+    limit = event_density_max(c_out)
+    if x.device.type != "cpu" or x.dtype != torch.float32 or x.numel() == 0 or limit <= 0:
         return None
     rows = x.reshape(x.shape[0], -1).numpy()
     counts = np.empty(x.shape[0], dtype=np.int64)
     count_events(rows, counts)
     total = int(counts.sum())
-    if total >= event_density_max(c_out) * x.numel():
+    if total >= limit * x.numel():
         return None
     starts = np.zeros(x.shape[0] + 1, dtype=np.int64)
     np.cumsum(counts, out=starts[1:])

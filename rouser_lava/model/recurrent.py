@@ -149,7 +149,7 @@ class Recurrent(nn.Module):
 
         for p in (self.synapse.weight, self.rec_synapse.weight, self.neuron.threshold,
                   self.bias):
-            if p is not None:
+            if p is not None and p.requires_grad:  # fixed thresholds are a buffer
                 p.register_hook(rows)
 
     def weight(self) -> torch.Tensor:

@@ -55,19 +55,16 @@ def _machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    git = ["git", "-C", str(ROOT)]
-    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown"
-    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
+    record = provenance()  # its commit is read once and kept: the run's start
+    head, _, dirty = record.get("commit", "unknown").partition("+")
     import torch
 
     gpu = (torch.cuda.get_device_name(0) if torch.cuda.is_available() else
            "none available: no GPU figures (the CUDA and nccl runs need one)")
     return {"cpu": cpu, "cpus": str(os.cpu_count()), "gpu": gpu,
-            "commit": commit + (" (with uncommitted changes)" if dirty else ""),
+            "commit": head[:7] + (" (with uncommitted changes)" if dirty else ""),
             "torch threads": str(torch.get_num_threads()),
-            "provenance": describe(provenance())}  # read at the start, as the commit
+            "provenance": describe(record)}
 
 
 def _load() -> str:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import UserError, param
+from ..errors import UserError
 from ..model.blocks import RouserNet
 from ..model.single_spike import MembraneReadout
 from .metrics import GRID
@@ -100,12 +100,7 @@ class Board:
     """
 
     def __init__(self, path: str | Path, first_epoch: int, origin: dict, settings: dict):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as err:
-            raise UserError(f"{param('tensorboard')} needs the tensorboard package "
-                            f"({err}); install it: pip install 'tensorboard>=2.14,<3'") \
-                from None
+        from torch.utils.tensorboard import SummaryWriter  # here: imported only when used
         self.path = Path(path)
         try:
             self.writer: SummaryWriter = SummaryWriter(

@@ -3,7 +3,8 @@ it allows and, for the emulator, its layers; every stage after the reader takes 
 
 :func:`read_netx` opens the file once: the structure is checked first (no weight is
 read), then the memory the reader needs (:func:`rouser_lava.netx.check.require_fits`),
-then every value, then the layers are built from the same open file. Lava itself
+then every value, then the layers are built from the same open file; each dataset is
+looked up and read once (:class:`rouser_lava.netx.fields.FileValues`). Lava itself
 (``netx.hdf5.Network``) and each Lava worker process read the file again from its path.
 """
 

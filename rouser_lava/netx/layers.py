@@ -108,7 +108,7 @@ def _neuron_fields(cfg, where: str, shape: tuple[int, ...], bias) -> dict:
         vth = np.asarray(cfg["vThMant"]).astype(np.int64)
         if "refDelay" in cfg.keys():
             ref_delay = refractory_period(int(np.asarray(cfg["refDelay"]).reshape(-1)[0]))
-        if "gradedSpike" in cfg.keys() and bool(np.any(cfg.f["gradedSpike"][()])):
+        if "gradedSpike" in cfg.keys() and bool(np.any(cfg.value("gradedSpike"))):
             raise UserError(f"{where} has graded spikes; Lava's CUBA has none")
     return {"i_decay": i_decay, "v_decay": v_decay, "ref_delay": ref_delay,
             "vth": _per_neuron(vth * 64, shape, where, "vThMant", False),
@@ -191,6 +191,10 @@ def _net_dict(f, read: FileValues):
             if key in self.array_keys:
                 return read.value(self.f, key)
             return Read(f=self.f[str(key) if isinstance(key, int) else key])
+
+        def value(self, key: str):
+            """The dataset ``key`` as read (``[()]``)."""
+            return read.value(self.f, key)
 
     return Read(f=f)
 

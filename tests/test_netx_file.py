@@ -75,3 +75,24 @@ def test_24_bit_wrap_and_clip_as_lava(lib):
     x = np.array(values, np.int64) if lib == "numpy" else torch.tensor(values)
     assert loihi.wrap_u(x).tolist() == want_u
     assert loihi.clip_v(x).tolist() == want_v
+
+
+def test_emulator_run_reads_each_layer_dataset_once(tmp_path, monkeypatch):
+    """The structure check, the value check and the emulator's loader share what was
+    read: every dataset under /layer is read from the file at most once per run."""
+    path, spikes = str(tmp_path / "n.net"), str(tmp_path / "x.npy")
+    write_dense(path, np.array([[100, -30], [20, 90]]), 2048, 1024, 200)
+    np.save(spikes, np.ones((3, 2, 6), np.uint8))
+    reads: list[str] = []
+    original = h5py.Dataset.__getitem__
+
+    def getitem(self, args, *rest, **kwargs):
+        reads.append(self.name)
+        return original(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", getitem)
+    result = run_path(path, RunOptions(input_npy=spikes, progress=False))
+    assert result.samples == 3
+    layer_reads = [name for name in reads if name.startswith("/layer/")]
+    assert "/layer/0/weight" in layer_reads and "/layer/0/neuron/vThMant" in layer_reads
+    assert len(layer_reads) == len(set(layer_reads)), sorted(layer_reads)

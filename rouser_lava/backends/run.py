@@ -26,6 +26,8 @@ from ..errors import UserError
 from ..netx.file import NetxFile
 from .stream import StreamSpec
 
+COUNT_ROWS = 257  # samples summed in uint16 at once: 257 * 255 <= 2**16 - 1
+
 
 @dataclass
 class BatchOutput:
@@ -205,8 +207,7 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
         else:
             preds.append(out[-1].reshape(len(out[-1]), -1, out[-1].shape[-1]).sum(-1)
                          .argmax(1))
-        counts = [o.reshape(len(o), -1, o.shape[-1]).sum(axis=(0, 2), dtype=np.int64)
-                  for o in out]
+        counts = [spike_counts(o) for o in out]
         totals = [a + b for a, b in zip(totals, counts)] if totals else counts
         if start < keep:
             kept.append([o[:keep - start] for o in out])
@@ -221,6 +222,20 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
         u=joined[:state_layers] if joined else None,
         v=joined[state_layers:] if joined else None,
         state_steps=steps if joined else None, first_layer=first_layer)
+
+
+def spike_counts(spikes: np.ndarray) -> np.ndarray:
+    """int64 ``(neurons,)``: each neuron's spikes over a batch ``(B, *shape, T)`` (any
+    strides). uint8 spikes are summed over the samples first in uint16 (exact for
+    :data:`COUNT_ROWS` samples at a time), then over time: a vectorised pass instead
+    of widening every value to int64."""
+    flat = spikes.reshape(len(spikes), -1, spikes.shape[-1])
+    if flat.dtype != np.uint8:
+        return flat.sum(axis=(0, 2), dtype=np.int64)
+    total = np.zeros(flat.shape[1], np.int64)
+    for start in range(0, len(flat), COUNT_ROWS):
+        total += flat[start:start + COUNT_ROWS].sum(0, dtype=np.uint16).sum(-1, dtype=np.int64)
+    return total
 
 
 def torch_backend(net) -> Backend:

@@ -106,14 +106,16 @@ def optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
     """
     from lava.lib.dl.netx.utils import optimize_weight_bits as netx_optimize
 
-    flat = weight.reshape(-1).astype(np.int64)
-    if flat.size == 0 or (flat.max() > W_MAX and flat.min() < 0) or \
-            (flat.min() < W_MIN and flat.max() > 0):
+    flat = np.asarray(weight).reshape(-1).astype(np.int64, copy=False)
+    hi, lo = (flat.max(), flat.min()) if flat.size else (0, 0)
+    if flat.size == 0 or (hi > W_MAX and lo < 0) or (lo < W_MIN and hi > 0):
         shifted, bits, exp, _ = netx_optimize(weight)
         return shifted, int(bits), int(exp)
-    low_bit = np.bitwise_or.reduce(flat) & -np.bitwise_or.reduce(flat)  # 0: all zero
-    odd = flat[np.flatnonzero(flat & low_bit)[:1]]  # a weight with that lowest set bit
-    _, bits, exp, _ = netx_optimize(np.concatenate(([flat.max(), flat.min()], odd)))
+    ored = np.bitwise_or.reduce(flat)
+    low_bit = ored & -ored  # 0: all zero
+    # a weight with that lowest set bit (argmax stops at the first), none when all zero
+    odd = flat[np.argmax((flat & low_bit) != 0)][None] if low_bit else flat[:0]
+    _, bits, exp, _ = netx_optimize(np.concatenate(([hi, lo], odd)))
     shifted = np.left_shift(weight.astype(np.int32), int(-exp))  # netx: << scale_bits
     return shifted.astype(int), int(bits), int(exp)
 

@@ -59,7 +59,7 @@ from ..loihi import (
     WEIGHT_ABS_MAX,
 )
 from ..resources import require_memory
-from .fields import LayerReader
+from .fields import FileValues, LayerReader
 from .network import BIAS_NEURONS_ATTR
 
 CHECKED = ("input", "dense", "dense_rec", "conv", "flatten")  # geometry checked here
@@ -135,7 +135,6 @@ class NetxSummary:
 
 
 def _conv(layer: LayerReader, shape, prev, values: bool) -> int:
-    g = layer.group
     if len(shape) != 3:
         layer.fail("shape", shape, "a conv layer's shape is (C, H, W)")
     data = layer.raw("weight")
@@ -143,18 +142,18 @@ def _conv(layer: LayerReader, shape, prev, values: bool) -> int:
     if len(dims) < 4 or any(d != 1 for d in dims[4:]) or dims[0] != shape[0]:
         layer.fail("weight", f"of shape {dims}", f"expected ({shape[0]}, C_in/groups, kH, kW)")
     groups = int(layer.numbers("groups", lo=1, hi=shape[0], sizes=(1,)).reshape(-1)[0]) \
-        if "groups" in g else 1
+        if layer.has("groups") else 1
     geo = {}
     for field, lo in (("stride", 1), ("padding", 0), ("dilation", 1)):
-        value = layer.numbers(field, lo=lo, hi=1 << 16, sizes=(1, 2)) if field in g \
+        value = layer.numbers(field, lo=lo, hi=1 << 16, sizes=(1, 2)) if layer.has(field) \
             else np.array([lo if field != "stride" else 1])
         geo[field] = np.broadcast_to(value.reshape(-1), (2,)).astype(int)
     if shape[0] % groups:
         layer.fail("groups", groups, f"does not divide the {shape[0]} output channels")
     for field, want in (("outChannels", (shape[0],)), ("inChannels", (dims[1] * groups,)),
                         ("kernelSize", dims[2:4])):
-        if field in g and tuple(np.broadcast_to(layer.numbers(field, sizes=(1, 2)).reshape(-1),
-                                                (len(want),))) != want:
+        if layer.has(field) and tuple(np.broadcast_to(
+                layer.numbers(field, sizes=(1, 2)).reshape(-1), (len(want),))) != want:
             layer.fail(field, layer.numbers(field), f"the weight says {want}")
     if prev is not None:
         if len(prev) != 3 or prev[0] != dims[1] * groups:
@@ -176,13 +175,13 @@ def _layer(layer: LayerReader, prev: tuple[int, ...] | None, values: bool) -> Ne
         layer.fail("type", kind, f"unknown layer type (known: {', '.join(LAYER_TYPES)})")
     g, synapses = layer.group, 0
     if kind not in CHECKED:  # readers refuse these; their geometry is not checked here
-        shape = layer.shape() if "shape" in g else prev or (0,)
+        shape = layer.shape() if layer.has("shape") else prev or (0,)
         return NetxLayer(layer.index, kind, shape, prev, 0, 0)
     if kind == "flatten":
         if prev is None:
             layer.fail("type", kind, "a flatten needs a layer before it")
         shape = (int(np.prod(prev)),)
-        if "shape" in g:
+        if layer.has("shape"):
             layer.vector(shape[0])
         return NetxLayer(layer.index, kind, shape, prev, 0, 0)
     shape = layer.vector() if kind in ("dense", "dense_rec") else layer.shape()
@@ -191,10 +190,10 @@ def _layer(layer: LayerReader, prev: tuple[int, ...] | None, values: bool) -> Ne
         if prev is not None and prev != shape:
             layer.fail("shape", shape, f"does not take samples of shape {prev}")
         for field in ("weight", "bias"):  # netx's unused transform, read with int()
-            if field in g and "neuron" in g:
+            if layer.has(field) and layer.has("neuron"):
                 layer.numbers(field, integer=False, sizes=(1,))
         ref_delay, membrane = layer.neuron(shape, values)
-        neurons = size if "neuron" in g else 0
+        neurons = size if layer.has("neuron") else 0
         return NetxLayer(layer.index, kind, shape, None, neurons, 0, ref_delay, membrane,
                          _neuron_type(layer))
     helpers = 0
@@ -202,14 +201,14 @@ def _layer(layer: LayerReader, prev: tuple[int, ...] | None, values: bool) -> Ne
         cols = None if prev is None else int(np.prod(prev))
         cols = layer.weight("weight", size, cols, values)
         for field, want in (("outFeatures", size), ("inFeatures", cols)):
-            if field in g and int(layer.numbers(field, sizes=(1,)).reshape(-1)[0]) != want:
+            if layer.has(field) and int(layer.numbers(field, sizes=(1,)).reshape(-1)[0]) != want:
                 layer.fail(field, layer.numbers(field), f"the weight says {want}")
         if kind == "dense_rec":
             synapses += size * layer.weight("weight_rec", size, size, values)
             helpers = g.attrs.get(BIAS_NEURONS_ATTR, 0)
             if not isinstance(helpers, (int, np.integer)) or not 0 <= helpers < size:
                 layer.fail(BIAS_NEURONS_ATTR, helpers, f"an integer in 0..{size - 1}")
-        if "delay" in g:
+        if layer.has("delay"):
             delay = layer.numbers("delay", lo=0 if values else None,
                                   hi=DELAY_MAX if values else None,
                                   sizes=(1, size, cols, size * cols))
@@ -227,7 +226,7 @@ def _layer(layer: LayerReader, prev: tuple[int, ...] | None, values: bool) -> Ne
 
 def _neuron_type(layer: LayerReader) -> str:
     """The layer's neuron ``type`` (checked by :meth:`LayerReader.neuron`), or ``""``."""
-    return layer.text("type", layer.group["neuron"]) if "neuron" in layer.group else ""
+    return layer.text("type", layer.item("neuron")) if layer.has("neuron") else ""
 
 
 def check_netx(path: str, values: bool = True,
@@ -257,8 +256,10 @@ def open_netx(path) -> h5py.File:
 
 
 def check_open(f: h5py.File, path, values: bool = True,
-               input_shape: tuple[int, ...] | None = None) -> NetxSummary:
-    """:func:`check_netx` on an open file ``f`` (``path`` names it in errors)."""
+               input_shape: tuple[int, ...] | None = None,
+               read: FileValues | None = None) -> NetxSummary:
+    """:func:`check_netx` on an open file ``f`` (``path`` names it in errors); ``read``
+    holds what earlier passes over ``f`` read (and keeps what this one reads)."""
     if "layer" not in f or not hasattr(f["layer"], "keys"):
         raise UserError(f"{path}: not a netx network (no /layer group)")
     keys = list(f["layer"].keys())
@@ -272,11 +273,12 @@ def check_open(f: h5py.File, path, values: bool = True,
         raise UserError(f"{path}: layer indices are not contiguous (layer {missing[0]} "
                         f"is missing)")
     layers, prev = [], None if input_shape is None else tuple(input_shape)
+    read = FileValues() if read is None else read
     for i in indices:
         group = f["layer"][str(i)]
         if not hasattr(group, "keys"):
             raise UserError(f"{path}: layer/{i} is not a group")
-        layer = _layer(LayerReader(str(path), i, group), prev, values)
+        layer = _layer(LayerReader(str(path), i, group, read), prev, values)
         layers.append(layer)
         prev = layer.shape
     steps = None
@@ -291,13 +293,16 @@ def check_open(f: h5py.File, path, values: bool = True,
 
 
 def check_open_fits(f: h5py.File, path, bytes_per_synapse: int, reader: str, advice: str,
-                    input_shape: tuple[int, ...] | None = None) -> NetxSummary:
+                    input_shape: tuple[int, ...] | None = None,
+                    read: FileValues | None = None) -> NetxSummary:
     """:func:`check_netx` of the open file ``f`` for a reader that needs
     ``bytes_per_synapse``: the structure first, then the memory (UserError naming
     ``reader`` and ``advice`` if it does not fit), then every value (reading the weights
-    only once they fit)."""
-    require_fits(check_open(f, path, False, input_shape), bytes_per_synapse, reader, advice)
-    return check_open(f, path, True, input_shape)
+    only once they fit; each dataset read once, kept in ``read`` when given)."""
+    read = FileValues() if read is None else read
+    require_fits(check_open(f, path, False, input_shape, read), bytes_per_synapse, reader,
+                 advice)
+    return check_open(f, path, True, input_shape, read)
 
 
 def require_fits(summary: NetxSummary, bytes_per_synapse: int, reader: str,

@@ -1,6 +1,9 @@
 """Reading one netx layer group's fields for :mod:`rouser_lava.netx.check`: each value
 checked (numbers, integers, ranges, sizes, ASCII strings) and every failure one
-UserError naming the file, the layer, the field, the value and what is allowed."""
+UserError naming the file, the layer, the field, the value and what is allowed.
+
+:class:`FileValues` keeps what was read from one open file, so that the checks' two
+passes (structure, then values) and the emulator's loader read each dataset once."""
 
 from __future__ import annotations
 
@@ -22,11 +25,44 @@ from ..resources import require_memory
 NEURON_TYPES = ("CUBA", "LOIHI", "SDNN", "RF", "RF_IZ", "RF_PHASE")
 
 
-class LayerReader:
-    """Reads and checks the fields of one layer group, naming them in errors."""
+class FileValues:
+    """What was looked up and read in one open HDF5 file: ``group[field]`` (None where
+    the group holds no such field) and ``group[field][()]``, each done once and kept
+    (arrays read-only), for every later pass over the file to take from here."""
 
-    def __init__(self, path: str, index: int, group):
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], object] = {}
+        self._read: dict[tuple[str, str], object] = {}
+
+    def item(self, group, field: str):
+        """``group[field]``, or None where ``group`` holds no ``field``."""
+        key = (group.name, field)
+        if key not in self._items:
+            self._items[key] = group[field] if field in group else None
+        return self._items[key]
+
+    def has_value(self, group, field: str) -> bool:
+        """Whether ``group[field]`` was read already."""
+        return (group.name, field) in self._read
+
+    def value(self, group, field: str):
+        """``group[field][()]`` (the field must exist), read from the file once."""
+        key = (group.name, field)
+        if key not in self._read:
+            value = self.item(group, field)[()]
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+            self._read[key] = value
+        return self._read[key]
+
+
+class LayerReader:
+    """Reads and checks the fields of one layer group, naming them in errors; values
+    come from ``values`` (read from the file where not yet there)."""
+
+    def __init__(self, path: str, index: int, group, values: FileValues | None = None):
         self.path, self.index, self.group = path, index, group
+        self.values = FileValues() if values is None else values
         self.kind = "?"
 
     def fail(self, field: str, value, problem: str) -> NoReturn:
@@ -35,12 +71,20 @@ class LayerReader:
         raise UserError(f"{self.path}: layer/{self.index} ({self.kind}): {field} {shown}: "
                         f"{problem}")
 
+    def item(self, field: str):
+        """The layer group's ``field`` (a dataset or group), None where absent."""
+        return self.values.item(self.group, field)
+
+    def has(self, field: str, group=None) -> bool:
+        """Whether the layer group (or ``group``) holds ``field``."""
+        return self.values.item(self.group if group is None else group, field) is not None
+
     def raw(self, field: str, group=None):
         group = self.group if group is None else group
-        if field not in group:
+        item = self.values.item(group, field)
+        if item is None:
             raise UserError(f"{self.path}: layer/{self.index} ({self.kind}): missing "
                             f"'{field}'")
-        item = group[field]
         if not hasattr(item, "shape"):
             self.fail(field, "(a group)", "expected a dataset")
         return item
@@ -54,10 +98,12 @@ class LayerReader:
         if sizes is not None and item.size not in sizes:
             self.fail(field, f"of size {item.size}", f"expected size "
                       f"{' or '.join(str(s) for s in sorted(set(sizes)))}")
-        require_memory(16 * item.size, f"{self.path}: layer/{self.index} ({self.kind}): "
-                       f"reading {field} of shape {item.shape}", "is this the right file?")
+        where = self.group if group is None else group
+        if not self.values.has_value(where, field):  # to be read from the file: does it fit?
+            require_memory(16 * item.size, f"{self.path}: layer/{self.index} ({self.kind}): "
+                           f"reading {field} of shape {item.shape}", "is this the right file?")
         try:
-            value = np.asarray(item[()])
+            value = np.asarray(self.values.value(where, field))
         except (OSError, TypeError, ValueError) as err:
             self.fail(field, "?", f"unreadable ({err})")
         if value.dtype.kind not in "biuf":
@@ -78,7 +124,7 @@ class LayerReader:
         if item.size != 1:
             self.fail(field if group is None else f"neuron/{field}", f"of size {item.size}",
                       "expected one ASCII string")
-        value = item[()]
+        value = self.values.value(self.group if group is None else group, field)
         value = value.reshape(-1)[0] if isinstance(value, np.ndarray) and value.size else value
         if not isinstance(value, bytes):
             self.fail(field if group is None else f"neuron/{field}", value,
@@ -131,19 +177,19 @@ class LayerReader:
         (0 when absent) and whether the neurons form a membrane readout."""
         channels, size = shape[0], int(np.prod(shape))
         per = (1, channels, size)
-        if values and "bias" in self.group and self.kind != "input":
+        if values and self.has("bias") and self.kind != "input":
             bias = self.numbers("bias", lo=BIAS_MIN, hi=BIAS_MAX, sizes=per)
             if len(shape) == 3 and bias.shape not in ((channels,), tuple(shape[::-1])):
                 self.fail("bias", f"of shape {bias.shape}", f"expected ({channels},) or "
                           f"(W, H, C) = {tuple(shape[::-1])}")
-        if "neuron" not in self.group:
+        if not self.has("neuron"):
             return 0, False
-        group, ref_delay, membrane = self.group["neuron"], 0, False
+        group, ref_delay, membrane = self.item("neuron"), 0, False
         kind = self.text("type", group)
         if kind not in NEURON_TYPES:
             self.fail("neuron/type", kind, f"unknown (known: {', '.join(NEURON_TYPES)})")
         lo = 0 if values else None  # ranges: only with values (design rules check theirs)
-        if kind in ("CUBA", "LOIHI") or "vThMant" in group:
+        if kind in ("CUBA", "LOIHI") or self.has("vThMant", group):
             vth = self.numbers("vThMant", group, lo=lo, sizes=per)
             if values and vth.size and vth.max() > TH_MANT_MAX and \
                     not np.all(vth == NO_SPIKE_VTH):
@@ -155,9 +201,9 @@ class LayerReader:
                              sizes=(1,))
             membrane = bool(np.all((vth == TH_MANT_MAX) | (vth == NO_SPIKE_VTH))) and \
                 int(self.numbers("vDecay", group).reshape(-1)[0]) == 0
-        if "refDelay" in group:
+        if self.has("refDelay", group):
             ref_delay = int(self.numbers("refDelay", group, lo=0, hi=1 << 20,
                                          sizes=(1,)).reshape(-1)[0])
-        if "gradedSpike" in group:
+        if self.has("gradedSpike", group):
             self.numbers("gradedSpike", group, lo=lo, hi=1 if values else None, sizes=(1,))
         return ref_delay, membrane

@@ -3,7 +3,8 @@ it allows and, for the emulator, its layers; every stage after the reader takes 
 
 :func:`read_netx` opens the file once: the structure is checked first (no weight is
 read), then the memory the reader needs (:func:`rouser_lava.netx.check.require_fits`),
-then every value, then the layers are built from the same open file. Lava itself
+then every value, then the layers are built from the same open file; each dataset is
+looked up and read once (:class:`rouser_lava.netx.fields.FileValues`). Lava itself
 (``netx.hdf5.Network``) and each Lava worker process read the file again from its path.
 """
 
@@ -25,6 +26,7 @@ from .check import (
     open_netx,
     require_fits,
 )
+from .fields import FileValues
 from .layers import BYTES_PER_SYNAPSE, EmuLayer, load_layers
 from .network import THRESHOLD_FORMS
 from .shape import input_shapes
@@ -93,9 +95,10 @@ class NetxFile:
                                         tuple(input_shape) == self.input_shapes[0]):
             return self.layers
         with open_netx(self.path) as f:
+            read = FileValues()
             check_open_fits(f, self.path, EMULATOR.bytes_per_synapse, EMULATOR.name,
-                            EMULATOR.advice, input_shape)
-            return load_layers(f, self.path, input_shape)
+                            EMULATOR.advice, input_shape, read)
+            return load_layers(f, self.path, input_shape, read)
 
     @property
     def spiking(self) -> list[NetxLayer]:
@@ -161,11 +164,12 @@ def read_netx(path: str, input_shape: tuple[int, ...] | None = None, *,
     """
     reader = reader or (EMULATOR if layers else None)
     with open_netx(path) as f:
-        summary = check_open(f, path, False, input_shape)
+        read = FileValues()  # each dataset read once, by whichever pass needs it first
+        summary = check_open(f, path, False, input_shape, read)
         if reader is not None:
             require_fits(summary, reader.bytes_per_synapse, reader.name, reader.advice)
-            summary = check_open(f, path, True, input_shape)
+            summary = check_open(f, path, True, input_shape, read)
         shapes = input_shapes(f, summary, input_shape)
-        emu = load_layers(f, path, shapes[0]) if layers and len(shapes) == 1 else None
+        emu = load_layers(f, path, shapes[0], read) if layers and len(shapes) == 1 else None
         return NetxFile(str(path), summary, _metadata(f, path), shapes, reader is not None,
                         emu)

@@ -35,6 +35,7 @@ from ..errors import UserError
 from ..loihi import DELAY_MAX
 from ..model.fold import lava_dense_synapse, lava_dense_weight
 from .check import check_open_fits, open_netx, refractory_period
+from .fields import FileValues
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def _neuron_fields(cfg, where: str, shape: tuple[int, ...], bias) -> dict:
         vth = np.asarray(cfg["vThMant"]).astype(np.int64)
         if "refDelay" in cfg.keys():
             ref_delay = refractory_period(int(np.asarray(cfg["refDelay"]).reshape(-1)[0]))
-        if "gradedSpike" in cfg.keys() and bool(np.any(cfg.f["gradedSpike"][()])):
+        if "gradedSpike" in cfg.keys() and bool(np.any(cfg.value("gradedSpike"))):
             raise UserError(f"{where} has graded spikes; Lava's CUBA has none")
     return {"i_decay": i_decay, "v_decay": v_decay, "ref_delay": ref_delay,
             "vth": _per_neuron(vth * 64, shape, where, "vThMant", False),
@@ -166,16 +167,43 @@ def load_netx(path: str, input_shape: tuple[int, ...] | None = None) -> list[Emu
     """Read a netx HDF5 file into emulator layers (refusing what is not reproduced);
     ``input_shape`` (torch order) checks a file without an input layer against it."""
     with open_netx(path) as f:
+        read = FileValues()
         check_open_fits(f, path, BYTES_PER_SYNAPSE, "the emulator", "run a smaller network",
-                        input_shape)
-        return load_layers(f, path, input_shape)
+                        input_shape, read)
+        return load_layers(f, path, input_shape, read)
 
 
-def load_layers(f, path: str, input_shape: tuple[int, ...] | None = None) -> list[EmuLayer]:
-    """:func:`load_netx` of the open, checked file ``f`` (memory and values checked)."""
+def _net_dict(f, read: FileValues):
+    """lava-dl's ``NetDict`` (``lava/lib/dl/netx/utils.py``: dictionary access to an
+    HDF5 group, strings decoded, ``weight``, ``weight_rec`` and ``bias`` as ``int``)
+    over ``f``, its datasets taken from ``read`` (the values the checks read) instead
+    of read again; an ``int`` array is not copied (``read`` keeps it read-only)."""
     from lava.lib.dl.netx.utils import NetDict
 
-    layers_cfg = NetDict(f=f)["layer"]
+    class Read(NetDict):
+        def __getitem__(self, key):
+            if key in self.str_keys:
+                value = read.value(self.f, key)
+                return (value[0] if len(read.item(self.f, key).shape) > 0
+                        else value).decode("ascii")
+            if key in self.copy_keys:
+                return np.asarray(read.value(self.f, key)).astype(int, copy=False)
+            if key in self.array_keys:
+                return read.value(self.f, key)
+            return Read(f=self.f[str(key) if isinstance(key, int) else key])
+
+        def value(self, key: str):
+            """The dataset ``key`` as read (``[()]``)."""
+            return read.value(self.f, key)
+
+    return Read(f=f)
+
+
+def load_layers(f, path: str, input_shape: tuple[int, ...] | None = None,
+                read: FileValues | None = None) -> list[EmuLayer]:
+    """:func:`load_netx` of the open, checked file ``f`` (memory and values checked;
+    ``read``: what the checks read from it)."""
+    layers_cfg = _net_dict(f, FileValues() if read is None else read)["layer"]
     layers: list[EmuLayer] = []
     shape: tuple[int, ...] | None = input_shape
     for i in range(len(layers_cfg)):

@@ -45,14 +45,16 @@ convT, unpool), ``dense_comp``, sigma-delta and resonate-and-fire neurons, grade
 (multi-bit) spikes, and ``dense_rec`` with delays. netx ignores a conv layer's
 ``delay`` and an input layer's ``weight`` and ``bias``; so does the emulator.
 
-Arithmetic: exact integers throughout. Synaptic sums are event-driven where spikes
-are sparse (each spike adds one weight column, or for a conv (groups 1) its kernel;
-int32) and float32 matrix products or ``conv2d`` where they are dense (exact while
-every sum stays below 2**24; checked from the weights, refused otherwise). A conv's
-dense product costs more per input than a dense layer's, so a conv goes event-driven
-below ``CONV_SPARSE_GAIN`` times the density where a dense layer does. The neuron
-recurrence runs in a compiled int64 kernel (:mod:`rouser_lava.backends.emu_kernels`),
-one sample per thread.
+Arithmetic: exact integers throughout. Synaptic sums
+(:mod:`rouser_lava.backends.emu_synapse`) are event-driven where few inputs spike or
+change from one step to the next (each adds or takes back one weight column, or for a
+conv (groups 1) its kernel; int32) and float32 matrix products or ``conv2d`` where
+they are dense (exact while every sum stays below 2**24; checked from the weights,
+refused otherwise). Conv layers and 3-D input layers keep their neurons channel last
+inside the emulator (nothing is transposed between layers); the spikes and states it
+returns are views in torch order. The neuron recurrence runs in a compiled,
+branch-free kernel (:mod:`rouser_lava.backends.emu_kernels`), over samples and blocks
+of neurons in parallel.
 """
 
 from __future__ import annotations
@@ -60,24 +62,32 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import UserError
-from ..loihi import BIAS_MAX, BIAS_MIN, UV_MAX
+from ..loihi import BIAS_MAX, BIAS_MIN
 from ..netx.layers import EmuLayer, load_netx
 from ..resources import require_memory
-from .emu_kernels import event_conv, event_sum, lif
+from .emu_kernels import lif
+from .emu_synapse import (
+    conv_sum,
+    dense_sum,
+    dense_sum_time_last,
+    frames_of,
+    internal_order,
+    padded,
+    require_exact,
+    torch_view,
+)
 from .stream import StreamLayout, refractory_warnings, stream_warnings
+
+LIF_BLOCK = 4096  # neurons run together: their int64 u and v (64 KB) stay in cache
 
 __all__ = ["EmuLayer", "EmuResult", "emulate", "input_bias", "load_netx"]  # load: netx.layers
 
 log = logging.getLogger(__name__)
-
-SPARSE_BELOW = 0.05  # spike density under which synaptic sums use a sparse product
-CONV_SPARSE_GAIN = 4  # a conv's dense product is slower: event-driven below 4 x that
-
 
 @dataclass
 class EmuResult:
@@ -99,110 +109,73 @@ def _shift(a: np.ndarray, exp: int) -> np.ndarray:
     return a << exp if exp > 0 else a >> -exp
 
 
-def _require_exact(bound: float, what: str) -> None:
-    if bound >= 2 ** 24:
-        raise UserError(f"{what}: synaptic sums can reach {bound:.0f} >= 2**24, beyond what "
-                        f"the emulator reproduces exactly")
-
-
-def _dense_sum(layer: EmuLayer, weight: torch.Tensor, weight_t: np.ndarray, s: np.ndarray,
-               time_last: bool) -> np.ndarray:
-    """``sum(W[:, spiking])`` shifted by the exponent, int32 ``(N, T, C_out)``, for spikes
-    ``s`` ``(N, C_in, T)`` if ``time_last`` else ``(N, T, C_in)``."""
-    n, steps = len(s), s.shape[-1] if time_last else s.shape[1]
-    if s.shape[1 if time_last else 2] != weight_t.shape[0]:  # the kernel's bound
-        raise UserError(f"{layer.kind} layer takes {weight_t.shape[0]} inputs, "
-                        f"got {s.shape[1 if time_last else 2]}")
-    if np.count_nonzero(s) < SPARSE_BELOW * s.size:  # event sparsity
-        a = np.empty((n, steps, weight_t.shape[1]), np.int32)
-        event_sum(s, time_last, weight_t, a)
-    else:
-        _require_exact(layer.sum_bound, "dense")
-        x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(s, -1, 1) if time_last else s))
-        a = (x.reshape(n * steps, -1).float() @ weight.t()).to(torch.int32).numpy()
-        a = a.reshape(n, steps, -1)
-    return _shift(a, layer.weight_exp)
-
-
-def _event_conv(layer: EmuLayer, frames: np.ndarray) -> np.ndarray:
-    """``F.conv2d`` of uint8 frames ``(F, C_in, H, W)`` with the layer's weight (groups
-    1), event-driven, clamped to signed 24 bits: int32 ``(F, C_out, H_out, W_out)``."""
-    assert layer.weight is not None and layer.conv is not None
-    weight = layer.weight.numpy().astype(np.int32)  # (C_out, C_in, kh, kw), integers
-    (sy, sx), (py, px), (dy, dx) = (layer.conv[k] for k in ("stride", "padding", "dilation"))
-    c_out, _, kh, kw = weight.shape
-    h_out = (frames.shape[2] + 2 * py - dy * (kh - 1) - 1) // sy + 1
-    w_out = (frames.shape[3] + 2 * px - dx * (kw - 1) - 1) // sx + 1
-    out = np.empty((len(frames), c_out, h_out, w_out), np.int32)
-    event_conv(frames, np.ascontiguousarray(weight.transpose(1, 2, 3, 0)),
-               np.array([sy, sx]), np.array([py, px]), np.array([dy, dx]), UV_MAX, out)
-    return out
-
-
 def _synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
-             time_last: bool) -> np.ndarray:
-    """Activations as the synapse sends them, int32 ``(N, T, prod(shape))`` (``a[:, t]``
-    reaches ``u`` at step ``t + 1``), for uint8 spikes ``s``: ``(N, *shape_in, T)`` if
-    ``time_last`` else ``(N, T, prod(shape_in))``. An axonal delay ``d`` moves a
-    synapse's share ``d`` steps later."""
+             order: np.ndarray | None, time_last: bool) -> np.ndarray:
+    """Activations as the synapse sends them, int32 ``(N, T, prod(shape))`` in the
+    layer's internal order (``a[:, t]`` reaches ``u`` at step ``t + 1``), for uint8
+    spikes ``s``: the network's input ``(N, *shape_in, T)`` if ``time_last``, else the
+    previous layer's frames ``(N, T, L)`` in its internal order ``order``. An axonal
+    delay ``d`` moves a synapse's share ``d`` steps later."""
     n, steps = len(s), s.shape[-1] if time_last else s.shape[1]
     if layer.kind == "conv":
-        assert layer.weight is not None and layer.conv is not None  # a conv layer's (emu_load)
-        _require_exact(layer.sum_bound, "conv")
-        frames_np = np.ascontiguousarray(np.moveaxis(s, -1, 1) if time_last else s)
-        frames_np = frames_np.reshape(n * steps, *shape_in)
-        if layer.conv["groups"] == 1 and \
-                np.count_nonzero(frames_np) < SPARSE_BELOW * CONV_SPARSE_GAIN * s.size:
-            return _event_conv(layer, frames_np).reshape(n, steps, -1)
-        summed = F.conv2d(torch.from_numpy(frames_np).float(), layer.weight, **layer.conv)
-        return summed.clamp_(-UV_MAX, UV_MAX - 1).to(torch.int32).reshape(n, steps, -1).numpy()
-    assert layer.weight is not None and layer.weight_t is not None  # a dense layer's (emu_load)
-    s = s.reshape(n, -1, steps) if time_last else s
-    a = _dense_sum(layer, layer.weight, layer.weight_t, s, time_last)
-    for d, weight, weight_t in layer.delayed:
+        frames = frames_of(s, shape_in) if time_last else s
+        return conv_sum(layer, frames.reshape(n * steps, -1), shape_in).reshape(n, steps, -1)
+    assert layer.weight is not None  # a dense layer's (emu_load)
+    if int(np.prod(shape_in)) != layer.weight.shape[1]:  # the kernels' bound
+        raise UserError(f"{layer.kind} layer takes {layer.weight.shape[1]} inputs, got "
+                        f"{int(np.prod(shape_in))}")
+
+    def summed(weight):
+        if time_last:
+            return dense_sum_time_last(weight, layer.sum_bound, s.reshape(n, -1, steps))
+        return dense_sum(weight, layer.sum_bound, s.reshape(n * steps, -1),
+                         order).reshape(n, steps, -1)
+
+    a = _shift(summed(layer.weight), layer.weight_exp)
+    for d, weight, _ in layer.delayed:
         if d < steps:
-            a[:, d:] += _dense_sum(layer, weight, weight_t, s, time_last)[:, :steps - d]
+            a[:, d:] += _shift(summed(weight), layer.weight_exp)[:, :steps - d]
     if layer.sum_bound >= 2 ** 24:  # Lava's int32 ``a << 6`` would overflow: check the real sums
-        _require_exact(float(np.abs(a).max()), "dense")
+        require_exact(float(np.abs(a).max()), "dense")
     return a
 
 
-def _lif(layer: EmuLayer, a: np.ndarray, lag: int, bias: np.ndarray, record_state: bool,
-         reset: tuple[int, int], bias_window: tuple[int, int] = (0, 0),
-         read: tuple[int, int, int] = (0, 0, 1)):
+def _lif(layer: EmuLayer, a: np.ndarray, lag: int, bias: np.ndarray, shape: tuple,
+         record_state: bool, reset: tuple[int, int], bias_window: tuple[int, int],
+         read: tuple[int, int, int]):
     """The neuron recurrence over activations ``a`` (int32 ``(N, T, C)``, reaching ``u``
-    ``lag`` steps later) with ``bias`` int64 ``(1 or N, C)`` (``<< 6``), with ``reset`` =
-    (interval, phase) of ``LIFReset`` or (0, 0) (the stream layout runs refractory
-    layers as plain ``LIFReset``, as Lava does). ``bias_window`` (interval, offset),
-    when the interval is not 0: ``bias`` holds one row per stream window instead.
-    ``read`` (interval, phase, rows): where ``v`` is read (interval 0: after the last
-    step). Returns uint8 spikes and int64 u and v (empty unless recorded), all ``(N, T,
-    C)``, and the int64 v read ``(N, rows, C)``."""
+    ``lag`` steps later; ``(1, 1, C)`` zeros: no input) of a layer of ``N`` samples and
+    ``shape[1]`` steps, in the layer's internal order, with ``bias`` int64 ``(1 or N,
+    C)`` (``<< 6``, torch order), with ``reset`` = (interval, phase) of ``LIFReset`` or
+    (0, 0) (the stream layout runs refractory layers as plain ``LIFReset``, as Lava
+    does). ``bias_window`` (interval, offset), when the interval is not 0: ``bias``
+    holds one row per stream window instead. ``read`` (interval, phase, rows): where
+    ``v`` is read (interval 0: after the last step). Returns uint8 frames ``(N, T, L)``
+    and int64 u and v ``(N, T, C)`` (empty unless recorded), and the int64 v read ``(N,
+    rows, C)``, all in internal order."""
     assert layer.vth is not None  # every layer but a flatten has neurons (emu_load)
     size = a.shape[2]
     per_sample = bias_window[0] == 0  # else any number of rows: one per window
     if not len(layer.vth) == bias.shape[1] == size or \
-            per_sample and bias.shape[0] not in (1, len(a)) or \
+            per_sample and bias.shape[0] not in (1, shape[0]) or \
             layer.weight_rec_t.shape[0] not in (0, size) or \
             layer.weight_rec_t.shape[0] != layer.weight_rec_t.shape[1]:
         raise UserError(f"{layer.kind} layer of {size} neurons has {len(layer.vth)} "
                         f"thresholds, biases {bias.shape} and a recurrent weight "
                         f"{layer.weight_rec_t.shape}")  # the kernel's bounds
-    fired = np.zeros(a.shape, np.uint8)
-    state_shape = a.shape if record_state else (0, 0, 0)
+    order = internal_order(layer.shape)
+    vth, bias = (layer.vth, bias) if order is None else (layer.vth[order], bias[:, order])
+    fired = np.zeros((*shape, padded(size)), np.uint8)
+    state_shape = (*shape, size) if record_state else (0, 0, 0)
     u_rec, v_rec = np.zeros(state_shape, np.int64), np.zeros(state_shape, np.int64)
-    v_last = np.zeros((a.shape[0], read[2], size), np.int64)
-    lif(a, lag, layer.i_decay, layer.v_decay, bias, layer.vth, layer.weight_rec_t,
-        layer.weight_exp, *reset, layer.ref_delay if reset[0] == 0 else 0, *bias_window,
-        *read[:2], fired, u_rec, v_rec, v_last)
+    v_last = np.zeros((shape[0], read[2], size), np.int64)
+    blocks = 1 if layer.weight_rec_t.size else max(  # neurons whose state fits a core's cache
+        -(-size // LIF_BLOCK), min(size // 1024, -(-2 * numba.get_num_threads() // shape[0])))
+    lif(a, lag, layer.i_decay, layer.v_decay, np.ascontiguousarray(bias), vth,
+        layer.weight_rec_t, layer.weight_exp, *reset,
+        layer.ref_delay if reset[0] == 0 else 0, *bias_window, *read[:2], blocks, fired,
+        u_rec, v_rec, v_last)
     return fired, u_rec, v_rec, v_last
-
-
-def _time_last(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``(N, T, prod(shape))`` -> ``(N, *shape, T)``: a strided view, not a copy (the
-    consumers reduce or index it; a transposing copy of every layer's spikes cost more
-    than the neuron updates)."""
-    return np.moveaxis(x.reshape(len(x), x.shape[1], *shape), 1, -1)
 
 
 def input_bias(layers: list[EmuLayer], bias: np.ndarray) -> np.ndarray:
@@ -252,11 +225,12 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
         s = stream.pack(s)[None]
         bias_window = (stream.reset_interval, stream.reset_offset)
         read = (stream.reset_interval, stream.reset_offset + stream.steps - 1, n)
-    shape_in, time_last = s.shape[1:-1], True
+    shape_in, time_last, order = s.shape[1:-1], True, None
     per_step = sum(int(np.prod(la.shape)) for la in layers if la.kind != "flatten")
     require_memory(s.shape[0] * s.shape[-1] * per_step * (40 if record_state else 8),
                    f"the emulator on {n} samples of {x.shape[-1]} steps",
                    "run fewer samples at once or fewer steps")
+    run_shape = (len(s), s.shape[-1])  # (samples, steps) of the run
     spikes: list[np.ndarray] = []
     us: list[np.ndarray] = []
     vs: list[np.ndarray] = []
@@ -269,21 +243,21 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
                 if tuple(shape_in) != layer.shape:
                     raise UserError(f"input layer {layer.shape} does not take samples of "
                                     f"shape {tuple(shape_in)}")
-                a, lag = _synapse_free(s), 0
+                a, lag = _input_drive(s, layer.shape), 0
             else:
-                a, lag = _synapse(layer, s, shape_in, time_last), 1
+                a, lag = _synapse(layer, s, shape_in, order, time_last), 1
             assert layer.bias is not None  # every layer but a flatten has neurons (emu_load)
             image = sample_bias if layer.kind == "input" else None
             fired, u_rec, v_rec, v_read = _lif(
-                layer, a, lag, layer.bias[None] if image is None else image, record_state,
-                reset, (0, 0) if image is None else bias_window, read)
-            spikes.append(_time_last(fired, layer.shape))
+                layer, a, lag, layer.bias[None] if image is None else image, run_shape,
+                record_state, reset, (0, 0) if image is None else bias_window, read)
+            spikes.append(torch_view(fired, layer.shape, True))
             if record_state:
-                us.append(_time_last(u_rec, layer.shape))
-                vs.append(_time_last(v_rec, layer.shape))
-            s, time_last = fired, False
+                us.append(torch_view(u_rec, layer.shape, True))
+                vs.append(torch_view(v_rec, layer.shape, True))
+            s, time_last, order = fired, False, internal_order(layer.shape)
         shape_in = layer.shape if layer.kind != "flatten" else (int(np.prod(shape_in)),)
-    v_last = v_read.reshape(n, *spikes[-1].shape[1:-1])
+    v_last = torch_view(v_read.reshape(n, v_read.shape[-1]), spikes[-1].shape[1:-1], False)
     if stream is not None:
         spikes, us, vs = ([stream.unpack(r[0], n, k) for k, r in enumerate(rec)]
                           for rec in (spikes, us, vs))
@@ -293,10 +267,11 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
                      v_last)
 
 
-def _synapse_free(s: np.ndarray) -> np.ndarray:
+def _input_drive(s: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Input spikes ``(N, *shape, T)`` as an input layer's ``a_in``, int32 ``(N, T, C)``
-    (zeros without a transposing pass when no input spikes, as with a bias input)."""
-    n, steps = len(s), s.shape[-1]
+    in internal order; ``(1, 1, C)`` zeros (no input) when no input spikes, as with a
+    bias input."""
     if not s.any():
-        return np.zeros((n, steps, s[0, ..., 0].size), np.int32)
-    return np.ascontiguousarray(np.moveaxis(s.reshape(n, -1, steps), -1, 1), np.int32)
+        return np.zeros((1, 1, int(np.prod(shape))), np.int32)
+    size = int(np.prod(shape))
+    return frames_of(s, shape)[:, :, :size].astype(np.int32)

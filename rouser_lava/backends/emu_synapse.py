@@ -1,0 +1,172 @@
+"""The emulator's synaptic sums in its internal neuron order, event-driven where that
+touches fewer inputs than a dense product.
+
+Internal order: a layer of shape ``(C, H, W)`` (a conv layer, or an input layer of
+that shape) keeps its neurons channel last, ``(H, W, C)``, so that each input's
+kernel adds to contiguous output rows and no layer's activations or spikes are ever
+transposed; a 1-D layer keeps its own order. :func:`internal_order` gives the
+permutation, and a dense layer after a channel-last one reads its weight columns
+through it. Spike frames are uint8 ``(F, L)``: a frame per sample and step, the
+layer's neurons in internal order, zero-padded to ``L``, a multiple of 8
+(:func:`padded`), so that the kernels scan them eight bytes at a time.
+
+Dense products (float32 ``conv2d`` or a matrix product, exact while every sum stays
+below 2**24, checked from the weights) take over where the spikes, or their changes
+from the frame before, are dense: the kernels' cost follows the smaller of the two
+(:func:`rouser_lava.backends.emu_kernels.frame_sums`), the dense product's does not.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import UserError
+from ..loihi import UV_MAX
+from ..netx.layers import EmuLayer
+from .emu_kernels import activity, event_sum_time_last, frame_sums
+
+SPARSE_BELOW = 0.05  # inputs touched per input and frame under which sums are event-driven
+CONV_SPARSE_GAIN = 4  # a conv's dense product is slower: event-driven below 4 x that
+INT32_BOUND = 2 ** 31 - 1  # a dense layer's sums are not clamped (int32, checked)
+
+
+def padded(size: int) -> int:
+    """``size`` rounded up to a multiple of 8 (a frame's length)."""
+    return -(-size // 8) * 8
+
+
+def channel_last(shape: tuple[int, ...]) -> bool:
+    """Whether a layer of ``shape`` keeps its neurons channel last internally."""
+    return len(shape) == 3
+
+
+def internal_order(shape: tuple[int, ...]) -> np.ndarray | None:
+    """int64 ``(prod(shape),)``: internal neuron ``i`` is torch-order neuron ``p[i]``;
+    None where the two orders agree."""
+    if not channel_last(shape):
+        return None
+    return np.arange(int(np.prod(shape))).reshape(shape).transpose(1, 2, 0).ravel()
+
+
+def torch_view(x: np.ndarray, shape: tuple[int, ...], time_axis: bool) -> np.ndarray:
+    """Internal-order values ``x`` ``(N, T, >= prod(shape))`` (with ``time_axis``) or
+    ``(N, >= prod(shape))`` as a view ``(N, *shape, T)`` or ``(N, *shape)`` in torch
+    order (the frames' padding dropped)."""
+    lead = x.shape[:2] if time_axis else x.shape[:1]
+    size = int(np.prod(shape))
+    x = x[..., :size]
+    if channel_last(shape):
+        c, h, w = shape
+        x = np.moveaxis(x.reshape(*lead, h, w, c), -1, -3)
+    else:
+        x = x.reshape(*lead, *shape)
+    return np.moveaxis(x, 1, -1) if time_axis else x
+
+
+def require_exact(bound: float, what: str) -> None:
+    if bound >= 2 ** 24:
+        raise UserError(f"{what}: synaptic sums can reach {bound:.0f} >= 2**24, beyond what "
+                        f"the emulator reproduces exactly")
+
+
+def _chunks(frames: int) -> np.ndarray:
+    """Frame boundaries of the kernels' parallel chunks: a few per thread."""
+    k = max(1, min(frames, 4 * numba.get_num_threads()))
+    return np.linspace(0, frames, k + 1).round().astype(np.int64)
+
+
+def _taps(size_in: int, size_out: int, kernel: int, stride: int, padding: int,
+          dilation: int) -> np.ndarray:
+    """int64 ``(size_in, kernel, 2)``: the (output, kernel tap) pairs each input position
+    reaches along one axis (``F.conv2d``: output ``o`` reads input ``o s + k d - p``),
+    ended by -1."""
+    taps = np.full((size_in, kernel, 2), -1, np.int64)
+    for i in range(size_in):
+        pairs = [((i + padding - k * dilation) // stride, k) for k in range(kernel)
+                 if (i + padding - k * dilation) % stride == 0
+                 and 0 <= (i + padding - k * dilation) // stride < size_out]
+        if pairs:
+            taps[i, :len(pairs)] = pairs
+    return taps
+
+
+def _event_cost(frames: np.ndarray) -> int:
+    """Inputs the event kernel touches: per frame the fewer of spikes and changes."""
+    spikes, changes = activity(frames)
+    return int(np.minimum(spikes, changes).sum())
+
+
+def _small(weight: np.ndarray) -> np.ndarray:
+    """Integer weights as int16 where they fit (half the memory traffic), else int32."""
+    fits = weight.size == 0 or np.abs(weight).max() < 2 ** 15
+    return np.ascontiguousarray(weight, np.int16 if fits else np.int32)
+
+
+def conv_sum(layer: EmuLayer, frames: np.ndarray, shape_in: tuple[int, ...]) -> np.ndarray:
+    """A conv layer's sums of channel-last frames ``(F, L)`` of inputs ``shape_in`` ``(C,
+    H, W)``, clamped to signed 24 bits: int32 ``(F, H_out * W_out * C_out)`` (channel
+    last), what ``F.conv2d`` gives."""
+    assert layer.weight is not None and layer.conv is not None  # a conv layer's (emu_load)
+    require_exact(layer.sum_bound, "conv")
+    c_in, height, width = shape_in
+    c_out, _, kh, kw = layer.weight.shape
+    (sy, sx), (py, px), (dy, dx) = (layer.conv[k] for k in ("stride", "padding", "dilation"))
+    c, h_out, w_out = layer.shape
+    size = height * width * c_in
+    if layer.conv["groups"] == 1 and \
+            _event_cost(frames) < SPARSE_BELOW * CONV_SPARSE_GAIN * frames.shape[0] * size:
+        weight = _small(layer.weight.numpy().transpose(1, 2, 3, 0))  # (C_in, kh, kw, C_out)
+        taps_x = np.repeat(_taps(width, w_out, kw, sx, px, dx), c_in, axis=0)
+        out = np.empty((len(frames), h_out, w_out, c_out), np.int32)
+        frame_sums(frames, weight, _taps(height, h_out, kh, sy, py, dy), taps_x,
+                   np.tile(np.arange(c_in), width), _chunks(len(frames)), UV_MAX, out)
+        return out.reshape(len(frames), -1)
+    x = torch.from_numpy(frames[:, :size]).reshape(-1, height, width, c_in).permute(0, 3, 1, 2)
+    summed = F.conv2d(x.float(), layer.weight, **layer.conv).clamp_(-UV_MAX, UV_MAX - 1)
+    return summed.permute(0, 2, 3, 1).to(torch.int32).reshape(len(frames), -1).numpy()
+
+
+def dense_sum(weight: torch.Tensor, exact_bound: float, frames: np.ndarray,
+              order: np.ndarray | None) -> np.ndarray:
+    """``sum(W[:, spiking])`` (unshifted) of frames ``(F, L)`` whose first ``C_in`` bytes
+    are the inputs in the order ``order`` (None: the weight's): int32 ``(F, C_out)``."""
+    c_out, c_in = weight.shape
+    if order is not None:
+        weight = weight[:, torch.from_numpy(order)]
+    if _event_cost(frames) < SPARSE_BELOW * frames.shape[0] * c_in:
+        out = np.empty((len(frames), 1, 1, c_out), np.int32)
+        frame_sums(frames, _small(weight.numpy().T.reshape(c_in, 1, 1, c_out)),
+                   np.zeros((1, 1, 2), np.int64), np.zeros((c_in, 1, 2), np.int64),
+                   np.arange(c_in), _chunks(len(frames)), INT32_BOUND, out)
+        return out.reshape(len(frames), c_out)
+    require_exact(exact_bound, "dense")
+    return (torch.from_numpy(frames[:, :c_in]).float() @ weight.t()).to(torch.int32).numpy()
+
+
+def dense_sum_time_last(weight: torch.Tensor, exact_bound: float,
+                        x: np.ndarray) -> np.ndarray:
+    """``sum(W[:, spiking])`` (unshifted) of input spikes ``x`` uint8 ``(N, C_in, T)``
+    (a network's input, time last: event-driven without a transposing copy where its
+    bytes pack into words): int32 ``(N, T, C_out)``."""
+    n, c_in, steps = x.shape
+    if np.count_nonzero(x) < SPARSE_BELOW * x.size and (c_in * steps) % 8 == 0:
+        out = np.empty((n, steps, weight.shape[0]), np.int32)
+        event_sum_time_last(x, _small(weight.numpy().T), out)
+        return out
+    frames = frames_of(x, (c_in,))
+    return dense_sum(weight, exact_bound, frames.reshape(n * steps, -1), None) \
+        .reshape(n, steps, -1)
+
+
+def frames_of(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Spikes ``x`` ``(N, *shape, T)`` in torch order as frames uint8 ``(N, T, L)`` in
+    internal order (a copy)."""
+    n, steps = len(x), x.shape[-1]
+    moved = np.transpose(x, (0, 4, 2, 3, 1)) if channel_last(shape) else np.moveaxis(x, -1, 1)
+    size = int(np.prod(shape))
+    frames = np.zeros((n, steps, padded(size)), np.uint8)
+    frames[:, :, :size] = moved.reshape(n, steps, size)
+    return frames

@@ -105,10 +105,29 @@ def _small(weight: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(weight, np.int16 if fits else np.int32)
 
 
-def conv_sum(layer: EmuLayer, frames: np.ndarray, shape_in: tuple[int, ...]) -> np.ndarray:
+class Workspace:
+    """int32 buffers for the synaptic sums of one emulator call, reused from layer to
+    layer and batch to batch: fresh memory costs a page fault per 4 KB on first touch,
+    more than the sums themselves on a large layer. A buffer holds until the next
+    :meth:`take` of its name."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def take(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """An uninitialised int32 array of ``shape``."""
+        size = int(np.prod(shape))
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers[name] = np.empty(size, np.int32)
+        return buffer[:size].reshape(shape)
+
+
+def conv_sum(layer: EmuLayer, frames: np.ndarray, shape_in: tuple[int, ...],
+             out: np.ndarray) -> np.ndarray:
     """A conv layer's sums of channel-last frames ``(F, L)`` of inputs ``shape_in`` ``(C,
-    H, W)``, clamped to signed 24 bits: int32 ``(F, H_out * W_out * C_out)`` (channel
-    last), what ``F.conv2d`` gives."""
+    H, W)``, clamped to signed 24 bits, into ``out``: int32 ``(F, H_out * W_out *
+    C_out)`` (channel last), what ``F.conv2d`` gives."""
     assert layer.weight is not None and layer.conv is not None  # a conv layer's (emu_load)
     require_exact(layer.sum_bound, "conv")
     c_in, height, width = shape_in
@@ -120,45 +139,48 @@ def conv_sum(layer: EmuLayer, frames: np.ndarray, shape_in: tuple[int, ...]) -> 
             _event_cost(frames) < SPARSE_BELOW * CONV_SPARSE_GAIN * frames.shape[0] * size:
         weight = _small(layer.weight.numpy().transpose(1, 2, 3, 0))  # (C_in, kh, kw, C_out)
         taps_x = np.repeat(_taps(width, w_out, kw, sx, px, dx), c_in, axis=0)
-        out = np.empty((len(frames), h_out, w_out, c_out), np.int32)
         frame_sums(frames, weight, _taps(height, h_out, kh, sy, py, dy), taps_x,
-                   np.tile(np.arange(c_in), width), _chunks(len(frames)), UV_MAX, out)
-        return out.reshape(len(frames), -1)
+                   np.tile(np.arange(c_in), width), _chunks(len(frames)), UV_MAX,
+                   out.reshape(len(frames), h_out, w_out, c_out))
+        return out
     x = torch.from_numpy(frames[:, :size]).reshape(-1, height, width, c_in).permute(0, 3, 1, 2)
     summed = F.conv2d(x.float(), layer.weight, **layer.conv).clamp_(-UV_MAX, UV_MAX - 1)
-    return summed.permute(0, 2, 3, 1).to(torch.int32).reshape(len(frames), -1).numpy()
+    out[:] = summed.permute(0, 2, 3, 1).reshape(len(frames), -1).numpy()
+    return out
 
 
 def dense_sum(weight: torch.Tensor, exact_bound: float, frames: np.ndarray,
-              order: np.ndarray | None) -> np.ndarray:
+              order: np.ndarray | None, out: np.ndarray) -> np.ndarray:
     """``sum(W[:, spiking])`` (unshifted) of frames ``(F, L)`` whose first ``C_in`` bytes
-    are the inputs in the order ``order`` (None: the weight's): int32 ``(F, C_out)``."""
+    are the inputs in the order ``order`` (None: the weight's), into ``out``: int32
+    ``(F, C_out)``."""
     c_out, c_in = weight.shape
     if order is not None:
         weight = weight[:, torch.from_numpy(order)]
     if _event_cost(frames) < SPARSE_BELOW * frames.shape[0] * c_in:
-        out = np.empty((len(frames), 1, 1, c_out), np.int32)
         frame_sums(frames, _small(weight.numpy().T.reshape(c_in, 1, 1, c_out)),
                    np.zeros((1, 1, 2), np.int64), np.zeros((c_in, 1, 2), np.int64),
-                   np.arange(c_in), _chunks(len(frames)), INT32_BOUND, out)
-        return out.reshape(len(frames), c_out)
+                   np.arange(c_in), _chunks(len(frames)), INT32_BOUND,
+                   out.reshape(len(frames), 1, 1, c_out))
+        return out
     require_exact(exact_bound, "dense")
-    return (torch.from_numpy(frames[:, :c_in]).float() @ weight.t()).to(torch.int32).numpy()
+    out[:] = (torch.from_numpy(frames[:, :c_in]).float() @ weight.t()).numpy()
+    return out
 
 
-def dense_sum_time_last(weight: torch.Tensor, exact_bound: float,
-                        x: np.ndarray) -> np.ndarray:
+def dense_sum_time_last(weight: torch.Tensor, exact_bound: float, x: np.ndarray,
+                        out: np.ndarray) -> np.ndarray:
     """``sum(W[:, spiking])`` (unshifted) of input spikes ``x`` uint8 ``(N, C_in, T)``
     (a network's input, time last: event-driven without a transposing copy where its
-    bytes pack into words): int32 ``(N, T, C_out)``."""
+    bytes pack into words), into ``out``: int32 ``(N, T, C_out)``."""
     n, c_in, steps = x.shape
     if np.count_nonzero(x) < SPARSE_BELOW * x.size and (c_in * steps) % 8 == 0:
-        out = np.empty((n, steps, weight.shape[0]), np.int32)
         event_sum_time_last(x, _small(weight.numpy().T), out)
         return out
     frames = frames_of(x, (c_in,))
-    return dense_sum(weight, exact_bound, frames.reshape(n * steps, -1), None) \
-        .reshape(n, steps, -1)
+    dense_sum(weight, exact_bound, frames.reshape(n * steps, -1), None,
+              out.reshape(n * steps, -1))
+    return out
 
 
 def frames_of(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -170,3 +192,60 @@ def frames_of(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     frames = np.zeros((n, steps, padded(size)), np.uint8)
     frames[:, :, :size] = moved.reshape(n, steps, size)
     return frames
+
+
+def _shift(a: np.ndarray, exp: int) -> np.ndarray:
+    """``a <<= exp`` or ``a >>= -exp`` (which floors, as Lava's does), in place."""
+    if exp > 0:
+        a <<= exp
+    elif exp < 0:
+        a >>= -exp
+    return a
+
+
+def synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
+            order: np.ndarray | None, time_last: bool, work: Workspace) -> np.ndarray:
+    """Activations as the synapse sends them, int32 ``(N, T, prod(shape))`` in the
+    layer's internal order (``a[:, t]`` reaches ``u`` at step ``t + 1``; a ``work``
+    buffer), for uint8 spikes ``s``: the network's input ``(N, *shape_in, T)`` if
+    ``time_last``, else the previous layer's frames ``(N, T, L)`` in its internal order
+    ``order``. An axonal delay ``d`` moves a synapse's share ``d`` steps later."""
+    n, steps = len(s), s.shape[-1] if time_last else s.shape[1]
+    size = int(np.prod(layer.shape))
+    if layer.kind == "conv":
+        frames = frames_of(s, shape_in) if time_last else s
+        return conv_sum(layer, frames.reshape(n * steps, -1), shape_in,
+                        work.take("sum", (n * steps, size))).reshape(n, steps, size)
+    assert layer.weight is not None  # a dense layer's (emu_load)
+    if int(np.prod(shape_in)) != layer.weight.shape[1]:  # the kernels' bound
+        raise UserError(f"{layer.kind} layer takes {layer.weight.shape[1]} inputs, got "
+                        f"{int(np.prod(shape_in))}")
+
+    def summed(weight: torch.Tensor, name: str) -> np.ndarray:
+        out = work.take(name, (n, steps, size))
+        if time_last:
+            dense_sum_time_last(weight, layer.sum_bound, s.reshape(n, -1, steps), out)
+        else:
+            dense_sum(weight, layer.sum_bound, s.reshape(n * steps, -1), order,
+                      out.reshape(n * steps, size))
+        return _shift(out, layer.weight_exp)
+
+    a = summed(layer.weight, "sum")
+    for d, weight, _ in layer.delayed:
+        if d < steps:
+            a[:, d:] += summed(weight, "delayed")[:, :steps - d]
+    if layer.sum_bound >= 2 ** 24:  # Lava's int32 ``a << 6`` would overflow: check the real sums
+        require_exact(float(np.abs(a).max()), "dense")
+    return a
+
+
+def input_drive(s: np.ndarray, shape: tuple[int, ...], work: Workspace) -> np.ndarray:
+    """Input spikes ``(N, *shape, T)`` as an input layer's ``a_in``, int32 ``(N, T, C)``
+    in internal order (a ``work`` buffer); ``(1, 1, C)`` zeros (no input) when no input
+    spikes, as with a bias input."""
+    size = int(np.prod(shape))
+    if not s.any():
+        return np.zeros((1, 1, size), np.int32)
+    a = work.take("sum", (len(s), s.shape[-1], size))
+    a[:] = frames_of(s, shape)[:, :, :size]
+    return a

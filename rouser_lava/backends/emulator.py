@@ -71,19 +71,11 @@ from ..loihi import BIAS_MAX, BIAS_MIN
 from ..netx.layers import EmuLayer, load_netx
 from ..resources import require_memory
 from .emu_kernels import lif
-from .emu_synapse import (
-    conv_sum,
-    dense_sum,
-    dense_sum_time_last,
-    frames_of,
-    internal_order,
-    padded,
-    require_exact,
-    torch_view,
-)
+from .emu_synapse import Workspace, input_drive, internal_order, padded, synapse, torch_view
 from .stream import StreamLayout, refractory_warnings, stream_warnings
 
-LIF_BLOCK = 4096  # neurons run together: their int64 u and v (64 KB) stay in cache
+LIF_BLOCK = 4096  # neurons run together: their u and v stay in a core's cache
+SUB_BATCH_BYTES = 32 << 20  # samples run together: their largest layer's int32 sums (calibrated)
 
 __all__ = ["EmuLayer", "EmuResult", "emulate", "input_bias", "load_netx"]  # load: netx.layers
 
@@ -102,62 +94,24 @@ class EmuResult:
     v_last: np.ndarray | None = None
 
 
-def _shift(a: np.ndarray, exp: int) -> np.ndarray:
-    """``a << exp`` or ``a >> -exp`` (which floors, as Lava's does)."""
-    if exp == 0:
-        return a
-    return a << exp if exp > 0 else a >> -exp
-
-
-def _synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
-             order: np.ndarray | None, time_last: bool) -> np.ndarray:
-    """Activations as the synapse sends them, int32 ``(N, T, prod(shape))`` in the
-    layer's internal order (``a[:, t]`` reaches ``u`` at step ``t + 1``), for uint8
-    spikes ``s``: the network's input ``(N, *shape_in, T)`` if ``time_last``, else the
-    previous layer's frames ``(N, T, L)`` in its internal order ``order``. An axonal
-    delay ``d`` moves a synapse's share ``d`` steps later."""
-    n, steps = len(s), s.shape[-1] if time_last else s.shape[1]
-    if layer.kind == "conv":
-        frames = frames_of(s, shape_in) if time_last else s
-        return conv_sum(layer, frames.reshape(n * steps, -1), shape_in).reshape(n, steps, -1)
-    assert layer.weight is not None  # a dense layer's (emu_load)
-    if int(np.prod(shape_in)) != layer.weight.shape[1]:  # the kernels' bound
-        raise UserError(f"{layer.kind} layer takes {layer.weight.shape[1]} inputs, got "
-                        f"{int(np.prod(shape_in))}")
-
-    def summed(weight):
-        if time_last:
-            return dense_sum_time_last(weight, layer.sum_bound, s.reshape(n, -1, steps))
-        return dense_sum(weight, layer.sum_bound, s.reshape(n * steps, -1),
-                         order).reshape(n, steps, -1)
-
-    a = _shift(summed(layer.weight), layer.weight_exp)
-    for d, weight, _ in layer.delayed:
-        if d < steps:
-            a[:, d:] += _shift(summed(weight), layer.weight_exp)[:, :steps - d]
-    if layer.sum_bound >= 2 ** 24:  # Lava's int32 ``a << 6`` would overflow: check the real sums
-        require_exact(float(np.abs(a).max()), "dense")
-    return a
-
-
-def _lif(layer: EmuLayer, a: np.ndarray, lag: int, bias: np.ndarray, shape: tuple,
-         record_state: bool, reset: tuple[int, int], bias_window: tuple[int, int],
-         read: tuple[int, int, int]):
+def _lif(layer: EmuLayer, a: np.ndarray, lag: int, bias: np.ndarray, reset: tuple[int, int],
+         bias_window: tuple[int, int], read: tuple[int, int], fired: np.ndarray,
+         u_rec: np.ndarray, v_rec: np.ndarray, v_last: np.ndarray) -> None:
     """The neuron recurrence over activations ``a`` (int32 ``(N, T, C)``, reaching ``u``
-    ``lag`` steps later; ``(1, 1, C)`` zeros: no input) of a layer of ``N`` samples and
-    ``shape[1]`` steps, in the layer's internal order, with ``bias`` int64 ``(1 or N,
-    C)`` (``<< 6``, torch order), with ``reset`` = (interval, phase) of ``LIFReset`` or
-    (0, 0) (the stream layout runs refractory layers as plain ``LIFReset``, as Lava
-    does). ``bias_window`` (interval, offset), when the interval is not 0: ``bias``
-    holds one row per stream window instead. ``read`` (interval, phase, rows): where
-    ``v`` is read (interval 0: after the last step). Returns uint8 frames ``(N, T, L)``
-    and int64 u and v ``(N, T, C)`` (empty unless recorded), and the int64 v read ``(N,
-    rows, C)``, all in internal order."""
+    ``lag`` steps later; ``(1, 1, C)`` zeros: no input), in the layer's internal order,
+    with ``bias`` int64 ``(1 or N, C)`` (``<< 6``, torch order), with ``reset`` =
+    (interval, phase) of ``LIFReset`` or (0, 0) (the stream layout runs refractory
+    layers as plain ``LIFReset``, as Lava does). ``bias_window`` (interval, offset),
+    when the interval is not 0: ``bias`` holds one row per stream window instead.
+    ``read`` (interval, phase): where ``v`` is read (interval 0: after the last step).
+    Writes, in internal order, uint8 spikes into ``fired`` ``(N, T, L)`` (zeros on
+    entry), int64 ``u`` and ``v`` into ``u_rec`` and ``v_rec`` ``(N, T, C)`` unless they
+    are empty, and the int64 ``v`` read into ``v_last`` ``(N, rows, C)``."""
     assert layer.vth is not None  # every layer but a flatten has neurons (emu_load)
     size = a.shape[2]
     per_sample = bias_window[0] == 0  # else any number of rows: one per window
     if not len(layer.vth) == bias.shape[1] == size or \
-            per_sample and bias.shape[0] not in (1, shape[0]) or \
+            per_sample and bias.shape[0] not in (1, len(fired)) or \
             layer.weight_rec_t.shape[0] not in (0, size) or \
             layer.weight_rec_t.shape[0] != layer.weight_rec_t.shape[1]:
         raise UserError(f"{layer.kind} layer of {size} neurons has {len(layer.vth)} "
@@ -165,17 +119,12 @@ def _lif(layer: EmuLayer, a: np.ndarray, lag: int, bias: np.ndarray, shape: tupl
                         f"{layer.weight_rec_t.shape}")  # the kernel's bounds
     order = internal_order(layer.shape)
     vth, bias = (layer.vth, bias) if order is None else (layer.vth[order], bias[:, order])
-    fired = np.zeros((*shape, padded(size)), np.uint8)
-    state_shape = (*shape, size) if record_state else (0, 0, 0)
-    u_rec, v_rec = np.zeros(state_shape, np.int64), np.zeros(state_shape, np.int64)
-    v_last = np.zeros((shape[0], read[2], size), np.int64)
     blocks = 1 if layer.weight_rec_t.size else max(  # neurons whose state fits a core's cache
-        -(-size // LIF_BLOCK), min(size // 1024, -(-2 * numba.get_num_threads() // shape[0])))
+        -(-size // LIF_BLOCK), min(size // 1024, -(-2 * numba.get_num_threads() // len(fired))))
     lif(a, lag, layer.i_decay, layer.v_decay, np.ascontiguousarray(bias), vth,
         layer.weight_rec_t, layer.weight_exp, *reset,
-        layer.ref_delay if reset[0] == 0 else 0, *bias_window, *read[:2], blocks, fired,
+        layer.ref_delay if reset[0] == 0 else 0, *bias_window, *read, blocks, fired,
         u_rec, v_rec, v_last)
-    return fired, u_rec, v_rec, v_last
 
 
 def input_bias(layers: list[EmuLayer], bias: np.ndarray) -> np.ndarray:
@@ -225,39 +174,30 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
         s = stream.pack(s)[None]
         bias_window = (stream.reset_interval, stream.reset_offset)
         read = (stream.reset_interval, stream.reset_offset + stream.steps - 1, n)
-    shape_in, time_last, order = s.shape[1:-1], True, None
     per_step = sum(int(np.prod(la.shape)) for la in layers if la.kind != "flatten")
     require_memory(s.shape[0] * s.shape[-1] * per_step * (40 if record_state else 8),
                    f"the emulator on {n} samples of {x.shape[-1]} steps",
                    "run fewer samples at once or fewer steps")
-    run_shape = (len(s), s.shape[-1])  # (samples, steps) of the run
-    spikes: list[np.ndarray] = []
-    us: list[np.ndarray] = []
-    vs: list[np.ndarray] = []
-    for layer in layers:
-        if layer.kind != "flatten":  # a flatten only changes how shape_in is read
-            k = len(spikes)
-            reset = (0, 0) if stream is None else (stream.reset_interval,
-                                                   stream.reset_phase(k))
-            if layer.kind == "input":
-                if tuple(shape_in) != layer.shape:
-                    raise UserError(f"input layer {layer.shape} does not take samples of "
-                                    f"shape {tuple(shape_in)}")
-                a, lag = _input_drive(s, layer.shape), 0
-            else:
-                a, lag = _synapse(layer, s, shape_in, order, time_last), 1
-            assert layer.bias is not None  # every layer but a flatten has neurons (emu_load)
-            image = sample_bias if layer.kind == "input" else None
-            fired, u_rec, v_rec, v_read = _lif(
-                layer, a, lag, layer.bias[None] if image is None else image, run_shape,
-                record_state, reset, (0, 0) if image is None else bias_window, read)
-            spikes.append(torch_view(fired, layer.shape, True))
-            if record_state:
-                us.append(torch_view(u_rec, layer.shape, True))
-                vs.append(torch_view(v_rec, layer.shape, True))
-            s, time_last, order = fired, False, internal_order(layer.shape)
-        shape_in = layer.shape if layer.kind != "flatten" else (int(np.prod(shape_in)),)
-    v_last = torch_view(v_read.reshape(n, v_read.shape[-1]), spikes[-1].shape[1:-1], False)
+    runs, steps = len(s), s.shape[-1]  # one run in the stream layout
+    sizes = [int(np.prod(la.shape)) for la in spiking]
+    fired = [np.zeros((runs, steps, padded(c)), np.uint8) for c in sizes]
+    states = [(runs, steps, c) if record_state else (0, 0, 0) for c in sizes]
+    us = [np.zeros(shape, np.int64) for shape in states]
+    vs = [np.zeros(shape, np.int64) for shape in states]
+    v_read = np.zeros((runs, read[2], sizes[-1]), np.int64)
+    sub = max(1, min(runs, SUB_BATCH_BYTES // (4 * steps * max(sizes))))
+    work = Workspace()
+    for i in range(0, runs, sub):
+        part = slice(i, i + sub)
+        _run(layers, s[part], None if sample_bias is None else
+             sample_bias if stream is not None else sample_bias[part],
+             stream, bias_window, read[:2], [f[part] for f in fired],
+             [u[part] for u in us], [v[part] for v in vs], v_read[part], work)
+    shapes = [la.shape for la in spiking]
+    spikes = [torch_view(f, shape, True) for f, shape in zip(fired, shapes)]
+    us, vs = ([torch_view(r, shape, True) for r, shape in zip(rec, shapes)] if record_state
+              else [] for rec in (us, vs))
+    v_last = torch_view(v_read.reshape(n, sizes[-1]), shapes[-1], False)
     if stream is not None:
         spikes, us, vs = ([stream.unpack(r[0], n, k) for k, r in enumerate(rec)]
                           for rec in (spikes, us, vs))
@@ -267,11 +207,32 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
                      v_last)
 
 
-def _input_drive(s: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Input spikes ``(N, *shape, T)`` as an input layer's ``a_in``, int32 ``(N, T, C)``
-    in internal order; ``(1, 1, C)`` zeros (no input) when no input spikes, as with a
-    bias input."""
-    if not s.any():
-        return np.zeros((1, 1, int(np.prod(shape))), np.int32)
-    size = int(np.prod(shape))
-    return frames_of(s, shape)[:, :, :size].astype(np.int32)
+def _run(layers: list[EmuLayer], s: np.ndarray, sample_bias: np.ndarray | None,
+         stream: StreamLayout | None, bias_window: tuple[int, int], read: tuple[int, int],
+         fired: list[np.ndarray], us: list[np.ndarray], vs: list[np.ndarray],
+         v_read: np.ndarray, work: Workspace) -> None:
+    """:func:`emulate` on the input spikes ``s`` ``(N, *shape, T)`` of some samples (all
+    of them in the stream layout), writing into the outputs' rows of those samples."""
+    shape_in, time_last, order = s.shape[1:-1], True, None
+    k = 0
+    for layer in layers:
+        if layer.kind != "flatten":  # a flatten only changes how shape_in is read
+            reset = (0, 0) if stream is None else (stream.reset_interval,
+                                                   stream.reset_phase(k))
+            if layer.kind == "input":
+                if tuple(shape_in) != layer.shape:
+                    raise UserError(f"input layer {layer.shape} does not take samples of "
+                                    f"shape {tuple(shape_in)}")
+                a, lag = input_drive(s, layer.shape, work), 0
+            else:
+                a, lag = synapse(layer, s, shape_in, order, time_last, work), 1
+            assert layer.bias is not None  # every layer but a flatten has neurons (emu_load)
+            image = sample_bias if layer.kind == "input" else None
+            last = k == len(fired) - 1
+            _lif(layer, a, lag, layer.bias[None] if image is None else image, reset,
+                 (0, 0) if image is None else bias_window, read if last else (0, 0),
+                 fired[k], us[k], vs[k], v_read if last else np.zeros((len(s), 1, a.shape[2]),
+                                                                     np.int64))
+            s, time_last, order = fired[k], False, internal_order(layer.shape)
+            k += 1
+        shape_in = layer.shape if layer.kind != "flatten" else (int(np.prod(shape_in)),)

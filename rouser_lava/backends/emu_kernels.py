@@ -89,7 +89,9 @@ def frame_sums(frames, weight, taps_y, taps_x, col_c, chunks, bound, out):
     ----------
     frames : uint8 ndarray ``(F, L)``, 0/1, ``L`` a multiple of 8; each frame's first
         ``H * W * C_in`` bytes are its inputs in ``(H, W, C_in)`` order, the rest zeros
-    weight : int16 or int32 ndarray ``(C_in, kh, kw, C_out)``
+    weight : int16 or int32 ndarray ``(C_in, kh, kw, C_pad)``, ``C_pad >= C_out``
+        (zeros beyond ``C_out``: a multiple of the vector width adds without a
+        scalar remainder)
     taps_y : int64 ndarray ``(H, kh, 2)``: input row ``y`` reaches output row
         ``taps_y[y, i, 0]`` through kernel row ``taps_y[y, i, 1]``, for ``i`` up to the
         first negative output row
@@ -106,12 +108,12 @@ def frame_sums(frames, weight, taps_y, taps_x, col_c, chunks, bound, out):
     A dense layer is the case ``H = W = kh = kw = 1``.
     """
     n_frames, length = frames.shape
-    kh, kw, c_out = weight.shape[1], weight.shape[2], weight.shape[3]
-    h_out, w_out = out.shape[1], out.shape[2]
+    kh, kw, c_pad = weight.shape[1], weight.shape[2], weight.shape[3]
+    h_out, w_out, c_out = out.shape[1], out.shape[2], out.shape[3]
     row = len(col_c)  # W * C_in
     words = frames.reshape(n_frames * length).view(np.uint64).reshape(n_frames, length // 8)
     for k in prange(len(chunks) - 1):
-        acc = np.zeros((h_out, w_out, c_out), np.int32)
+        acc = np.zeros((h_out, w_out, c_pad), np.int32)
         for f in range(chunks[k], chunks[k + 1]):
             delta = f > chunks[k] and _cheaper_from(words[f], words[f - 1])
             if not delta:
@@ -140,10 +142,10 @@ def frame_sums(frames, weight, taps_y, taps_x, col_c, chunks, bound, out):
                             wrow = weight[col_c[r], taps_y[y, i, 1], taps_x[r, j, 1]]
                             arow = acc[oy, ox]
                             if sign > 0:
-                                for m in range(c_out):
+                                for m in range(c_pad):
                                     arow[m] += wrow[m]
                             else:
-                                for m in range(c_out):
+                                for m in range(c_pad):
                                     arow[m] -= wrow[m]
             for oy in range(h_out):
                 for ox in range(w_out):
@@ -159,11 +161,12 @@ def event_sum_time_last(spikes, weight_t, out):  # pragma: no cover - compiled
     ----------
     spikes : uint8 ndarray ``(N, C_in, T)``, 0/1, time last, ``C_in * T`` a multiple
         of 8
-    weight_t : int16 or int32 ndarray ``(C_in, C_out)``, the transposed dense weight
+    weight_t : int16 or int32 ndarray ``(C_in, C_pad)``, the transposed dense weight
+        (``C_pad >= C_out``)
     out : int32 ndarray ``(N, T, C_out)``, receives the unshifted sums
     """
     n_samples, rows, steps = spikes.shape
-    c_out = weight_t.shape[1]
+    c_out = out.shape[2]
     for n_any in prange(n_samples):
         n = np.int64(n_any)  # prange's index may be unsigned
         acc = out[n]

@@ -69,7 +69,7 @@ import torch
 from ..errors import UserError
 from ..loihi import BIAS_MAX, BIAS_MIN
 from ..netx.layers import EmuLayer, load_netx
-from ..resources import require_memory
+from ..resources import large_zeros, require_memory
 from .emu_kernels import lif
 from .emu_synapse import Workspace, input_drive, internal_order, padded, synapse, torch_view
 from .stream import StreamLayout, refractory_warnings, stream_warnings
@@ -180,10 +180,10 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
                    "run fewer samples at once or fewer steps")
     runs, steps = len(s), s.shape[-1]  # one run in the stream layout
     sizes = [int(np.prod(la.shape)) for la in spiking]
-    fired = [np.zeros((runs, steps, padded(c)), np.uint8) for c in sizes]
+    fired = [large_zeros((runs, steps, padded(c)), np.uint8) for c in sizes]
     states = [(runs, steps, c) if record_state else (0, 0, 0) for c in sizes]
-    us = [np.zeros(shape, np.int64) for shape in states]
-    vs = [np.zeros(shape, np.int64) for shape in states]
+    us = [large_zeros(shape, np.int64) for shape in states]
+    vs = [large_zeros(shape, np.int64) for shape in states]
     v_read = np.zeros((runs, read[2], sizes[-1]), np.int64)
     sub = max(1, min(runs, SUB_BATCH_BYTES // (4 * steps * max(sizes))))
     work = Workspace()

@@ -80,8 +80,33 @@ def activity(frames):  # pragma: no cover - compiled
     return spikes, changes
 
 
+@njit(inline="always")
+def _add_kernel(acc, weight, taps_y, taps_x, y, x, chans, signs, count):
+    """Add (sign +1) or take back (-1) the kernels of input channels ``chans[:count]``
+    at input position ``(y, x)`` (see :func:`frame_sums`)."""
+    for i in range(weight.shape[1]):
+        oy = taps_y[y, i, 0]
+        if oy < 0:
+            break
+        ky = taps_y[y, i, 1]
+        for j in range(weight.shape[2]):
+            ox = taps_x[x, j, 0]
+            if ox < 0:
+                break
+            kx = taps_x[x, j, 1]
+            arow = acc[oy, ox]
+            for h in range(count):
+                wrow = weight[chans[h], ky, kx]
+                if signs[h] > 0:
+                    for m in range(len(arow)):
+                        arow[m] += wrow[m]
+                else:
+                    for m in range(len(arow)):
+                        arow[m] -= wrow[m]
+
+
 @njit(cache=True, parallel=True)
-def frame_sums(frames, weight, taps_y, taps_x, col_c, chunks, bound, out):
+def frame_sums(frames, weight, taps_y, taps_x, col_x, col_c, chunks, bound, out):
     # pragma: no cover - compiled
     """Synaptic sums of binary frames in channel-last order, each input adding its kernel.
 
@@ -94,10 +119,9 @@ def frame_sums(frames, weight, taps_y, taps_x, col_c, chunks, bound, out):
         scalar remainder)
     taps_y : int64 ndarray ``(H, kh, 2)``: input row ``y`` reaches output row
         ``taps_y[y, i, 0]`` through kernel row ``taps_y[y, i, 1]``, for ``i`` up to the
-        first negative output row
-    taps_x : int64 ndarray ``(W * C_in, kw, 2)``, the same for the input at position
-        ``r`` of a row (column ``r // C_in``)
-    col_c : int64 ndarray ``(W * C_in,)``, the input channel at position ``r`` of a row
+        first negative output row; ``taps_x`` ``(W, kw, 2)`` the same for columns
+    col_x, col_c : int64 ndarrays ``(W * C_in,)``, the column and the channel of the
+        input at position ``r`` of a row
     chunks : int64 ndarray ``(K + 1,)``, frame boundaries: chunk ``k`` (frames
         ``chunks[k]:chunks[k + 1]``) runs in order on one thread, its first frame from
         zero, each later one from zero or from the previous frame's sum by the inputs
@@ -105,20 +129,23 @@ def frame_sums(frames, weight, taps_y, taps_x, col_c, chunks, bound, out):
     bound : int, sums are clamped to ``[-bound, bound - 1]`` (Lava's signed 24 bits)
     out : int32 ndarray ``(F, H_out, W_out, C_out)``
 
-    A dense layer is the case ``H = W = kh = kw = 1``.
+    The inputs of one position (its spiking or changed channels) add their kernels
+    together: the output positions they reach are found once. A dense layer is the
+    case ``H = W = kh = kw = 1``.
     """
     n_frames, length = frames.shape
-    kh, kw, c_pad = weight.shape[1], weight.shape[2], weight.shape[3]
     h_out, w_out, c_out = out.shape[1], out.shape[2], out.shape[3]
-    row = len(col_c)  # W * C_in
+    row = len(col_c)
     words = frames.reshape(n_frames * length).view(np.uint64).reshape(n_frames, length // 8)
     for k in prange(len(chunks) - 1):
-        acc = np.zeros((h_out, w_out, c_pad), np.int32)
+        acc = np.zeros((h_out, w_out, weight.shape[3]), np.int32)
+        chans = np.empty(weight.shape[0], np.int64)  # one position's inputs
+        signs = np.empty(weight.shape[0], np.int64)
         for f in range(chunks[k], chunks[k + 1]):
             delta = f > chunks[k] and _cheaper_from(words[f], words[f - 1])
             if not delta:
                 acc[:] = 0
-            y, row_start = 0, 0
+            y, row_start, at_y, at_x, count = 0, 0, -1, -1, 0
             for q in range(length // 8):
                 now_bits = _nonzero(words[f, q])
                 bits = now_bits ^ _nonzero(words[f - 1, q]) if delta else now_bits
@@ -126,27 +153,20 @@ def frame_sums(frames, weight, taps_y, taps_x, col_c, chunks, bound, out):
                     byte = _lowest_byte(bits)
                     bits &= bits - np.uint64(1)
                     idx = 8 * q + byte
-                    sign = 1 if now_bits >> np.uint64(8 * byte) & np.uint64(1) else -1
                     while idx >= row_start + row:
                         y += 1
                         row_start += row
-                    r = idx - row_start
-                    for i in range(kh):
-                        oy = taps_y[y, i, 0]
-                        if oy < 0:
-                            break
-                        for j in range(kw):
-                            ox = taps_x[r, j, 0]
-                            if ox < 0:
-                                break
-                            wrow = weight[col_c[r], taps_y[y, i, 1], taps_x[r, j, 1]]
-                            arow = acc[oy, ox]
-                            if sign > 0:
-                                for m in range(c_pad):
-                                    arow[m] += wrow[m]
-                            else:
-                                for m in range(c_pad):
-                                    arow[m] -= wrow[m]
+                    x = col_x[idx - row_start]
+                    if x != at_x or y != at_y:  # a new position: add the last one's
+                        if count:
+                            _add_kernel(acc, weight, taps_y, taps_x, at_y, at_x, chans,
+                                        signs, count)
+                        at_y, at_x, count = y, x, 0
+                    chans[count] = col_c[idx - row_start]
+                    signs[count] = 1 if now_bits >> np.uint64(8 * byte) & np.uint64(1) else -1
+                    count += 1
+            if count:
+                _add_kernel(acc, weight, taps_y, taps_x, at_y, at_x, chans, signs, count)
             for oy in range(h_out):
                 for ox in range(w_out):
                     for m in range(c_out):

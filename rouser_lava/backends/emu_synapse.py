@@ -145,8 +145,8 @@ def conv_sum(layer: EmuLayer, frames: np.ndarray, shape_in: tuple[int, ...],
     if layer.conv["groups"] == 1 and \
             _event_cost(frames) < SPARSE_BELOW * CONV_SPARSE_GAIN * frames.shape[0] * size:
         weight = _kernel_weight(layer.weight.numpy().transpose(1, 2, 3, 0))  # (C_in, kh, kw, C_out)
-        taps_x = np.repeat(_taps(width, w_out, kw, sx, px, dx), c_in, axis=0)
-        frame_sums(frames, weight, _taps(height, h_out, kh, sy, py, dy), taps_x,
+        frame_sums(frames, weight, _taps(height, h_out, kh, sy, py, dy),
+                   _taps(width, w_out, kw, sx, px, dx), np.repeat(np.arange(width), c_in),
                    np.tile(np.arange(c_in), width), _chunks(len(frames)), UV_MAX,
                    out.reshape(len(frames), h_out, w_out, c_out))
         return out
@@ -166,8 +166,8 @@ def dense_sum(weight: torch.Tensor, exact_bound: float, frames: np.ndarray,
         weight = weight[:, torch.from_numpy(order)]
     if _event_cost(frames) < SPARSE_BELOW * frames.shape[0] * c_in:
         frame_sums(frames, _kernel_weight(weight.numpy().T.reshape(c_in, 1, 1, c_out)),
-                   np.zeros((1, 1, 2), np.int64), np.zeros((c_in, 1, 2), np.int64),
-                   np.arange(c_in), _chunks(len(frames)), INT32_BOUND,
+                   np.zeros((1, 1, 2), np.int64), np.zeros((1, 1, 2), np.int64),
+                   np.zeros(c_in, np.int64), np.arange(c_in), _chunks(len(frames)), INT32_BOUND,
                    out.reshape(len(frames), 1, 1, c_out))
         return out
     require_exact(exact_bound, "dense")

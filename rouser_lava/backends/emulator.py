@@ -45,14 +45,16 @@ convT, unpool), ``dense_comp``, sigma-delta and resonate-and-fire neurons, grade
 (multi-bit) spikes, and ``dense_rec`` with delays. netx ignores a conv layer's
 ``delay`` and an input layer's ``weight`` and ``bias``; so does the emulator.
 
-Arithmetic: exact integers throughout. Synaptic sums are event-driven where spikes
-are sparse (each spike adds one weight column, or for a conv (groups 1) its kernel;
-int32) and float32 matrix products or ``conv2d`` where they are dense (exact while
-every sum stays below 2**24; checked from the weights, refused otherwise). A conv's
-dense product costs more per input than a dense layer's, so a conv goes event-driven
-below ``CONV_SPARSE_GAIN`` times the density where a dense layer does. The neuron
-recurrence runs in a compiled int64 kernel (:mod:`rouser_lava.backends.emu_kernels`),
-one sample per thread.
+Arithmetic: exact integers throughout. Synaptic sums
+(:mod:`rouser_lava.backends.emu_synapse`) are event-driven where few inputs spike or
+change from one step to the next (each adds or takes back one weight column, or for a
+conv (groups 1) its kernel; int32) and float32 matrix products or ``conv2d`` where
+they are dense (exact while every sum stays below 2**24; checked from the weights,
+refused otherwise). Conv layers and 3-D input layers keep their neurons channel last
+inside the emulator (nothing is transposed between layers); the spikes and states it
+returns are views in torch order. The neuron recurrence runs in a compiled,
+branch-free kernel (:mod:`rouser_lava.backends.emu_kernels`), over samples and blocks
+of neurons in parallel.
 """
 
 from __future__ import annotations
@@ -60,24 +62,24 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import UserError
-from ..loihi import BIAS_MAX, BIAS_MIN, UV_MAX
+from ..loihi import BIAS_MAX, BIAS_MIN
 from ..netx.layers import EmuLayer, load_netx
-from ..resources import require_memory
-from .emu_kernels import event_conv, event_sum, lif
+from ..resources import large_zeros, require_memory
+from .emu_kernels import lif
+from .emu_synapse import Workspace, input_drive, internal_order, padded, synapse, torch_view
 from .stream import StreamLayout, refractory_warnings, stream_warnings
+
+LIF_BLOCK = 4096  # neurons run together: their u and v stay in a core's cache
+SUB_BATCH_BYTES = 32 << 20  # samples run together: their largest layer's int32 sums (calibrated)
 
 __all__ = ["EmuLayer", "EmuResult", "emulate", "input_bias", "load_netx"]  # load: netx.layers
 
 log = logging.getLogger(__name__)
-
-SPARSE_BELOW = 0.05  # spike density under which synaptic sums use a sparse product
-CONV_SPARSE_GAIN = 4  # a conv's dense product is slower: event-driven below 4 x that
-
 
 @dataclass
 class EmuResult:
@@ -92,117 +94,37 @@ class EmuResult:
     v_last: np.ndarray | None = None
 
 
-def _shift(a: np.ndarray, exp: int) -> np.ndarray:
-    """``a << exp`` or ``a >> -exp`` (which floors, as Lava's does)."""
-    if exp == 0:
-        return a
-    return a << exp if exp > 0 else a >> -exp
-
-
-def _require_exact(bound: float, what: str) -> None:
-    if bound >= 2 ** 24:
-        raise UserError(f"{what}: synaptic sums can reach {bound:.0f} >= 2**24, beyond what "
-                        f"the emulator reproduces exactly")
-
-
-def _dense_sum(layer: EmuLayer, weight: torch.Tensor, weight_t: np.ndarray, s: np.ndarray,
-               time_last: bool) -> np.ndarray:
-    """``sum(W[:, spiking])`` shifted by the exponent, int32 ``(N, T, C_out)``, for spikes
-    ``s`` ``(N, C_in, T)`` if ``time_last`` else ``(N, T, C_in)``."""
-    n, steps = len(s), s.shape[-1] if time_last else s.shape[1]
-    if s.shape[1 if time_last else 2] != weight_t.shape[0]:  # the kernel's bound
-        raise UserError(f"{layer.kind} layer takes {weight_t.shape[0]} inputs, "
-                        f"got {s.shape[1 if time_last else 2]}")
-    if np.count_nonzero(s) < SPARSE_BELOW * s.size:  # event sparsity
-        a = np.empty((n, steps, weight_t.shape[1]), np.int32)
-        event_sum(s, time_last, weight_t, a)
-    else:
-        _require_exact(layer.sum_bound, "dense")
-        x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(s, -1, 1) if time_last else s))
-        a = (x.reshape(n * steps, -1).float() @ weight.t()).to(torch.int32).numpy()
-        a = a.reshape(n, steps, -1)
-    return _shift(a, layer.weight_exp)
-
-
-def _event_conv(layer: EmuLayer, frames: np.ndarray) -> np.ndarray:
-    """``F.conv2d`` of uint8 frames ``(F, C_in, H, W)`` with the layer's weight (groups
-    1), event-driven, clamped to signed 24 bits: int32 ``(F, C_out, H_out, W_out)``."""
-    assert layer.weight is not None and layer.conv is not None
-    weight = layer.weight.numpy().astype(np.int32)  # (C_out, C_in, kh, kw), integers
-    (sy, sx), (py, px), (dy, dx) = (layer.conv[k] for k in ("stride", "padding", "dilation"))
-    c_out, _, kh, kw = weight.shape
-    h_out = (frames.shape[2] + 2 * py - dy * (kh - 1) - 1) // sy + 1
-    w_out = (frames.shape[3] + 2 * px - dx * (kw - 1) - 1) // sx + 1
-    out = np.empty((len(frames), c_out, h_out, w_out), np.int32)
-    event_conv(frames, np.ascontiguousarray(weight.transpose(1, 2, 3, 0)),
-               np.array([sy, sx]), np.array([py, px]), np.array([dy, dx]), UV_MAX, out)
-    return out
-
-
-def _synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
-             time_last: bool) -> np.ndarray:
-    """Activations as the synapse sends them, int32 ``(N, T, prod(shape))`` (``a[:, t]``
-    reaches ``u`` at step ``t + 1``), for uint8 spikes ``s``: ``(N, *shape_in, T)`` if
-    ``time_last`` else ``(N, T, prod(shape_in))``. An axonal delay ``d`` moves a
-    synapse's share ``d`` steps later."""
-    n, steps = len(s), s.shape[-1] if time_last else s.shape[1]
-    if layer.kind == "conv":
-        assert layer.weight is not None and layer.conv is not None  # a conv layer's (emu_load)
-        _require_exact(layer.sum_bound, "conv")
-        frames_np = np.ascontiguousarray(np.moveaxis(s, -1, 1) if time_last else s)
-        frames_np = frames_np.reshape(n * steps, *shape_in)
-        if layer.conv["groups"] == 1 and \
-                np.count_nonzero(frames_np) < SPARSE_BELOW * CONV_SPARSE_GAIN * s.size:
-            return _event_conv(layer, frames_np).reshape(n, steps, -1)
-        summed = F.conv2d(torch.from_numpy(frames_np).float(), layer.weight, **layer.conv)
-        return summed.clamp_(-UV_MAX, UV_MAX - 1).to(torch.int32).reshape(n, steps, -1).numpy()
-    assert layer.weight is not None and layer.weight_t is not None  # a dense layer's (emu_load)
-    s = s.reshape(n, -1, steps) if time_last else s
-    a = _dense_sum(layer, layer.weight, layer.weight_t, s, time_last)
-    for d, weight, weight_t in layer.delayed:
-        if d < steps:
-            a[:, d:] += _dense_sum(layer, weight, weight_t, s, time_last)[:, :steps - d]
-    if layer.sum_bound >= 2 ** 24:  # Lava's int32 ``a << 6`` would overflow: check the real sums
-        _require_exact(float(np.abs(a).max()), "dense")
-    return a
-
-
-def _lif(layer: EmuLayer, a: np.ndarray, lag: int, bias: np.ndarray, record_state: bool,
-         reset: tuple[int, int], bias_window: tuple[int, int] = (0, 0),
-         read: tuple[int, int, int] = (0, 0, 1)):
+def _lif(layer: EmuLayer, a: np.ndarray, lag: int, bias: np.ndarray, reset: tuple[int, int],
+         bias_window: tuple[int, int], read: tuple[int, int], fired: np.ndarray,
+         u_rec: np.ndarray, v_rec: np.ndarray, v_last: np.ndarray) -> None:
     """The neuron recurrence over activations ``a`` (int32 ``(N, T, C)``, reaching ``u``
-    ``lag`` steps later) with ``bias`` int64 ``(1 or N, C)`` (``<< 6``), with ``reset`` =
+    ``lag`` steps later; ``(1, 1, C)`` zeros: no input), in the layer's internal order,
+    with ``bias`` int64 ``(1 or N, C)`` (``<< 6``, torch order), with ``reset`` =
     (interval, phase) of ``LIFReset`` or (0, 0) (the stream layout runs refractory
     layers as plain ``LIFReset``, as Lava does). ``bias_window`` (interval, offset),
     when the interval is not 0: ``bias`` holds one row per stream window instead.
-    ``read`` (interval, phase, rows): where ``v`` is read (interval 0: after the last
-    step). Returns uint8 spikes and int64 u and v (empty unless recorded), all ``(N, T,
-    C)``, and the int64 v read ``(N, rows, C)``."""
+    ``read`` (interval, phase): where ``v`` is read (interval 0: after the last step).
+    Writes, in internal order, uint8 spikes into ``fired`` ``(N, T, L)`` (zeros on
+    entry), int64 ``u`` and ``v`` into ``u_rec`` and ``v_rec`` ``(N, T, C)`` unless they
+    are empty, and the int64 ``v`` read into ``v_last`` ``(N, rows, C)``."""
     assert layer.vth is not None  # every layer but a flatten has neurons (emu_load)
     size = a.shape[2]
     per_sample = bias_window[0] == 0  # else any number of rows: one per window
     if not len(layer.vth) == bias.shape[1] == size or \
-            per_sample and bias.shape[0] not in (1, len(a)) or \
+            per_sample and bias.shape[0] not in (1, len(fired)) or \
             layer.weight_rec_t.shape[0] not in (0, size) or \
             layer.weight_rec_t.shape[0] != layer.weight_rec_t.shape[1]:
         raise UserError(f"{layer.kind} layer of {size} neurons has {len(layer.vth)} "
                         f"thresholds, biases {bias.shape} and a recurrent weight "
                         f"{layer.weight_rec_t.shape}")  # the kernel's bounds
-    fired = np.zeros(a.shape, np.uint8)
-    state_shape = a.shape if record_state else (0, 0, 0)
-    u_rec, v_rec = np.zeros(state_shape, np.int64), np.zeros(state_shape, np.int64)
-    v_last = np.zeros((a.shape[0], read[2], size), np.int64)
-    lif(a, lag, layer.i_decay, layer.v_decay, bias, layer.vth, layer.weight_rec_t,
-        layer.weight_exp, *reset, layer.ref_delay if reset[0] == 0 else 0, *bias_window,
-        *read[:2], fired, u_rec, v_rec, v_last)
-    return fired, u_rec, v_rec, v_last
-
-
-def _time_last(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``(N, T, prod(shape))`` -> ``(N, *shape, T)``: a strided view, not a copy (the
-    consumers reduce or index it; a transposing copy of every layer's spikes cost more
-    than the neuron updates)."""
-    return np.moveaxis(x.reshape(len(x), x.shape[1], *shape), 1, -1)
+    order = internal_order(layer.shape)
+    vth, bias = (layer.vth, bias) if order is None else (layer.vth[order], bias[:, order])
+    blocks = 1 if layer.weight_rec_t.size else max(  # neurons whose state fits a core's cache
+        -(-size // LIF_BLOCK), min(size // 1024, -(-2 * numba.get_num_threads() // len(fired))))
+    lif(a, lag, layer.i_decay, layer.v_decay, np.ascontiguousarray(bias), vth,
+        layer.weight_rec_t, layer.weight_exp, *reset,
+        layer.ref_delay if reset[0] == 0 else 0, *bias_window, *read, blocks, fired,
+        u_rec, v_rec, v_last)
 
 
 def input_bias(layers: list[EmuLayer], bias: np.ndarray) -> np.ndarray:
@@ -252,38 +174,30 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
         s = stream.pack(s)[None]
         bias_window = (stream.reset_interval, stream.reset_offset)
         read = (stream.reset_interval, stream.reset_offset + stream.steps - 1, n)
-    shape_in, time_last = s.shape[1:-1], True
     per_step = sum(int(np.prod(la.shape)) for la in layers if la.kind != "flatten")
     require_memory(s.shape[0] * s.shape[-1] * per_step * (40 if record_state else 8),
                    f"the emulator on {n} samples of {x.shape[-1]} steps",
                    "run fewer samples at once or fewer steps")
-    spikes: list[np.ndarray] = []
-    us: list[np.ndarray] = []
-    vs: list[np.ndarray] = []
-    for layer in layers:
-        if layer.kind != "flatten":  # a flatten only changes how shape_in is read
-            k = len(spikes)
-            reset = (0, 0) if stream is None else (stream.reset_interval,
-                                                   stream.reset_phase(k))
-            if layer.kind == "input":
-                if tuple(shape_in) != layer.shape:
-                    raise UserError(f"input layer {layer.shape} does not take samples of "
-                                    f"shape {tuple(shape_in)}")
-                a, lag = _synapse_free(s), 0
-            else:
-                a, lag = _synapse(layer, s, shape_in, time_last), 1
-            assert layer.bias is not None  # every layer but a flatten has neurons (emu_load)
-            image = sample_bias if layer.kind == "input" else None
-            fired, u_rec, v_rec, v_read = _lif(
-                layer, a, lag, layer.bias[None] if image is None else image, record_state,
-                reset, (0, 0) if image is None else bias_window, read)
-            spikes.append(_time_last(fired, layer.shape))
-            if record_state:
-                us.append(_time_last(u_rec, layer.shape))
-                vs.append(_time_last(v_rec, layer.shape))
-            s, time_last = fired, False
-        shape_in = layer.shape if layer.kind != "flatten" else (int(np.prod(shape_in)),)
-    v_last = v_read.reshape(n, *spikes[-1].shape[1:-1])
+    runs, steps = len(s), s.shape[-1]  # one run in the stream layout
+    sizes = [int(np.prod(la.shape)) for la in spiking]
+    fired = [large_zeros((runs, steps, padded(c)), np.uint8) for c in sizes]
+    states = [(runs, steps, c) if record_state else (0, 0, 0) for c in sizes]
+    us = [large_zeros(shape, np.int64) for shape in states]
+    vs = [large_zeros(shape, np.int64) for shape in states]
+    v_read = np.zeros((runs, read[2], sizes[-1]), np.int64)
+    sub = max(1, min(runs, SUB_BATCH_BYTES // (4 * steps * max(sizes))))
+    work = Workspace()
+    for i in range(0, runs, sub):
+        part = slice(i, i + sub)
+        _run(layers, s[part], None if sample_bias is None else
+             sample_bias if stream is not None else sample_bias[part],
+             stream, bias_window, read[:2], [f[part] for f in fired],
+             [u[part] for u in us], [v[part] for v in vs], v_read[part], work)
+    shapes = [la.shape for la in spiking]
+    spikes = [torch_view(f, shape, True) for f, shape in zip(fired, shapes)]
+    us, vs = ([torch_view(r, shape, True) for r, shape in zip(rec, shapes)] if record_state
+              else [] for rec in (us, vs))
+    v_last = torch_view(v_read.reshape(n, sizes[-1]), shapes[-1], False)
     if stream is not None:
         spikes, us, vs = ([stream.unpack(r[0], n, k) for k, r in enumerate(rec)]
                           for rec in (spikes, us, vs))
@@ -293,10 +207,32 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
                      v_last)
 
 
-def _synapse_free(s: np.ndarray) -> np.ndarray:
-    """Input spikes ``(N, *shape, T)`` as an input layer's ``a_in``, int32 ``(N, T, C)``
-    (zeros without a transposing pass when no input spikes, as with a bias input)."""
-    n, steps = len(s), s.shape[-1]
-    if not s.any():
-        return np.zeros((n, steps, s[0, ..., 0].size), np.int32)
-    return np.ascontiguousarray(np.moveaxis(s.reshape(n, -1, steps), -1, 1), np.int32)
+def _run(layers: list[EmuLayer], s: np.ndarray, sample_bias: np.ndarray | None,
+         stream: StreamLayout | None, bias_window: tuple[int, int], read: tuple[int, int],
+         fired: list[np.ndarray], us: list[np.ndarray], vs: list[np.ndarray],
+         v_read: np.ndarray, work: Workspace) -> None:
+    """:func:`emulate` on the input spikes ``s`` ``(N, *shape, T)`` of some samples (all
+    of them in the stream layout), writing into the outputs' rows of those samples."""
+    shape_in, time_last, order = s.shape[1:-1], True, None
+    k = 0
+    for layer in layers:
+        if layer.kind != "flatten":  # a flatten only changes how shape_in is read
+            reset = (0, 0) if stream is None else (stream.reset_interval,
+                                                   stream.reset_phase(k))
+            if layer.kind == "input":
+                if tuple(shape_in) != layer.shape:
+                    raise UserError(f"input layer {layer.shape} does not take samples of "
+                                    f"shape {tuple(shape_in)}")
+                a, lag = input_drive(s, layer.shape, work), 0
+            else:
+                a, lag = synapse(layer, s, shape_in, order, time_last, work), 1
+            assert layer.bias is not None  # every layer but a flatten has neurons (emu_load)
+            image = sample_bias if layer.kind == "input" else None
+            last = k == len(fired) - 1
+            _lif(layer, a, lag, layer.bias[None] if image is None else image, reset,
+                 (0, 0) if image is None else bias_window, read if last else (0, 0),
+                 fired[k], us[k], vs[k], v_read if last else np.zeros((len(s), 1, a.shape[2]),
+                                                                     np.int64))
+            s, time_last, order = fired[k], False, internal_order(layer.shape)
+            k += 1
+        shape_in = layer.shape if layer.kind != "flatten" else (int(np.prod(shape_in)),)

@@ -253,7 +253,7 @@ def synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
         return _shift(out, layer.weight_exp)
 
     a = summed(layer.weight, "sum")
-    for d, weight, _ in layer.delayed:
+    for d, weight in layer.delayed:
         if d < steps:
             a[:, d:] += summed(weight, "delayed")[:, :steps - d]
     if layer.sum_bound >= 2 ** 24:  # Lava's int32 ``a << 6`` would overflow: check the real sums

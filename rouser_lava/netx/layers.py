@@ -49,11 +49,11 @@ class EmuLayer:
 
     ``kind`` is ``input`` (an input layer's neurons), ``dense``, ``dense_rec``,
     ``conv`` or ``flatten``. ``weight`` is float32 holding integers, ``(C_out, C_in)`` or
-    ``(C_out, C_in / groups, kH, kW)``, for the dense products; ``weight_t`` is the
-    int32 transpose ``(C_in, C_out)`` of a dense weight for event-driven sums and
-    ``weight_rec_t`` that of a recurrent one (``(0, 0)`` when there is none).
-    ``delayed`` holds, per axonal delay ``d > 0``, ``(d, weight, weight_t)`` of the
-    synapses with that delay (``weight`` then holds those of delay 0).
+    ``(C_out, C_in / groups, kH, kW)`` (the emulator makes its integer kernel weights
+    from it); ``weight_rec_t`` is the int32 transpose ``(C, C)`` of a recurrent weight
+    (``(0, 0)`` when there is none). ``delayed`` holds, per axonal delay ``d > 0``,
+    ``(d, weight)`` of the synapses with that delay (``weight`` then holds those of
+    delay 0).
     ``vth`` and ``bias`` are int64 ``(prod(shape),)`` (already ``<< 6``).
     ``sum_bound`` bounds ``|sum|`` of any binary input's synaptic sum (after the shift).
     ``ref_delay`` is the refractory period in steps (0: plain LIF; see
@@ -63,7 +63,6 @@ class EmuLayer:
     kind: str
     shape: tuple[int, ...]
     weight: torch.Tensor | None = None
-    weight_t: np.ndarray | None = None
     weight_rec_t: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int32))
     weight_exp: int = 0
     sum_bound: float = 0.0
@@ -155,11 +154,10 @@ def _dense(cfg, kind: str, where: str, keys: set) -> dict:
         delay = _delays(cfg["delay"], rows, cols, where)
         for d in np.unique(delay[(delay > 0) & (weight != 0)]):
             part = np.where(delay == d, weight, 0)
-            delayed.append((int(d), torch.from_numpy(part.astype(np.float32)),
-                            np.ascontiguousarray(part.T, np.int32)))
+            delayed.append((int(d), torch.from_numpy(part.astype(np.float32))))
         weight = np.where(delay == 0, weight, 0)
     return {"weight": torch.from_numpy(weight.astype(np.float32)),
-            "weight_t": np.ascontiguousarray(weight.T, np.int32), "weight_rec_t": rec,
+            "weight_rec_t": rec,
             "weight_exp": int(exp), "sum_bound": bound, "delayed": tuple(delayed)}
 
 

@@ -332,3 +332,22 @@ def lif(a, lag, i_decay, v_decay, bias, vth, weight_rec_t, rec_exp, reset_interv
                 v_last[n, (t - read_phase) // read_interval, lo:hi] = v
         if read_interval == 0:
             v_last[n, 0, lo:hi] = v
+
+
+@njit(cache=True, parallel=True)
+def count_spikes(spikes, out):  # pragma: no cover - compiled
+    """``out[k] = sum(spikes[:, :, k])``: spikes ``(N, T, K)`` (any strides, any integer
+    or bool dtype; the last axis contiguous for speed), int64 counts ``(K,)``,
+    accumulated over blocks of ``K`` in parallel."""
+    n_samples, steps, size = spikes.shape
+    width = 4096
+    for b in prange(-(-size // width)):
+        lo = b * width
+        hi = min(lo + width, size)
+        acc = np.zeros(hi - lo, np.int64)
+        for n in range(n_samples):
+            for t in range(steps):
+                row = spikes[n, t, lo:hi]
+                for k in range(hi - lo):
+                    acc[k] += row[k]
+        out[lo:hi] = acc

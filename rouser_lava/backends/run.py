@@ -24,9 +24,8 @@ from tqdm.auto import tqdm
 
 from ..errors import UserError
 from ..netx.file import NetxFile
+from .emu_kernels import count_spikes
 from .stream import StreamSpec
-
-COUNT_ROWS = 257  # samples summed in uint16 at once: 257 * 255 <= 2**16 - 1
 
 
 @dataclass
@@ -226,16 +225,17 @@ def run_backend(name: str, backend: Backend, x: np.ndarray, y: np.ndarray | None
 
 def spike_counts(spikes: np.ndarray) -> np.ndarray:
     """int64 ``(neurons,)``: each neuron's spikes over a batch ``(B, *shape, T)`` (any
-    strides). uint8 spikes are summed over the samples first in uint16 (exact for
-    :data:`COUNT_ROWS` samples at a time), then over time: a vectorised pass instead
-    of widening every value to int64."""
-    flat = spikes.reshape(len(spikes), -1, spikes.shape[-1])
-    if flat.dtype != np.uint8:
-        return flat.sum(axis=(0, 2), dtype=np.int64)
-    total = np.zeros(flat.shape[1], np.int64)
-    for start in range(0, len(flat), COUNT_ROWS):
-        total += flat[start:start + COUNT_ROWS].sum(0, dtype=np.uint16).sum(-1, dtype=np.int64)
-    return total
+    strides), counted by a compiled kernel over the array in its memory order (the
+    emulator's spikes are views of ``(B, T, neurons)`` buffers, conv layers channel
+    last), then put back in torch order."""
+    shape = spikes.shape[1:-1]
+    order = sorted(range(1, spikes.ndim - 1), key=lambda a: -abs(spikes.strides[a]))
+    memory = np.transpose(spikes, (0, spikes.ndim - 1, *order))  # (B, T, *shape, permuted)
+    flat = memory.reshape(len(spikes), spikes.shape[-1], -1)  # a view where strides merge
+    counts = np.zeros(flat.shape[2], np.int64)
+    count_spikes(flat.view(np.uint8) if flat.dtype == np.bool_ else flat, counts)
+    permuted = counts.reshape([shape[a - 1] for a in order])
+    return np.ascontiguousarray(np.transpose(permuted, np.argsort(order))).reshape(-1)
 
 
 def torch_backend(net) -> Backend:

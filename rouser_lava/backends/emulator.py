@@ -186,7 +186,7 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
     vs = [large_zeros(shape, np.int64) for shape in states]
     v_read = np.zeros((runs, read[2], sizes[-1]), np.int64)
     sub = max(1, min(runs, SUB_BATCH_BYTES // (4 * steps * max(sizes))))
-    sub = -(-runs // -(-runs // sub))  # sub-batches of even sizes
+    sub = max(1, -(-runs // max(1, -(-runs // sub))))  # sub-batches of even sizes
     work = Workspace()
     for i in range(0, runs, sub):
         part = slice(i, i + sub)

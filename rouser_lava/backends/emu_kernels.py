@@ -192,16 +192,19 @@ def event_sum_time_last(spikes, weight_t, out):  # pragma: no cover - compiled
         acc = out[n]
         acc[:] = 0
         words = spikes[n].reshape(rows * steps).view(np.uint64)
+        c, row_start = 0, 0  # the input whose steps hold the byte being read
         for q in range(len(words)):
-            if not words[q]:
-                continue
-            for idx in range(8 * q, 8 * q + 8):
-                c, t = idx // steps, idx % steps
-                if spikes[n, c, t]:
-                    wrow = weight_t[c]
-                    arow = acc[t]
-                    for k in range(c_out):
-                        arow[k] += wrow[k]
+            bits = _nonzero(words[q])
+            while bits:  # each spike, lowest byte first
+                idx = 8 * q + _lowest_byte(bits)
+                bits &= bits - np.uint64(1)
+                while idx >= row_start + steps:
+                    c += 1
+                    row_start += steps
+                wrow = weight_t[c]
+                arow = acc[idx - row_start]
+                for k in range(c_out):
+                    arow[k] += wrow[k]
 
 
 @njit(inline="always")

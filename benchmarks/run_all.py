@@ -30,10 +30,12 @@ from rouser_lava.provenance import describe, provenance
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "benchmarks"
 
-# (script, short arguments): a few minutes in all on a 2-core machine
+# (script, short arguments): a few minutes in all on a 2-core machine. The small net's
+# steps take ~20-60 ms: best of 20 rounds (5 once gave 29 ms against 17 ms a minute
+# earlier, every round slowed by the shared machine)
 BENCHMARKS: list[tuple[str, list[str]]] = [
     ("train_vs_slayer.py", ["--sizes", "5,120,120,3", "--steps", "100", "--batch", "32",
-                            "--repeats", "5"]),
+                            "--repeats", "20"]),
     ("train_vs_slayer.py", ["--sizes", "2312,500,500,10", "--steps", "300", "--batch", "16",
                             "--repeats", "3", "--density", "0.01"]),
     ("emulator_vs_lava.py", ["--lava-samples", "12", "--emu-samples", "128"]),

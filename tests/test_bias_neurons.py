@@ -157,6 +157,21 @@ def test_training_leaves_bias_neurons_as_imported_and_learns_the_biases(tmp_path
     assert spikes[38].all() and not spikes[39, 0] and spikes[39, 1:].all()
 
 
+def test_training_metrics_leave_the_bias_neurons_out(tmp_path):
+    from rouser_lava.training.metrics import layer_metrics, weights
+
+    net = imported_braille(tmp_path).net
+    host = net.spiking_blocks()[0]
+    with torch.no_grad():
+        counts = [o.reshape(1, -1, 8).sum((0, 2)).to(torch.int64)
+                  for o in net(torch.zeros((1, 12, 8)))]  # no input: only h0, h1 spike
+    rows = layer_metrics(net, counts, 1, 8, weights(net))
+    assert int(counts[0][38:].sum()) == 15 and rows[0]["bias_neurons"] == 2
+    assert rows[0]["dead_pct"] == 100.0 and rows[0]["spike_rate"] == 0.0
+    th = host.neuron.quantized_threshold().detach().double()[:38]
+    assert rows[0]["th_max"] == float(th.max()) and rows[1]["bias_neurons"] == 0
+
+
 def test_bias_neurons_build_with_fixed_thresholds():
     """A recurrent layer with bias neurons and fixed thresholds (a buffer, no gradient)
     builds, and its bias neurons' rows still get no gradient."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..loihi import TH_MANT_MAX, TH_SCALE
-from ..model.blocks import RouserNet
+from ..model.blocks import RouserNet, bias_neurons
 from ..model.single_spike import MembraneReadout
 
 GRID = 1 / TH_SCALE  # the thresholds' step on Loihi
@@ -29,7 +29,9 @@ def weights(net: RouserNet) -> list[torch.Tensor]:
 
 def layer_metrics(net: RouserNet, counts: list[torch.Tensor], samples: int, steps: int,
                   w0: list[torch.Tensor]) -> list[dict]:
-    """One dict per spiking layer.
+    """One dict per spiking layer, of its data neurons: a layer's bias neurons
+    (:mod:`rouser_lava.interop.bias_neurons`, its last ones, firing every step with
+    their imported thresholds) are left out of every figure but ``bias_neurons``.
 
     Parameters
     ----------
@@ -44,12 +46,17 @@ def layer_metrics(net: RouserNet, counts: list[torch.Tensor], samples: int, step
     ``th_std``, ``th_min``, ``th_max`` (thresholds as the hardware holds them),
     ``th_moved_pct`` (% of neurons whose threshold is more than one 1/64 grid step from
     the initial one),
-    ``weight_change`` (``||W - W0|| / ||W0||``) and ``readout`` (True for the membrane
-    readout, which never spikes).
+    ``weight_change`` (``||W - W0|| / ||W0||``), ``readout`` (True for the membrane
+    readout, which never spikes) and ``bias_neurons`` (left out).
     """
     rows = []
-    for name, block, c, w_init in zip(net.layer_names(), net.spiking_blocks(), counts, w0):
+    helpers = [bias_neurons(s) for s in net.arch if s["kind"] != "flatten"]
+    for name, block, c, w_init, h in zip(net.layer_names(), net.spiking_blocks(), counts, w0,
+                                         helpers):
         th = block.neuron.quantized_threshold().detach().cpu().double()
+        if h:  # the data neurons only (a shared threshold is one value)
+            c = c[:-h]
+            th = th[:-h] if th.numel() > 1 else th
         readout = isinstance(block.neuron, MembraneReadout)  # its threshold never moves
         th0 = th if readout else initial_threshold(block.neuron.config.threshold)
         w = block.synapse.weight.detach().cpu()
@@ -62,7 +69,7 @@ def layer_metrics(net: RouserNet, counts: list[torch.Tensor], samples: int, step
             "th_min": float(th.min()), "th_max": float(th.max()),
             "th_moved_pct": 100.0 * float(((th - th0).abs() > GRID * 1.5).double().mean()),
             "weight_change": float((w - w_init).norm() / w_init.norm().clamp_min(1e-12)),
-            "readout": readout,
+            "readout": readout, "bias_neurons": h,
         })
     return rows
 

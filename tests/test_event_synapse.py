@@ -137,6 +137,31 @@ def test_network_same_on_both_paths(config, density, monkeypatch):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("fold_exact", [True, False])
+def test_recurrent_deploys_once_per_parameter_change(fold_exact):
+    from rouser_lava.model.blocks import recurrent_spec
+
+    torch.manual_seed(1)
+    net = RouserNet((12,), [recurrent_spec(12, 9, bias=True), dense_spec(9, 3)],
+                    NeuronConfig(fold_exact=fold_exact))
+    x = spikes((2, 12, 16), 0.4, seed=7)
+    block = net.spiking_blocks()[0]
+    net(x)
+    first = block._deploy_cache
+    out = net(x)
+    assert block._deploy_cache is first  # no step: the same deployed weights
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    sum(o.sum() for o in out).backward()
+    opt.step()
+    net.clamp_()
+    after = net(x)
+    assert block._deploy_cache is not first
+    fresh = RouserNet((12,), net.arch, net.neuron_config)  # no cache
+    fresh.load_state_dict(net.state_dict())
+    for a, b in zip(after, fresh(x)):
+        assert torch.equal(a, b)
+
+
 def test_fold_computed_once_per_parameter_change():
     torch.manual_seed(0)
     net = RouserNet((20,), [dense_spec(20, 15), dense_spec(15, 4)],

@@ -37,6 +37,7 @@ from .synapse import (
     bias_mant,
     delay_one_step,
     fold_bias,
+    fold_key,
     new_bias,
     quantize_bias,
     quantize_weight,
@@ -132,6 +133,7 @@ class Recurrent(nn.Module):
                                                 pre_hook_fx=quantize_weight)
         self.neuron = RouserCuba(size, neuron)
         self.bias = new_bias(spec, size, self.neuron)
+        self._deploy_cache: tuple[tuple, tuple[dict, np.ndarray, np.ndarray, int]] | None = None
         helpers = int(spec.get("bias_neurons", 0))
         if helpers:
             self._freeze_last(helpers)
@@ -188,15 +190,29 @@ class Recurrent(nn.Module):
         return {"weight": w_all[:, :cols], "weight_rec": w_all[:, cols:], "bias": bias,
                 "v_th_mant": v_th, "clipped": clipped}
 
+    def _deployed_run(self, w: torch.Tensor, w_rec: torch.Tensor
+                      ) -> tuple[dict, np.ndarray, np.ndarray, int]:
+        """:meth:`deployed` (fold or vector form, as the config says) and Lava's effective
+        feed-forward and recurrent weights with their exponent; computed once per change
+        of the weights, thresholds or bias (an optimizer step changes their versions),
+        not per pass, as the dense and conv blocks do."""
+        params = (self.synapse.weight, self.neuron.threshold, self.rec_synapse.weight,
+                  self.rec_synapse.weight if self.bias is None else self.bias)
+        key = fold_key(*params[:2]) + fold_key(*params[2:])
+        if self._deploy_cache is None or self._deploy_cache[0] != key:
+            ints = self.deployed(w, w_rec, "fold" if self.neuron.config.fold_exact
+                                 else "vector")
+            self._deploy_cache = (key, (ints, *lava_dense_rec_synapse(ints["weight"],
+                                                                        ints["weight_rec"])))
+        return self._deploy_cache[1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes ``(N, C, T)`` for spikes ``x`` ``(N, C_in, T)``: Lava's spikes of the
         ``dense_rec`` layer, output column ``t`` being Lava's step ``t + 1``."""
         cfg = self.neuron.config
         w = quantize_weight(self.synapse.weight).reshape(self.spec["out_features"], -1)
         w_rec = quantize_weight(self.rec_synapse.weight).reshape(len(w), -1)
-        form = "fold" if cfg.fold_exact else "vector"
-        ints = self.deployed(w, w_rec, form)
-        ff_eff, rec_eff, exp = lava_dense_rec_synapse(ints["weight"], ints["weight_rec"])
+        ints, ff_eff, rec_eff, exp = self._deployed_run(w, w_rec)
         dev = x.device
         th_mant = self.neuron.threshold_mant().double()
         v_th = torch.from_numpy(np.broadcast_to(ints["v_th_mant"], th_mant.shape).copy()) \

@@ -137,52 +137,35 @@ def test_network_same_on_both_paths(config, density, monkeypatch):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("fold_exact", [True, False])
-def test_recurrent_deploys_once_per_parameter_change(fold_exact):
+@pytest.mark.parametrize("kind, fold_exact, cache", [("dense", True, "_fold_cache"),
+                                                     ("recurrent", True, "_deploy_cache"),
+                                                     ("recurrent", False, "_deploy_cache")])
+def test_fold_computed_once_per_parameter_change(kind, fold_exact, cache):
+    """A dense block's fold, a recurrent block's deployed weights (either form)."""
     from rouser_lava.model.blocks import recurrent_spec
 
-    torch.manual_seed(1)
-    net = RouserNet((12,), [recurrent_spec(12, 9, bias=True), dense_spec(9, 3)],
-                    NeuronConfig(fold_exact=fold_exact))
-    x = spikes((2, 12, 16), 0.4, seed=7)
-    block = net.spiking_blocks()[0]
-    net(x)
-    first = block._deploy_cache
-    out = net(x)
-    assert block._deploy_cache is first  # no step: the same deployed weights
-    opt = torch.optim.SGD(net.parameters(), lr=0.5)
-    sum(o.sum() for o in out).backward()
-    opt.step()
-    net.clamp_()
-    after = net(x)
-    assert block._deploy_cache is not first
-    fresh = RouserNet((12,), net.arch, net.neuron_config)  # no cache
-    fresh.load_state_dict(net.state_dict())
-    for a, b in zip(after, fresh(x)):
-        assert torch.equal(a, b)
-
-
-def test_fold_computed_once_per_parameter_change():
     torch.manual_seed(0)
-    net = RouserNet((20,), [dense_spec(20, 15), dense_spec(15, 4)],
-                    NeuronConfig(fold_exact=True))
+    first_spec = dense_spec(20, 15) if kind == "dense" else recurrent_spec(20, 15, bias=True)
+    net = RouserNet((20,), [first_spec, dense_spec(15, 4)],
+                    NeuronConfig(fold_exact=fold_exact))
     x = spikes((3, 20, 20), 0.3, seed=6)
     block = net.spiking_blocks()[0]
     net(x)
-    first = block._fold_cache
+    first = getattr(block, cache)
     out = net(x)
-    assert block._fold_cache is first  # a second pass, no step: the same fold object
+    assert getattr(block, cache) is first  # a second pass, no step: the same object
     opt = torch.optim.SGD(net.parameters(), lr=0.5)
     sum(o.sum() for o in out).backward()
     opt.step()
     net.clamp_()
     after = net(x)
-    assert block._fold_cache is not first  # the step changed the parameters: refolded
-    fresh = RouserNet((20,), net.arch, net.neuron_config)  # no cache: folds afresh
+    assert getattr(block, cache) is not first  # the step changed the parameters
+    fresh = RouserNet((20,), net.arch, net.neuron_config)  # no cache: computed afresh
     fresh.load_state_dict(net.state_dict())
     for a, b in zip(after, fresh(x)):
         assert torch.equal(a, b)
-    assert not torch.equal(first[1][0], block._fold_cache[1][0])  # the fold did change
+    if kind == "dense":
+        assert not torch.equal(first[1][0], block._fold_cache[1][0])  # the fold changed
 
 
 def test_fold_follows_loaded_thresholds():

@@ -80,7 +80,8 @@ def test_metrics_file_best_model_and_resume(tmp_path, monkeypatch, caplog):
     layer = rows[-1]["layers"][0]
     assert set(layer) == {"name", "dead_pct", "spike_rate", "spikes_per_sample", "th_mean",
                           "th_std", "th_min", "th_max", "th_moved_pct", "weight_change",
-                          "readout"}
+                          "readout", "bias_neurons"}
+    assert layer["bias_neurons"] == 0
     best = torch.load(tmp_path / "full.best.pt", weights_only=True)
     accs = [r["val_acc"] for r in rows]
     assert best["history"][-1]["epoch"] == int(np.argmax(accs)) + 1

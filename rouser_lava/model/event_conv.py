@@ -27,7 +27,7 @@ from .event_synapse import Events, collect_events
 
 # Calibration: forward and backward of the event path against conv3d, 1 thread, AMD EPYC
 # (2 -> 16 k5 s2 on 34 x 34, 16 -> 32 k3 on 17 x 17, 32 -> 64 k3 s2, T 100-300, batch
-# 16): 1.45-1.9x faster at 1 % nonzero inputs, 1.16-1.23x at 5 %, 0.78-0.92x at 10 %.
+# 16): 1.44-1.94x faster at 1 % nonzero inputs, 1.07-1.23x at 5 %, 0.78-0.92x at 10 %.
 CONV_EVENT_DENSITY = 0.05  # event path below this fraction of nonzero inputs
 
 Conv = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int]  # stride, pad, dil, groups

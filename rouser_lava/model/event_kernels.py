@@ -159,13 +159,17 @@ def event_conv_sum(pos, val, starts, shape_in, taps_y, taps_x, w_t,
     per_sample = shape_in[0] * shape_in[1] * shape_in[2] * shape_in[3]
     for n in prange(len(starts) - 1):
         _conv_sample(pos[starts[n]:starts[n + 1]] - n * per_sample,
-                     val[starts[n]:starts[n + 1]], shape_in, taps_y, taps_x, w_t, out[n])
+                     val[starts[n]:starts[n + 1]], shape_in, taps_y, taps_x, w_t, out[n],
+                     True)
 
 
 @njit(cache=True, inline="never")
-def _conv_sample(pos, val, shape_in, taps_y, taps_x, w_t, out):  # pragma: no cover
-    """One sample of :func:`event_conv_sum` (``pos`` within the sample, ``out`` ``(T,
-    H_out, W_out, C_out)``), outside the ``prange`` body so its row loop vectorizes."""
+def _conv_sample(pos, val, shape_in, taps_y, taps_x, by_tap, by_output,
+                 into_output):  # pragma: no cover - compiled
+    """One sample's events (``pos`` within the sample) through every tap: with
+    ``into_output``, ``by_output[t, oy, ox] += v * by_tap[c, ky, kx]`` (the sums of
+    :func:`event_conv_sum`), else ``by_tap[c, ky, kx] += v * by_output[t, oy, ox]`` (the
+    weight gradient). Outside the ``prange`` body, so its row loop vectorizes."""
     for k in range(len(pos)):
         c, y, x, t = _decode(pos[k], shape_in)
         v = val[k]
@@ -177,7 +181,8 @@ def _conv_sample(pos, val, shape_in, taps_y, taps_x, w_t, out):  # pragma: no co
                 ox = taps_x[x, j, 0]
                 if ox < 0:
                     break
-                dst, src = out[t, oy, ox], w_t[c, taps_y[y, i, 1], taps_x[x, j, 1]]
+                tap, at = by_tap[c, taps_y[y, i, 1], taps_x[x, j, 1]], by_output[t, oy, ox]
+                dst, src = (at, tap) if into_output else (tap, at)
                 for o in range(len(dst)):
                     dst[o] += v * src[o]
 
@@ -200,26 +205,6 @@ def event_conv_weight_grad(pos, val, starts, shape_in, taps_y, taps_x, g_t,
     per_sample = shape_in[0] * shape_in[1] * shape_in[2] * shape_in[3]
     for part in prange(parts):
         for n in range(part * samples // parts, (part + 1) * samples // parts):
-            _conv_grad_sample(pos[starts[n]:starts[n + 1]] - n * per_sample,
-                              val[starts[n]:starts[n + 1]], shape_in, taps_y, taps_x,
-                              g_t[n], dw_parts[part])
-
-
-@njit(cache=True, inline="never")
-def _conv_grad_sample(pos, val, shape_in, taps_y, taps_x, g_t, dw):  # pragma: no cover
-    """One sample of :func:`event_conv_weight_grad` (``g_t`` ``(T, H_out, W_out,
-    C_out)``)."""
-    for k in range(len(pos)):
-        c, y, x, t = _decode(pos[k], shape_in)
-        v = val[k]
-        for i in range(taps_y.shape[1]):
-            oy = taps_y[y, i, 0]
-            if oy < 0:
-                break
-            for j in range(taps_x.shape[1]):
-                ox = taps_x[x, j, 0]
-                if ox < 0:
-                    break
-                dst, src = dw[c, taps_y[y, i, 1], taps_x[x, j, 1]], g_t[t, oy, ox]
-                for o in range(len(dst)):
-                    dst[o] += v * src[o]
+            _conv_sample(pos[starts[n]:starts[n + 1]] - n * per_sample,
+                         val[starts[n]:starts[n + 1]], shape_in, taps_y, taps_x,
+                         dw_parts[part], g_t[n], False)

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from ..errors import UserError
 from ..loihi import UV_MAX
+from ..model.event_conv import conv_taps
 from ..netx.layers import EmuLayer
 from ..resources import large_zeros
 from .emu_kernels import activity, event_sum_time_last, frame_sums
@@ -77,21 +78,6 @@ def _chunks(frames: int) -> np.ndarray:
     """Frame boundaries of the kernels' parallel chunks: a few per thread."""
     k = max(1, min(frames, 4 * numba.get_num_threads()))
     return np.linspace(0, frames, k + 1).round().astype(np.int64)
-
-
-def _taps(size_in: int, size_out: int, kernel: int, stride: int, padding: int,
-          dilation: int) -> np.ndarray:
-    """int64 ``(size_in, kernel, 2)``: the (output, kernel tap) pairs each input position
-    reaches along one axis (``F.conv2d``: output ``o`` reads input ``o s + k d - p``),
-    ended by -1."""
-    taps = np.full((size_in, kernel, 2), -1, np.int64)
-    for i in range(size_in):
-        pairs = [((i + padding - k * dilation) // stride, k) for k in range(kernel)
-                 if (i + padding - k * dilation) % stride == 0
-                 and 0 <= (i + padding - k * dilation) // stride < size_out]
-        if pairs:
-            taps[i, :len(pairs)] = pairs
-    return taps
 
 
 def _event_cost(frames: np.ndarray) -> int:
@@ -161,7 +147,8 @@ def conv_sum(layer: EmuLayer, frames: np.ndarray, shape_in: tuple[int, ...],
     if layer.conv["groups"] == 1 and \
             _event_cost(frames) < SPARSE_BELOW * CONV_SPARSE_GAIN * frames.shape[0] * size:
         frame_sums(frames, work.kernel_weight(layer.weight, None, "conv"),
-                   _taps(height, h_out, kh, sy, py, dy), _taps(width, w_out, kw, sx, px, dx),
+                   conv_taps(height, h_out, kh, sy, py, dy),
+                   conv_taps(width, w_out, kw, sx, px, dx),
                    np.repeat(np.arange(width), c_in), np.tile(np.arange(c_in), width),
                    _chunks(len(frames)), UV_MAX, out.reshape(len(frames), h_out, w_out, c_out))
         return out

@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from .._slayer import slayer
+from .event_conv import spike_conv
 from .event_synapse import fold_conv, spike_linear
 from .fold import lava_dense_synapse
 from .neuron import NeuronConfig, RouserCuba
@@ -150,9 +151,11 @@ class Conv(nn.Module):
         return quantize_weight(self.synapse.weight.detach())[..., 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.neuron.config.fold_exact:
-            return run_population(self.neuron, self.synapse(x), self.bias)
         syn = self.synapse
+        if not self.neuron.config.fold_exact:  # slayer's synapse, events where sparse
+            a = spike_conv(x, quantize_weight(syn.weight), (syn.stride, syn.padding,
+                                                            syn.dilation, syn.groups))
+            return run_population(self.neuron, a, self.bias)
         w = quantize_weight(syn.weight)
         w_run, m = self._fold_run(w)
         # Lava's Conv: file weights as they are, 24-bit activation; one convolution

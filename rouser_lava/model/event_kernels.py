@@ -125,3 +125,86 @@ def event_grad_columns(pos, val, c_in, steps, g_t, lo, hi,
         dst, src = dw_t[c, lo:hi], g_t[n, t, lo:hi]
         for o in range(hi - lo):
             dst[o] += v * src[o]
+
+
+@njit(inline="always")
+def _decode(p, shape_in):
+    """``(c, y, x, t)`` of flat position ``p`` in one sample's ``(C_in, H, W, T)``."""
+    height, width, steps = shape_in[1], shape_in[2], shape_in[3]
+    chw = p // steps
+    c = chw // (height * width)
+    y = (chw - c * height * width) // width
+    return c, y, chw - c * height * width - y * width, p - chw * steps
+
+
+@njit(cache=True, parallel=True)
+def event_conv_sum(pos, val, starts, shape_in, taps_y, taps_x, w_t,
+                   out):  # pragma: no cover - compiled
+    """A conv synapse's sum over events: ``out[n, t, oy, ox, :] += val * w_t[c, ky, kx, :]``
+    for every event ``(n, c, y, x, t)`` and every output ``(oy, ox)`` it reaches through
+    kernel tap ``(ky, kx)``; samples in parallel.
+
+    Parameters
+    ----------
+    pos, val, starts : the events of ``x`` ``(N, C_in, H, W, T)`` (as :func:`event_sum`,
+        positions in ``x``'s C order)
+    shape_in : int64 ndarray ``(4,)``, ``(C_in, H, W, T)``
+    taps_y : int64 ndarray ``(H, kh, 2)``: input row ``y`` reaches output row
+        ``taps_y[y, i, 0]`` through kernel row ``taps_y[y, i, 1]``, for ``i`` up to the
+        first negative output row; ``taps_x`` ``(W, kw, 2)`` the same for columns
+        (:func:`rouser_lava.model.event_conv.conv_taps`)
+    w_t : float32 ndarray ``(C_in, kh, kw, C_out)``, the weights, output channel last
+    out : float32 ndarray ``(N, T, H_out, W_out, C_out)``, zeros; receives the sums
+    """
+    per_sample = shape_in[0] * shape_in[1] * shape_in[2] * shape_in[3]
+    for n in prange(len(starts) - 1):
+        _conv_sample(pos[starts[n]:starts[n + 1]] - n * per_sample,
+                     val[starts[n]:starts[n + 1]], shape_in, taps_y, taps_x, w_t, out[n],
+                     True)
+
+
+@njit(cache=True, inline="never")
+def _conv_sample(pos, val, shape_in, taps_y, taps_x, by_tap, by_output,
+                 into_output):  # pragma: no cover - compiled
+    """One sample's events (``pos`` within the sample) through every tap: with
+    ``into_output``, ``by_output[t, oy, ox] += v * by_tap[c, ky, kx]`` (the sums of
+    :func:`event_conv_sum`), else ``by_tap[c, ky, kx] += v * by_output[t, oy, ox]`` (the
+    weight gradient). Outside the ``prange`` body, so its row loop vectorizes."""
+    for k in range(len(pos)):
+        c, y, x, t = _decode(pos[k], shape_in)
+        v = val[k]
+        for i in range(taps_y.shape[1]):
+            oy = taps_y[y, i, 0]
+            if oy < 0:
+                break
+            for j in range(taps_x.shape[1]):
+                ox = taps_x[x, j, 0]
+                if ox < 0:
+                    break
+                tap, at = by_tap[c, taps_y[y, i, 1], taps_x[x, j, 1]], by_output[t, oy, ox]
+                dst, src = (at, tap) if into_output else (tap, at)
+                for o in range(len(dst)):
+                    dst[o] += v * src[o]
+
+
+@njit(cache=True, parallel=True)
+def event_conv_weight_grad(pos, val, starts, shape_in, taps_y, taps_x, g_t,
+                           dw_parts):  # pragma: no cover - compiled
+    """The conv weight gradient over events: ``dw[c, ky, kx, :] += val * g_t[n, t, oy, ox,
+    :]`` for every event and tap of :func:`event_conv_sum`; the samples split into
+    ``len(dw_parts)`` contiguous parts, one per thread, each into its own ``dw`` (summed
+    by the caller).
+
+    Parameters
+    ----------
+    pos, val, starts, shape_in, taps_y, taps_x : as :func:`event_conv_sum`
+    g_t : float32 ndarray ``(N, T, H_out, W_out, C_out)``, the gradient at the sums
+    dw_parts : float32 ndarray ``(P, C_in, kh, kw, C_out)``, zeros; receives the parts
+    """
+    samples, parts = len(starts) - 1, dw_parts.shape[0]
+    per_sample = shape_in[0] * shape_in[1] * shape_in[2] * shape_in[3]
+    for part in prange(parts):
+        for n in range(part * samples // parts, (part + 1) * samples // parts):
+            _conv_sample(pos[starts[n]:starts[n + 1]] - n * per_sample,
+                         val[starts[n]:starts[n + 1]], shape_in, taps_y, taps_x,
+                         dw_parts[part], g_t[n], False)

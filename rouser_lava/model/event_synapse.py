@@ -73,7 +73,12 @@ def events_of(x: torch.Tensor, c_out: int) -> Events | None:
     outputs takes the event path (CPU float32, fewer than :func:`event_density_max` of
     its entries nonzero), else None: flat positions (int64, ascending, in ``x``'s C
     order), values, and each sample's first event (int64 ``(N + 1,)``)."""
-    limit = event_density_max(c_out)
+    return collect_events(x, event_density_max(c_out))
+
+
+def collect_events(x: torch.Tensor, limit: float) -> Events | None:
+    """The events of ``x`` (C-contiguous, ``(N, ...)``, as :func:`events_of`) when fewer
+    than ``limit`` of its entries are nonzero and it is a CPU float32 tensor, else None."""
     if x.device.type != "cpu" or x.dtype != torch.float32 or x.numel() == 0 or limit <= 0:
         return None
     rows = x.reshape(x.shape[0], -1).numpy()

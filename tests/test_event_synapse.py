@@ -183,11 +183,15 @@ def test_fold_follows_loaded_thresholds():
         assert torch.equal(a, b)
 
 
-def test_fold_exact_conv_one_sum_same_as_two(conv_net):
+@pytest.mark.parametrize("density", [float("inf"), 0.0])  # the event path, then conv3d
+def test_fold_exact_conv_one_sum_same_as_two(conv_net, density, monkeypatch):
     """The conv block's single convolution (the fold's value, the float gradient) gives
     what the two convolutions did: spikes equal, gradients to float rounding."""
     import numpy as np
 
+    from rouser_lava.model import event_conv
+
+    monkeypatch.setattr(event_conv, "CONV_EVENT_DENSITY", density)
     from rouser_lava.loihi import clip_activation
     from rouser_lava.model.synapse import W_SCALE, fold, quantize_weight, run_population
 

@@ -45,8 +45,8 @@ import torch
 from torch import nn
 
 from .._slayer import slayer
-from .event_conv import spike_conv
-from .event_synapse import fold_conv, spike_linear
+from .event_conv import fold_conv, spike_conv
+from .event_synapse import spike_linear
 from .fold import lava_dense_synapse
 from .neuron import NeuronConfig, RouserCuba
 from .recurrent import Recurrent

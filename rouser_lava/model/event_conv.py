@@ -6,12 +6,14 @@ Each input spike adds its kernel column ``W[:, c, ky, kx]`` to every output posi
 it reaches (:func:`conv_taps`); the weight gradient adds, per spike and tap, the
 gradient at that output to ``dW[:, c, ky, kx]`` (:mod:`rouser_lava.model.event_kernels`).
 Both cost the spikes times the taps times ``C_out``, where ``conv3d`` costs every
-output times ``C_in kh kw``. The input gradient stays dense (the gradient is) and is
-computed only where the input needs it (not for a network's input). The event path is
-taken for groups 1, CPU float32 inputs, below :data:`CONV_EVENT_DENSITY` nonzero
-entries; the two paths give the same values (slayer's weights on the 1/32 grid and 0/1
-spikes sum exactly in float32 in any order) and the same gradients to float rounding
-(``tests/test_event_conv.py``).
+output times ``C_in kh kw``. Fold-exact training (:func:`fold_conv`) takes the same
+sum over the fold's integer weights (its value) with the float weights' gradients. The
+input gradient stays dense (the gradient is) and is computed only where the input
+needs it (not for a network's input). The event path is taken for groups 1, CPU
+float32 inputs, below :data:`CONV_EVENT_DENSITY` nonzero entries; the two paths give
+the same values (slayer's weights on the 1/32 grid and 0/1 spikes sum exactly in
+float32 in any order) and the same gradients to float rounding
+(``tests/test_event_conv.py``, ``tests/test_event_synapse.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn.grad import conv3d_input
 
+from ..loihi import clip_activation
 from .event_kernels import event_conv_sum, event_conv_weight_grad
 from .event_synapse import Events, collect_events
 
@@ -57,10 +60,12 @@ def _taps(x_shape: torch.Size, out_hw: tuple[int, int], w: torch.Tensor,
 
 class _SpikeConv(torch.autograd.Function):
     """``conv3d(x, w)`` over ``events`` (:func:`conv_events` of ``x``), output ``(N, C_out,
-    H', W', T)`` (a view of channel-last sums)."""
+    H', W', T)`` (a view of channel-last sums). With ``w_run`` (the fold's integer
+    weights, float32, ``w``'s shape) the value is ``conv3d(x, w_run)`` clipped to 24 bits
+    and the gradients are those of ``conv3d(x, w)``: one sum, not two."""
 
     @staticmethod
-    def forward(ctx, x, w, conv, events):
+    def forward(ctx, x, w, conv, events, w_run):
         n, _, _, _, steps = x.shape
         out_hw = tuple((x.shape[2 + a] + 2 * conv[1][a] - conv[2][a] * (w.shape[2 + a] - 1)
                         - 1) // conv[0][a] + 1 for a in (0, 1))
@@ -68,10 +73,12 @@ class _SpikeConv(torch.autograd.Function):
         shape_in = np.array(x.shape[1:], np.int64)
         out = torch.zeros((n, steps, *out_hw, w.shape[0]), dtype=torch.float32)
         pos, val, starts = (e.numpy() for e in events)
+        w_sum = w if w_run is None else w_run
         event_conv_sum(pos, val, starts, shape_in, taps[0], taps[1],
-                       w[..., 0].permute(1, 2, 3, 0).contiguous().numpy(), out.numpy())
+                       w_sum[..., 0].permute(1, 2, 3, 0).contiguous().numpy(), out.numpy())
         ctx.save_for_backward(x, w)
         ctx.conv, ctx.events, ctx.taps = conv, events, taps
+        out = out if w_run is None else clip_activation(out)
         return out.permute(0, 4, 2, 3, 1)  # a view: a copy would cost more than the sums
 
     @staticmethod
@@ -90,7 +97,7 @@ class _SpikeConv(torch.autograd.Function):
             event_conv_weight_grad(pos, val, starts, np.array(x.shape[1:], np.int64),
                                    taps_y, taps_x, g_t.numpy(), dw.numpy())
             grad_w = dw.sum(0).permute(3, 0, 1, 2).unsqueeze(-1)
-        return grad_x, grad_w, None, None
+        return grad_x, grad_w, None, None, None
 
 
 def conv_events(x: torch.Tensor, conv: Conv) -> Events | None:
@@ -111,4 +118,39 @@ def spike_conv(x: torch.Tensor, w: torch.Tensor, conv: Conv) -> torch.Tensor:
     events = conv_events(x, conv)
     if events is None:
         return nn.functional.conv3d(x, w, None, *conv)
-    return _SpikeConv.apply(x, w, conv, events)
+    return _SpikeConv.apply(x, w, conv, events, None)
+
+
+class _FoldConv(torch.autograd.Function):
+    """Spikes ``x`` ``(N, C_in, H, W, T)`` -> the fold's conv activation (value), with the
+    gradients of ``conv3d(x, w)`` (to ``x`` and ``w``): one dense convolution forward."""
+
+    @staticmethod
+    def forward(ctx, x, w, w_run, conv):
+        out = clip_activation(nn.functional.conv3d(x, w_run, None, *conv))
+        ctx.save_for_backward(x, w)
+        ctx.conv = conv
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conv
+        # what autograd runs for conv3d (torch.nn.grad.conv3d_weight calls it too)
+        grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+            grad, x, w, None, stride, padding, dilation, False, [0, 0, 0], groups,
+            (ctx.needs_input_grad[0], ctx.needs_input_grad[1], False))
+        return grad_x, grad_w, None, None
+
+
+def fold_conv(x: torch.Tensor, w: torch.Tensor, w_run: torch.Tensor, conv: Conv
+              ) -> torch.Tensor:
+    """Lava's conv activation of the fold, float32 ``(N, C_out, H', W', T)``:
+    ``conv3d(x, w_run)`` (``w_run`` the fold's integer weights as float32, same shape as
+    ``w``) clipped to 24 bits, with the gradients of slayer's ``conv3d(x, w)``; ``conv``
+    is ``(stride, padding, dilation, groups)`` of the synapse (3-tuples). Event-driven
+    where ``x`` is sparse, as :func:`spike_conv`."""
+    events = conv_events(x, conv)
+    if events is None:
+        return _FoldConv.apply(x, w, w_run, conv)
+    return _SpikeConv.apply(x, w, conv, events, w_run)

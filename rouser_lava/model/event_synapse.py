@@ -1,7 +1,7 @@
 """A dense synapse's product ``W x`` over spikes, event-driven where the spikes are
 sparse: forward, weight gradient and input gradient of one matrix product, and the fold's
-integer sum in place of the float one where fold-exact training asks for it (dense and
-conv synapses: :func:`fold_conv`).
+integer sum in place of the float one where fold-exact training asks for it (conv
+synapses: :mod:`rouser_lava.model.event_conv`).
 
 For spikes ``x`` ``(N, C_in, T)`` (0/1) the sum ``W x[n, :, t]`` is the sum of ``W``'s
 columns of the inputs that spiked, and the weight gradient ``sum_{n, t} g[n, :, t]
@@ -24,7 +24,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..loihi import clip_activation
 from .event_kernels import (
     count_events,
     event_grad_columns,
@@ -176,35 +175,3 @@ def spike_linear(x: torch.Tensor, w: torch.Tensor,
     if events is None and run is None:
         return nn.functional.linear(x.transpose(1, 2), w).transpose(1, 2)
     return _SpikeLinear.apply(x, w, run, events)
-
-
-class _FoldConv(torch.autograd.Function):
-    """Spikes ``x`` ``(N, C_in, H, W, T)`` -> the fold's conv activation (value), with the
-    gradients of ``conv3d(x, w)`` (to ``x`` and ``w``): one convolution forward."""
-
-    @staticmethod
-    def forward(ctx, x, w, w_run, conv):
-        out = clip_activation(nn.functional.conv3d(x, w_run, None, *conv))
-        ctx.save_for_backward(x, w)
-        ctx.conv = conv
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, w = ctx.saved_tensors
-        stride, padding, dilation, groups = ctx.conv
-        # what autograd runs for conv3d (torch.nn.grad.conv3d_weight calls it too)
-        grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
-            grad, x, w, None, stride, padding, dilation, False, [0, 0, 0], groups,
-            (ctx.needs_input_grad[0], ctx.needs_input_grad[1], False))
-        return grad_x, grad_w, None, None
-
-
-def fold_conv(x: torch.Tensor, w: torch.Tensor, w_run: torch.Tensor,
-              conv: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int]
-              ) -> torch.Tensor:
-    """Lava's conv activation of the fold, float32 ``(N, C_out, H', W', T)``:
-    ``conv3d(x, w_run)`` (``w_run`` the fold's integer weights as float32, same shape as
-    ``w``) clipped to 24 bits, with the gradients of slayer's ``conv3d(x, w)``; ``conv``
-    is ``(stride, padding, dilation, groups)`` of the synapse (3-tuples)."""
-    return _FoldConv.apply(x, w, w_run, conv)

@@ -94,12 +94,13 @@ class EmuResult:
     v_last: np.ndarray | None = None
 
 
-def _lif(layer: EmuLayer, a: np.ndarray, lag: int, bias: np.ndarray, reset: tuple[int, int],
-         bias_window: tuple[int, int], read: tuple[int, int], fired: np.ndarray,
-         u_rec: np.ndarray, v_rec: np.ndarray, v_last: np.ndarray) -> None:
+def _lif(layer: EmuLayer, a: np.ndarray, lag: int, vth: np.ndarray, bias: np.ndarray,
+         reset: tuple[int, int], bias_window: tuple[int, int], read: tuple[int, int],
+         fired: np.ndarray, u_rec: np.ndarray, v_rec: np.ndarray, v_last: np.ndarray) -> None:
     """The neuron recurrence over activations ``a`` (int32 ``(N, T, C)``, reaching ``u``
     ``lag`` steps later; ``(1, 1, C)`` zeros: no input), in the layer's internal order,
-    with ``bias`` int64 ``(1 or N, C)`` (``<< 6``, torch order), with ``reset`` =
+    with thresholds ``vth`` int64 ``(C,)`` and ``bias`` int64 ``(1 or N, C)`` (both
+    ``<< 6``, in internal order), with ``reset`` =
     (interval, phase) of ``LIFReset`` or (0, 0) (the stream layout runs refractory
     layers as plain ``LIFReset``, as Lava does). ``bias_window`` (interval, offset),
     when the interval is not 0: ``bias`` holds one row per stream window instead.
@@ -107,18 +108,15 @@ def _lif(layer: EmuLayer, a: np.ndarray, lag: int, bias: np.ndarray, reset: tupl
     Writes, in internal order, uint8 spikes into ``fired`` ``(N, T, L)`` (zeros on
     entry), int64 ``u`` and ``v`` into ``u_rec`` and ``v_rec`` ``(N, T, C)`` unless they
     are empty, and the int64 ``v`` read into ``v_last`` ``(N, rows, C)``."""
-    assert layer.vth is not None  # every layer but a flatten has neurons (emu_load)
     size = a.shape[2]
     per_sample = bias_window[0] == 0  # else any number of rows: one per window
-    if not len(layer.vth) == bias.shape[1] == size or \
+    if not len(vth) == bias.shape[1] == size or \
             per_sample and bias.shape[0] not in (1, len(fired)) or \
             layer.weight_rec_t.shape[0] not in (0, size) or \
             layer.weight_rec_t.shape[0] != layer.weight_rec_t.shape[1]:
-        raise UserError(f"{layer.kind} layer of {size} neurons has {len(layer.vth)} "
+        raise UserError(f"{layer.kind} layer of {size} neurons has {len(vth)} "
                         f"thresholds, biases {bias.shape} and a recurrent weight "
                         f"{layer.weight_rec_t.shape}")  # the kernel's bounds
-    order = internal_order(layer.shape)
-    vth, bias = (layer.vth, bias) if order is None else (layer.vth[order], bias[:, order])
     blocks = 1 if layer.weight_rec_t.size else max(  # neurons whose state fits a core's cache
         -(-size // LIF_BLOCK), min(size // 1024, -(-2 * numba.get_num_threads() // len(fired))))
     lif(a, lag, layer.i_decay, layer.v_decay, np.ascontiguousarray(bias), vth,
@@ -180,6 +178,10 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
                    "run fewer samples at once or fewer steps")
     runs, steps = len(s), s.shape[-1]  # one run in the stream layout
     sizes = [int(np.prod(la.shape)) for la in spiking]
+    orders = [internal_order(la.shape) for la in spiking]
+    neurons = [_internal_neurons(la, o) for la, o in zip(spiking, orders)]
+    if sample_bias is not None and orders[0] is not None:  # the input layer's, per sample
+        sample_bias = np.ascontiguousarray(sample_bias[:, orders[0]])
     fired = [large_zeros((runs, steps, padded(c)), np.uint8) for c in sizes]
     states = [(runs, steps, c) if record_state else (0, 0, 0) for c in sizes]
     us = [large_zeros(shape, np.int64) for shape in states]
@@ -192,7 +194,7 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
         part = slice(i, i + sub)
         _run(layers, s[part], None if sample_bias is None else
              sample_bias if stream is not None else sample_bias[part],
-             stream, bias_window, read[:2], [f[part] for f in fired],
+             stream, bias_window, read[:2], orders, neurons, [f[part] for f in fired],
              [u[part] for u in us], [v[part] for v in vs], v_read[part], work)
     shapes = [la.shape for la in spiking]
     spikes = [torch_view(f, shape, True) for f, shape in zip(fired, shapes)]
@@ -208,12 +210,26 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
                      v_last)
 
 
+def _internal_neurons(layer: EmuLayer, order: np.ndarray | None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """A spiking layer's int64 thresholds ``(C,)`` and bias ``(1, C)`` (``<< 6``) in its
+    internal order ``order`` (None: its own)."""
+    assert layer.vth is not None and layer.bias is not None  # a spiking layer's (emu_load)
+    if order is None:
+        return layer.vth, layer.bias[None]
+    return layer.vth[order], np.ascontiguousarray(layer.bias[order][None])
+
+
 def _run(layers: list[EmuLayer], s: np.ndarray, sample_bias: np.ndarray | None,
          stream: StreamLayout | None, bias_window: tuple[int, int], read: tuple[int, int],
+         orders: list, neurons: list[tuple[np.ndarray, np.ndarray]],
          fired: list[np.ndarray], us: list[np.ndarray], vs: list[np.ndarray],
          v_read: np.ndarray, work: Workspace) -> None:
     """:func:`emulate` on the input spikes ``s`` ``(N, *shape, T)`` of some samples (all
-    of them in the stream layout), writing into the outputs' rows of those samples."""
+    of them in the stream layout, and their input-layer bias ``sample_bias``, internal
+    order), writing into the outputs' rows of those samples; ``orders`` and ``neurons``
+    per spiking layer (:func:`rouser_lava.backends.emu_synapse.internal_order`,
+    :func:`_internal_neurons`)."""
     shape_in, time_last, order = s.shape[1:-1], True, None
     k = 0
     for layer in layers:
@@ -227,13 +243,13 @@ def _run(layers: list[EmuLayer], s: np.ndarray, sample_bias: np.ndarray | None,
                 a, lag = input_drive(s, layer.shape, work), 0
             else:
                 a, lag = synapse(layer, s, shape_in, order, time_last, work), 1
-            assert layer.bias is not None  # every layer but a flatten has neurons (emu_load)
             image = sample_bias if layer.kind == "input" else None
             last = k == len(fired) - 1
-            _lif(layer, a, lag, layer.bias[None] if image is None else image, reset,
+            vth, bias = neurons[k]
+            _lif(layer, a, lag, vth, bias if image is None else image, reset,
                  (0, 0) if image is None else bias_window, read if last else (0, 0),
                  fired[k], us[k], vs[k], v_read if last else np.zeros((len(s), 1, a.shape[2]),
                                                                      np.int64))
-            s, time_last, order = fired[k], False, internal_order(layer.shape)
+            s, time_last, order = fired[k], False, orders[k]
             k += 1
         shape_in = layer.shape if layer.kind != "flatten" else (int(np.prod(shape_in)),)

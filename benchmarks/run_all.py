@@ -42,6 +42,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("pilotnet_emulator.py", ["--samples", "32"]),
     ("lava_workers.py", ["--samples", "16", "--steps", "32"]),
     ("single_spike_speed.py", ["--batches", "5", "--shd-batches", "1"]),
+    ("conv_events.py", ["--repeats", "2"]),
     ("train_ddp.py", ["--epochs", "2"]),
 ]
 

@@ -82,8 +82,9 @@ def large_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
     """``np.zeros(shape, dtype)``, on transparent huge pages where Linux offers them.
 
     Fresh memory is zeroed by the kernel on first touch, one fault per 4 KB page; on
-    the 2-core VM these benchmarks ran on a fault cost about 2 us (100 MB: 52 ms), with
-    ``MADV_HUGEPAGE`` one per 2 MB page (100 MB: 9.5 ms). Small arrays, and systems
+    the 2-vCPU AMD EPYC VM of ``benchmarks/RESULTS.md`` (2026-12-05, 12 tries each) a
+    fault cost about 2 us (100 MB: 47-58 ms), with ``MADV_HUGEPAGE`` one per 2 MB page
+    (100 MB: 9-10 ms; once, in 15 tries, 223 ms of compaction). Small arrays, and systems
     without ``MADV_HUGEPAGE``, get ``np.zeros``. The array owns its mapping: it is
     unmapped when the array and its views are gone.
     """

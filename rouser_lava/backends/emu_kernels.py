@@ -2,8 +2,9 @@
 and conv, on spikes or on their changes) and the fused LIF recurrence.
 
 Every value stays an exact integer: weights int16/int32, sums int32, neuron state
-int64. Spike frames are scanned eight bytes at a time, so silent stretches cost one
-comparison per word. The frame kernel (:func:`frame_sums`) adds, per frame, either the
+held as int32 (24-bit values) and computed in int64 (recorded state int64). Spike
+frames are scanned eight bytes at a time, so silent stretches cost one comparison per
+word. The frame kernel (:func:`frame_sums`) adds, per frame, either the
 weights of the spiking inputs or, from the previous frame's sum, the weights of the
 inputs that changed (``+w`` where one starts spiking, ``-w`` where one stops), whichever
 touches fewer inputs: a sum of spikes that hold still (a bias-driven input layer) costs

@@ -137,7 +137,7 @@ def conv_sum(layer: EmuLayer, frames: np.ndarray, shape_in: tuple[int, ...],
     """A conv layer's sums of channel-last frames ``(F, L)`` of inputs ``shape_in`` ``(C,
     H, W)``, clamped to signed 24 bits, into ``out``: int32 ``(F, H_out * W_out *
     C_out)`` (channel last), what ``F.conv2d`` gives."""
-    assert layer.weight is not None and layer.conv is not None  # a conv layer's (emu_load)
+    assert layer.weight is not None and layer.conv is not None  # load_layers sets both
     require_exact(layer.sum_bound, "conv")
     c_in, height, width = shape_in
     c_out, _, kh, kw = layer.weight.shape
@@ -225,7 +225,7 @@ def synapse(layer: EmuLayer, s: np.ndarray, shape_in: tuple[int, ...],
         frames = frames_of(s, shape_in) if time_last else s
         return conv_sum(layer, frames.reshape(n * steps, -1), shape_in,
                         work.take("sum", (n * steps, size)), work).reshape(n, steps, size)
-    assert layer.weight is not None  # a dense layer's (emu_load)
+    assert layer.weight is not None  # a dense layer's (netx.layers.load_layers)
     if int(np.prod(shape_in)) != layer.weight.shape[1]:  # the kernels' bound
         raise UserError(f"{layer.kind} layer takes {layer.weight.shape[1]} inputs, got "
                         f"{int(np.prod(shape_in))}")

@@ -164,7 +164,7 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
     spiking = [la for la in layers if la.vth is not None]
     bias_window, read = (0, 0), (0, 0, 1)
     if stream is not None:
-        # (a layer with vth has a bias too: emu_load sets both)
+        # (a layer with vth has a bias too: netx.layers.load_layers sets both)
         for line in stream_warnings([bool(la.bias.any()) for la in spiking],  # type: ignore[union-attr]
                                     [la.weight_rec_t.size > 0 for la in spiking]) + \
                 refractory_warnings([la.ref_delay for la in spiking]):
@@ -172,12 +172,11 @@ def emulate(layers: list[EmuLayer], x: np.ndarray | torch.Tensor,
         s = stream.pack(s)[None]
         bias_window = (stream.reset_interval, stream.reset_offset)
         read = (stream.reset_interval, stream.reset_offset + stream.steps - 1, n)
-    per_step = sum(int(np.prod(la.shape)) for la in layers if la.kind != "flatten")
-    require_memory(s.shape[0] * s.shape[-1] * per_step * (40 if record_state else 8),
+    sizes = [int(np.prod(la.shape)) for la in spiking]
+    require_memory(s.shape[0] * s.shape[-1] * sum(sizes) * (40 if record_state else 8),
                    f"the emulator on {n} samples of {x.shape[-1]} steps",
                    "run fewer samples at once or fewer steps")
     runs, steps = len(s), s.shape[-1]  # one run in the stream layout
-    sizes = [int(np.prod(la.shape)) for la in spiking]
     orders = [internal_order(la.shape) for la in spiking]
     neurons = [_internal_neurons(la, o) for la, o in zip(spiking, orders)]
     if sample_bias is not None and orders[0] is not None:  # the input layer's, per sample
@@ -214,7 +213,7 @@ def _internal_neurons(layer: EmuLayer, order: np.ndarray | None
                       ) -> tuple[np.ndarray, np.ndarray]:
     """A spiking layer's int64 thresholds ``(C,)`` and bias ``(1, C)`` (``<< 6``) in its
     internal order ``order`` (None: its own)."""
-    assert layer.vth is not None and layer.bias is not None  # a spiking layer's (emu_load)
+    assert layer.vth is not None and layer.bias is not None  # load_layers sets both
     if order is None:
         return layer.vth, layer.bias[None]
     return layer.vth[order], np.ascontiguousarray(layer.bias[order][None])

@@ -93,8 +93,8 @@ class Dense(nn.Module):
 
         The synaptic sum is ``W @ x`` per sample, what slayer's ``Dense`` computes as a
         1x1x1 ``conv3d``: one matrix product over all samples and steps, or the sum over
-        the spiking inputs only where they are sparse (:func:`.event_synapse.spike_linear`;
-        several times faster on a CPU, backward included). Weights are multiples of 1/32
+        the spiking inputs only where they are sparse (:func:`.event_synapse.spike_linear`,
+        chosen by its measured cost model, backward included). Weights are multiples of 1/32
         and inputs are 0/1, so every partial sum is exact in float32 and the order of
         summation cannot change a value.
         """

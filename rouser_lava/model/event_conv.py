@@ -18,6 +18,8 @@ float32 in any order) and the same gradients to float rounding
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 import torch
@@ -28,19 +30,21 @@ from ..loihi import clip_activation
 from .event_kernels import event_conv_sum, event_conv_weight_grad
 from .event_synapse import Events, collect_events
 
-# Calibration: forward and backward of the event path against conv3d, 1 thread, AMD EPYC
-# (2 -> 16 k5 s2 on 34 x 34, 16 -> 32 k3 on 17 x 17, 32 -> 64 k3 s2, T 100-300, batch
-# 16): 1.44-1.94x faster at 1 % nonzero inputs, 1.07-1.23x at 5 %, 0.78-0.92x at 10 %.
+# Calibration (2026-12-05, 2-vCPU AMD EPYC, 1 thread; three conv shapes, T 100-300, batch
+# 16): the event path's forward and backward took 0.78-0.92x conv3d's speed at 10 %
+# nonzero inputs, 1.07-1.23x at 5 %, 1.44-1.94x at 1 % (``benchmarks/conv_events.py``
+# measures two of the shapes at 1 % and 5 %, in ``benchmarks/RESULTS.md``).
 CONV_EVENT_DENSITY = 0.05  # event path below this fraction of nonzero inputs
 
 Conv = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int]  # stride, pad, dil, groups
 
 
+@functools.lru_cache(maxsize=256)
 def conv_taps(size_in: int, size_out: int, kernel: int, stride: int, padding: int,
               dilation: int) -> np.ndarray:
-    """int64 ``(size_in, kernel, 2)``: the (output, kernel tap) pairs each input position
-    reaches along one axis (a cross-correlation: output ``o`` reads input ``o stride +
-    k dilation - padding``), ended by -1."""
+    """int64 ``(size_in, kernel, 2)``, read-only (made once per geometry): the (output,
+    kernel tap) pairs each input position reaches along one axis (a cross-correlation:
+    output ``o`` reads input ``o stride + k dilation - padding``), ended by -1."""
     taps = np.full((size_in, kernel, 2), -1, np.int64)
     for i in range(size_in):
         pairs = [((i + padding - k * dilation) // stride, k) for k in range(kernel)
@@ -48,6 +52,7 @@ def conv_taps(size_in: int, size_out: int, kernel: int, stride: int, padding: in
                  and 0 <= (i + padding - k * dilation) // stride < size_out]
         if pairs:
             taps[i, :len(pairs)] = pairs
+    taps.flags.writeable = False
     return taps
 
 
@@ -105,8 +110,7 @@ def conv_events(x: torch.Tensor, conv: Conv) -> Events | None:
     (groups 1, a kernel of one step, CPU float32, fewer than :data:`CONV_EVENT_DENSITY`
     of its entries nonzero), else None."""
     stride, padding, dilation, groups = conv
-    if groups != 1 or (stride[2], padding[2], dilation[2]) != (1, 0, 1) or \
-            CONV_EVENT_DENSITY <= 0 or x.dim() != 5:
+    if groups != 1 or (stride[2], padding[2], dilation[2]) != (1, 0, 1) or x.dim() != 5:
         return None
     return collect_events(x.detach().contiguous(), CONV_EVENT_DENSITY)
 

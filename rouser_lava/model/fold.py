@@ -136,9 +136,7 @@ def lava_dense_rec_synapse(weight: np.ndarray, weight_rec: np.ndarray
     synapses clips and truncates its own matrix (its own sign mode,
     ``netx/blocks/process.py``, ``RecurrentDense``). Returns both effective integer
     matrices and the exponent each sum is shifted by."""
-    from lava.lib.dl.netx.utils import optimize_weight_bits
-
-    both, bits, exp, _ = optimize_weight_bits(np.hstack((weight, weight_rec)))
+    both, bits, exp = optimize_weight_bits(np.hstack((weight, weight_rec)))
     cols = weight.shape[1]
     return (lava_dense_weight(both[:, :cols], bits), lava_dense_weight(both[:, cols:], bits),
             int(exp))

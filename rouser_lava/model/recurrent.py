@@ -196,9 +196,8 @@ class Recurrent(nn.Module):
         feed-forward and recurrent weights with their exponent; computed once per change
         of the weights, thresholds or bias (an optimizer step changes their versions),
         not per pass, as the dense and conv blocks do."""
-        params = (self.synapse.weight, self.neuron.threshold, self.rec_synapse.weight,
-                  self.rec_synapse.weight if self.bias is None else self.bias)
-        key = fold_key(*params[:2]) + fold_key(*params[2:])
+        key = fold_key(self.synapse.weight, self.neuron.threshold, self.rec_synapse.weight,
+                       self.bias)
         if self._deploy_cache is None or self._deploy_cache[0] != key:
             ints = self.deployed(w, w_rec, "fold" if self.neuron.config.fold_exact
                                  else "vector")

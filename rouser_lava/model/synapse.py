@@ -43,11 +43,13 @@ def fold(weight: torch.Tensor, neuron: RouserCuba) -> tuple[np.ndarray, int]:
     return folded_weights(w_mant, th_mant, m)[0], m
 
 
-def fold_key(weight: torch.Tensor, threshold: torch.Tensor) -> tuple[int, ...]:
-    """What a block's fold depends on: the identity, storage and version of its weight
-    and threshold tensors. An in-place change (an optimizer step, ``clamp_``,
-    ``load_state_dict``) raises a version, so the key changes exactly when the fold may."""
-    return tuple(v for t in (weight, threshold) for v in (id(t), t.data_ptr(), t._version))
+def fold_key(*tensors: torch.Tensor | None) -> tuple[int, ...]:
+    """What a block's fold depends on: the identity, storage and version of its weight,
+    threshold (and other) tensors, None skipped. An in-place change (an optimizer step,
+    ``clamp_``, ``load_state_dict``) raises a version, so the key changes exactly when
+    the fold may."""
+    return tuple(v for t in tensors if t is not None
+                 for v in (id(t), t.data_ptr(), t._version))
 
 
 def make_neuron(num_channels: int, config: NeuronConfig, readout: bool) -> nn.Module:

@@ -33,13 +33,14 @@ import torch
 from .. import _slayer  # noqa: F401  (quiet lava-dl import before netx)
 from ..errors import UserError
 from ..loihi import DELAY_MAX
-from ..model.fold import lava_dense_synapse, lava_dense_weight
+from ..model.fold import lava_dense_rec_synapse, lava_dense_synapse
 from .check import check_open_fits, open_netx, refractory_period
 from .fields import FileValues
 
 log = logging.getLogger(__name__)
 
-BYTES_PER_SYNAPSE = 32  # peak while loading: the file's int64, netx's copy, float32, int32
+BYTES_PER_SYNAPSE = 32  # peak while loading, upper-bound-ish: the file's int64 (held until
+# load_layers returns), the shifted and Lava-clipped int64 copies, the float32 weight
 UNSUPPORTED = ("pool", "average", "concat", "convT", "unpool", "dense_comp")
 
 
@@ -131,8 +132,6 @@ def _delays(raw, rows: int, cols: int, where: str) -> np.ndarray:
 
 def _dense(cfg, kind: str, where: str, keys: set) -> dict:
     """Weights (and delay groups) of a dense or dense_rec layer as Lava uses them."""
-    from lava.lib.dl.netx.utils import optimize_weight_bits
-
     rows = int(np.prod(cfg["shape"]))
     weight = cfg["weight"].reshape(rows, -1)
     rec = np.zeros((0, 0), np.int32)
@@ -140,11 +139,8 @@ def _dense(cfg, kind: str, where: str, keys: set) -> dict:
         if "delay" in keys:
             raise UserError(f"{where} is dense_rec with delays, which is not reproduced "
                             f"(netx drops the weight exponent there)")
-        rec = cfg["weight_rec"].reshape(rows, -1)
-        both, bits, exp, _ = optimize_weight_bits(np.hstack((weight, rec)))
-        weight, rec = both[:, :weight.shape[1]], both[:, weight.shape[1]:]
-        rec = np.ascontiguousarray(lava_dense_weight(rec, bits).T, np.int32)
-        weight = lava_dense_weight(weight, bits)
+        weight, rec, exp = lava_dense_rec_synapse(weight, cfg["weight_rec"].reshape(rows, -1))
+        rec = np.ascontiguousarray(rec.T, np.int32)
     else:
         weight, exp = lava_dense_synapse(weight)
     bound = float(np.abs(weight).sum(1).max()) * 2.0 ** max(exp, 0)

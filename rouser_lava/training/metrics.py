@@ -50,9 +50,8 @@ def layer_metrics(net: RouserNet, counts: list[torch.Tensor], samples: int, step
     readout, which never spikes) and ``bias_neurons`` (left out).
     """
     rows = []
-    helpers = [bias_neurons(s) for s in net.arch if s["kind"] != "flatten"]
-    for name, block, c, w_init, h in zip(net.layer_names(), net.spiking_blocks(), counts, w0,
-                                         helpers):
+    for name, block, c, w_init in zip(net.layer_names(), net.spiking_blocks(), counts, w0):
+        h = bias_neurons(block.spec)
         th = block.neuron.quantized_threshold().detach().cpu().double()
         if h:  # the data neurons only (a shared threshold is one value)
             c = c[:-h]
